@@ -1,0 +1,3 @@
+from svhn_api.cli import main
+
+raise SystemExit(main())

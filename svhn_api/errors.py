@@ -1,0 +1,21 @@
+"""Errors a user can act on: each message names the file at fault and says what to do."""
+
+
+class SVHNError(Exception):
+    """Base class for every error the library raises on purpose."""
+
+
+class ArchiveError(SVHNError):
+    """An archive is missing, corrupt, unsafe, or fails its checksum."""
+
+
+class DataError(SVHNError):
+    """A prepared store or an annotation file is unreadable or inconsistent."""
+
+
+class ImageError(SVHNError):
+    """An input image cannot be decoded or is too large to be decoded safely."""
+
+
+class ModelError(SVHNError):
+    """A model file or its card is missing or does not match what is asked of it."""

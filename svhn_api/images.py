@@ -1,0 +1,111 @@
+"""Decoding images from any source safely: size limits, truncation and non-images give ImageError."""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from svhn_api.errors import ImageError
+
+MAX_PIXELS = 40_000_000  # a 40-megapixel photo; anything larger is refused as a possible decompression bomb
+MAX_BYTES = 50 * 1024 * 1024
+
+
+def describe(source: Any) -> str:
+    """A short name for an input, for error messages."""
+    if isinstance(source, str | os.PathLike):
+        return str(source)
+    if isinstance(source, bytes | bytearray):
+        return f"<{len(source)} bytes>"
+    if isinstance(source, np.ndarray):
+        return f"<array {source.shape} {source.dtype}>"
+    return f"<{type(source).__name__}>"
+
+
+def _from_array(a: np.ndarray, name: str) -> Image.Image:
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or min(a.shape[:2]) < 1:
+        raise _fail(name, f"an image array must be HxW, HxWx1, HxWx3 or HxWx4, got shape {a.shape}")
+    if a.shape[0] * a.shape[1] > MAX_PIXELS:
+        raise _fail(name, f"{a.shape[1]}x{a.shape[0]} pixels is over the {MAX_PIXELS:,}-pixel limit")
+    if a.dtype == np.uint16:
+        a = (a >> 8).astype(np.uint8)
+    elif np.issubdtype(a.dtype, np.floating):
+        a = np.clip(a * 255.0 if a.max(initial=0) <= 1.0 else a, 0, 255).astype(np.uint8)
+    elif a.dtype != np.uint8:
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    return Image.fromarray(a)
+
+
+def _fail(name: str, why: str) -> ImageError:
+    return ImageError(f"{name}: {why}")
+
+
+def _decode(data: bytes, name: str) -> Image.Image:
+    if not data:
+        raise _fail(name, "the file is empty; give a PNG or JPEG photo")
+    if len(data) > MAX_BYTES:
+        raise _fail(name, f"{len(data):,} bytes is over the {MAX_BYTES:,}-byte limit; resize the photo")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            if img.width * img.height > MAX_PIXELS:
+                raise _fail(
+                    name, f"{img.width}x{img.height} pixels is over the {MAX_PIXELS:,}-pixel limit "
+                    "(possible decompression bomb); resize the photo")
+            img.load()
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise _fail(name, f"not a readable image ({e.__class__.__name__}); give a PNG or JPEG photo") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise _fail(name, f"corrupt or truncated image ({e}); re-export or re-download it") from e
+    return img
+
+
+def load_image(source: Any) -> Image.Image:
+    """Any supported input (path, bytes, PIL image, numpy array) as an RGB PIL image."""
+    name = describe(source)
+    if isinstance(source, Image.Image):
+        img = source
+    elif isinstance(source, np.ndarray):
+        img = _from_array(source, name)
+    elif isinstance(source, bytes | bytearray | memoryview):
+        img = _decode(bytes(source), name)
+    elif isinstance(source, str | os.PathLike):
+        path = Path(source)
+        if not path.is_file():
+            raise _fail(name, "no such file")
+        if path.stat().st_size > MAX_BYTES:
+            raise _fail(name, f"the file is over the {MAX_BYTES:,}-byte limit; resize the photo")
+        img = _decode(path.read_bytes(), name)
+    else:
+        raise _fail(name, "unsupported input; give a file path, bytes, a PIL image or a numpy array")
+    return to_rgb(img)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """RGB for every mode: 16-bit and float images are scaled, alpha is composited on white."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        a = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if img.mode.startswith("I;16") or a.max(initial=0) > 255 else 255.0
+        return Image.fromarray((a * (255.0 / hi)).clip(0, 255).astype(np.uint8)).convert("RGB")
+    if img.mode == "F":
+        a = np.asarray(img, dtype=np.float64)
+        scale = 255.0 if a.max(initial=0) <= 1.0 else 1.0
+        return Image.fromarray((a * scale).clip(0, 255).astype(np.uint8)).convert("RGB")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")

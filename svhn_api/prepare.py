@@ -1,0 +1,268 @@
+"""prepare(): official (or synthetic) SVHN archives -> one verified, prepared HDF5 store.
+
+Each archive is preprocessed in parallel (joblib) into a part file next to the output; parts are kept
+between runs, so an interrupted ``prepare`` continues from the archives already done. The final store is
+assembled from the parts into a temporary file and renamed only when complete.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from svhn_api import __version__
+from svhn_api.errors import ArchiveError
+from svhn_api.records import DigitBox
+from svhn_api.store import CHUNK_ROWS, SPLITS, append_rows, create_datasets
+
+ARCHIVE_NAMES = ("train", "extra", "test")
+DEFAULT_ARCHIVES = Path("data/archives")
+DEFAULT_SYNTHETIC = Path("data/synthetic")
+SYNTHETIC_SAMPLE = {"train": 4000, "extra": 1000, "test": 1000}
+TASK_IMAGES = 128
+
+
+@dataclass
+class PrepareSummary:
+    """What ``prepare`` made: where, how many rows per split, what it left out and why, how long it took."""
+
+    path: str
+    crop: str
+    counts: dict[str, int]
+    left_out: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    archives: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def _process_chunk(chunk: list[tuple[str, bytes, list[DigitBox] | None]], mode: str) -> list[tuple]:
+    """Worker: decode and crop a chunk of PNGs. Returns (filename, array|None, labels, boxes, size, reason)."""
+    from svhn_api.images import load_image
+    from svhn_api.preprocess import SkipImage, check_boxes, crop, encode_labels
+
+    out = []
+    for name, data, boxes in chunk:
+        try:
+            if boxes is None:
+                raise SkipImage("no entry in digitStruct.mat")
+            check_boxes(boxes)
+            img = load_image(data)
+            out.append((name, crop(img, boxes, mode), encode_labels(boxes), boxes, img.size, None))
+        except Exception as e:  # every failure is reported by name and reason, never dropped silently
+            out.append((name, None, None, boxes, None, str(e) or e.__class__.__name__))
+    return out
+
+
+def _chunks(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
+    it = iter(items)
+    while chunk := list(islice(it, n)):
+        yield chunk
+
+
+def _box_array(boxes: Sequence[DigitBox]) -> np.ndarray:
+    a = np.full((5, 4), np.nan, dtype=np.float32)
+    for i, b in enumerate(boxes[:5]):
+        a[i] = (b.left, b.top, b.width, b.height)
+    return a
+
+
+def _part_key(archive_md5: str, mode: str) -> str:
+    return f"{archive_md5}:{mode}:{__version__}"
+
+
+def process_archive(archive: Path, name: str, part: Path, *, mode: str = "union", jobs: int = -1,
+                    archive_md5: str = "", progress: bool = True) -> Path:
+    """Preprocess every image of one archive into ``part`` (an HDF5 file with the store's row datasets)."""
+    from joblib import Parallel, delayed
+    from tqdm import tqdm
+
+    from svhn_api.archives import iter_images, read_member
+    from svhn_api.digitstruct import read_digitstruct
+    from svhn_api.preprocess import CROP_SHAPES
+
+    key = _part_key(archive_md5, mode)
+    if part.is_file():
+        try:
+            with h5py.File(part, "r") as f:
+                if f.attrs.get("key") == key and f.attrs.get("complete"):
+                    return part
+        except OSError:
+            pass
+    try:
+        records = read_digitstruct(io.BytesIO(read_member(archive, "digitStruct.mat")))
+    except ArchiveError:
+        raise
+    except Exception as e:
+        raise ArchiveError(f"{archive}: its digitStruct.mat is unreadable ({e}); re-download the archive") from e
+    boxes_by_name = {r.filename: list(r.boxes) for r in records}
+    seen: set[str] = set()
+
+    def items() -> Iterator[tuple[str, bytes, list[DigitBox] | None]]:
+        for fname, data in iter_images(archive):
+            seen.add(fname)
+            yield fname, data, boxes_by_name.get(fname)
+
+    left_out: list[dict[str, str]] = []
+    tmp = part.with_name(part.name + ".tmp")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=len(records), desc=f"prepare {name}", unit="img", disable=not progress, leave=True)
+    try:
+        with h5py.File(tmp, "w") as f:
+            create_datasets(f, CROP_SHAPES[mode])
+            if jobs == 1:
+                results: Iterable[list[tuple]] = (_process_chunk(c, mode) for c in _chunks(items(), TASK_IMAGES))
+            else:
+                results = Parallel(n_jobs=jobs, return_as="generator")(
+                    delayed(_process_chunk)(c, mode) for c in _chunks(items(), TASK_IMAGES))
+            for chunk in results:
+                ok = [r for r in chunk if r[5] is None]
+                left_out += [{"archive": name, "filename": r[0], "reason": r[5]} for r in chunk if r[5] is not None]
+                if ok:
+                    append_rows(f, {
+                        "images": np.stack([r[1] for r in ok]),
+                        "labels": np.stack([r[2] for r in ok]),
+                        "lengths": np.array([r[2][0] for r in ok], dtype=np.int8),
+                        "boxes": np.stack([_box_array(r[3]) for r in ok]),
+                        "sizes": np.array([r[4] for r in ok], dtype=np.int32),
+                        "filenames": np.array([r[0] for r in ok], dtype=object),
+                        "sources": np.array([name] * len(ok), dtype=object),
+                        "split": np.zeros(len(ok), dtype=np.uint8),
+                    })
+                bar.update(len(chunk))
+            left_out += [{"archive": name, "filename": r.filename, "reason": "listed in digitStruct.mat, "
+                          "no image in the archive"} for r in records if r.filename not in seen]
+            f.attrs["left_out"] = json.dumps(left_out)
+            f.attrs["archive_md5"] = archive_md5
+            f.attrs["key"] = key
+            f.attrs["complete"] = True
+        os.replace(tmp, part)
+    finally:
+        bar.close()
+        tmp.unlink(missing_ok=True)
+    return part
+
+
+def _validation_rows(n_train: int, n_extra: int, size: int, seed: int) -> np.ndarray:
+    """Seeded sample of train+extra row numbers (train rows first, then extra) held out for validation.
+
+    At most a tenth of the rows are held out, so a small synthetic sample keeps most of its rows for training.
+    """
+    total = n_train + n_extra
+    size = min(size, total // 10)
+    return np.sort(np.random.default_rng(seed).choice(total, size=size, replace=False))
+
+
+def _copy_rows(dst: h5py.File, parts: list[h5py.File], rows: np.ndarray, split_code: int) -> None:
+    """Append global rows (indexing the concatenation of ``parts``) to ``dst``, a chunk at a time."""
+    offsets = np.cumsum([0] + [p["images"].shape[0] for p in parts])
+    for i in range(0, len(rows), CHUNK_ROWS * 8):
+        sel = rows[i:i + CHUNK_ROWS * 8]
+        batch: dict[str, list[np.ndarray]] = {}
+        for k, p in enumerate(parts):
+            local = sel[(sel >= offsets[k]) & (sel < offsets[k + 1])] - offsets[k]
+            if not len(local):
+                continue
+            for name in ("images", "labels", "lengths", "boxes", "sizes", "filenames", "sources"):
+                batch.setdefault(name, []).append(p[name][local])
+        out = {n: np.concatenate(v) for n, v in batch.items()}
+        out["split"] = np.full(len(sel), split_code, dtype=np.uint8)
+        append_rows(dst, out)
+
+
+def assemble(parts: dict[str, Path], out: Path, *, mode: str, validation_size: int, seed: int,
+             checksums: dict[str, str]) -> dict[str, int]:
+    """Write the final store from the part files: train (+extra) minus validation, validation, test."""
+    from svhn_api.preprocess import CROP_SHAPES
+
+    tmp = out.with_name(out.name + ".tmp")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    files = {k: h5py.File(p, "r") for k, p in parts.items()}
+    try:
+        pool = [files[k] for k in ("train", "extra") if k in files]
+        n_pool = sum(p["images"].shape[0] for p in pool)
+        sizes = [p["images"].shape[0] for p in pool] + [0, 0]
+        val = _validation_rows(sizes[0], sizes[1] if len(pool) > 1 else 0, validation_size, seed)
+        train = np.setdiff1d(np.arange(n_pool), val)
+        ranges, cursor = {}, 0
+        with h5py.File(tmp, "w") as f:
+            create_datasets(f, CROP_SHAPES[mode])
+            for code, (split, rows, src) in enumerate(
+                    [("train", train, pool), ("validation", val, pool),
+                     ("test", np.arange(files["test"]["images"].shape[0]) if "test" in files else np.arange(0),
+                      [files["test"]] if "test" in files else [])]):
+                if len(rows):
+                    _copy_rows(f, src, rows, code)
+                ranges[split] = [cursor, cursor + len(rows)]
+                cursor += len(rows)
+            left_out = [item for p in files.values() for item in json.loads(p.attrs["left_out"])]
+            f.attrs.update({
+                "crop": mode, "version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "archives": json.dumps(checksums), "split_ranges": json.dumps(ranges),
+                "left_out": json.dumps(left_out), "validation_seed": seed, "splits": json.dumps(SPLITS),
+            })
+        os.replace(tmp, out)
+    finally:
+        for f in files.values():
+            f.close()
+        tmp.unlink(missing_ok=True)
+    return {s: b - a for s, (a, b) in ranges.items()}
+
+
+def prepare(archives: str | Path | None = None, *, source: str = "official",
+            splits: Sequence[str] = ARCHIVE_NAMES, crop: str = "union", jobs: int = -1,
+            out: str | Path | None = None, validation_size: int = 6000, seed: int = 0,
+            download: bool = True, progress: bool = True) -> PrepareSummary:
+    """Build the prepared store from the official SVHN archives (``source="official"``, downloaded into
+    ``archives`` when missing) or from the embedded synthetic sample (``source="synthetic"``, rendered on
+    first use). Returns a summary: path, counts per split, left-out items with reasons, seconds.
+    """
+    from svhn_api.download import ensure_archives, file_md5
+    from svhn_api.preprocess import CROP_MODES
+
+    t0 = time.perf_counter()
+    if crop not in CROP_MODES:
+        raise ValueError(f"crop mode {crop!r}: choose one of {', '.join(CROP_MODES)}")
+    unknown = [s for s in splits if s not in ARCHIVE_NAMES]
+    if unknown or not splits:
+        raise ValueError(f"splits {list(splits)}: choose among {', '.join(ARCHIVE_NAMES)}")
+    if source == "synthetic":
+        folder = Path(archives) if archives else DEFAULT_SYNTHETIC / "archives"
+        if not all((folder / f"{s}.tar.gz").is_file() for s in splits):
+            from svhn_api.synth import synth
+
+            synth(folder, **SYNTHETIC_SAMPLE, seed=seed, jobs=jobs, progress=progress)
+        download = False
+        default_out = DEFAULT_SYNTHETIC / f"synthetic_{crop}.h5"
+    elif source == "official":
+        folder = Path(archives) if archives else DEFAULT_ARCHIVES
+        default_out = Path("data") / f"svhn_{crop}.h5"
+    else:
+        raise ValueError(f"source {source!r}: choose 'official' or 'synthetic'")
+    out = Path(out) if out else default_out
+    paths = ensure_archives(folder, tuple(splits), download=download, progress=progress)
+    parts_dir = out.with_name(out.name + ".parts")
+    parts, checksums = {}, {}
+    for name in splits:
+        checksums[name] = file_md5(paths[name])
+        parts[name] = process_archive(paths[name], name, parts_dir / f"{name}.h5", mode=crop, jobs=jobs,
+                                      archive_md5=checksums[name], progress=progress)
+    counts = assemble(parts, out, mode=crop, validation_size=validation_size, seed=seed, checksums=checksums)
+    left_out = []
+    for p in parts.values():
+        with h5py.File(p, "r") as f:
+            left_out += json.loads(f.attrs["left_out"])
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    return PrepareSummary(str(out), crop, counts, left_out, round(time.perf_counter() - t0, 2), checksums)

@@ -1,0 +1,109 @@
+"""From a photo and its digit boxes to the fixed-size array a model reads, and the capstone's label encoding.
+
+Two crop modes:
+- ``union`` (Goodfellow et al. 2013): the union of the digit boxes, expanded by 30% (15% each side),
+  clipped to the image, resized to 64x64 RGB. Training later takes random 54x54 crops.
+- ``seed`` (the 2016 capstone): each digit cropped by its own box, resized to 32x32 grayscale, stacked side
+  by side, and the strip resized to 32x32.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+
+from svhn_api.records import DigitBox
+
+CROP_MODES = ("union", "seed")
+CROP_SHAPES = {"union": (64, 64, 3), "seed": (32, 32, 1)}
+EXPAND = 0.30
+MAX_DIGITS = 5
+NO_DIGIT = 10
+RESAMPLE = Image.BILINEAR
+
+
+class SkipImage(ValueError):
+    """An image the pipeline leaves out; the message is the reason shown in the summary."""
+
+
+def union_box(boxes: Sequence[DigitBox]) -> tuple[float, float, float, float]:
+    """(left, top, width, height) of the smallest box holding every digit box."""
+    x0 = min(b.left for b in boxes)
+    y0 = min(b.top for b in boxes)
+    x1 = max(b.left + b.width for b in boxes)
+    y1 = max(b.top + b.height for b in boxes)
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def expanded_crop(box: tuple[float, float, float, float], size: tuple[int, int],
+                  expand: float = EXPAND) -> tuple[int, int, int, int]:
+    """Pixel rectangle (x0, y0, x1, y1) of ``box`` grown by ``expand`` (half each side), clipped to the image."""
+    left, top, width, height = box
+    w, h = size
+    x0 = max(0, math.floor(left - width * expand / 2))
+    y0 = max(0, math.floor(top - height * expand / 2))
+    x1 = min(w, math.ceil(left + width * (1 + expand / 2)))
+    y1 = min(h, math.ceil(top + height * (1 + expand / 2)))
+    if x1 <= x0 or y1 <= y0:
+        raise SkipImage(f"box {box} lies outside the {w}x{h} image")
+    return x0, y0, x1, y1
+
+
+def check_boxes(boxes: Sequence[DigitBox]) -> None:
+    if not boxes:
+        raise SkipImage("no digit boxes")
+    if len(boxes) > MAX_DIGITS:
+        raise SkipImage(f"{len(boxes)} digits (more than {MAX_DIGITS})")
+    for b in boxes:
+        if not b.width > 0 or not b.height > 0:
+            raise SkipImage(f"zero-area box {tuple(b)}")
+        if not 1 <= b.label <= 10:
+            raise SkipImage(f"label {b.label} outside 1-10")
+
+
+def encode_labels(boxes: Sequence[DigitBox]) -> np.ndarray:
+    """``[length, d1..d5]`` as the capstone encodes it: digits 0-9, 10 for "no digit"; SVHN's 10 becomes 0."""
+    out = np.full(1 + MAX_DIGITS, NO_DIGIT, dtype=np.int8)
+    out[0] = len(boxes)
+    for i, b in enumerate(boxes[:MAX_DIGITS]):
+        out[1 + i] = b.digit
+    return out
+
+
+def decode_labels(labels: np.ndarray) -> str:
+    """The number a label row spells, e.g. ``[3, 2, 1, 0, 10, 10] -> "210"``."""
+    return "".join(str(int(d)) for d in labels[1:1 + int(labels[0])])
+
+
+def crop_union(img: Image.Image, box: tuple[float, float, float, float] | None = None,
+               size: int = 64) -> np.ndarray:
+    """The expanded ``box`` (the whole image when None) as a ``size``x``size``x3 uint8 array."""
+    img = img.convert("RGB")
+    rect = (0, 0, img.width, img.height) if box is None else expanded_crop(box, img.size)
+    return np.asarray(img.crop(rect).resize((size, size), RESAMPLE), dtype=np.uint8)
+
+
+def crop_seed(img: Image.Image, boxes: Sequence[DigitBox], size: int = 32) -> np.ndarray:
+    """The capstone's digit strip: each clipped digit box to 32x32 gray, side by side, resized to 32x32x1."""
+    gray = img.convert("L")
+    tiles = []
+    for b in boxes:
+        x0, y0 = max(0, math.floor(b.left)), max(0, math.floor(b.top))
+        x1, y1 = min(gray.width, math.ceil(b.left + b.width)), min(gray.height, math.ceil(b.top + b.height))
+        if x1 <= x0 or y1 <= y0:
+            raise SkipImage(f"box {tuple(b)} lies outside the {gray.width}x{gray.height} image")
+        tiles.append(np.asarray(gray.crop((x0, y0, x1, y1)).resize((size, size), RESAMPLE)))
+    strip = Image.fromarray(np.concatenate(tiles, axis=1))
+    return np.asarray(strip.resize((size, size), RESAMPLE), dtype=np.uint8)[:, :, None]
+
+
+def crop(img: Image.Image, boxes: Sequence[DigitBox], mode: str = "union") -> np.ndarray:
+    """The model input for one annotated photo in the given crop mode."""
+    if mode == "union":
+        return crop_union(img, union_box(boxes))
+    if mode == "seed":
+        return crop_seed(img, boxes)
+    raise ValueError(f"crop mode {mode!r}: choose one of {', '.join(CROP_MODES)}")

@@ -1,0 +1,72 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from svhn_api import images
+from svhn_api.errors import ImageError
+
+
+def png_bytes(img: Image.Image, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P", "I;16", "I", "F", "1", "CMYK"])
+def test_every_mode_becomes_rgb(mode):
+    img = Image.new(mode, (7, 5))
+    out = images.load_image(img)
+    assert out.mode == "RGB" and out.size == (7, 5)
+
+
+def test_sixteen_bit_is_scaled_not_clipped():
+    a = np.full((4, 4), 65535, dtype=np.uint16)
+    assert np.asarray(images.load_image(a)).min() == 255
+    assert np.asarray(images.load_image(Image.fromarray(a))).min() == 255
+
+
+def test_alpha_is_composited_on_white():
+    img = Image.new("RGBA", (3, 3), (0, 0, 0, 0))
+    assert np.asarray(images.load_image(png_bytes(img))).min() == 255
+
+
+def test_paths_bytes_and_arrays(tmp_path):
+    img = Image.new("RGB", (9, 4), (10, 20, 30))
+    p = tmp_path / "x.jpg"
+    img.save(p)
+    assert images.load_image(p).size == (9, 4)
+    assert images.load_image(str(p)).size == (9, 4)
+    assert images.load_image(png_bytes(img)).getpixel((0, 0)) == (10, 20, 30)
+    assert images.load_image(np.zeros((4, 9, 3), np.uint8)).size == (9, 4)
+    assert images.load_image(np.ones((4, 9), np.float32)).getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_bad_inputs_name_the_input(tmp_path):
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(ImageError, match="empty.png: the file is empty"):
+        images.load_image(empty)
+    text = tmp_path / "notes.png"
+    text.write_text("hello")
+    with pytest.raises(ImageError, match="notes.png: not a readable image"):
+        images.load_image(text)
+    trunc = tmp_path / "trunc.png"
+    trunc.write_bytes(png_bytes(Image.effect_noise((64, 64), 50))[:300])
+    with pytest.raises(ImageError, match="trunc.png: corrupt or truncated"):
+        images.load_image(trunc)
+    with pytest.raises(ImageError, match="no such file"):
+        images.load_image(tmp_path / "missing.png")
+    with pytest.raises(ImageError, match="shape"):
+        images.load_image(np.zeros((4, 4, 2), np.uint8))
+    with pytest.raises(ImageError, match="unsupported input"):
+        images.load_image(42)
+
+
+def test_decompression_bomb_is_refused(monkeypatch):
+    monkeypatch.setattr(images, "MAX_PIXELS", 100 * 100)
+    bomb = png_bytes(Image.new("L", (1000, 1000)))  # a few KB that decode to a megapixel
+    assert len(bomb) < 10_000
+    with pytest.raises(ImageError, match="decompression bomb"):
+        images.load_image(bomb)
