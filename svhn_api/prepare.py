@@ -229,7 +229,7 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
     ``archives`` when missing) or from the embedded synthetic sample (``source="synthetic"``, rendered on
     first use). Returns a summary: path, counts per split, left-out items with reasons, seconds.
     """
-    from svhn_api.download import ensure_archives, file_md5
+    from svhn_api.download import ensure_archives, expected_md5
     from svhn_api.preprocess import CROP_MODES
 
     t0 = time.perf_counter()
@@ -256,7 +256,7 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
     parts_dir = out.with_name(out.name + ".parts")
     parts, checksums = {}, {}
     for name in splits:
-        checksums[name] = file_md5(paths[name])
+        checksums[name] = expected_md5(folder, name)
         parts[name] = process_archive(paths[name], name, parts_dir / f"{name}.h5", mode=crop, jobs=jobs,
                                       archive_md5=checksums[name], progress=progress)
     counts = assemble(parts, out, mode=crop, validation_size=validation_size, seed=seed, checksums=checksums)

@@ -1,0 +1,170 @@
+"""Archive reading: hostile members are refused, damage is reported, good archives stream in order."""
+
+from __future__ import annotations
+
+import io
+import random
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from svhn_api import archives
+from svhn_api.archives import check_member, iter_images, list_members, read_member, safe_extract
+from svhn_api.errors import ArchiveError
+
+_RNG = random.Random(0)
+PNGS = {f"{i}.png": b"\x89PNG\r\n\x1a\n" + _RNG.randbytes(2000 + i) for i in (1, 2, 10, 3)}
+MAT = b"MATLAB 7.3 MAT-file" + _RNG.randbytes(500)
+
+
+def _file(name: str, data: bytes) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    return info, data
+
+
+def _special(name: str, kind: bytes, linkname: str = "") -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = linkname
+    return info, b""
+
+
+def _write(path: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> Path:
+    with tarfile.open(path, "w:gz", format=tarfile.GNU_FORMAT) as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
+    return path
+
+
+def _good_members() -> list[tuple[tarfile.TarInfo, bytes]]:
+    folder = tarfile.TarInfo("train")
+    folder.type = tarfile.DIRTYPE
+    folder.mode = 0o755
+    return [
+        (folder, b""),
+        *(_file(f"train/{name}", data) for name, data in PNGS.items()),
+        _file("train/digitStruct.mat", MAT),
+        _file("train/see_bboxes.m", b"% matlab"),
+    ]
+
+
+@pytest.fixture
+def good(tmp_path: Path) -> Path:
+    return _write(tmp_path / "train.tar.gz", _good_members())
+
+
+def test_good_archive_yields_pngs_in_archive_order(good: Path) -> None:
+    assert list(iter_images(good)) == list(PNGS.items())
+
+
+def test_read_member_and_list_members(good: Path) -> None:
+    assert read_member(good) == MAT
+    assert read_member(good, "see_bboxes.m") == b"% matlab"
+    assert list_members(good)[:2] == ["train", "train/1.png"]
+    with pytest.raises(ArchiveError, match="no member named 'nothing.mat'") as err:
+        read_member(good, "nothing.mat")
+    assert str(good) in str(err.value)
+
+
+def test_safe_extract_good_archive(good: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "out"
+    written = safe_extract(good, dest)
+    assert [p.name for p in written] == [*PNGS, "digitStruct.mat", "see_bboxes.m"]
+    assert (dest / "train" / "10.png").read_bytes() == PNGS["10.png"]
+
+
+HOSTILE: dict[str, Callable[[], tuple[tarfile.TarInfo, bytes]]] = {
+    "absolute": lambda: _file("/tmp/evil.png", b"evil"),
+    "dotdot": lambda: _file("../evil.png", b"evil"),
+    "nested-dotdot": lambda: _file("train/../../evil.png", b"evil"),
+    "symlink": lambda: _special("train/link.png", tarfile.SYMTYPE, "/etc/passwd"),
+    "hardlink": lambda: _special("train/hard.png", tarfile.LNKTYPE, "train/1.png"),
+    "chardev": lambda: _special("train/null", tarfile.CHRTYPE),
+    "blockdev": lambda: _special("train/sda", tarfile.BLKTYPE),
+    "fifo": lambda: _special("train/pipe", tarfile.FIFOTYPE),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_hostile_member_is_refused(kind: str, tmp_path: Path) -> None:
+    evil = HOSTILE[kind]()
+    good = _good_members()
+    # The hostile member comes after a harmless one, before digitStruct.mat.
+    archive = _write(tmp_path / "evil.tar.gz", [*good[:2], evil, *good[2:]])
+    readers = {
+        "iter_images": lambda: list(iter_images(archive)),
+        "read_member": lambda: read_member(archive),
+        "list_members": lambda: list_members(archive),
+        "safe_extract": lambda: safe_extract(archive, tmp_path / "dest"),
+    }
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for reader, call in readers.items():
+        with pytest.raises(ArchiveError) as err:
+            call()
+        msg = str(err.value)
+        assert str(archive) in msg and repr(evil[0].name) in msg, reader
+        assert "delete it" in msg, reader
+    # Nothing was extracted: not the harmless member before it, not the hostile one anywhere.
+    assert not any((tmp_path / "dest").rglob("*"))
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "dest") == before
+    assert not (tmp_path.parent / "evil.png").exists()
+
+
+@pytest.mark.parametrize("kind", ["absolute", "dotdot", "symlink", "chardev"])
+def test_safe_extract_second_line_of_defence(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(archives, "check_member", lambda member, archive: None)  # first line down
+    archive = _write(tmp_path / "evil.tar.gz", [HOSTILE[kind]()])
+    with pytest.raises(ArchiveError, match="refusing member"):
+        safe_extract(archive, tmp_path / "dest")
+    assert not any((tmp_path / "dest").rglob("*"))
+    assert not (tmp_path.parent / "evil.png").exists()
+
+
+def test_check_member_accepts_files_and_folders(tmp_path: Path) -> None:
+    folder = tarfile.TarInfo("train/")
+    folder.type = tarfile.DIRTYPE
+    check_member(folder, tmp_path / "a.tar.gz")
+    check_member(_file("train/1.png", b"x")[0], tmp_path / "a.tar.gz")
+    with pytest.raises(ArchiveError, match="absolute"):
+        check_member(_file("C:/evil.png", b"x")[0], tmp_path / "a.tar.gz")
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9, -4, -30])
+def test_truncated_archive_is_reported(good: Path, tmp_path: Path, keep: float) -> None:
+    raw = good.read_bytes()
+    cut = int(len(raw) * keep) if keep > 0 else len(raw) + int(keep)
+    broken = tmp_path / "cut.tar.gz"
+    broken.write_bytes(raw[:cut])
+    for call in (lambda: list(iter_images(broken)), lambda: list_members(broken)):
+        with pytest.raises(ArchiveError, match="corrupt or truncated") as err:
+            call()
+        assert str(broken) in str(err.value) and "run prepare again" in str(err.value)
+
+
+def test_every_cut_point_is_caught(tmp_path: Path) -> None:
+    raw = _write(tmp_path / "small.tar.gz", [_file("a/1.png", b"one"), _file("a/2.png", b"two")]).read_bytes()
+    broken = tmp_path / "cut.tar.gz"
+    for cut in range(1, len(raw)):
+        broken.write_bytes(raw[:cut])
+        with pytest.raises(ArchiveError, match="corrupt or truncated"):
+            list(iter_images(broken))
+
+
+def test_not_an_archive(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(b"<html>404 not found</html>")
+    with pytest.raises(ArchiveError, match="corrupt or truncated"):
+        list(iter_images(junk))
+    with pytest.raises(ArchiveError, match="not found"):
+        list(iter_images(tmp_path / "missing.tar.gz"))
+
+
+def test_absurd_member_size_is_refused(good: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ArchiveError, match="'train/1.png' is 2009 bytes, more than the 100 allowed"):
+        list(iter_images(good, max_image_bytes=100))
+    with pytest.raises(ArchiveError, match="more than the 10 allowed"):
+        read_member(good, max_bytes=10)
+    assert archives.MAX_IMAGE_BYTES == 64 << 20
