@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "prepare": "svhn_api.prepare",
-    "synth": "svhn_api.synth",
+    "synth": "svhn_api.synthetic",
     "train": "svhn_api.train",
     "evaluate": "svhn_api.evaluate",
     "predict": "svhn_api.predict",

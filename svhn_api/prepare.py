@@ -241,7 +241,7 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
     if source == "synthetic":
         folder = Path(archives) if archives else DEFAULT_SYNTHETIC / "archives"
         if not all((folder / f"{s}.tar.gz").is_file() for s in splits):
-            from svhn_api.synth import synth
+            from svhn_api.synthetic import synth
 
             synth(folder, **SYNTHETIC_SAMPLE, seed=seed, jobs=jobs, progress=progress)
         download = False

@@ -1,0 +1,58 @@
+"""Preprocessing throughput of prepare (decode, crop, resize, write) with 1 and 2 joblib workers.
+
+    python benchmarks/bench_prepare.py [--images 3000] [--runs 3]
+
+The input is a synthetic archive in the official layout (rendered once, cached in data/bench/). Each
+configuration processes the whole archive into a part file; the median of ``--runs`` runs is printed
+with the machine's core count and the 2-job / 1-job speed-up measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=int, default=3000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--crop", default="union", choices=("union", "seed"))
+    a = ap.parse_args()
+
+    from svhn_api.prepare import process_archive
+    from svhn_api.synthetic import synth
+
+    folder = ROOT / "data" / "bench" / f"prepare_{a.images}"
+    archive = folder / "train.tar.gz"
+    if not archive.is_file():
+        synth(folder, train=a.images, extra=0, test=0, seed=7, progress=False)
+    print(f"machine: {os.cpu_count()} cores; archive: {archive.name}, {a.images:,} synthetic photos, "
+          f"{archive.stat().st_size / 1e6:.1f} MB; crop {a.crop}")
+    rates = {}
+    for jobs in (1, 2):
+        times = []
+        for _ in range(a.runs):
+            with tempfile.TemporaryDirectory() as tmp:
+                t0 = time.perf_counter()
+                process_archive(archive, "train", Path(tmp) / "part.h5", mode=a.crop, jobs=jobs,
+                                archive_md5=f"bench-{time.time_ns()}", progress=False)
+                times.append(time.perf_counter() - t0)
+        med = statistics.median(times)
+        rates[jobs] = a.images / med
+        print(f"jobs={jobs}: median {med:.2f} s of {a.runs} runs {[round(t, 2) for t in times]}  "
+              f"-> {rates[jobs]:,.0f} images/s")
+    print(f"speed-up 2 jobs / 1 job: {rates[2] / rates[1]:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
