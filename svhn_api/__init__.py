@@ -1,6 +1,6 @@
 """svhn-reader: read house numbers from street photos.
 
-Public API (imported lazily so that ``import svhn_api`` stays fast and never loads TensorFlow):
+Public API:
 
 - ``prepare(...)``   official or synthetic archives -> one prepared HDF5 store
 - ``synth(...)``     write synthetic house-number archives in the official SVHN layout
@@ -8,27 +8,20 @@ Public API (imported lazily so that ``import svhn_api`` stays fast and never loa
 - ``evaluate(...)``  whole-number accuracy and friends on a split of a store
 - ``predict(...)``   read the number in one or many images
 - ``read_digitstruct(path)``  fast reader of the official ``digitStruct.mat``
-"""
 
-from importlib import import_module
-from typing import Any
+The functions are bound here, eagerly, because each lives in a module of the same name: importing such a
+module later would otherwise rebind ``svhn_api.<name>`` to the module. These modules are light; TensorFlow
+is only imported inside the functions that need a model.
+"""
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "prepare": "svhn_api.prepare",
-    "synth": "svhn_api.synthetic",
-    "train": "svhn_api.train",
-    "evaluate": "svhn_api.evaluate",
-    "predict": "svhn_api.predict",
-    "read_digitstruct": "svhn_api.digitstruct",
-    "write_archive": "svhn_api.archive_writer",
-}
+from svhn_api.archive_writer import write_archive  # noqa: E402
+from svhn_api.digitstruct import read_digitstruct  # noqa: E402
+from svhn_api.evaluate import evaluate  # noqa: E402
+from svhn_api.predict import predict  # noqa: E402
+from svhn_api.prepare import prepare  # noqa: E402
+from svhn_api.synthetic import synth  # noqa: E402
+from svhn_api.train import train  # noqa: E402
 
-__all__ = ["__version__", *_LAZY]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'svhn_api' has no attribute {name!r}")
+__all__ = ["__version__", "evaluate", "predict", "prepare", "read_digitstruct", "synth", "train", "write_archive"]

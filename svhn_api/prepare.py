@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -31,6 +31,7 @@ DEFAULT_ARCHIVES = Path("data/archives")
 DEFAULT_SYNTHETIC = Path("data/synthetic")
 SYNTHETIC_SAMPLE = {"train": 4000, "extra": 1000, "test": 1000}
 TASK_IMAGES = 128
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -84,8 +85,11 @@ def _part_key(archive_md5: str, mode: str) -> str:
 
 
 def process_archive(archive: Path, name: str, part: Path, *, mode: str = "union", jobs: int = -1,
-                    archive_md5: str = "", progress: bool = True) -> Path:
-    """Preprocess every image of one archive into ``part`` (an HDF5 file with the store's row datasets)."""
+                    archive_md5: str = "", progress: bool = True, on_progress: Progress | None = None) -> Path:
+    """Preprocess every image of one archive into ``part`` (an HDF5 file with the store's row datasets).
+
+    ``on_progress(stage, done, total)`` is called after each chunk, e.g. to drive a progress bar in a UI.
+    """
     from joblib import Parallel, delayed
     from tqdm import tqdm
 
@@ -116,6 +120,7 @@ def process_archive(archive: Path, name: str, part: Path, *, mode: str = "union"
             yield fname, data, boxes_by_name.get(fname)
 
     left_out: list[dict[str, str]] = []
+    done = 0
     tmp = part.with_name(part.name + ".tmp")
     part.parent.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(records), desc=f"prepare {name}", unit="img", disable=not progress, leave=True)
@@ -142,6 +147,9 @@ def process_archive(archive: Path, name: str, part: Path, *, mode: str = "union"
                         "split": np.zeros(len(ok), dtype=np.uint8),
                     })
                 bar.update(len(chunk))
+                done += len(chunk)
+                if on_progress is not None:
+                    on_progress(f"prepare {name}", done, len(records))
             left_out += [{"archive": name, "filename": r.filename, "reason": "listed in digitStruct.mat, "
                           "no image in the archive"} for r in records if r.filename not in seen]
             f.attrs["left_out"] = json.dumps(left_out)
@@ -224,10 +232,11 @@ def assemble(parts: dict[str, Path], out: Path, *, mode: str, validation_size: i
 def prepare(archives: str | Path | None = None, *, source: str = "official",
             splits: Sequence[str] = ARCHIVE_NAMES, crop: str = "union", jobs: int = -1,
             out: str | Path | None = None, validation_size: int = 6000, seed: int = 0,
-            download: bool = True, progress: bool = True) -> PrepareSummary:
+            download: bool = True, progress: bool = True, on_progress: Progress | None = None) -> PrepareSummary:
     """Build the prepared store from the official SVHN archives (``source="official"``, downloaded into
     ``archives`` when missing) or from the embedded synthetic sample (``source="synthetic"``, rendered on
     first use). Returns a summary: path, counts per split, left-out items with reasons, seconds.
+    ``on_progress(stage, done, total)`` reports progress to a UI; the CLI uses tqdm bars instead.
     """
     from svhn_api.download import ensure_archives, expected_md5
     from svhn_api.preprocess import CROP_MODES
@@ -243,6 +252,8 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
         if not all((folder / f"{s}.tar.gz").is_file() for s in splits):
             from svhn_api.synthetic import synth
 
+            if on_progress is not None:
+                on_progress("render synthetic archives", 0, sum(SYNTHETIC_SAMPLE.values()))
             synth(folder, **SYNTHETIC_SAMPLE, seed=seed, jobs=jobs, progress=progress)
         download = False
         default_out = DEFAULT_SYNTHETIC / f"synthetic_{crop}.h5"
@@ -258,7 +269,7 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
     for name in splits:
         checksums[name] = expected_md5(folder, name)
         parts[name] = process_archive(paths[name], name, parts_dir / f"{name}.h5", mode=crop, jobs=jobs,
-                                      archive_md5=checksums[name], progress=progress)
+                                      archive_md5=checksums[name], progress=progress, on_progress=on_progress)
     counts = assemble(parts, out, mode=crop, validation_size=validation_size, seed=seed, checksums=checksums)
     left_out = []
     for p in parts.values():

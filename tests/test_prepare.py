@@ -1,5 +1,6 @@
 """prepare() end to end on small archives in the official layout, written by our archive writer."""
 
+import importlib
 import io
 import json
 import subprocess
@@ -9,7 +10,6 @@ import h5py
 import numpy as np
 import pytest
 
-from svhn_api import prepare as prepare_mod
 from svhn_api.archive_writer import write_archive
 from svhn_api.download import write_manifest
 from svhn_api.prepare import prepare
@@ -18,6 +18,7 @@ from svhn_api.records import DigitBox
 from svhn_api.store import SPLITS, describe, read
 from tests.conftest import draw_number, random_numbers
 
+prepare_mod = importlib.import_module("svhn_api.prepare")
 COUNTS = {"train": 60, "extra": 30, "test": 20}
 
 
@@ -150,3 +151,11 @@ def test_missing_archives_without_download_say_where_to_put_them(tmp_path):
                         "--no-download"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert str(tmp_path / "none") in r.stderr
+
+
+def test_progress_callback_reaches_every_archive_total(archives, tmp_path):
+    folder, truth = archives
+    seen = {}
+    prepare(folder, out=tmp_path / "p.h5", jobs=1, progress=False, download=False,
+            on_progress=lambda stage, done, total: seen.__setitem__(stage, (done, total)))
+    assert seen == {f"prepare {k}": (len(v) + (3 if k == "train" else 0),) * 2 for k, v in truth.items()}

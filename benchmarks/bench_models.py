@@ -1,0 +1,133 @@
+"""Training throughput of the three architectures, and predict() latency of the shipped compact model.
+
+    python benchmarks/bench_models.py                 # all of it
+    python benchmarks/bench_models.py --skip-predict  # training throughput only
+    python benchmarks/bench_models.py --variants      # also compact input-size / width variants
+
+Training throughput: samples/s of the real training step (forward, loss, backward, optimizer update,
+as ``train`` runs it (no XLA)) on in-memory uint8 batches at each architecture's default batch size and
+native input (seed: 32x32x1; compact, deep: 64x64x3), after warm-up steps; median of several runs.
+Prediction: ``svhn_api.predict`` on one 120x60 PNG file (decode, crop, model, joint decoding), warm,
+median of many calls; and images/s for a list of 256 in-memory images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+
+def train_throughput(build, input_shape, batch_size, recipe, warm=3, steps=5, runs=5, jit=False) -> float:
+    import tensorflow as tf
+
+    from svhn_api.train import make_optimizer, make_train_step
+
+    net = build(input_shape)
+    step = make_train_step(net, make_optimizer(recipe), "sum", jit=jit)
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.integers(0, 256, (batch_size, *input_shape), dtype=np.uint8))
+    lab = np.full((batch_size, 6), 10, np.int8)
+    lab[:, 0] = 2
+    lab[:, 1:3] = rng.integers(0, 10, (batch_size, 2))
+    y = tf.constant(lab)
+    for _ in range(warm):
+        float(step(x, y))
+    rates = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        for _ in range(steps):
+            v = step(x, y)
+        float(v)
+        rates.append(batch_size * steps / (time.perf_counter() - t))
+    return statistics.median(rates)
+
+
+def bench_training(variants: bool, runs: int) -> dict[str, float]:
+    from svhn_api import models
+
+    rows = [("compact", models.compact, (64, 64, 3), models.RECIPES["compact"], 5),
+            ("seed", models.seed, (32, 32, 1), models.RECIPES["seed"], 10),
+            ("deep", models.deep, (64, 64, 3), models.RECIPES["deep"], 3)]
+    if variants:
+        def variant(**kw):
+            return lambda shape: models.compact(shape, **kw)
+        three = ((32, 1), (64, 2), (64, 1), (96, 2), (96, 1), (128, 2), (128, 1))
+        rows += [(f"compact size={s}", variant(size=s), (64, 64, 3), models.RECIPES["compact"], 5) for s in (54, 40)]
+        rows += [("compact 3x3 map", variant(stages=three, squeeze=48, hidden=160), (64, 64, 3),
+                  models.RECIPES["compact"], 5),
+                 ("compact XLA", models.compact, (64, 64, 3), models.RECIPES["compact"], 5)]
+    out = {}
+    print(f"{'model':<22}{'params':>12}{'batch':>7}{'samples/s':>12}")
+    for name, build, shape, recipe, steps in rows:
+        rate = train_throughput(build, shape, recipe.batch_size, recipe, steps=steps, runs=runs,
+                                jit="XLA" in name)
+        params = build(shape).count_params()
+        out[name] = rate
+        print(f"{name:<22}{params:>12,}{recipe.batch_size:>7}{rate:>12.1f}", flush=True)
+    print(f"compact/deep training throughput ratio: {out['compact'] / out['deep']:.1f}x")
+    return out
+
+
+def bench_predict(model: str | None, runs: int) -> None:
+    from PIL import Image
+
+    from svhn_api.predict import predict
+
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 256, (60, 120, 3), dtype=np.uint8))
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "one.png"
+        img.save(path)
+        for _ in range(5):
+            predict(str(path), model=model)
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            predict(str(path), model=model)
+            times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    print(f"predict() single image, warm, end to end (PNG file -> number): median {statistics.median(times):.2f} ms, "
+          f"p90 {times[int(0.9 * len(times))]:.2f} ms over {runs} calls")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    batch = [rng.integers(0, 256, (60, 120, 3), dtype=np.uint8) for _ in range(256)]
+    predict(batch, model=model)
+    rates = []
+    for _ in range(5):
+        t = time.perf_counter()
+        predict(batch, model=model)
+        rates.append(len(batch) / (time.perf_counter() - t))
+    print(f"predict() batched, list of {len(batch)} 120x60 arrays: median {statistics.median(rates):.0f} images/s")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--variants", action="store_true", help="also time compact variants")
+    p.add_argument("--skip-predict", action="store_true")
+    p.add_argument("--skip-train", action="store_true")
+    p.add_argument("--model", default=None, help="model for the predict benchmark (default: the shipped one)")
+    p.add_argument("--runs", type=int, default=5)
+    a = p.parse_args()
+    import tensorflow as tf
+
+    print(f"os.cpu_count() = {os.cpu_count()}; TensorFlow {tf.__version__}; "
+          f"intra-op threads {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}")
+    if not a.skip_train:
+        bench_training(a.variants, a.runs)
+    if not a.skip_predict:
+        bench_predict(a.model, runs=200)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,238 @@
+"""What every page shares: where data and models live, the store and model picked in the sidebar, and the
+cached calls into ``svhn_api`` (loaded once per server process, not once per click).
+
+Environment: ``SVHN_DATA`` a store file or a folder of stores (default ``data/``), ``SVHN_MODELS`` the
+folder of model folders (default ``artifacts/models``). When the data folder holds no store, the embedded
+synthetic sample is rendered and prepared into ``<data folder>/synthetic/`` on first run.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from svhn_api import explore
+from svhn_api.errors import SVHNError
+
+ROOT = Path(__file__).resolve().parents[1]
+STORE_KEY, MODEL_KEY = "store_path", "model_dir"
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the same bound as server.maxUploadSize in .streamlit/config.toml
+
+
+def data_location() -> Path:
+    return explore.env_path("SVHN_DATA", ROOT / "data")
+
+
+def models_location() -> Path:
+    return explore.env_path("SVHN_MODELS", ROOT / "artifacts" / "models")
+
+
+# ------------------------------------------------------------------------------------------ cached calls
+
+
+@st.cache_resource(show_spinner=False)
+def ensure_default_store(data_dir: str) -> str:
+    """Once per process (and once for all sessions: concurrent first visits wait for the same run)."""
+    return str(explore.ensure_default_store(data_dir, progress=False))
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def stores(location: str) -> tuple[list[explore.StoreEntry], list[str]]:
+    return explore.list_stores(location)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def models(location: str) -> list[explore.ModelEntry]:
+    return explore.list_models(location)
+
+
+def _mtime(path: str | Path) -> float:
+    """A file's modification time: passed to the cached calls so that a rewritten file is read again."""
+    try:
+        return Path(path).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_data(show_spinner="Counting…", max_entries=8)
+def store_stats(path: str, version: float) -> dict[str, Any]:
+    return explore.store_stats(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def sample_grid(path: str, version: float, split: str, length: int | None, n: int, seed: int,
+                scale: int = 2) -> list[explore.Sample]:
+    idx = explore.sample_indices(path, split, n, length=length, seed=seed)
+    return explore.sample_grid(path, split, idx, scale=scale)
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def load_model(model_dir: str, version: float) -> Any:
+    """The model, loaded once per process (``predict`` and ``evaluate`` take it in place of a path)."""
+    from svhn_api.model_io import load
+
+    return load(model_dir)
+
+
+def model(entry: explore.ModelEntry) -> Any:
+    return load_model(str(entry.path), _mtime(entry.path / "model.keras"))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def gallery(path: str, version: float, split: str = "test", n: int = 200) -> list[explore.Sample]:
+    """The first ``n`` images of ``split``, as they are stored (no boxes drawn)."""
+    count = explore.describe(path).counts.get(split, 0)
+    return explore.sample_grid(path, split, range(min(n, count)), scale=1, draw=False)
+
+
+def read_number(entry: explore.ModelEntry, image: Any, box: tuple[float, float, float, float] | None = None
+                ) -> tuple[Any, float]:
+    """The model's reading of one image (a photo with an optional number box, or a stored crop) and the
+    seconds it took (model already loaded)."""
+    from svhn_api.predict import predict
+
+    net = model(entry)
+    t0 = time.perf_counter()
+    result = predict([image], model=net, boxes=[box] if box is not None else None)[0]
+    return result, time.perf_counter() - t0
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def samples_for(path: str, version: float, split: str, indices: tuple[int, ...]) -> list[explore.Sample]:
+    return explore.sample_grid(path, split, indices, scale=2, draw=False)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _evaluation(model_dir: str, model_version: float, path: str, version: float, split: str,
+                samples: int | None, seed: int, _on_progress: Any = None) -> dict[str, Any]:
+    import inspect
+
+    from svhn_api.evaluate import evaluate
+
+    kw: dict[str, Any] = {}
+    if _on_progress is not None and "on_progress" in inspect.signature(evaluate).parameters:
+        kw["on_progress"] = _on_progress
+    # record=False: browsing the dashboard must not write to the (shipped) model card
+    return evaluate(load_model(model_dir, model_version), path, split=split, samples=samples, seed=seed,
+                    progress=False, record=False, **kw)
+
+
+def evaluation(entry: explore.ModelEntry, path: str, split: str, samples: int | None = 64,
+               seed: int = 0) -> dict[str, Any]:
+    """``evaluate`` on ``samples`` random rows (or the whole split), cached per model and store version."""
+    return _evaluation(str(entry.path), _mtime(entry.path / "model.keras"), path, _mtime(path), split, samples,
+                       seed)
+
+
+def full_evaluation(entry: explore.ModelEntry, path: str, split: str, bar: Any) -> dict[str, Any]:
+    """The whole split, moving the ``st.progress`` bar as batches are done (when evaluate reports them)."""
+    n = explore.describe(path).counts.get(split, 0)
+
+    def on_progress(done: int, total: int | None = None) -> None:
+        total = total or n
+        bar.progress(min(1.0, done / max(1, total)), text=f"Evaluating {split}: {done:,} of {total:,} images")
+
+    return _evaluation(str(entry.path), _mtime(entry.path / "model.keras"), path, _mtime(path), split, None, 0,
+                       on_progress)
+
+
+# ------------------------------------------------------------------------------------------ selection
+
+
+def init_data() -> None:
+    """Make sure there is data to show: on a fresh clone, prepare the embedded synthetic sample (once)."""
+    location = data_location()
+    found, _ = stores(str(location))
+    if found or location.suffix == ".h5":  # an explicit store file is never replaced by the synthetic one
+        return
+    with st.status("First run: rendering and preparing the embedded synthetic house numbers "
+                   "(a minute or two; cached in data/synthetic/ afterwards)…", expanded=True) as status:
+        st.write("1. rendering the synthetic train, extra and test archives (PNG photos + digitStruct.mat)")
+        st.write("2. cropping every photo to its expanded digit box, 64x64, into one HDF5 store")
+        t0 = time.perf_counter()
+        try:
+            path = ensure_default_store(str(location))
+        except SVHNError as e:
+            status.update(label="Could not prepare the synthetic data", state="error")
+            st.error(str(e))
+            st.stop()
+        status.update(label=f"Synthetic data ready: {path} ({time.perf_counter() - t0:.0f} s)", state="complete",
+                      expanded=False)
+    stores.clear()
+
+
+def sidebar_pickers() -> None:
+    """The store and model pickers (in the sidebar, on every page)."""
+    found, broken = stores(str(data_location()))
+    with st.sidebar:
+        st.markdown("### Data and model")
+        if found:
+            paths = [str(e.path) for e in found]
+            if st.session_state.get(STORE_KEY) not in paths:
+                st.session_state[STORE_KEY] = paths[0]
+            labels = {str(e.path): e.label for e in found}
+            st.selectbox("Store", paths, key=STORE_KEY, format_func=labels.get,
+                         help="Prepared stores found in the data folder; a real SVHN store "
+                         "(`python -m svhn_api prepare`) appears here once it exists.")
+        else:
+            st.warning(f"No prepared store in {data_location()}.")
+        for msg in broken:
+            st.caption(f"skipped: {msg}")
+        ms = [m for m in models(str(models_location())) if m.ready]
+        if ms:
+            dirs = [str(m.path) for m in ms]
+            if st.session_state.get(MODEL_KEY) not in dirs:
+                st.session_state[MODEL_KEY] = dirs[0]
+            st.selectbox("Model", dirs, key=MODEL_KEY, format_func=lambda d: Path(d).name,
+                         help="Model folders (with a card.json) in artifacts/models.")
+        else:
+            st.info(f"No trained model in {models_location()} yet.")
+
+
+def current_store() -> explore.StoreEntry | None:
+    found, _ = stores(str(data_location()))
+    chosen = st.session_state.get(STORE_KEY)
+    return next((e for e in found if str(e.path) == chosen), found[0] if found else None)
+
+
+def current_model() -> explore.ModelEntry | None:
+    ms = [m for m in models(str(models_location())) if m.ready]
+    chosen = st.session_state.get(MODEL_KEY)
+    return next((m for m in ms if str(m.path) == chosen), ms[0] if ms else None)
+
+
+def require_store() -> explore.StoreEntry:
+    entry = current_store()
+    if entry is None:
+        st.warning("No prepared store yet: run `python -m svhn_api prepare --source synthetic` "
+                   "(or `prepare` for the official SVHN archives), then reload.")
+        st.stop()
+    return entry
+
+
+def require_model() -> explore.ModelEntry:
+    entry = current_model()
+    if entry is None:
+        st.warning(f"No trained model in {models_location()}. Train one with "
+                   "`python -m svhn_api train --data data/synthetic/synthetic_union.h5 --model compact` "
+                   "(see the Training page), then reload.")
+        st.stop()
+    return entry
+
+
+def shown_path(path: str | Path) -> str:
+    """``path`` relative to the repository root when inside it (for commands to paste there)."""
+    p = Path(path).resolve()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
+
+
+def mtime(path: str | Path) -> float:
+    return _mtime(path)
+
+
+def percent(x: float | None) -> str:
+    return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{100 * x:.1f}%"

@@ -1,0 +1,93 @@
+"""Overview: which data and model are loaded, their cards, and what to do next."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import common
+from svhn_api import explore
+
+st.title("svhn-reader")
+st.markdown("Reads multi-digit house numbers from street photos: one network with a length head and five "
+            "digit heads, trained on the Street View House Numbers layout.")
+
+store = common.current_store()
+model = common.current_model()
+
+left, right = st.columns(2, gap="large")
+with left:
+    st.subheader("Data")
+    if store is None:
+        st.warning("No prepared store. Run `python -m svhn_api prepare --source synthetic`.")
+    else:
+        card = explore.store_card(store)
+        kind = ("the embedded **synthetic** house numbers (rendered from fonts, SVHN-like layout)"
+                if card["kind"] == "synthetic" else "**real** SVHN photos (official archives)")
+        st.markdown(f"`{card['path']}` — {kind}; crop **{card['crop']}**, images {card['image_shape']}.")
+        cols = st.columns(len(card["counts"]) or 1)
+        for col, (split, n) in zip(cols, card["counts"].items(), strict=False):
+            col.metric(split, f"{n:,}")
+        st.caption(f"created {card['created'] or '?'} · library {card['library_version'] or '?'} · "
+                   f"{card['left_out']} image(s) left out while preparing")
+        with st.expander("Data card"):
+            st.json(card)
+
+with right:
+    st.subheader("Model")
+    if model is None:
+        st.warning(f"No trained model in `{common.models_location()}`.")
+    else:
+        mc = model.card
+        arch = mc.get("architecture") if isinstance(mc.get("architecture"), dict) else {}
+        data = mc.get("data") if isinstance(mc.get("data"), dict) else {}
+        tr = mc.get("training") if isinstance(mc.get("training"), dict) else {}
+        params = arch.get("parameters")
+        st.markdown(f"`{model.path}` — architecture **{arch.get('name', model.name)}**"
+                    + (f", {params:,} parameters" if isinstance(params, int) else ""))
+        if data:
+            counts = data.get("counts") or {}
+            st.markdown(f"Trained on **{data.get('kind', '?')}** data `{data.get('path', '?')}` "
+                        f"({counts.get('train', '?'):,} training images, {data.get('crop', '?')} crop)"
+                        if isinstance(counts.get("train"), int) else
+                        f"Trained on **{data.get('kind', '?')}** data `{data.get('path', '?')}`")
+        if tr:
+            best = tr.get("best_val_accuracy")
+            wall = tr.get("wall_seconds")
+            st.caption(f"training {tr.get('status', '?')} · {tr.get('epochs_done', '?')} epochs · "
+                       f"{tr.get('steps', '?')} steps"
+                       + (f" · {wall / 60:.0f} min" if isinstance(wall, int | float) else "")
+                       + (f" · best validation whole-number accuracy {common.percent(best)}"
+                          if isinstance(best, int | float) else ""))
+        rows = []
+        for ev in mc.get("evaluations") or []:
+            d, m = ev.get("data") or {}, ev.get("metrics") or {}
+            if not isinstance(d, dict) or not isinstance(m, dict):
+                continue
+            rows.append({"data": f"{Path(str(d.get('path', '?'))).name} ({d.get('kind', '?')})",
+                         "split": d.get("split", "?"), "images": d.get("count"),
+                         "whole-number accuracy": common.percent(m.get("whole_number_accuracy")),
+                         "coverage at 98%": common.percent((m.get("coverage") or {}).get("coverage_at_98")),
+                         "when": ev.get("evaluated", "")})
+        if rows:
+            st.markdown("Recorded evaluations (from the card):")
+            st.dataframe(rows[-8:], hide_index=True, width="stretch")
+        with st.expander("Model card"):
+            st.code(json.dumps(mc, indent=2, default=str)[:20000], language="json")
+
+st.subheader("What to do next")
+st.page_link("views/explore.py", label="Explore the data: counts, histograms, samples with their boxes",
+             icon=":material/bar_chart:")
+st.page_link("views/preprocessing.py", label="Check the preprocessing of one image, step by step",
+             icon=":material/crop:")
+st.page_link("views/evaluate.py", label="Evaluate the model: 64 samples, full accuracy, coverage",
+             icon=":material/fact_check:")
+st.page_link("views/predict.py", label="Read a house number from a test image or your own photo",
+             icon=":material/pin:")
+st.page_link("views/training.py", label="Training curves, and how to train a model", icon=":material/show_chart:")
+if store is not None and store.kind == "synthetic":
+    st.info("To work on real SVHN photos, prepare the official archives (downloaded, or put them in "
+            "`data/archives/` yourself); the new store then shows up in the sidebar:\n\n"
+            "```\npython -m svhn_api prepare\n```")

@@ -1,0 +1,125 @@
+"""Predict: read the house number in a test image or in an uploaded photo."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import common
+from svhn_api import explore
+from svhn_api.errors import SVHNError
+from svhn_api.images import load_image
+
+PER_PAGE = 40
+COLUMNS = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "none"]
+ROWS = ["length", "digit 1", "digit 2", "digit 3", "digit 4", "digit 5"]
+
+st.title("Read a house number")
+entry = common.require_model()
+
+
+def heatmap(probs: np.ndarray) -> go.Figure:
+    """The 66 probabilities: the length head (classes 0-5, 6 = more than five) and the five digit positions."""
+    p = np.asarray(probs, dtype=float)
+    hover = [[f"length {c}" + (" (more than 5)" if c == 6 else "") if r == 0 and c <= 6 else
+              ("–" if r == 0 else f"position {r}: {COLUMNS[c]}") for c in range(11)] for r in range(6)]
+    z = p.copy()
+    z[0, 7:] = np.nan  # the length head has 7 classes only
+    text = [["" if np.isnan(v) else (f"{v:.2f}" if v >= 0.005 else "") for v in row] for row in z]
+    fig = go.Figure(go.Heatmap(z=z, x=COLUMNS, y=ROWS, zmin=0, zmax=1, colorscale="Blues", text=text,
+                               texttemplate="%{text}", customdata=hover, colorbar=dict(title="p"),
+                               hovertemplate="%{customdata}<br>probability %{z:.4f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(type="category", side="top")
+    fig.update_layout(title="The 66 probabilities", height=330, margin=dict(t=70, b=10, l=70, r=10))
+    return fig
+
+
+def show(result: object, seconds: float, truth: str | None = None) -> None:
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Reading", result.number or "–")
+    c2.metric("Confidence", common.percent(float(result.confidence)))
+    c3.metric("Answered in", f"{1000 * seconds:.0f} ms")
+    if truth is not None:
+        (st.success if truth == result.number else st.error)(
+            f"Truth: {truth} — {'right' if truth == result.number else 'wrong'}")
+    alternatives = result.to_dict().get("alternatives", [])
+    st.markdown("**Next best readings:** " + (" · ".join(
+        f"{a['number']} ({common.percent(a['probability'])})" for a in alternatives) or "none"))
+    st.plotly_chart(heatmap(result.probabilities), width="stretch", key="heatmap")
+    st.caption("Rows: the length head (columns 0-6 are the number of digits; 6 = more than five) and the five "
+               "digit positions (columns 0-9, and 'none' for no digit at that position).")
+
+
+source = st.radio("Image", ["From the test split", "Upload a photo"], horizontal=True, key="pred_source")
+
+if source == "From the test split":
+    store = common.require_store()
+    path = str(store.path)
+    split = "test" if store.info.counts.get("test") else next(s for s, n in store.info.counts.items() if n)
+    n = store.info.counts[split]
+    if st.session_state.get("pred_index", 0) >= n:
+        st.session_state.pred_index = 0
+    index = st.number_input(f"Index in the {split} split (0 – {n - 1})", 0, n - 1, step=1, key="pred_index")
+    sample = explore.sample_grid(path, split, [int(index)], scale=1, draw=False)[0]
+    a, b = st.columns([1, 4])
+    a.image(explore.upscale(sample.image, 3), caption=f"{split} #{sample.index} · {sample.filename}")
+    with b:
+        try:
+            result, seconds = common.read_number(entry, np.asarray(sample.image))
+        except SVHNError as e:
+            st.error(str(e))
+        else:
+            show(result, seconds, truth=sample.number)
+
+    def pick(i: int) -> None:
+        st.session_state.pred_index = i
+
+    with st.expander(f"Gallery: the first {min(n, 200)} {split} images (click one to read it)"):
+        items = common.gallery(path, common.mtime(path), split, 200)
+        pages = max(1, -(-len(items) // PER_PAGE))
+        page = st.radio("Page", list(range(1, pages + 1)), horizontal=True, key="gallery_page") if pages > 1 \
+            else 1
+        chunk = items[(page - 1) * PER_PAGE:page * PER_PAGE]
+        for r in range(0, len(chunk), 10):
+            cols = st.columns(10)
+            for col, s in zip(cols, chunk[r:r + 10], strict=False):
+                col.image(explore.upscale(s.image, 1), width="stretch")
+                col.button(f"#{s.index}", key=f"g{s.index}", on_click=pick, args=(s.index,), width="stretch")
+else:
+    up = st.file_uploader("A photo of a house number (PNG or JPEG, up to 10 MB)", type=["png", "jpg", "jpeg"],
+                          max_upload_size=10, key="pred_upload")
+    if up is None:
+        st.info("Upload a photo. The model reads best when the number fills most of the picture, or when you give "
+                "the number's box below (left, top, width, height in pixels), as the training crops did.")
+        st.stop()
+    data = up.getvalue()
+    try:
+        if len(data) > common.MAX_UPLOAD_BYTES:
+            raise SVHNError(f"{up.name}: {len(data):,} bytes is over the 10 MB upload limit; resize the photo")
+        img = load_image(data)
+    except SVHNError as e:
+        st.error(f"Could not read {up.name}: {e}".replace(f"<{len(data)} bytes>", "the upload"))
+        st.stop()
+    use_box = st.checkbox("I know where the number is: give its box", key="pred_use_box")
+    box = None
+    if use_box:
+        c = st.columns(4)
+        left = c[0].number_input("left", 0, img.width - 1, 0, key="box_left")
+        top = c[1].number_input("top", 0, img.height - 1, 0, key="box_top")
+        width = c[2].number_input("width", 1, img.width, img.width, key="box_width")
+        height = c[3].number_input("height", 1, img.height, img.height, key="box_height")
+        box = (float(left), float(top), float(width), float(height))
+    a, b = st.columns([1, 3])
+    shown = explore.draw_boxes(img, [box], explore.BOX_COLOURS["expanded"], max(1, img.width // 150)) if box \
+        else img
+    a.image(shown, caption=f"{up.name} · {img.width}x{img.height}" + (" · your box in red" if box else ""),
+            width="stretch")
+    with b:
+        try:
+            result, seconds = common.read_number(entry, img, box)
+        except (SVHNError, ValueError) as e:
+            st.error(f"Could not read {up.name}: {e}")
+        else:
+            show(result, seconds)

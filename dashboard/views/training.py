@@ -1,0 +1,90 @@
+"""Training: the curves recorded in each model card, and how to start a run."""
+
+from __future__ import annotations
+
+import json
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import common
+from svhn_api import explore
+
+st.title("Training")
+models = common.models(str(common.models_location()))
+store = common.current_store()
+data_path = common.shown_path(store.path) if store else "data/synthetic/synthetic_union.h5"
+
+GROUPS = (("Loss", lambda k: "loss" in k), ("Accuracy", lambda k: "acc" in k or "coverage" in k),
+          ("Learning rate", lambda k: k in ("lr", "learning_rate")))
+
+
+def curves(history: dict[str, list], title: str, keys: list[str]) -> go.Figure:
+    fig = go.Figure()
+    for k in keys:
+        fig.add_trace(go.Scatter(x=history["epoch"], y=history[k], mode="lines+markers", name=k,
+                                 line=dict(dash="dash" if k.startswith("val") else "solid")))
+    fig.update_layout(title=title, xaxis_title="epoch", height=330, margin=dict(t=50, b=40, l=50, r=10))
+    fig.update_xaxes(tickformat="d", dtick=max(1, len(history["epoch"]) // 10))
+    if title == "Accuracy":
+        fig.update_yaxes(tickformat=".0%", range=[0, 1])
+    return fig
+
+
+if not models:
+    st.info(f"No model card found in `{common.models_location()}` yet: train a model (below) and its curves "
+            "appear here.")
+for m in models:
+    st.subheader(m.name)
+    hist = explore.training_history(m.card)
+    tr = m.card.get("training") if isinstance(m.card.get("training"), dict) else {}
+    arch = m.card.get("architecture") if isinstance(m.card.get("architecture"), dict) else {}
+    data = m.card.get("data") if isinstance(m.card.get("data"), dict) else {}
+    cfg = tr.get("config") if isinstance(tr.get("config"), dict) else {}
+    facts = [f"architecture {arch.get('name', '?')}",
+             f"trained on {data.get('kind', '?')} data `{data.get('path', '?')}`",
+             f"status {tr.get('status', '?')}", f"{tr.get('epochs_done', '?')} epochs",
+             f"{tr.get('steps', '?')} steps"]
+    if isinstance(tr.get("wall_seconds"), int | float):
+        facts.append(f"{tr['wall_seconds'] / 60:.1f} min")
+    if isinstance(tr.get("best_val_accuracy"), int | float):
+        facts.append(f"best validation whole-number accuracy {common.percent(tr['best_val_accuracy'])} "
+                     f"(epoch {tr.get('best_epoch')})")
+    if not m.ready:
+        facts.append("no model.keras yet (a run in progress, or interrupted: the same command resumes it)")
+    st.caption(" · ".join(facts))
+    if cfg:
+        st.caption("settings: " + ", ".join(f"{k}={v}" for k, v in cfg.items()
+                                            if v is not None and not k.endswith("sha256")))
+    if not hist or len(hist) < 2:
+        st.caption("This card records no per-epoch history.")
+    else:
+        keys = [k for k in hist if k not in ("epoch", "step")]
+        used: set[str] = set()
+        figs = []
+        for title, pick in GROUPS:
+            ks = [k for k in keys if k not in used and pick(k.lower())]
+            used.update(ks)
+            if ks:
+                figs.append(curves(hist, title, ks))
+        rest = [k for k in keys if k not in used]
+        if rest:
+            figs.append(curves(hist, "Seconds per epoch" if rest == ["seconds"] else "Other", rest))
+        for i in range(0, len(figs), 2):
+            cols = st.columns(2)
+            for col, fig in zip(cols, figs[i:i + 2], strict=False):
+                col.plotly_chart(fig, width="stretch", key=f"train_{m.name}_{i}_{fig.layout.title.text}")
+    with st.expander(f"{m.name}: model card"):
+        st.code(json.dumps(m.card, indent=2, default=str)[:20000], language="json")
+
+st.subheader("Start a training run")
+st.markdown("Training runs from the command line (it takes minutes to hours; the dashboard only reads its "
+            "results). The model and its `card.json` are written to `artifacts/models/<name>/` and appear on "
+            "this page once the run finishes.")
+st.code(f"python -m svhn_api train --data {data_path} --model compact --minutes 30\n"
+        f"python -m svhn_api train --data {data_path} --model compact --epochs 30 --name compact-long\n"
+        f"python -m svhn_api evaluate --model artifacts/models/compact --data {data_path} --split validation",
+        language="bash")
+st.caption("Architectures: `compact` (the shipped CPU model), `deep` (Goodfellow et al. 2013), `seed` (the 2016 "
+           "capstone; best with a `--crop seed` store). `--loss masked` trains with the paper's loss. "
+           "`python -m svhn_api train --help` lists every option.")

@@ -1,0 +1,72 @@
+"""Build the shipped model from scratch on a CPU: synthetic archives -> prepare -> train compact ->
+evaluate (synthetic test split, and the real SVHN photos beside the checkout when present) -> card.
+
+    python pipelines/build_shipped_model.py [--train 50000 --extra 10000 --test 3000] [--minutes 60]
+
+Every step is resumable: archives and the store already built are reused, and training continues from
+its last checkpoint when the same command is run again after an interruption. Real test-split images are
+never used for training or model selection; they are only measured at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train", type=int, default=50000)
+    ap.add_argument("--extra", type=int, default=10000)
+    ap.add_argument("--test", type=int, default=3000)
+    ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--jobs", type=int, default=-1)
+    ap.add_argument("--minutes", type=float, default=60.0, help="training time budget")
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--patience", type=int, default=10, help="epochs without validation gain before stopping")
+    ap.add_argument("--name", default="compact", help="folder under --root")
+    ap.add_argument("--root", default=str(ROOT / "artifacts" / "models"))
+    ap.add_argument("--work", default=str(ROOT / "data" / "shipped"), help="where archives and the store go")
+    a = ap.parse_args()
+
+    import svhn_api
+    from benchmarks.real_eval import SHARED
+    from benchmarks.real_eval import run as real_eval
+
+    t0 = time.perf_counter()
+    work = Path(a.work)
+    archives = work / "archives"
+    if not all((archives / f"{s}.tar.gz").is_file() for s in ("train", "extra", "test")):
+        print(f"[1/4] rendering {a.train + a.extra + a.test:,} synthetic photos into {archives}", flush=True)
+        svhn_api.synth(archives, train=a.train, extra=a.extra, test=a.test, seed=a.seed, jobs=a.jobs)
+    store = work / "synthetic_union.h5"
+    if not store.is_file():
+        print(f"[2/4] preparing {store}", flush=True)
+        summary = svhn_api.prepare(archives, out=store, jobs=a.jobs, download=False)
+        print(json.dumps(summary.counts), f"left out: {len(summary.left_out)}", flush=True)
+    print(f"[3/4] training compact for up to {a.minutes} min", flush=True)
+    result = svhn_api.train(data=store, model="compact", name=a.name, epochs=a.epochs, minutes=a.minutes,
+                            seed=a.seed, root=a.root, patience=a.patience)
+    print(json.dumps({k: v for k, v in result.items() if k != "history"}, default=str), flush=True)
+    folder = Path(a.root) / a.name
+    print("[4/4] evaluating", flush=True)
+    report = svhn_api.evaluate(folder, store, split="test")
+    print(report["text"], flush=True)
+    if SHARED.is_dir():
+        for key, r in real_eval(str(folder), record=True).items():
+            m = r["metrics"]
+            print(f"real {key}: {m['correct']}/{m['count']} = {m['whole_number_accuracy']:.1%}", flush=True)
+    else:
+        print(f"real-image evaluation skipped: {SHARED} not found", flush=True)
+    print(f"done in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,185 @@
+"""evaluate(): how well a model reads the numbers of one split of a prepared store.
+
+Headline: **whole-number accuracy**, a reading is right only when its length and every digit are right
+(joint decoding, ``svhn_api.decode``). Also reported, each under its own name:
+
+- ``capstone_per_position_accuracy``: the 2016 capstone's figure, the mean over the six heads (length and
+  positions 1-5, where "no digit" counts as a class) of per-head argmax correctness. It is NOT a
+  whole-number accuracy and is always higher.
+- ``whole_number_accuracy_argmax``: whole-number accuracy when each head is read on its own (argmax).
+- ``per_position_accuracy``: for position i, among numbers with an i-th digit, how often head i's argmax
+  is that digit.
+- ``accuracy_by_length``, ``length_confusion`` (rows: true length 1-5, columns: decoded length 1-5).
+- ``coverage``: accuracy-coverage curve ranking readings by confidence (the joint probability of the
+  decoded sequence), and ``coverage_at_98`` (largest share of images answered at >= 98% accuracy).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from svhn_api import card as cards
+from svhn_api import store
+from svhn_api.decode import MAX_DIGITS, argmax_rows, decode_batch, row_to_number, topk
+from svhn_api.errors import ModelError
+
+COVERAGE_POINTS = tuple(round(c, 2) for c in np.arange(0.05, 1.0001, 0.05))
+CAPSTONE_DEFINITION = ("mean over the 6 heads (length, positions 1-5 with 'no digit' as a class) of per-head "
+                       "argmax correctness; the 2016 capstone's figure, not whole-number accuracy")
+
+
+def metrics(probs: np.ndarray, labels: np.ndarray, none_terms: bool = True) -> dict[str, Any]:
+    """All the figures for probabilities ``(N, 6, 11)`` against label rows ``(N, 6)``."""
+    labels = np.asarray(labels).astype(np.int64)
+    n = len(labels)
+    rows, conf = decode_batch(probs, none_terms)
+    right = np.all(rows == labels, axis=1)
+    heads = argmax_rows(probs).astype(np.int64) if n else np.zeros((0, 6), np.int64)
+    lengths = labels[:, 0]
+    out: dict[str, Any] = {
+        "count": n,
+        "whole_number_accuracy": _mean(right),
+        "capstone_per_position_accuracy": _mean(heads == labels),
+        "capstone_definition": CAPSTONE_DEFINITION,
+        "whole_number_accuracy_argmax": _mean(np.all(heads == labels, axis=1)),
+        "length_accuracy": _mean(rows[:, 0] == lengths),
+    }
+    out["per_position_accuracy"] = [
+        {"position": i, "count": int((lengths >= i).sum()),
+         "accuracy": _mean(heads[lengths >= i, i] == labels[lengths >= i, i])} for i in range(1, MAX_DIGITS + 1)]
+    out["accuracy_by_length"] = [
+        {"length": k, "count": int((lengths == k).sum()), "accuracy": _mean(right[lengths == k])}
+        for k in range(1, MAX_DIGITS + 1)]
+    matrix = np.zeros((MAX_DIGITS, MAX_DIGITS), dtype=np.int64)
+    ok = (lengths >= 1) & (lengths <= MAX_DIGITS)
+    np.add.at(matrix, (lengths[ok] - 1, rows[ok, 0].astype(np.int64) - 1), 1)
+    out["length_confusion"] = {"labels": list(range(1, MAX_DIGITS + 1)), "rows": "true length",
+                               "columns": "decoded length", "matrix": matrix.tolist()}
+    out["coverage"] = coverage(conf, right)
+    return out
+
+
+def _mean(a: np.ndarray) -> float | None:
+    return round(float(np.mean(a)), 6) if np.size(a) else None
+
+
+def coverage(confidence: np.ndarray, right: np.ndarray, target: float = 0.98) -> dict[str, Any]:
+    """Accuracy when answering only the most confident share of images, for several shares."""
+    n = len(right)
+    if n == 0:
+        return {"curve": [], "coverage_at_98": None, "threshold_at_98": None}
+    order = np.argsort(-np.asarray(confidence), kind="stable")
+    acc = np.cumsum(np.asarray(right)[order]) / np.arange(1, n + 1)
+    conf = np.asarray(confidence)[order]
+    curve = []
+    for c in COVERAGE_POINTS:
+        k = max(1, int(round(c * n)))
+        curve.append({"coverage": c, "accuracy": round(float(acc[k - 1]), 6), "threshold": float(conf[k - 1])})
+    good = np.flatnonzero(acc >= target)
+    k = int(good[-1]) + 1 if len(good) else 0
+    return {"curve": curve, "coverage_at_98": round(k / n, 6), "threshold_at_98": float(conf[k - 1]) if k else None,
+            "confidence": "joint probability of the decoded sequence"}
+
+
+def evaluate(model: Any = None, data: str | Path | None = None, split: str = "test", samples: int | None = None,
+             seed: int = 0, progress: bool = True, *, batch_size: int = 256, record: bool = True) -> dict[str, Any]:
+    """Evaluate ``model`` (folder, .keras file, or None for the shipped one) on ``split`` of the store ``data``.
+
+    ``samples=64``: 64 random rows (drawn with ``seed``) listed with prediction and truth; otherwise the
+    whole split with a progress bar. When the model is a folder with a card, the result is appended to
+    the card's ``evaluations`` (atomically). Returns a JSON-able dict; ``text`` is a human summary.
+    """
+    from tqdm import tqdm
+
+    from svhn_api import model_io
+
+    if data is None:
+        raise ValueError("evaluate needs data=: a prepared store (.h5)")
+    t0 = time.perf_counter()
+    lm = model_io.load(model)
+    info = store.describe(data)
+    if tuple(info.image_shape) != lm.input_shape:
+        raise ModelError(f"{lm.path}: reads {lm.input_shape} images but {data} holds {info.image_shape} "
+                         f"({info.crop} crop); use a store prepared with the crop the model was trained on")
+    n_split = info.counts.get(split, 0)
+    if split not in info.counts:
+        raise ModelError(f"{data}: no split {split!r}")
+    if samples is not None:
+        k = min(int(samples), n_split)
+        idx = np.sort(np.random.default_rng(seed).choice(n_split, size=k, replace=False))
+        rows = store.read(data, split, fields=("images", "labels", "filenames"), indices=idx)
+        probs = lm.probabilities(rows["images"], batch_size)
+        labels, names = rows["labels"], rows["filenames"]
+    else:
+        idx = np.arange(n_split)
+        parts, labs = [], []
+        with tqdm(total=n_split, desc=f"evaluate {split}", unit="img", disable=not progress,
+                  dynamic_ncols=True, mininterval=1.0) as bar:
+            for b in store.iter_batches(data, split, batch_size):
+                parts.append(lm.probabilities(b["images"], batch_size))
+                labs.append(b["labels"])
+                bar.update(len(b["labels"]))
+        probs = np.concatenate(parts) if parts else np.zeros((0, 6, 11), np.float32)
+        labels = np.concatenate(labs) if labs else np.zeros((0, 6), np.int8)
+        names = None
+    m = metrics(probs, labels, lm.none_terms)
+    facts = cards.data_facts(data, checksum=False)
+    card = lm.card or {}
+    report: dict[str, Any] = {
+        "model": str(lm.path),
+        "model_steps": (card.get("training") or {}).get("steps"),
+        "data": {"path": facts["path"], "split": split, "count": m["count"], "of": n_split,
+                 "selection": f"{m['count']} random rows (seed {seed})" if samples is not None else "whole split",
+                 "crop": facts["crop"], "crop_meaning": facts["crop_meaning"], "kind": facts["kind"]},
+        "decode": {"joint": True, "none_terms": lm.none_terms},
+        "metrics": m,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "evaluated": cards.now(),
+    }
+    if samples is not None:
+        decoded, conf = decode_batch(probs, lm.none_terms)
+        report["samples"] = [
+            {"index": int(i), "filename": str(names[j]), "truth": row_to_number(labels[j]),
+             "prediction": row_to_number(decoded[j]), "confidence": round(float(conf[j]), 6),
+             "correct": bool(np.array_equal(decoded[j], labels[j])),
+             "alternatives": [{"number": s, "probability": round(p, 6)} for s, p in
+                              topk(probs[j], 4, lm.none_terms)[1:]]}
+            for j, i in enumerate(idx)]
+    if record and lm.folder is not None and lm.card is not None:
+        cards.add_evaluation(lm.folder, {k: v for k, v in report.items() if k not in ("samples", "text")})
+    report["text"] = summary_text(report)
+    return report
+
+
+def summary_text(report: dict[str, Any]) -> str:
+    m, d = report["metrics"], report["data"]
+
+    def pct(v: float | None) -> str:
+        return "  n/a" if v is None else f"{100 * v:5.1f}%"
+
+    lines = [f"model {report['model']}",
+             f"data  {d['path']} [{d['split']}] {d['count']:,} of {d['of']:,} images ({d['selection']}), "
+             f"{d['crop']} crop ({d['crop_meaning']}), {d['kind']}",
+             f"whole-number accuracy          {pct(m['whole_number_accuracy'])}   (joint decoding)",
+             f"  reading each head by argmax  {pct(m['whole_number_accuracy_argmax'])}",
+             f"capstone per-position figure   {pct(m['capstone_per_position_accuracy'])}   "
+             "(mean per-head correctness, not whole numbers)",
+             f"length accuracy                {pct(m['length_accuracy'])}",
+             "per-position digit accuracy    " + "  ".join(
+                 f"{p['position']}:{pct(p['accuracy']).strip()}" for p in m["per_position_accuracy"] if p["count"]),
+             "accuracy by length             " + "  ".join(
+                 f"{a['length']}:{pct(a['accuracy']).strip()} (n={a['count']})" for a in m["accuracy_by_length"]
+                 if a["count"]),
+             f"coverage at 98% accuracy       {pct(m['coverage']['coverage_at_98'])}",
+             "length confusion (rows true 1-5, columns decoded 1-5):"]
+    lines += ["  " + " ".join(f"{v:6d}" for v in row) for row in m["length_confusion"]["matrix"]]
+    for s in report.get("samples", [])[:64]:
+        mark = "ok " if s["correct"] else "BAD"
+        alts = ", ".join(a["number"] for a in s["alternatives"][:2])
+        lines.append(f"  {mark} {s['filename']:>12}  truth {s['truth']:>6}  read {s['prediction']:>6}  "
+                     f"p={s['confidence']:.3f}  next: {alts}")
+    return "\n".join(lines)

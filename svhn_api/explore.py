@@ -1,0 +1,599 @@
+"""What the dashboard shows, as plain data: stores and models on disk, per-split statistics, sample grids with
+their digit boxes drawn, and the original photo of any store row (read from its archive through an index).
+
+Nothing here imports TensorFlow or Streamlit; the dashboard caches these results itself.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tarfile
+import threading
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from svhn_api.errors import ArchiveError, DataError, ImageError, ModelError
+from svhn_api.preprocess import EXPAND, crop_seed, crop_union, expanded_crop, union_box
+from svhn_api.records import DigitBox
+from svhn_api.store import SPLITS, StoreInfo, describe, read
+
+DEFAULT_DATA = Path("data")
+DEFAULT_MODELS = Path("artifacts/models")
+REAL_STORE_NAME = "svhn_union.h5"
+SYNTHETIC_STORE = Path("synthetic") / "synthetic_union.h5"  # relative to the data folder
+
+BOX_COLOURS = {"digit": (46, 204, 113), "union": (52, 152, 219), "expanded": (231, 76, 60)}
+
+
+# ----------------------------------------------------------------------------------------- stores
+
+
+@dataclass
+class StoreEntry:
+    """A prepared store found on disk, with a short label for a picker."""
+
+    path: Path
+    info: StoreInfo
+    kind: str  # "real" or "synthetic"
+
+    @property
+    def label(self) -> str:
+        total = sum(self.info.counts.values())
+        return f"{self.path.name} ({self.kind}, {self.info.crop} crop, {total:,} images)"
+
+
+def store_kind(info: StoreInfo) -> str:
+    """``real`` for a store built from the official SVHN archives (by their checksums), else ``synthetic``."""
+    from svhn_api.card import data_kind
+
+    return data_kind(info.attrs, info.path)
+
+
+def list_stores(data_dir: str | Path = DEFAULT_DATA) -> tuple[list[StoreEntry], list[str]]:
+    """Every readable store under ``data_dir`` (real SVHN first, ``svhn_union.h5`` first of all) and, apart,
+    one message per ``.h5`` file there that is not a complete store (a part file, an interrupted write)."""
+    data_dir = Path(data_dir)
+    found, broken = [], []
+    if data_dir.is_file():
+        candidates = [data_dir]
+    elif data_dir.is_dir():
+        candidates = sorted(p for p in data_dir.rglob("*.h5")
+                            if not any(part.endswith(".parts") for part in p.parts))
+    else:
+        candidates = []
+    for p in candidates:
+        try:
+            info = describe(p)
+            found.append(StoreEntry(p, info, store_kind(info)))
+        except DataError as e:
+            broken.append(str(e))
+    found.sort(key=lambda e: (e.kind != "real", e.path.name != REAL_STORE_NAME, str(e.path)))
+    return found, broken
+
+
+def default_store_path(data_dir: str | Path = DEFAULT_DATA) -> Path:
+    return Path(data_dir) / SYNTHETIC_STORE
+
+
+def ensure_default_store(data_dir: str | Path = DEFAULT_DATA, *, progress: bool = False,
+                         jobs: int = -1) -> Path:
+    """The embedded synthetic store, rendered and prepared on first use (a minute or so), then reused."""
+    from svhn_api.prepare import prepare
+
+    out = default_store_path(data_dir)
+    try:
+        describe(out)
+        return out
+    except DataError:
+        pass
+    summary = prepare(Path(data_dir) / "synthetic" / "archives", source="synthetic", out=out, jobs=jobs,
+                      progress=progress)
+    return Path(summary.path)
+
+
+def store_card(entry_or_path: StoreEntry | str | Path) -> dict[str, Any]:
+    """The facts about a store worth showing: where, what kind, crop, counts, provenance, what was left out."""
+    path = entry_or_path.path if isinstance(entry_or_path, StoreEntry) else Path(entry_or_path)
+    info = describe(path)
+    left_out = info.attrs.get("left_out") or []
+    return {
+        "path": str(path), "kind": store_kind(info), "crop": info.crop,
+        "image_shape": "x".join(str(s) for s in info.image_shape),
+        "counts": info.counts, "total": sum(info.counts.values()),
+        "created": info.attrs.get("created", ""), "library_version": info.attrs.get("version", ""),
+        "archives_md5": info.attrs.get("archives") or {}, "validation_seed": info.attrs.get("validation_seed"),
+        "left_out": len(left_out), "left_out_examples": left_out[:10],
+    }
+
+
+def store_stats(path: str | Path, max_sizes: int = 20000, seed: int = 0) -> dict[str, Any]:
+    """Per split: row count, number-length counts (1-5), digit counts (0-9, every position) and image sizes
+    (at most ``max_sizes`` (width, height) rows per split, sampled, for a scatter plot)."""
+    info = describe(path)
+    rng = np.random.default_rng(seed)
+    out: dict[str, Any] = {"counts": dict(info.counts), "lengths": {}, "digits": {}, "sizes": {},
+                           "size_rows": {}}
+    for split in SPLITS:
+        if not info.counts.get(split):
+            continue
+        rows = read(path, split, fields=("labels", "sizes"))
+        labels, sizes = rows["labels"].astype(np.int64), rows["sizes"]
+        out["lengths"][split] = np.bincount(labels[:, 0], minlength=6)[1:6].tolist()
+        digits = labels[:, 1:]
+        out["digits"][split] = np.bincount(digits[digits < 10], minlength=10)[:10].tolist()
+        out["size_rows"][split] = len(sizes)
+        if len(sizes) > max_sizes:
+            sizes = sizes[np.sort(rng.choice(len(sizes), max_sizes, replace=False))]
+        out["sizes"][split] = sizes
+    return out
+
+
+def sample_indices(path: str | Path, split: str, n: int = 24, *, length: int | None = None,
+                   seed: int = 0) -> np.ndarray:
+    """``n`` random row numbers of ``split`` (relative to the split), only numbers of ``length`` digits if
+    given, in increasing order."""
+    lengths = read(path, split, fields=("lengths",))["lengths"]
+    pool = np.arange(len(lengths)) if length is None else np.flatnonzero(lengths == length)
+    if len(pool) <= n:
+        return pool
+    return np.sort(np.random.default_rng(seed).choice(pool, n, replace=False))
+
+
+# ----------------------------------------------------------------------------------------- boxes
+
+
+def boxes_of(row_boxes: np.ndarray, labels: np.ndarray | None = None) -> list[DigitBox]:
+    """A store row's (5, 4) NaN-padded boxes as DigitBoxes (label from ``labels`` if given, else 0)."""
+    out = []
+    for i, b in enumerate(np.asarray(row_boxes, dtype=np.float64)):
+        if np.isnan(b).any():
+            continue
+        digit = int(labels[1 + i]) if labels is not None and labels[1 + i] < 10 else 0
+        out.append(DigitBox(10 if digit == 0 else digit, *map(float, b)))
+    return out
+
+
+def boxes_in_crop(boxes: Sequence[DigitBox], size: tuple[int, int], out_size: int,
+                  expand: float = EXPAND) -> list[tuple[float, float, float, float]]:
+    """Original-photo boxes mapped into the ``out_size`` square of the expanded union crop."""
+    if not boxes:
+        return []
+    x0, y0, x1, y1 = expanded_crop(union_box(boxes), size, expand)
+    sx, sy = out_size / (x1 - x0), out_size / (y1 - y0)
+    return [((b.left - x0) * sx, (b.top - y0) * sy, b.width * sx, b.height * sy) for b in boxes]
+
+
+def draw_boxes(img: Image.Image, boxes: Sequence[Sequence[float]], colour: tuple[int, int, int] = BOX_COLOURS[
+        "digit"], width: int = 2, labels: Sequence[str] | None = None) -> Image.Image:
+    """A copy of ``img`` (as RGB) with (left, top, width, height) rectangles drawn on it."""
+    out = img.convert("RGB")
+    draw = ImageDraw.Draw(out)
+    for i, (left, top, w, h) in enumerate(boxes):
+        draw.rectangle([left, top, left + w - 1, top + h - 1], outline=colour, width=width)
+        if labels:
+            draw.text((left + 2, top + 1), labels[i], fill=colour)
+    return out
+
+
+def upscale(a: np.ndarray | Image.Image, factor: int) -> Image.Image:
+    """A small image enlarged with square pixels, so a 32x32 or 64x64 crop stays readable on screen."""
+    img = a if isinstance(a, Image.Image) else Image.fromarray(np.asarray(a).squeeze())
+    return img.convert("RGB").resize((img.width * factor, img.height * factor), Image.NEAREST)
+
+
+@dataclass
+class Sample:
+    index: int  # row within its split
+    split: str
+    number: str
+    length: int
+    filename: str
+    source: str
+    image: Image.Image  # the stored model input, enlarged, with the digit boxes drawn (union crop)
+    size: tuple[int, int] = (0, 0)
+
+    @property
+    def caption(self) -> str:
+        return f"#{self.index} · {self.number}"
+
+
+def sample_grid(path: str | Path, split: str, indices: Sequence[int], *, scale: int = 2,
+                draw: bool = True) -> list[Sample]:
+    """The rows ``indices`` of ``split`` as enlarged crops with their digit boxes drawn on them."""
+    from svhn_api.preprocess import decode_labels
+
+    info = describe(path)
+    indices = [int(i) for i in indices]
+    if not indices:
+        return []
+    rows = read(path, split, fields=("images", "labels", "boxes", "sizes", "filenames", "sources"),
+                indices=indices)
+    out = []
+    for k, idx in enumerate(indices):
+        labels = rows["labels"][k]
+        img = upscale(rows["images"][k], scale)
+        boxes = boxes_of(rows["boxes"][k], labels)
+        if draw and info.crop == "union" and boxes:
+            size = tuple(int(v) for v in rows["sizes"][k])
+            try:
+                mapped = boxes_in_crop(boxes, size, img.width)
+                img = draw_boxes(img, mapped, width=max(1, scale // 2),
+                                 labels=[str(b.digit) for b in boxes] if scale >= 3 else None)
+            except ValueError:  # a box outside its photo: show the crop as it is
+                pass
+        out.append(Sample(idx, split, decode_labels(labels), int(labels[0]), str(rows["filenames"][k]),
+                          str(rows["sources"][k]), img, tuple(int(v) for v in rows["sizes"][k])))
+    return out
+
+
+def contact_sheet(samples: Sequence[Sample], columns: int = 8, pad: int = 4) -> Image.Image:
+    """All sample images on one sheet, row by row (for a quick overview or a screenshot)."""
+    if not samples:
+        return Image.new("RGB", (1, 1), "white")
+    w, h = samples[0].image.size
+    rows = math.ceil(len(samples) / columns)
+    sheet = Image.new("RGB", (columns * (w + pad) + pad, rows * (h + pad) + pad), "white")
+    for i, s in enumerate(samples):
+        sheet.paste(s.image, (pad + (i % columns) * (w + pad), pad + (i // columns) * (h + pad)))
+    return sheet
+
+
+# ----------------------------------------------------------------------------------------- original photos
+
+
+def find_archive(store: str | Path, source: str, extra_dirs: Sequence[str | Path] = ()) -> Path | None:
+    """The archive a store row came from (``<source>.tar.gz``), looked for next to the store (``archives/``
+    beside it, as ``prepare`` lays them out) and in ``extra_dirs``; None when it is not on this machine."""
+    store = Path(store)
+    dirs = [store.parent / "archives", store.parent, store.parent.parent / "archives", *map(Path, extra_dirs)]
+    for d in dirs:
+        p = d / f"{source}.tar.gz"
+        if p.is_file():
+            return p
+    return None
+
+
+_SPAN = 8 << 20  # uncompressed bytes between two restart points of the gzip stream
+_CHUNK = 1 << 16
+
+
+class _Recorder(io.RawIOBase):
+    """A gzip file decompressed for tarfile's streaming reader, remembering restart points on the way."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw, self.d = raw, zlib.decompressobj(31)
+        self.buf, self.in_pos, self.out_pos = b"", 0, 0
+        self.points: list[tuple[int, int, Any]] = [(0, 0, self.d.copy())]
+
+    def readable(self) -> bool:
+        return True
+
+    def _more(self) -> bool:
+        chunk = self.raw.read(_CHUNK)
+        if not chunk:
+            return False
+        self.in_pos += len(chunk)
+        data = self.d.decompress(chunk)
+        while self.d.eof and self.d.unused_data:  # a multi-member gzip file: start the next member
+            rest = self.d.unused_data
+            self.d = zlib.decompressobj(31)
+            data += self.d.decompress(rest)
+        self.out_pos += len(data)
+        self.buf += data
+        if not self.d.eof and self.out_pos - self.points[-1][1] >= _SPAN:
+            self.points.append((self.in_pos, self.out_pos, self.d.copy()))
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self.buf and self._more():
+            pass
+        n = min(len(b), len(self.buf))
+        b[:n] = self.buf[:n]
+        self.buf = self.buf[n:]
+        return n
+
+
+class ArchiveIndex:
+    """Random access to the PNGs of a ``.tar.gz`` archive without extracting it.
+
+    Built in one pass (``archives``' member checks apply): each image's offset in the uncompressed tar, and a
+    restart point of the gzip stream every 8 MB, so reading one photo decompresses at most 8 MB.
+    """
+
+    def __init__(self, archive: str | Path) -> None:
+        from svhn_api.archives import check_member
+
+        self.path = Path(archive)
+        if not self.path.is_file():
+            raise ArchiveError(f"{self.path}: archive not found; run prepare, or check the path")
+        self.members: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+        try:
+            with open(self.path, "rb") as raw:
+                rec = _Recorder(raw)
+                with tarfile.open(fileobj=io.BufferedReader(rec, _CHUNK), mode="r|") as tar:
+                    while (m := tar.next()) is not None:
+                        tar.members = []
+                        check_member(m, self.path)
+                        if m.isreg() and m.name.lower().endswith(".png"):
+                            self.members.setdefault(PurePosixPath(m.name).name, (m.offset_data, m.size))
+        except (tarfile.TarError, zlib.error, EOFError, OSError) as e:
+            raise ArchiveError(f"{self.path}: corrupt or truncated ({type(e).__name__}: {e}); delete it and "
+                               "run prepare again") from None
+        self.points = rec.points
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def read(self, basename: str) -> bytes:
+        """The bytes of image ``basename`` (e.g. ``"17.png"``)."""
+        if basename not in self.members:
+            raise ArchiveError(f"{self.path}: no image named {basename!r} in this archive")
+        offset, size = self.members[basename]
+        k = max(i for i, p in enumerate(self.points) if p[1] <= offset)
+        in_pos, out_pos, state = self.points[k]
+        d = state.copy()
+        got = bytearray()
+        with self._lock, open(self.path, "rb") as raw:
+            raw.seek(in_pos)
+            while out_pos + len(got) < offset + size:
+                chunk = raw.read(_CHUNK)
+                if not chunk:
+                    raise ArchiveError(f"{self.path}: truncated inside {basename!r}; delete it and run prepare "
+                                       "again")
+                data = d.decompress(chunk)
+                while d.eof and d.unused_data:
+                    rest = d.unused_data
+                    d = zlib.decompressobj(31)
+                    data += d.decompress(rest)
+                got += data
+                # keep only what may still be needed, so reading late in a member stays flat in memory
+                drop = min(len(got), max(0, offset - out_pos))
+                if drop:
+                    del got[:drop]
+                    out_pos += drop
+        start = offset - out_pos
+        return bytes(got[start:start + size])
+
+
+@lru_cache(maxsize=4)
+def _index(path: str, mtime: float, size: int) -> ArchiveIndex:
+    return ArchiveIndex(path)
+
+
+def archive_index(archive: str | Path) -> ArchiveIndex:
+    """The index of ``archive``, built once per process (and again when the file changes)."""
+    p = Path(archive)
+    if not p.is_file():
+        raise ArchiveError(f"{p}: archive not found; run prepare, or check the path")
+    st = p.stat()
+    return _index(str(p.resolve()), st.st_mtime, st.st_size)
+
+
+def original_image(archive: str | Path, basename: str) -> Image.Image:
+    """Original photo ``basename`` (e.g. ``"17.png"``) of ``archive`` as an RGB image."""
+    from svhn_api.images import load_image
+
+    return load_image(archive_index(archive).read(basename))
+
+
+@dataclass
+class RowView:
+    """One store row taken apart: what the archive held, the boxes, and each preprocessing step."""
+
+    split: str
+    index: int
+    number: str
+    filename: str
+    source: str
+    size: tuple[int, int]
+    boxes: list[DigitBox]
+    stored: np.ndarray  # the model input as stored
+    crop_mode: str
+    original: Image.Image | None = None
+    archive: Path | None = None
+    missing: str = ""  # why the original photo is not shown
+    steps: dict[str, Image.Image] = field(default_factory=dict)
+    rects: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
+
+
+def row_view(store: str | Path, split: str, index: int, extra_dirs: Sequence[str | Path] = ()) -> RowView:
+    """Row ``index`` of ``split`` with its original photo (when its archive is here) and every preprocessing
+    step redone from it: boxes drawn, union and expanded boxes, the 64x64 union crop and the capstone's
+    32x32 digit strip."""
+    from svhn_api.preprocess import decode_labels
+
+    rows = read(store, split, fields=("images", "labels", "boxes", "sizes", "filenames", "sources"),
+                indices=[index])
+    labels = rows["labels"][0]
+    view = RowView(split, int(index), decode_labels(labels), str(rows["filenames"][0]), str(rows["sources"][0]),
+                   tuple(int(v) for v in rows["sizes"][0]), boxes_of(rows["boxes"][0], labels),
+                   rows["images"][0], describe(store).crop)
+    view.archive = find_archive(store, view.source, extra_dirs)
+    if view.archive is None:
+        view.missing = (f"the archive {view.source}.tar.gz is not on this machine (looked beside {Path(store)}); "
+                        "only the stored crop is shown")
+        return view
+    try:
+        img = original_image(view.archive, view.filename)
+    except (ArchiveError, ImageError) as e:
+        view.missing = str(e)
+        return view
+    if img.size != view.size:
+        view.missing = (f"{view.archive}: {view.filename} is {img.width}x{img.height}, the store says "
+                        f"{view.size[0]}x{view.size[1]}: this archive is not the one the store was made from")
+        return view
+    view.original = img
+    view.steps, view.rects = preprocess_steps(img, view.boxes)
+    return view
+
+
+def preprocess_steps(img: Image.Image, boxes: Sequence[DigitBox], scale_to: int = 320
+                     ) -> tuple[dict[str, Image.Image], dict[str, tuple[float, float, float, float]]]:
+    """Each step from photo to model input, as images to show, and the rectangles involved.
+
+    Steps: ``boxes`` (the photo with the digit, union and expanded boxes), ``union`` (the 64x64 RGB crop of
+    the expanded union box), ``seed_tiles`` (each digit box at 32x32 gray, side by side) and ``seed`` (the
+    2016 capstone's 32x32 strip).
+    """
+    steps: dict[str, Image.Image] = {}
+    rects: dict[str, tuple[float, float, float, float]] = {}
+    if not boxes:
+        steps["boxes"] = img.convert("RGB")
+        steps["union"] = Image.fromarray(crop_union(img))
+        return steps, rects
+    factor = max(1, round(scale_to / max(img.size)))
+    big = img.convert("RGB").resize((img.width * factor, img.height * factor), Image.NEAREST)
+
+    def sc(r: Sequence[float]) -> tuple[float, ...]:
+        return tuple(v * factor for v in r)
+
+    rects["union"] = union_box(boxes)
+    try:
+        x0, y0, x1, y1 = expanded_crop(rects["union"], img.size)
+        rects["expanded"] = (x0, y0, x1 - x0, y1 - y0)
+    except ValueError:
+        pass
+    width = max(1, factor // 2)
+    big = draw_boxes(big, [sc(b[1:]) for b in boxes], BOX_COLOURS["digit"], width)
+    big = draw_boxes(big, [sc(rects["union"])], BOX_COLOURS["union"], width)
+    if "expanded" in rects:
+        big = draw_boxes(big, [sc(rects["expanded"])], BOX_COLOURS["expanded"], width)
+        steps["union"] = Image.fromarray(crop_union(img, rects["union"]))
+    steps["boxes"] = big
+    tiles = []
+    gray = img.convert("L")
+    for b in boxes:
+        bx0, by0 = max(0, math.floor(b.left)), max(0, math.floor(b.top))
+        bx1, by1 = min(gray.width, math.ceil(b.left + b.width)), min(gray.height, math.ceil(b.top + b.height))
+        if bx1 > bx0 and by1 > by0:
+            tiles.append(np.asarray(gray.crop((bx0, by0, bx1, by1)).resize((32, 32), Image.BILINEAR)))
+    if tiles:
+        steps["seed_tiles"] = Image.fromarray(np.concatenate(tiles, axis=1))
+        try:
+            steps["seed"] = Image.fromarray(crop_seed(img, boxes)[:, :, 0])
+        except ValueError:
+            pass
+    return steps, rects
+
+
+# What each architecture's ``Prepare`` layer (svhn_api.models) does to the stored image before the first
+# convolution: centre crop, resize, gray. Mirrored here (numpy/PIL) so the dashboard can show it without
+# loading TensorFlow; a card's ``architecture.prepare`` entry, when present, wins.
+PREPARE = {"compact": {"crop": 54, "size": 48, "gray": False}, "deep": {"crop": 54, "size": 54, "gray": False},
+           "seed": {"crop": None, "size": 32, "gray": True}}
+
+
+def prepare_config(card: dict[str, Any] | None) -> dict[str, Any]:
+    """The crop/size/gray the model of ``card`` applies to its input (compact's when unknown)."""
+    card = card or {}
+    arch = card.get("architecture")
+    found = arch.get("prepare") if isinstance(arch, dict) else None
+    if isinstance(found, dict):
+        return {"crop": found.get("crop"), "size": found.get("size"), "gray": bool(found.get("gray"))}
+    name = arch.get("name") if isinstance(arch, dict) else arch
+    name = name if name in PREPARE else card.get("model", card.get("name"))
+    return dict(PREPARE.get(name, PREPARE["compact"]))
+
+
+def model_receives(stored: np.ndarray, crop: int | None = None, size: int | None = None,
+                   gray: bool = False) -> Image.Image:
+    """The picture the network's first layer sees (before normalisation): centre ``crop``, resized to
+    ``size``, gray if asked."""
+    a = np.asarray(stored)
+    img = Image.fromarray(a[:, :, 0] if a.ndim == 3 and a.shape[2] == 1 else a)
+    if gray:
+        img = img.convert("L")
+    if crop and (img.width > crop or img.height > crop):
+        left, top = (img.width - crop) // 2, (img.height - crop) // 2
+        img = img.crop((left, top, left + crop, top + crop))
+    if size and img.size != (size, size):
+        img = img.resize((size, size), Image.BILINEAR)
+    return img
+
+
+# ----------------------------------------------------------------------------------------- models
+
+
+@dataclass
+class ModelEntry:
+    name: str
+    path: Path
+    card: dict[str, Any]
+
+    @property
+    def ready(self) -> bool:
+        """Whether the folder holds a saved model (a run still in progress has only its card and checkpoint)."""
+        return (self.path / "model.keras").is_file()
+
+
+def read_card(model_dir: str | Path) -> dict[str, Any]:
+    """A model's ``card.json`` (architecture, data, training history, evaluations)."""
+    p = Path(model_dir) / "card.json"
+    try:
+        return json.loads(p.read_text())
+    except FileNotFoundError:
+        raise ModelError(f"{p}: no model card; train a model (python -m svhn_api train ...)") from None
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{p}: unreadable model card ({e}); retrain or restore the model folder") from e
+
+
+def list_models(models_dir: str | Path = DEFAULT_MODELS) -> list[ModelEntry]:
+    """Every model folder with a readable card under ``models_dir``; ``compact`` (the shipped one) first."""
+    root = Path(models_dir)
+    out = []
+    if root.is_dir():
+        for d in sorted(p for p in root.iterdir() if (p / "card.json").is_file()):
+            try:
+                out.append(ModelEntry(d.name, d, read_card(d)))
+            except ModelError:
+                continue
+    out.sort(key=lambda m: (m.name != "compact", m.name))
+    return out
+
+
+def _scalar(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    return None if isinstance(v, float) and not math.isfinite(v) else float(v)
+
+
+def training_history(card: dict[str, Any]) -> dict[str, list[float | None]]:
+    """The card's per-epoch history as ``{metric: [value per epoch]}``, whichever way it is stored (a list of
+    per-epoch dicts, or a dict of lists); ``epoch`` holds the epoch numbers."""
+    training = card.get("training") if isinstance(card.get("training"), dict) else {}
+    hist = card.get("history", training.get("history"))
+    if isinstance(hist, dict) and isinstance(hist.get("epochs"), list):
+        hist = hist["epochs"]
+    series: dict[str, list[float | None]] = {}
+    if isinstance(hist, list):
+        rows = [r for r in hist if isinstance(r, dict)]
+        keys = [k for k in dict.fromkeys(k for r in rows for k in r) if any(_scalar(r.get(k)) is not None
+                                                                           for r in rows)]
+        series = {k: [_scalar(r.get(k)) for r in rows] for k in keys}
+        n = len(rows)
+    elif isinstance(hist, dict):
+        series = {k: [_scalar(x) for x in v] for k, v in hist.items()
+                  if isinstance(v, list) and any(_scalar(x) is not None for x in v)}
+        n = max((len(v) for v in series.values()), default=0)
+    else:
+        return {}
+    if "epoch" not in series:
+        series = {"epoch": [float(i + 1) for i in range(n)], **series}
+    return series
+
+
+def env_path(name: str, default: str | Path) -> Path:
+    """A path from environment variable ``name`` (``~`` expanded), else ``default``."""
+    v = os.environ.get(name, "").strip()
+    return Path(v).expanduser() if v else Path(default)

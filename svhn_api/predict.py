@@ -1,0 +1,98 @@
+"""predict(): read the house number in one or many images.
+
+``predict(x)`` with one input (a path, bytes, a PIL image or a numpy array of any size and mode: HxW,
+HxWx1, HxWx3, HxWx4, uint8/uint16/float) returns one ``Prediction``; with a list or tuple of inputs it
+returns a list, in order (a 4-D array is not a batch: pass a list). ``boxes`` gives the number's region
+(left, top, width, height) in original pixels: one box for a single input, one box (or None) per image for a list. The
+region is expanded and cropped exactly as the training pipeline did (``preprocess.crop_union``); without
+a box the whole image is used. With no ``model`` the shipped default (``DEFAULT_MODEL``) is loaded once
+and cached in the process. Inputs that are not images raise ``ImageError`` naming the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from svhn_api.decode import decode_batch, row_to_number, topk
+from svhn_api.errors import ImageError
+from svhn_api.images import describe, load_image
+from svhn_api.model_io import DEFAULT_MODEL, load
+from svhn_api.preprocess import crop_union
+
+__all__ = ["DEFAULT_MODEL", "Prediction", "predict", "prepare_input"]
+Box = tuple[float, float, float, float]
+
+
+@dataclass
+class Prediction:
+    """One image's reading. ``probabilities``: (6, 11), row 0 the length head, rows 1-5 the positions."""
+
+    number: str
+    confidence: float
+    probabilities: np.ndarray = field(repr=False)
+    alternatives: list[tuple[str, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "confidence": float(self.confidence),
+                "alternatives": [{"number": n, "probability": float(p)} for n, p in self.alternatives],
+                "probabilities": np.round(self.probabilities.astype(float), 6).tolist()}
+
+
+def prepare_input(source: Any, shape: tuple[int, int, int], box: Box | None = None) -> np.ndarray:
+    """One input as the uint8 array the model reads: the (expanded) box or whole image at ``shape``."""
+    img = load_image(source)
+    if box is not None:
+        try:
+            box = tuple(float(v) for v in box)  # type: ignore[assignment]
+        except (TypeError, ValueError):
+            raise ImageError(f"{describe(source)}: box {box!r} must be (left, top, width, height)") from None
+        if len(box) != 4 or not (box[2] > 0 and box[3] > 0):
+            raise ImageError(f"{describe(source)}: box {box!r} must be (left, top, width, height) with "
+                             "positive width and height")
+    try:
+        arr = crop_union(img, box, size=shape[0])
+    except ValueError as e:  # SkipImage: the box lies outside the image
+        raise ImageError(f"{describe(source)}: {e}") from e
+    if shape[2] == 1:
+        arr = np.asarray(Image.fromarray(arr).convert("L"))[:, :, None]
+    return arr
+
+
+def _is_single(images: Any) -> bool:
+    """Lists and tuples are many images; anything else (path, bytes, PIL image, array) is one."""
+    return not isinstance(images, list | tuple)
+
+
+def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | None = None,
+            top: int = 5) -> Prediction | list[Prediction]:
+    """Read the number in one image (returns a ``Prediction``) or a list of images (returns a list).
+
+    ``top``: how many readings to consider; ``alternatives`` holds the ``top - 1`` after the best.
+    """
+    lm = load(model)
+    single = _is_single(images)
+    items = [images] if single else list(images)
+    if boxes is None:
+        box_list: list[Any] = [None] * len(items)
+    elif single:
+        box_list = [boxes]
+    else:
+        box_list = list(boxes)  # type: ignore[arg-type]
+        if len(box_list) != len(items):
+            raise ValueError(f"boxes: got {len(box_list)} boxes for {len(items)} images; give one per image")
+    if not items:
+        return []
+    batch = np.stack([prepare_input(x, lm.input_shape, b) for x, b in zip(items, box_list, strict=True)])
+    probs = lm.probabilities(batch)
+    rows, conf = decode_batch(probs, lm.none_terms)
+    out = []
+    for p, row, c in zip(probs, rows, conf, strict=True):
+        alts = topk(p, top, lm.none_terms)
+        best = row_to_number(row)
+        out.append(Prediction(best, float(c), p, [(n, s) for n, s in alts if n != best][:max(0, top - 1)]))
+    return out[0] if single else out

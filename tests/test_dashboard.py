@@ -1,0 +1,261 @@
+"""Every dashboard page, run headless with streamlit's AppTest on a small store built by ``prepare`` from
+archives written here (so the Preprocessing check finds the original photos).
+
+The app is pointed at that store with ``SVHN_DATA`` and at the models with ``SVHN_MODELS``. Pages that need
+a model use the shipped one (``artifacts/models/compact``); those assertions skip while it is not there.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from svhn_api import explore
+from svhn_api.archive_writer import write_archive
+from svhn_api.download import write_manifest
+from svhn_api.prepare import prepare
+from tests.conftest import draw_number, make_store, random_numbers
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "dashboard" / "app.py")
+SHIPPED = ROOT / "artifacts" / "models"
+COUNTS = {"train": 40, "extra": 10, "test": 24}
+
+
+def need_model() -> Path:
+    if not (SHIPPED / "compact" / "model.keras").is_file():
+        pytest.skip(f"model-dependent check: the shipped model {SHIPPED / 'compact' / 'model.keras'} is not "
+                    "there yet (train it with pipelines/ or `python -m svhn_api train`)")
+    return SHIPPED
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    """``data/`` as prepare lays it out: ``archives/*.tar.gz`` and the store ``svhn_union.h5`` next to it."""
+    root = tmp_path_factory.mktemp("data")
+    folder = root / "archives"
+    folder.mkdir()
+    rng = np.random.default_rng(7)
+    for name, n in COUNTS.items():
+        items = []
+        for i, number in enumerate(random_numbers(n, rng)):
+            img, boxes = draw_number(number, rng)
+            items.append((f"{i + 1}.png", img, boxes))
+        write_archive(folder / f"{name}.tar.gz", name, items)
+    write_manifest(folder, [f"{n}.tar.gz" for n in COUNTS])
+    prepare(folder, out=root / "svhn_union.h5", jobs=1, validation_size=5, progress=False, download=False)
+    return root
+
+
+@pytest.fixture
+def app(data_dir, monkeypatch, tmp_path):
+    """An AppTest of the dashboard on ``data_dir``; models from an empty folder unless a test sets them."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("SVHN_DATA", str(data_dir))
+    monkeypatch.setenv("SVHN_MODELS", str(tmp_path / "no-models"))
+
+    def make(models: Path | None = None) -> AppTest:
+        if models is not None:
+            monkeypatch.setenv("SVHN_MODELS", str(models))
+        return AppTest.from_file(APP, default_timeout=120)
+
+    return make
+
+
+def page(at, path: str):
+    at.run()
+    at.switch_page(path).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(at) -> str:
+    return "\n".join(str(e.value) for kind in ("markdown", "caption", "info", "warning", "error", "success")
+                     for e in getattr(at, kind))
+
+
+def charts(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def array(v) -> np.ndarray:
+    """A plotly trace array, which plotly may ship as a typed base64 buffer."""
+    if isinstance(v, dict) and "bdata" in v:
+        shape = [int(x) for x in str(v.get("shape", "-1")).split(",")]
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).reshape(shape)
+    return np.asarray(v)
+
+
+def png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_overview_shows_the_data_card_and_what_next(app, data_dir):
+    at = page(app(), "views/overview.py")
+    assert at.title[0].value == "svhn-reader"
+    assert {m.label: m.value for m in at.metric} == {"train": "45", "validation": "5", "test": "24"}
+    assert str(data_dir / "svhn_union.h5") in texts(at)
+    assert "No trained model" in texts(at)
+    assert [s.value for s in at.sidebar.selectbox][:1] == [str(data_dir / "svhn_union.h5")]
+    assert len(at.get("page_link")) == 5
+
+
+def test_explore_counts_histograms_and_filtered_samples(app, data_dir):
+    at = page(app(), "views/explore.py")
+    assert {m.label: m.value for m in at.metric} == {"train images": "45", "validation images": "5",
+                                                      "test images": "24"}
+    specs = charts(at)
+    titles = [s["layout"]["title"]["text"] for s in specs]
+    assert titles == ["Digits per number", "Digit frequency (all positions)", "Original photo sizes"]
+    stats = explore.store_stats(data_dir / "svhn_union.h5")
+    test_bars = next(t for t in specs[0]["data"] if t["name"] == "test")
+    assert array(test_bars["y"]).tolist() == stats["lengths"]["test"]
+    assert len(at.image) == 24 and all(" · " in img.captions[0] for img in at.image)
+    at.selectbox(key="grid_length").set_value("2").run()
+    numbers = [img.captions[0].split(" · ")[1] for img in at.image]
+    assert numbers and all(len(n) == 2 for n in numbers)
+    at.selectbox(key="grid_length").set_value("5").run()
+    assert "No 5-digit numbers" in texts(at)
+
+
+def test_preprocessing_check_redoes_the_crop_from_the_original(app):
+    at = page(app(), "views/preprocessing.py")
+    captions = [c for img in at.image for c in img.captions]
+    assert any(c.startswith("Original photo: digit boxes (green)") for c in captions)
+    assert any("what the network receives: centre 54 crop, resized to 48x48" in c for c in captions)
+    assert any("32x32: the capstone's input" in c for c in captions)
+    assert [s.value for s in at.success] == ["identical to the stored crop"]
+    at.number_input(key="pre_index").set_value(5).run()
+    assert not at.exception and [s.value for s in at.success] == ["identical to the stored crop"]
+    at.selectbox(key="pre_split").set_value("validation").run()  # from train/extra: archives also here
+    assert not at.exception and any(c.startswith("Original photo") for img in at.image for c in img.captions)
+
+
+def test_preprocessing_without_the_archive_shows_the_stored_crop(app, tmp_path, monkeypatch):
+    make_store(tmp_path / "alone.h5", {"test": 3})
+    monkeypatch.setenv("SVHN_DATA", str(tmp_path / "alone.h5"))
+    at = app()
+    at.run()
+    at.switch_page("views/preprocessing.py").run()
+    assert not at.exception
+    assert "Original photo not shown: the archive test.tar.gz is not on this machine" in texts(at)
+    assert any("stored in the HDF5 store" in c for img in at.image for c in img.captions)
+
+
+def test_first_run_prepares_the_default_store_with_a_status(app, tmp_path, monkeypatch):
+    calls = []
+
+    def fake_prepare(data_dir, **kw):
+        calls.append(data_dir)
+        out = explore.default_store_path(data_dir)
+        out.parent.mkdir(parents=True)
+        return make_store(out, {"train": 4, "test": 2})
+
+    empty = tmp_path / "fresh-data"
+    monkeypatch.setenv("SVHN_DATA", str(empty))
+    monkeypatch.setattr(explore, "ensure_default_store", fake_prepare)
+    at = app()
+    at.run()
+    assert not at.exception and calls == [str(empty)]
+    assert "synthetic_union.h5" in texts(at) and {m.label: m.value for m in at.metric}["test"] == "2"
+    at.run()
+    assert calls == [str(empty)]  # once
+
+
+def test_training_page_plots_each_card_history_and_the_command(app, tmp_path):
+    models = tmp_path / "models"
+    (models / "compact").mkdir(parents=True)
+    (models / "compact" / "card.json").write_text(json.dumps({
+        "architecture": {"name": "compact", "parameters": 220000}, "data": {"kind": "synthetic", "path": "x.h5"},
+        "training": {"status": "complete", "epochs_done": 3, "steps": 30, "wall_seconds": 120,
+                     "best_val_accuracy": 0.5, "best_epoch": 3, "config": {"epochs": 3},
+                     "history": [{"epoch": e, "step": 10 * e, "loss": 3.0 / e, "val_accuracy": 0.1 * e,
+                                  "learning_rate": 0.003, "seconds": 40.0} for e in (1, 2, 3)]}}))
+    at = page(app(models), "views/training.py")
+    assert at.subheader[0].value == "compact"
+    specs = charts(at)
+    assert [s["layout"]["title"]["text"] for s in specs] == ["Loss", "Accuracy", "Learning rate", "Seconds per epoch"]
+    assert array(specs[0]["data"][0]["y"]).tolist() == [3.0, 1.5, 1.0]
+    assert "best validation whole-number accuracy 50.0% (epoch 3)" in texts(at)
+    assert any("python -m svhn_api train --data" in c.value for c in at.code)
+
+
+def test_model_pages_explain_how_to_get_a_model(app):
+    for path in ("views/predict.py", "views/evaluate.py"):
+        at = page(app(), path)
+        assert any("python -m svhn_api train" in w.value for w in at.warning), path
+
+
+def test_predict_page_reads_a_test_image_and_shows_66_probabilities(app):
+    at = page(app(need_model()), "views/predict.py")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Reading"].isdigit() or metrics["Reading"] == "–"
+    assert metrics["Confidence"].endswith("%") and metrics["Answered in"].endswith(" ms")
+    assert any(t.startswith("Truth: ") for t in texts(at).splitlines())
+    heat = next(s for s in charts(at) if s["data"][0]["type"] == "heatmap")["data"][0]
+    z = array(heat["z"])
+    assert z.shape == (6, 11) and heat["x"][-1] == "none" and np.isnan(z[0, 7:]).all()
+    assert np.nansum(z[1:], axis=1) == pytest.approx(np.ones(5), abs=1e-3)
+    assert heat["y"] == ["length", "digit 1", "digit 2", "digit 3", "digit 4", "digit 5"]
+    at.button(key="g7").click().run()  # the gallery picks test image 7
+    assert at.number_input(key="pred_index").value == 7
+    assert "test #7 · 8.png" in [c for img in at.image for c in img.captions]
+
+
+def test_predict_page_upload_good_bad_and_boxed(app):
+    at = page(app(need_model()), "views/predict.py")
+    at.radio(key="pred_source").set_value("Upload a photo").run()
+    assert "Upload a photo" in texts(at)
+    at.file_uploader(key="pred_upload").set_value(("notes.png", b"this is not an image", "image/png")).run()
+    assert not at.exception and any("Could not read notes.png" in e.value for e in at.error)
+    huge = png(Image.new("1", (8000, 6000)))  # small file, 48 megapixels: refused before decoding
+    at.file_uploader(key="pred_upload").set_value(("huge.png", huge, "image/png")).run()
+    assert not at.exception and any("Could not read huge.png" in e.value and "pixel limit" in e.value
+                                    for e in at.error)
+    at.file_uploader(key="pred_upload").set_value(("big.jpg", b"\xff\xd8" + bytes(11 << 20), "image/jpeg")).run()
+    assert not at.exception and any("over the 10 MB upload limit" in e.value for e in at.error)
+    img, boxes = draw_number("409", np.random.default_rng(1))
+    photo = Image.new("RGB", (img.width * 3, img.height * 3), (90, 90, 90))
+    photo.paste(img, (img.width, img.height))
+    at.file_uploader(key="pred_upload").set_value(("house.png", png(photo), "image/png")).run()
+    assert not at.exception and not at.error and "Reading" in [m.label for m in at.metric]
+    at.checkbox(key="pred_use_box").check().run()
+    for k, v in zip(("box_left", "box_top", "box_width", "box_height"),
+                    (img.width + boxes[0].left, img.height + boxes[0].top, 3 * boxes[0].width, boxes[0].height),
+                    strict=True):
+        at.number_input(key=k).set_value(int(v))
+    at.run()
+    assert not at.exception and not at.error
+    assert any("your box in red" in c for i in at.image for c in i.captions)
+
+
+def test_evaluate_page_64_samples_and_full_validation(app):
+    at = page(app(need_model()), "views/evaluate.py")
+    metrics = {m.label: m.value for m in at.metric}
+    assert "Whole-number accuracy on these 24" in metrics  # the tiny test split has 24 rows
+    right, wrong = (int(v) for v in metrics["Right / wrong"].split(" / "))
+    assert right + wrong == 24
+    marks = [m.value for m in at.markdown if m.value.startswith((":green[", ":red["))]
+    assert len(marks) == 24 and sum(m.startswith(":green[") for m in marks) == right
+    at.button(key="eval_draw").click().run()
+    assert not at.exception and st_seed(at) == 1
+    at.button(key="full_validation").click().run()
+    assert not at.exception
+    labels = [m.label for m in at.metric]
+    assert {"Whole-number accuracy", "Capstone per-position figure", "Coverage at 98% accuracy"} <= set(labels)
+    titles = [s["layout"]["title"]["text"] for s in charts(at)]
+    assert titles[:3] == ["Whole-number accuracy by number length", "Per-position digit accuracy",
+                          "Accuracy vs coverage (answer only the most confident readings)"]
+
+
+def st_seed(at) -> int:
+    return int(at.session_state["eval_seed"])

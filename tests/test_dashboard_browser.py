@@ -1,0 +1,51 @@
+"""The dashboard in a real headless Chromium: `streamlit run dashboard/app.py` on a free local port, the
+Predict page, a corrupt upload (a friendly message, the app keeps running), then a photo whose reading must
+appear and match ``svhn_api.predict`` on the same bytes."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dashboard.screenshots import CHROMIUM, browser_page, streamlit_server, upload_and_read, wait_idle
+from tests.conftest import draw_number, make_store
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "artifacts" / "models"
+
+
+def test_predict_page_reads_an_uploaded_photo(tmp_path):
+    if not CHROMIUM.exists():
+        pytest.skip(f"real-browser check: no Chromium at {CHROMIUM} (apt-get install chromium)")
+    if not (MODELS / "compact" / "model.keras").is_file():
+        pytest.skip(f"real-browser check: the shipped model {MODELS / 'compact' / 'model.keras'} is not there yet")
+    store = make_store(tmp_path / "svhn_union.h5", {"train": 8, "validation": 4, "test": 8})
+    img, _ = draw_number("258", np.random.default_rng(3))
+    photo = tmp_path / "house.png"
+    img.resize((img.width * 3, img.height * 3), Image.BILINEAR).save(photo)
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+
+    from svhn_api.predict import predict
+
+    expected = predict(photo.read_bytes(), model=MODELS / "compact").number or "–"
+    env = {"SVHN_DATA": str(store), "SVHN_MODELS": str(MODELS), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    with streamlit_server(env, log=tmp_path / "streamlit.log") as url, browser_page() as page:
+        page.goto(f"{url}/predict")
+        wait_idle(page)
+        assert page.get_by_role("heading", name="Read a house number").is_visible()
+        page.get_by_text("Upload a photo").click()
+        wait_idle(page)
+        page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(bad))
+        error = page.locator("[data-testid='stAlertContentError']").filter(has_text="Could not read broken.png")
+        error.wait_for(timeout=60_000)
+        reading = upload_and_read(page, url, photo, navigate=False)  # the same session goes on
+        assert not page.locator("[data-testid='stAlertContentError']").count()
+        page.screenshot(path=str(tmp_path / "predict.png"), full_page=True)
+    assert reading == expected
+    assert Image.open(io.BytesIO((tmp_path / "predict.png").read_bytes())).width > 0

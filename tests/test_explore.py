@@ -1,0 +1,177 @@
+"""svhn_api.explore: store listing and statistics, sample grids, original photos read through the archive
+index, preprocessing steps, model cards."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+from svhn_api import explore
+from svhn_api.errors import ArchiveError, ModelError
+from svhn_api.preprocess import crop_union, union_box
+from svhn_api.records import DigitBox
+from svhn_api.store import read
+from tests.conftest import make_store
+
+
+def png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def write_tar_gz(path, items, folder="test"):
+    """A tar.gz in the official layout (``<folder>/<name>``) holding ``items`` ``[(name, bytes)]``."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in items:
+            info = tarfile.TarInfo(f"{folder}/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def noise_png(w, h, seed):
+    return png(Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)))
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """data/ with a real-looking store, a synthetic one, a broken .h5 and the store's test archive."""
+    root = tmp_path_factory.mktemp("data")
+    store = make_store(root / "svhn_union.h5", {"train": 40, "validation": 8, "test": 12}, seed=1)
+    with h5py.File(store, "a") as f:  # made "from" the official test archive (by its checksum): real data
+        f.attrs["archives"] = json.dumps({"test": "790d9c8d42f1fcbd219b59956c853a81"})
+    (root / "synthetic").mkdir()
+    make_store(root / "synthetic" / "synthetic_union.h5", {"train": 8, "test": 4}, seed=2)
+    (root / "half.h5").write_bytes(b"not hdf5")
+    rows = read(store, "test", fields=("sizes", "filenames"))
+    items = [(f, noise_png(int(w), int(h), i)) for i, (f, (w, h)) in enumerate(zip(rows["filenames"],
+                                                                                   rows["sizes"], strict=True))]
+    (root / "archives").mkdir()
+    write_tar_gz(root / "archives" / "test.tar.gz", items)
+    return root
+
+
+def test_list_stores_puts_real_first_and_reports_broken(data_dir):
+    stores, broken = explore.list_stores(data_dir)
+    assert [s.path.name for s in stores] == ["svhn_union.h5", "synthetic_union.h5"]
+    assert [s.kind for s in stores] == ["real", "synthetic"]
+    assert "svhn_union.h5 (real, union crop, 60 images)" == stores[0].label
+    assert len(broken) == 1 and "half.h5" in broken[0]
+    assert explore.list_stores(data_dir / "nowhere") == ([], [])
+
+
+def test_store_stats_and_card(data_dir):
+    path = data_dir / "svhn_union.h5"
+    stats = explore.store_stats(path, max_sizes=5)
+    assert stats["counts"] == {"train": 40, "validation": 8, "test": 12}
+    lengths = read(path, "train", fields=("lengths",))["lengths"]
+    assert stats["lengths"]["train"] == [int((lengths == k).sum()) for k in range(1, 6)]
+    assert sum(stats["digits"]["train"]) == int(lengths.sum())
+    assert stats["sizes"]["train"].shape == (5, 2) and stats["size_rows"]["train"] == 40
+    card = explore.store_card(path)
+    assert card["kind"] == "real" and card["crop"] == "union" and card["total"] == 60
+
+
+def test_sample_grid_filters_by_length_and_draws_boxes(data_dir):
+    path = data_dir / "svhn_union.h5"
+    lengths = read(path, "train", fields=("lengths",))["lengths"]
+    idx = explore.sample_indices(path, "train", n=5, length=2, seed=3)
+    assert len(idx) == min(5, int((lengths == 2).sum())) and all(lengths[i] == 2 for i in idx)
+    assert list(idx) == sorted(idx)
+    samples = explore.sample_grid(path, "train", idx, scale=2)
+    assert [s.index for s in samples] == list(idx) and all(len(s.number) == 2 for s in samples)
+    plain = explore.sample_grid(path, "train", idx[:1], scale=2, draw=False)[0].image
+    assert samples[0].image.size == (128, 128)
+    assert np.any(np.asarray(samples[0].image) != np.asarray(plain))  # boxes were drawn
+    assert explore.contact_sheet(samples, columns=3).width == 3 * (128 + 4) + 4
+
+
+def test_boxes_in_crop_match_the_crop():
+    boxes = [DigitBox(1, 20, 10, 10, 20), DigitBox(2, 30, 10, 10, 20)]
+    mapped = explore.boxes_in_crop(boxes, (100, 50), 64)
+    u = union_box([DigitBox(0, *m) for m in mapped])
+    assert u[0] == pytest.approx(64 * 3 / 26, abs=1.0) and u[2] == pytest.approx(64 * 20 / 26, abs=2.0)
+
+
+def test_archive_index_reads_every_image_across_restart_points(tmp_path, monkeypatch):
+    monkeypatch.setattr(explore, "_SPAN", 20_000)
+    monkeypatch.setattr(explore, "_CHUNK", 4096)
+    items = [(f"{i}.png", noise_png(60 + i, 40, i)) for i in range(1, 13)]
+    items.insert(3, ("digitStruct.mat", b"\0" * 5000))
+    archive = write_tar_gz(tmp_path / "test.tar.gz", items)
+    index = explore.ArchiveIndex(archive)
+    assert len(index) == 12 and len(index.points) > 3
+    for name, data in items:
+        if name.endswith(".png"):
+            assert index.read(name) == data
+    assert explore.original_image(archive, "7.png").size == (67, 40)
+    with pytest.raises(ArchiveError, match="no image named"):
+        index.read("99.png")
+
+
+def test_archive_index_refuses_unsafe_and_corrupt_archives(tmp_path):
+    evil = tmp_path / "evil.tar.gz"
+    with tarfile.open(evil, "w:gz") as tar:
+        info = tarfile.TarInfo("../escape.png")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"abc"))
+    with pytest.raises(ArchiveError, match="refusing member"):
+        explore.ArchiveIndex(evil)
+    good = write_tar_gz(tmp_path / "good.tar.gz", [("1.png", noise_png(50, 50, 0))])
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(good.read_bytes()[:-2000])
+    with pytest.raises(ArchiveError, match="corrupt or truncated"):
+        explore.ArchiveIndex(cut)
+    with pytest.raises(ArchiveError, match="not found"):
+        explore.archive_index(tmp_path / "missing.tar.gz")
+
+
+def test_row_view_redoes_preprocessing_from_the_original(data_dir):
+    store = data_dir / "svhn_union.h5"
+    view = explore.row_view(store, "test", 2)
+    assert view.original is not None and view.original.size == view.size and not view.missing
+    assert set(view.steps) >= {"boxes", "union", "seed_tiles", "seed"}
+    assert view.steps["union"].size == (64, 64) and view.steps["seed"].size == (32, 32)
+    assert np.array_equal(np.asarray(view.steps["union"]), crop_union(view.original, union_box(view.boxes)))
+    assert view.rects["union"] == union_box(view.boxes)
+    # rows whose archive is not here still show their stored crop, with the reason
+    train = explore.row_view(store, "train", 0)
+    assert train.original is None and "train.tar.gz" in train.missing and train.stored.shape == (64, 64, 3)
+
+
+def test_row_view_notices_an_archive_that_does_not_match(tmp_path):
+    store = make_store(tmp_path / "s.h5", {"test": 2}, seed=5)
+    (tmp_path / "archives").mkdir()
+    write_tar_gz(tmp_path / "archives" / "test.tar.gz", [("1.png", noise_png(3, 3, 0))])
+    view = explore.row_view(store, "test", 0)
+    assert view.original is None and "not the one the store was made from" in view.missing
+
+
+def test_models_cards_and_history(tmp_path):
+    good = tmp_path / "compact"
+    good.mkdir()
+    (good / "card.json").write_text(json.dumps({"architecture": "compact", "history": [
+        {"epoch": 1, "loss": 2.0, "val_accuracy": 0.5}, {"epoch": 2, "loss": 1.0, "val_accuracy": 0.7}]}))
+    other = tmp_path / "deep"
+    other.mkdir()
+    (other / "card.json").write_text(json.dumps({"training": {"history": {"loss": [3.0, 2.0, float("nan")]}}}))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "card.json").write_text("{")
+    models = explore.list_models(tmp_path)
+    assert [m.name for m in models] == ["compact", "deep"]
+    assert not models[0].ready
+    (good / "model.keras").write_bytes(b"")
+    assert models[0].ready
+    assert explore.training_history(models[0].card) == {"epoch": [1.0, 2.0], "loss": [2.0, 1.0],
+                                                        "val_accuracy": [0.5, 0.7]}
+    assert explore.training_history(models[1].card) == {"epoch": [1.0, 2.0, 3.0], "loss": [3.0, 2.0, None]}
+    assert explore.training_history({}) == {}
+    with pytest.raises(ModelError, match="unreadable model card"):
+        explore.read_card(tmp_path / "broken")

@@ -1,0 +1,187 @@
+import io
+import itertools
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from svhn_api.decode import argmax_rows, decode_batch, row_to_number, topk
+from svhn_api.errors import ImageError
+
+
+def _spread(n, seed=0):
+    return np.random.default_rng(seed).dirichlet(np.full(11, 0.5), size=(n, 6))
+
+
+NAMES = {k: np.array(["".join(map(str, d)) for d in itertools.product(range(10), repeat=k)]) for k in range(1, 6)}
+
+
+def _brute_force(p, none_terms=True):
+    """Every reading of 1-5 digits with its joint probability, best first."""
+    names, scores = [], []
+    for length in range(1, 6):
+        s = np.array([p[0, length]])
+        for i in range(1, length + 1):
+            s = np.multiply.outer(s, p[i, :10]).ravel()   # same order as itertools.product
+        if none_terms:
+            s = s * np.prod(p[length + 1:, 10])
+        names.append(NAMES[length])
+        scores.append(s)
+    names, scores = np.concatenate(names), np.concatenate(scores)
+    order = np.argsort(-scores, kind="stable")[:10]
+    return [(str(names[i]), float(scores[i])) for i in order]
+
+
+def test_joint_decoding_beats_per_head_argmax():
+    p = np.full((6, 11), 0.01)
+    p[0, [2, 3]] = 0.45, 0.40          # length head slightly prefers 2 ...
+    p[1, 4] = p[2, 2] = 0.9            # "42"
+    p[3, 7], p[3, 10] = 0.85, 0.05     # ... but position 3 is confidently a 7
+    p[4:, 10] = 0.9
+    p /= p.sum(1, keepdims=True)
+    heads = argmax_rows(p[None])[0]
+    assert heads[0] == 2 and heads[3] == 7   # per-head argmax: length 2, yet a digit at position 3
+    rows, conf = decode_batch(p[None])
+    assert row_to_number(rows[0]) == "427" and rows[0].tolist() == [3, 4, 2, 7, 10, 10]
+    best = _brute_force(p)[0]
+    assert best[0] == "427" and conf[0] == pytest.approx(best[1])
+    # without the 'no digit' factors (masked-loss models) the length head decides
+    assert row_to_number(decode_batch(p[None], none_terms=False)[0][0]) == "42"
+
+
+def test_decoding_matches_brute_force_enumeration():
+    probs = _spread(3, seed=4)
+    rows, conf = decode_batch(probs)
+    for p, row, c in zip(probs, rows, conf, strict=True):
+        for none_terms in (True, False):
+            brute = _brute_force(p, none_terms)[:5]
+            got = topk(p, 5, none_terms)
+            assert [n for n, _ in got] == [n for n, _ in brute]
+            np.testing.assert_allclose([s for _, s in got], [s for _, s in brute], rtol=1e-9)
+        assert row_to_number(row) == _brute_force(p)[0][0] and c == pytest.approx(_brute_force(p)[0][1])
+    with pytest.raises(ValueError):
+        decode_batch(np.zeros((2, 5, 11)))
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    pytest.importorskip("keras")
+    from svhn_api import card as cards
+    from svhn_api import model_io, models
+
+    folder = tmp_path_factory.mktemp("models") / "untrained"
+    model_io.save(models.build("compact"), folder)
+    cards.write(folder, {"name": "untrained", "decode": {"joint": True, "none_terms": True}})
+    return folder
+
+
+def _png(size=(90, 40), color=(200, 30, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_predict_accepts_every_input_kind(tmp_path, model_folder):
+    from svhn_api import predict
+
+    path = tmp_path / "a.png"
+    path.write_bytes(_png())
+    inputs = [str(path), path, _png(), Image.open(io.BytesIO(_png())).convert("L"),
+              np.zeros((30, 50), np.uint8), np.random.default_rng(0).random((33, 77, 4)),
+              np.zeros((300, 20, 3), np.uint16)]
+    results = predict(inputs, model=model_folder)
+    assert isinstance(results, list) and len(results) == len(inputs)
+    one = predict(str(path), model=model_folder)
+    assert not isinstance(one, list)
+    assert one.number == results[0].number and one.confidence == pytest.approx(results[0].confidence, rel=1e-5)
+    assert one.probabilities.shape == (6, 11) and 1 <= len(one.number) <= 5
+    assert len(one.alternatives) == 4 and all(p <= one.confidence for _, p in one.alternatives)
+    d = json.loads(json.dumps(one.to_dict()))
+    assert set(d) == {"number", "confidence", "alternatives", "probabilities"}
+    assert predict([], model=model_folder) == []
+
+
+def test_boxes_crop_exactly_as_the_pipeline(model_folder):
+    from svhn_api import model_io, predict
+    from svhn_api.predict import prepare_input
+    from svhn_api.preprocess import crop_union
+
+    img = Image.fromarray(np.random.default_rng(1).integers(0, 256, (80, 160, 3), dtype=np.uint8))
+    box = (30.0, 10.0, 50.5, 40.0)
+    np.testing.assert_array_equal(prepare_input(img, (64, 64, 3), box), crop_union(img, box))
+    np.testing.assert_array_equal(prepare_input(img, (64, 64, 3)), crop_union(img, None))
+    lm = model_io.load(model_folder)
+    want = lm.probabilities(crop_union(img, box)[None])[0]
+    np.testing.assert_allclose(predict(img, model=model_folder, boxes=box).probabilities, want, atol=1e-6)
+    two = predict([img, img], model=model_folder, boxes=[box, None])
+    np.testing.assert_allclose(two[0].probabilities, want, atol=1e-6)
+    with pytest.raises(ValueError, match="one per image"):
+        predict([img, img], model=model_folder, boxes=[box])
+    with pytest.raises(ImageError, match="outside"):
+        predict(img, model=model_folder, boxes=(500, 500, 10, 10))
+
+
+def test_bad_inputs_raise_image_error_naming_the_input(tmp_path, model_folder):
+    from svhn_api import predict
+
+    text = tmp_path / "notes.png"
+    text.write_text("not an image at all")
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    truncated = tmp_path / "cut.png"
+    truncated.write_bytes(_png((200, 200))[:60])
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (9000, 5000)).save(bomb)    # 45 megapixels in a few kB
+    for bad, name in ((text, "notes.png"), (empty, "empty.png"), (truncated, "cut.png"), (bomb, "bomb.png"),
+                      (np.zeros((2, 8, 8, 3), np.uint8), "array"), (np.zeros((8, 8, 2), np.uint8), "array"),
+                      (tmp_path / "missing.png", "missing.png"), (12, "int")):
+        with pytest.raises(ImageError, match=name):
+            predict(str(bad) if isinstance(bad, type(tmp_path)) else bad, model=model_folder)
+    with pytest.raises(ImageError, match="empty.png"):
+        predict([_png(), str(empty)], model=model_folder)
+
+
+def test_warm_path_does_not_retrace_and_default_model(model_folder):
+    from svhn_api import model_io, predict
+
+    lm = model_io.load(model_folder)
+    for n in (1, 3, 1, 5):
+        predict([np.zeros((20, 40, 3), np.uint8)] * n, model=model_folder)
+    assert lm._fn.experimental_get_tracing_count() == 1
+    if not (model_io.DEFAULT_MODEL / "model.keras").is_file():
+        pytest.skip("no shipped default model in artifacts/models/compact")
+    r = predict(np.zeros((40, 80, 3), np.uint8))
+    assert r.probabilities.shape == (6, 11)
+    assert model_io.load(None) is model_io.load(None)
+
+
+def test_predict_cli(tmp_path, model_folder, capsys):
+    from svhn_api.cli import main
+
+    path = tmp_path / "a.png"
+    path.write_bytes(_png())
+    assert main(["predict", str(path), "--model", str(model_folder), "--box", "5,5,30,20", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rows[0]["image"] == str(path) and rows[0]["number"]
+    assert main(["predict", str(tmp_path / "nope.png"), "--model", str(model_folder)]) == 2
+    assert "nope.png" in capsys.readouterr().err
+
+
+def test_shipped_model_reads_real_photos_with_their_boxes():
+    """Optional: the real SVHN test photos beside the checkout, cropped by their official boxes."""
+    from svhn_api import model_io, predict
+    from svhn_api.preprocess import union_box
+    from svhn_api.records import DigitBox
+    from tests.conftest import need_shared
+
+    root = need_shared()
+    if not (model_io.DEFAULT_MODEL / "model.keras").is_file():
+        pytest.skip("no shipped default model in artifacts/models/compact")
+    ann = {a["filename"]: a for a in json.loads((root / "annotations" / "test.json").read_text())[:40]}
+    files = sorted((root / "images" / "test").glob("*.png"), key=lambda p: int(p.stem))
+    boxes = [union_box([DigitBox(b["label"], b["left"], b["top"], b["width"], b["height"])
+                        for b in ann[f.name]["boxes"]]) for f in files]
+    results = predict([str(f) for f in files], boxes=boxes)
+    right = sum(r.number == ann[f.name]["number"] for r, f in zip(results, files, strict=True))
+    assert right >= 0.2 * len(files), f"{right}/{len(files)} real test photos read right"
