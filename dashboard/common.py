@@ -109,16 +109,11 @@ def samples_for(path: str, version: float, split: str, indices: tuple[int, ...])
 @st.cache_data(show_spinner=False, max_entries=32)
 def _evaluation(model_dir: str, model_version: float, path: str, version: float, split: str,
                 samples: int | None, seed: int, _on_progress: Any = None) -> dict[str, Any]:
-    import inspect
-
     from svhn_api.evaluate import evaluate
 
-    kw: dict[str, Any] = {}
-    if _on_progress is not None and "on_progress" in inspect.signature(evaluate).parameters:
-        kw["on_progress"] = _on_progress
     # record=False: browsing the dashboard must not write to the (shipped) model card
     return evaluate(load_model(model_dir, model_version), path, split=split, samples=samples, seed=seed,
-                    progress=False, record=False, **kw)
+                    progress=False, record=False, on_progress=_on_progress)
 
 
 def evaluation(entry: explore.ModelEntry, path: str, split: str, samples: int | None = 64,

@@ -17,6 +17,7 @@ Headline: **whole-number accuracy**, a reading is right only when its length and
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +87,14 @@ def coverage(confidence: np.ndarray, right: np.ndarray, target: float = 0.98) ->
 
 
 def evaluate(model: Any = None, data: str | Path | None = None, split: str = "test", samples: int | None = None,
-             seed: int = 0, progress: bool = True, *, batch_size: int = 256, record: bool = True) -> dict[str, Any]:
+             seed: int = 0, progress: bool = True, *, batch_size: int = 256, record: bool = True,
+             on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Evaluate ``model`` (folder, .keras file, or None for the shipped one) on ``split`` of the store ``data``.
 
     ``samples=64``: 64 random rows (drawn with ``seed``) listed with prediction and truth; otherwise the
     whole split with a progress bar. When the model is a folder with a card, the result is appended to
     the card's ``evaluations`` (atomically). Returns a JSON-able dict; ``text`` is a human summary.
+    ``on_progress(done, total)`` is called after each batch of a whole-split run (e.g. for a UI's bar).
     """
     from tqdm import tqdm
 
@@ -123,6 +126,8 @@ def evaluate(model: Any = None, data: str | Path | None = None, split: str = "te
                 parts.append(lm.probabilities(b["images"], batch_size))
                 labs.append(b["labels"])
                 bar.update(len(b["labels"]))
+                if on_progress is not None:
+                    on_progress(sum(len(x) for x in labs), n_split)
         probs = np.concatenate(parts) if parts else np.zeros((0, 6, 11), np.float32)
         labels = np.concatenate(labs) if labs else np.zeros((0, 6), np.int8)
         names = None

@@ -60,7 +60,10 @@ def model_folder(tmp_path_factory):
 def test_evaluate_whole_split_and_samples_recorded_in_card(tiny_store, model_folder):
     from svhn_api import evaluate
 
-    report = evaluate(str(model_folder), tiny_store, split="validation", progress=False)
+    calls = []
+    report = evaluate(str(model_folder), tiny_store, split="validation", progress=False, batch_size=16,
+                      on_progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(16, 64), (32, 64), (48, 64), (64, 64)]
     assert report["data"]["count"] == 64 and report["data"]["split"] == "validation"
     assert report["data"]["kind"] == "synthetic" and report["data"]["crop"] == "union"
     assert "whole-number accuracy" in report["text"]
