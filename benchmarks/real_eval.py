@@ -19,52 +19,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "svhn-real"
 
-# What a user would pick instead, on the same 30 photos (figures from the issue tracker, issue 5).
-BASELINES = {"tesseract5_psm8_digits_on_crops": 18, "rapidocr_ppocrv4_rec_on_crops": 24,
-             "best_offline_ocr_on_full_images": 11}
-
-
-def real_test_photos() -> tuple[list[Path], list[str], list[tuple[float, float, float, float]]]:
-    from svhn_api.preprocess import union_box
-    from svhn_api.records import DigitBox
-
-    ann = {a["filename"]: a for a in json.loads((SHARED / "annotations" / "test.json").read_text())}
-    paths = sorted((SHARED / "images" / "test").glob("*.png"), key=lambda p: int(p.stem))
-    numbers, boxes = [], []
-    for p in paths:
-        a = ann[p.name]
-        numbers.append(a["number"])
-        boxes.append(union_box([DigitBox(b["label"], b["left"], b["top"], b["width"], b["height"])
-                                for b in a["boxes"]]))
-    return paths, numbers, boxes
-
-
-def run(model: str | None, record: bool) -> dict:
-    from svhn_api.photo_eval import evaluate_photos
-
-    paths, numbers, boxes = real_test_photos()
-    real = "real SVHN (../shared/svhn-real)"
-    results = {}
-    results["test30_gt_box"] = evaluate_photos(
-        paths, numbers, boxes, model=model, record=record,
-        data={"name": "real SVHN test photos 1-30", "split": "test", "kind": real,
-              "crop": "ground-truth union box expanded 30%"})
-    results["test30_full_image"] = evaluate_photos(
-        paths, numbers, None, model=model, record=record,
-        data={"name": "real SVHN test photos 1-30", "split": "test", "kind": real, "crop": "full image, no box"})
-    f2 = np.load(SHARED / "format2" / "train_32x32_first1083.npz")
-    digits = [str(int(y) % 10) for y in f2["y"]]
-    results["format2_train_1083"] = evaluate_photos(
-        list(f2["X"]), digits, None, model=model, record=record,
-        data={"name": "real SVHN format-2 32x32 digit crops of train images 1-499", "split": "train",
-              "kind": real, "crop": "32x32 single-digit crop, read whole"})
-    return results
+# Quoted, not measured here: what a user would pick instead, on the same 30 photos (issue 5's figures).
+QUOTED_BASELINES = {"tesseract5_psm8_digits_on_crops": 18, "rapidocr_ppocrv4_rec_on_crops": 24,
+                    "best_offline_ocr_on_full_images": 11}
 
 
 def main() -> int:
@@ -78,14 +39,16 @@ def main() -> int:
         print(f"skipped: the real SVHN material is not at {SHARED}")
         return 0
     t0 = time.perf_counter()
-    res = run(a.model, a.record)
-    print(f"machine: {os.cpu_count()} cores; model: {res['test30_gt_box']['model']}")
+    from svhn_api.photo_eval import evaluate_real_svhn
+
+    res = evaluate_real_svhn(SHARED, a.model, a.record)
+    print(f"machine: {os.cpu_count()} cores; model: {res['test_gt_box']['model']}")
     for key, r in res.items():
         m = r["metrics"]
         print(f"{key:<22} {m['correct']:>5}/{m['count']:<5} = {m['whole_number_accuracy']:.1%}   ({r['data']['crop']})")
-    print("baselines on the same 30 photos: " + ", ".join(f"{k} {v}/30" for k, v in BASELINES.items()))
+    print("quoted baselines (issue 5, not run here): " + ", ".join(f"{k} {v}/30" for k, v in QUOTED_BASELINES.items()))
     if a.show:
-        for key in ("test30_gt_box", "test30_full_image"):
+        for key in ("test_gt_box", "test_full_image"):
             print(key, " ".join(f"{x['truth']}:{x['prediction']}" + ("" if x["correct"] else "✗")
                                 for x in res[key]["rows"]))
     print(f"({time.perf_counter() - t0:.1f} s)")

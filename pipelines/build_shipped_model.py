@@ -36,8 +36,9 @@ def main() -> int:
     a = ap.parse_args()
 
     import svhn_api
-    from benchmarks.real_eval import SHARED
-    from benchmarks.real_eval import run as real_eval
+    from svhn_api.photo_eval import evaluate_real_svhn
+
+    shared = ROOT.parent / "shared" / "svhn-real"
 
     t0 = time.perf_counter()
     work = Path(a.work)
@@ -56,14 +57,14 @@ def main() -> int:
     print(json.dumps({k: v for k, v in result.items() if k != "history"}, default=str), flush=True)
     folder = Path(a.root) / a.name
     print("[4/4] evaluating", flush=True)
-    report = svhn_api.evaluate(folder, store, split="test")
+    report = svhn_api.evaluate(folder, store, split="test", record=True)
     print(report["text"], flush=True)
-    if SHARED.is_dir():
-        for key, r in real_eval(str(folder), record=True).items():
+    if shared.is_dir():
+        for key, r in evaluate_real_svhn(shared, str(folder), record=True).items():
             m = r["metrics"]
             print(f"real {key}: {m['correct']}/{m['count']} = {m['whole_number_accuracy']:.1%}", flush=True)
     else:
-        print(f"real-image evaluation skipped: {SHARED} not found", flush=True)
+        print(f"real-image evaluation skipped: {shared} not found", flush=True)
     print(f"done in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
     return 0
 

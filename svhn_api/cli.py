@@ -69,7 +69,8 @@ def cmd_train(a: argparse.Namespace) -> int:
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from svhn_api.evaluate import evaluate
 
-    report = evaluate(a.model, a.data, split=a.split, samples=a.samples, seed=a.seed, progress=not a.json)
+    report = evaluate(a.model, a.data, split=a.split, samples=a.samples, seed=a.seed, progress=not a.json,
+                      record=a.record)
     _emit(report, a.json, report.get("text", json.dumps(report, indent=2, default=str)) if isinstance(
         report, dict) else str(report))
     return 0
@@ -137,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--split", choices=("train", "validation", "test"), default="test")
     q.add_argument("--samples", type=int, default=None, help="evaluate this many random rows (e.g. 64)")
     q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--record", action="store_true", help="append the result to the model's card.json")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_evaluate)
 
@@ -155,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except SVHNError as e:
+    except (SVHNError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -87,13 +87,13 @@ def coverage(confidence: np.ndarray, right: np.ndarray, target: float = 0.98) ->
 
 
 def evaluate(model: Any = None, data: str | Path | None = None, split: str = "test", samples: int | None = None,
-             seed: int = 0, progress: bool = True, *, batch_size: int = 256, record: bool = True,
+             seed: int = 0, progress: bool = True, *, batch_size: int = 256, record: bool = False,
              on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Evaluate ``model`` (folder, .keras file, or None for the shipped one) on ``split`` of the store ``data``.
 
     ``samples=64``: 64 random rows (drawn with ``seed``) listed with prediction and truth; otherwise the
-    whole split with a progress bar. When the model is a folder with a card, the result is appended to
-    the card's ``evaluations`` (atomically). Returns a JSON-able dict; ``text`` is a human summary.
+    whole split with a progress bar. With ``record`` and a model folder with a card, the result is
+    appended to the card's ``evaluations`` (atomically). Returns a JSON-able dict; ``text`` is a human summary.
     ``on_progress(done, total)`` is called after each batch of a whole-split run (e.g. for a UI's bar).
     """
     from tqdm import tqdm
@@ -155,7 +155,11 @@ def evaluate(model: Any = None, data: str | Path | None = None, split: str = "te
                               topk(probs[j], 4, lm.none_terms)[1:]]}
             for j, i in enumerate(idx)]
     if record and lm.folder is not None and lm.card is not None:
-        cards.add_evaluation(lm.folder, {k: v for k, v in report.items() if k not in ("samples", "text")})
+        try:
+            cards.add_evaluation(lm.folder, {k: v for k, v in report.items() if k not in ("samples", "text")})
+        except OSError as e:
+            raise ModelError(f"{lm.folder}: could not record the evaluation in its card ({e}); "
+                             "rerun without --record, or make the folder writable") from e
     report["text"] = summary_text(report)
     return report
 

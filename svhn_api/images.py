@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from svhn_api.errors import ImageError
 
@@ -62,6 +62,7 @@ def _decode(data: bytes, name: str) -> Image.Image:
                     name, f"{img.width}x{img.height} pixels is over the {MAX_PIXELS:,}-pixel limit "
                     "(possible decompression bomb); resize the photo")
             img.load()
+            img = ImageOps.exif_transpose(img)  # phone photos: decode upright, as a browser shows them
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise _fail(name, f"not a readable image ({e.__class__.__name__}); give a PNG or JPEG photo") from e
     except (OSError, SyntaxError, ValueError) as e:

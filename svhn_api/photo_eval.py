@@ -6,7 +6,9 @@ would: original photo in, optional number box, reading out.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 Box = tuple[float, float, float, float]
@@ -41,3 +43,46 @@ def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequen
     if record and lm.folder is not None and lm.card is not None:
         cards.add_evaluation(lm.folder, {k: v for k, v in report.items() if k != "rows"})
     return report
+
+
+def annotated_photos(images_dir: str | Path, annotations: str | Path) -> tuple[list[Path], list[str], list[Box]]:
+    """The PNG photos of a folder with their numbers and union boxes from an annotations JSON (a list of
+    ``{filename, number, boxes: [{label, left, top, width, height}]}``, the layout of ``svhn-real``)."""
+    from svhn_api.preprocess import union_box
+    from svhn_api.records import DigitBox
+
+    ann = {a["filename"]: a for a in json.loads(Path(annotations).read_text())}
+    paths = sorted(Path(images_dir).glob("*.png"), key=lambda p: (len(p.stem), p.stem))
+    numbers, boxes = [], []
+    for p in paths:
+        a = ann[p.name]
+        numbers.append(a["number"])
+        boxes.append(union_box([DigitBox(b["label"], b["left"], b["top"], b["width"], b["height"])
+                                for b in a["boxes"]]))
+    return paths, numbers, boxes
+
+
+def evaluate_real_svhn(root: str | Path, model: Any = None, record: bool = False) -> dict[str, dict[str, Any]]:
+    """The three real-image measurements on a folder laid out like ``../shared/svhn-real``: the test photos
+    with their ground-truth union box (+30%), the same photos whole, and the format-2 train digit crops."""
+    import numpy as np
+
+    root = Path(root)
+    paths, numbers, boxes = annotated_photos(root / "images" / "test", root / "annotations" / "test.json")
+    real = f"real SVHN ({root})"
+    name = f"real SVHN test photos ({len(paths)}: {', '.join(p.stem for p in paths[:3])}, ...)"
+    out = {
+        "test_gt_box": evaluate_photos(paths, numbers, boxes, model=model, record=record, data={
+            "name": name, "split": "test", "kind": real, "crop": "ground-truth union box expanded 30%"}),
+        "test_full_image": evaluate_photos(paths, numbers, None, model=model, record=record, data={
+            "name": name, "split": "test", "kind": real, "crop": "full image, no box"}),
+    }
+    f2 = root / "format2" / "train_32x32_first1083.npz"
+    if f2.is_file():
+        with np.load(f2) as z:
+            x, y = z["X"], z["y"]
+        out["format2_train_digits"] = evaluate_photos(list(x), [str(int(v) % 10) for v in y], None, model=model,
+                                                      record=record, data={
+            "name": f"real SVHN format-2 32x32 digit crops of train images ({len(x)})", "split": "train",
+            "kind": real, "crop": "32x32 single-digit crop, read whole"})
+    return out

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from svhn_api.decode import decode_batch, row_to_number, topk
-from svhn_api.errors import ImageError
+from svhn_api.errors import ImageError, ModelError
 from svhn_api.images import describe, load_image
 from svhn_api.model_io import DEFAULT_MODEL, load
 from svhn_api.preprocess import crop_union
@@ -75,6 +75,11 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
     ``top``: how many readings to consider; ``alternatives`` holds the ``top - 1`` after the best.
     """
     lm = load(model)
+    crop = ((lm.card or {}).get("input") or {}).get("crop") or ("seed" if lm.input_shape[2] == 1 else "union")
+    if crop != "union":
+        raise ModelError(f"{lm.path}: this model reads the 2016 capstone's {crop!r} crop (a strip of per-digit "
+                         "boxes), which predict() cannot make from a photo and one number box; use a model "
+                         "trained on a union-crop store, such as the shipped compact model")
     single = _is_single(images)
     items = [images] if single else list(images)
     if boxes is None:

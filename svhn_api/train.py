@@ -283,6 +283,8 @@ def train(data: str | Path, model: str = "compact", name: str | None = None, epo
     recipe = models.RECIPES[model]
     batch_size = batch_size or recipe.batch_size
     augment = (tuple(info.image_shape) == (64, 64, 3)) if augment is None else augment
+    if augment and info.image_shape[-1] != 3:
+        raise ValueError(f"augment=True needs an RGB store; {data} holds {info.image_shape} ({info.crop} crop)")
     folder = Path(root) / (name or model)
     folder.mkdir(parents=True, exist_ok=True)
     ckpt = folder / CHECKPOINT

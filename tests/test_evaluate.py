@@ -61,13 +61,15 @@ def test_evaluate_whole_split_and_samples_recorded_in_card(tiny_store, model_fol
     from svhn_api import evaluate
 
     calls = []
-    report = evaluate(str(model_folder), tiny_store, split="validation", progress=False, batch_size=16,
+    report = evaluate(str(model_folder), tiny_store, split="validation", progress=False, batch_size=16, record=True,
                       on_progress=lambda done, total: calls.append((done, total)))
     assert calls == [(16, 64), (32, 64), (48, 64), (64, 64)]
     assert report["data"]["count"] == 64 and report["data"]["split"] == "validation"
     assert report["data"]["kind"] == "synthetic" and report["data"]["crop"] == "union"
     assert "whole-number accuracy" in report["text"]
-    some = evaluate(model_folder / "model.keras", tiny_store, split="test", samples=8, seed=3, progress=False)
+    some = evaluate(model_folder, tiny_store, split="test", samples=8, seed=3, progress=False, record=True)
+    evaluate(model_folder, tiny_store, split="test", samples=8, progress=False)  # not recorded by default
+    assert evaluate(model_folder / "model.keras", tiny_store, samples=2, progress=False)["data"]["count"] == 2
     assert len(some["samples"]) == 8 and some["data"]["count"] == 8
     assert {"truth", "prediction", "confidence", "correct", "alternatives"} <= set(some["samples"][0])
     card = json.loads((model_folder / "card.json").read_text())

@@ -70,3 +70,12 @@ def test_decompression_bomb_is_refused(monkeypatch):
     assert len(bomb) < 10_000
     with pytest.raises(ImageError, match="decompression bomb"):
         images.load_image(bomb)
+
+
+def test_exif_orientation_is_applied():
+    img = Image.new("RGB", (30, 10), (255, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to view": a phone photo taken upright
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif)
+    assert images.load_image(buf.getvalue()).size == (10, 30)

@@ -185,3 +185,15 @@ def test_shipped_model_reads_real_photos_with_their_boxes():
     results = predict([str(f) for f in files], boxes=boxes)
     right = sum(r.number == ann[f.name]["number"] for r, f in zip(results, files, strict=True))
     assert right >= 0.2 * len(files), f"{right}/{len(files)} real test photos read right"
+
+
+def test_seed_crop_models_are_refused_with_a_clear_error(tmp_path):
+    from svhn_api import card as cards
+    from svhn_api import model_io, models, predict
+    from svhn_api.errors import ModelError
+
+    folder = tmp_path / "seed"
+    model_io.save(models.build("seed", (32, 32, 1)), folder)
+    cards.write(folder, {"name": "seed", "input": {"shape": [32, 32, 1], "crop": "seed"}})
+    with pytest.raises(ModelError, match="'seed' crop"):
+        predict(_png(), model=folder)
