@@ -89,6 +89,25 @@ def gallery(path: str, version: float, split: str = "test", n: int = 200) -> lis
     return explore.sample_grid(path, split, range(min(n, count)), scale=1, draw=False)
 
 
+def network_input(entry: explore.ModelEntry | None, stored: np.ndarray
+                  ) -> tuple[Any, dict[str, Any], str]:
+    """What the network's first layer receives for ``stored``: computed by the selected model's own
+    ``Prepare`` layer when it loads and takes images of this shape, else the numpy mirror of the default
+    model's; with the crop/size/gray used and where they came from."""
+    if entry is not None:
+        try:
+            net = model(entry)
+            got = explore.network_input(net.keras_model, stored) if tuple(net.input_shape) == stored.shape \
+                else None
+        except SVHNError:
+            got = None
+        if got is not None:
+            return got[0], got[1], f"computed by {entry.name}'s own Prepare layer"
+    prep = explore.prepare_config(entry.card if entry else None)
+    return explore.model_receives(stored, **prep), prep, "as the compact model does it (no model loaded)" \
+        if entry is None else f"as the {entry.name} model's architecture does it"
+
+
 def read_number(entry: explore.ModelEntry, image: Any, box: tuple[float, float, float, float] | None = None
                 ) -> tuple[Any, float]:
     """The model's reading of one image (a photo with an optional number box, or a stored crop) and the
@@ -207,6 +226,15 @@ def require_store() -> explore.StoreEntry:
                    "(or `prepare` for the official SVHN archives), then reload.")
         st.stop()
     return entry
+
+
+def no_rows(store: explore.StoreEntry, split: str | None = None) -> None:
+    """Stop the page with a warning: the store has no rows (in ``split``, or at all), and how to fix it."""
+    where = f"no rows in its {split} split" if split else "no rows at all"
+    st.warning(f"The store {store.path} has {where}, so there is nothing to show here. Prepare it again "
+               "(`python -m svhn_api prepare --source synthetic`, or `prepare` for the official SVHN archives) "
+               "or pick another store in the sidebar, then reload.")
+    st.stop()
 
 
 def require_model() -> explore.ModelEntry:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from svhn_api.atomic import atomic_path  # noqa: E402
 
 # Quantile levels shared by every distribution; sampling interpolates the inverse CDF between them.
 LEVELS = [0.0, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.975, 0.99, 1.0]
@@ -127,9 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             with open(path) as fh:
                 out["splits"][split] = split_stats(json.load(fh), split)
     text = json.dumps(out, separators=(",", ":"))
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(text + "\n")
-    os.replace(tmp, args.out)
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(text + "\n")
     print(f"wrote {args.out} ({len(text)} bytes) from {', '.join(out['splits'])}")
     return 0
 

@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
+from svhn_api.images import load_image  # noqa: E402
 from svhn_api.records import DigitBox  # noqa: E402
 
 
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     real = [p for s in ("train", "test") for p in sorted((args.real / "images" / s).glob("*.png"),
                                                           key=lambda p: int(p.stem))]
     if real:
-        _save(sheet([(Image.open(p), None) for p in real], height=args.height), args.out / "real_sheet.png")
+        _save(sheet([(load_image(p), None) for p in real], height=args.height), args.out / "real_sheet.png")
         print(f"wrote {args.out / 'real_sheet.png'} from {len(real)} real photos")
     else:
         print(f"no real photos under {args.real / 'images'}: real_sheet.png not written")

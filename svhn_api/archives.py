@@ -1,19 +1,24 @@
 """Read SVHN ``.tar.gz`` archives safely, in one sequential pass, without extracting them to disk.
 
 Every member is checked before it is used: only regular files and directories with relative paths
-that stay inside the archive are accepted. A truncated or corrupt archive is an ``ArchiveError``
-naming the file, including a cut that falls between two members (the gzip stream is read to its end).
+that stay inside the archive are accepted, and no image over ``MAX_IMAGE_BYTES``. A truncated or corrupt
+archive is an ``ArchiveError`` naming the file, including a cut that falls between two members (the gzip
+stream is read to its end). ``ArchiveIndex`` adds random access to one photo after a single indexing pass.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import tarfile
+import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from svhn_api.errors import ArchiveError
 
@@ -75,14 +80,9 @@ def iter_images(
     """Yield ``(basename, png_bytes)`` for every ``*.png`` member, in archive order, in one streaming pass."""
     with _open(archive) as (tar, gz):
         for member in _members(archive, tar, gz):
-            if not (member.isreg() and member.name.lower().endswith(".png")):
+            if not _is_image(member):
                 continue
-            if member.size > max_image_bytes:
-                raise ArchiveError(
-                    f"{archive}: image {member.name!r} is {member.size} bytes, more than the "
-                    f"{max_image_bytes} allowed for one image: the archive is damaged or not an SVHN "
-                    f"archive; {_FIX}."
-                )
+            _check_image_size(archive, member, max_image_bytes)
             yield PurePosixPath(member.name).name, _read(archive, tar, member)
 
 
@@ -121,7 +121,155 @@ def safe_extract(archive: str | os.PathLike[str], dest: str | os.PathLike[str]) 
     return written
 
 
+# ------------------------------------------------------------------------------------------ random access
+
+_SPAN = 8 << 20  # uncompressed bytes between two restart points of the gzip stream
+_CHUNK = 1 << 16
+
+
+class _Recorder(io.RawIOBase):
+    """A gzip file decompressed for tarfile's streaming reader, remembering restart points on the way:
+    ``(compressed offset, uncompressed offset, copy of the decompressor there)``."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw, self.d = raw, zlib.decompressobj(31)
+        self.buf, self.in_pos, self.out_pos = b"", 0, 0
+        self.points: list[tuple[int, int, Any]] = [(0, 0, self.d.copy())]
+
+    def readable(self) -> bool:
+        return True
+
+    def _more(self) -> bool:
+        chunk = self.raw.read(_CHUNK)
+        if not chunk:
+            if not self.d.eof:  # the gzip stream stops before its end marker: a cut file
+                raise EOFError("compressed file ended before the end-of-stream marker was reached")
+            return False
+        self.in_pos += len(chunk)
+        self.d, data = _decompress(self.d, chunk)
+        self.out_pos += len(data)
+        self.buf += data
+        if not self.d.eof and self.out_pos - self.points[-1][1] >= _SPAN:
+            self.points.append((self.in_pos, self.out_pos, self.d.copy()))
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self.buf and self._more():
+            pass
+        n = min(len(b), len(self.buf))
+        b[:n] = self.buf[:n]
+        self.buf = self.buf[n:]
+        return n
+
+
+def _decompress(d: Any, chunk: bytes) -> tuple[Any, bytes]:
+    """``chunk`` decompressed with ``d``, moving on to the next member of a multi-member gzip file; returns
+    the decompressor to use next."""
+    data = d.decompress(chunk)
+    while d.eof and d.unused_data:
+        rest = d.unused_data
+        d = zlib.decompressobj(31)
+        data += d.decompress(rest)
+    return d, data
+
+
+class ArchiveIndex:
+    """Random access to the PNGs of a ``.tar.gz`` archive without extracting it.
+
+    Built in one checked pass (``check_member`` on every member, no image over ``max_image_bytes``, the
+    gzip stream read to its end): each image's offset in the uncompressed tar, and a restart point of the
+    gzip stream every 8 MB, so reading one photo decompresses at most 8 MB plus the photo.
+    """
+
+    def __init__(self, archive: str | os.PathLike[str], *, max_image_bytes: int = MAX_IMAGE_BYTES) -> None:
+        self.path = Path(archive)
+        if not self.path.is_file():
+            raise ArchiveError(f"{self.path}: archive not found. Fix: run prepare to download it, or check "
+                               "the path.")
+        self.members: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+        with open(self.path, "rb") as raw:
+            rec = _Recorder(raw)
+            stream = io.BufferedReader(rec, _CHUNK)
+            try:
+                tar = tarfile.open(fileobj=stream, mode="r|")
+            except _CORRUPT as e:
+                raise _corrupt(self.path, e) from None
+            with tar:
+                for member in _members(self.path, tar, stream):
+                    if _is_image(member):
+                        _check_image_size(self.path, member, max_image_bytes)
+                        self.members.setdefault(PurePosixPath(member.name).name, (member.offset_data, member.size))
+        self.points = rec.points
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def __contains__(self, basename: object) -> bool:
+        return basename in self.members
+
+    def read(self, basename: str) -> bytes:
+        """The bytes of image ``basename`` (e.g. ``"17.png"``)."""
+        if basename not in self.members:
+            raise ArchiveError(f"{self.path}: no image named {basename!r} in this archive")
+        offset, size = self.members[basename]
+        in_pos, out_pos, state = max((p for p in self.points if p[1] <= offset), key=lambda p: p[1])
+        d = state.copy()
+        got = bytearray()
+        try:
+            with self._lock, open(self.path, "rb") as raw:
+                raw.seek(in_pos)
+                while out_pos + len(got) < offset + size:
+                    chunk = raw.read(_CHUNK)
+                    if not chunk:
+                        raise EOFError(f"{basename}: the file ends inside this image")
+                    d, data = _decompress(d, chunk)
+                    got += data
+                    # keep only what may still be needed, so reading late in a member stays flat in memory
+                    drop = min(len(got), max(0, offset - out_pos))
+                    if drop:
+                        del got[:drop]
+                        out_pos += drop
+        except (EOFError, zlib.error) as e:
+            raise _corrupt(self.path, e) from None
+        start = offset - out_pos
+        return bytes(got[start:start + size])
+
+
+@lru_cache(maxsize=4)
+def _index(path: str, mtime_ns: int, size: int) -> ArchiveIndex:
+    return ArchiveIndex(path)
+
+
+def archive_index(archive: str | os.PathLike[str]) -> ArchiveIndex:
+    """The index of ``archive``, built once per process (and again when the file changes)."""
+    p = Path(archive)
+    if not p.is_file():
+        raise ArchiveError(f"{p}: archive not found. Fix: run prepare to download it, or check the path.")
+    st = p.stat()
+    return _index(str(p.resolve()), st.st_mtime_ns, st.st_size)
+
+
+def read_image(archive: str | os.PathLike[str], basename: str) -> bytes:
+    """The bytes of image ``basename`` of ``archive`` (through its cached index)."""
+    return archive_index(archive).read(basename)
+
+
 # ------------------------------------------------------------------------------------------ helpers
+
+
+def _is_image(member: tarfile.TarInfo) -> bool:
+    return member.isreg() and member.name.lower().endswith(".png")
+
+
+def _check_image_size(archive: str | os.PathLike[str], member: tarfile.TarInfo, max_image_bytes: int) -> None:
+    if member.size > max_image_bytes:
+        raise ArchiveError(
+            f"{archive}: image {member.name!r} is {member.size} bytes, more than the "
+            f"{max_image_bytes} allowed for one image: the archive is damaged or not an SVHN "
+            f"archive; {_FIX}."
+        )
+
 
 
 @contextmanager
@@ -140,7 +288,7 @@ def _open(archive: str | os.PathLike[str]) -> Iterator[tuple[tarfile.TarFile, gz
 
 
 def _members(
-    archive: str | os.PathLike[str], tar: tarfile.TarFile, gz: gzip.GzipFile | None
+    archive: str | os.PathLike[str], tar: tarfile.TarFile, gz: io.BufferedIOBase | None
 ) -> Iterator[tarfile.TarInfo]:
     """Checked members in order; with ``gz``, reads the gzip stream to its end after the last one."""
     while True:

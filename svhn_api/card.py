@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from svhn_api.atomic import atomic_path
 from svhn_api.errors import ModelError
 
 CARD = "card.json"
@@ -42,12 +43,8 @@ def read(folder: str | Path) -> dict | None:
 def write(folder: str | Path, card: dict) -> Path:
     """Write ``card`` atomically (temporary file in the same folder, then ``os.replace``)."""
     path = Path(folder) / CARD
-    tmp = path.with_name(f".{CARD}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(card, indent=2, default=_json_default) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

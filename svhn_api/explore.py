@@ -6,24 +6,20 @@ Nothing here imports TensorFlow or Streamlit; the dashboard caches these results
 
 from __future__ import annotations
 
-import io
-import json
 import math
 import os
-import tarfile
-import threading
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from svhn_api import card as cards
+from svhn_api.archives import read_image
 from svhn_api.errors import ArchiveError, DataError, ImageError, ModelError
-from svhn_api.preprocess import EXPAND, crop_seed, crop_union, expanded_crop, union_box
+from svhn_api.preprocess import EXPAND, crop_seed, crop_union, expanded_crop, seed_tiles, union_box
 from svhn_api.records import DigitBox
 from svhn_api.store import SPLITS, StoreInfo, describe, read
 
@@ -54,9 +50,7 @@ class StoreEntry:
 
 def store_kind(info: StoreInfo) -> str:
     """``real`` for a store built from the official SVHN archives (by their checksums), else ``synthetic``."""
-    from svhn_api.card import data_kind
-
-    return data_kind(info.attrs, info.path)
+    return cards.data_kind(info.attrs, info.path)
 
 
 def list_stores(data_dir: str | Path = DEFAULT_DATA) -> tuple[list[StoreEntry], list[str]]:
@@ -263,128 +257,12 @@ def find_archive(store: str | Path, source: str, extra_dirs: Sequence[str | Path
     return None
 
 
-_SPAN = 8 << 20  # uncompressed bytes between two restart points of the gzip stream
-_CHUNK = 1 << 16
-
-
-class _Recorder(io.RawIOBase):
-    """A gzip file decompressed for tarfile's streaming reader, remembering restart points on the way."""
-
-    def __init__(self, raw: Any) -> None:
-        self.raw, self.d = raw, zlib.decompressobj(31)
-        self.buf, self.in_pos, self.out_pos = b"", 0, 0
-        self.points: list[tuple[int, int, Any]] = [(0, 0, self.d.copy())]
-
-    def readable(self) -> bool:
-        return True
-
-    def _more(self) -> bool:
-        chunk = self.raw.read(_CHUNK)
-        if not chunk:
-            return False
-        self.in_pos += len(chunk)
-        data = self.d.decompress(chunk)
-        while self.d.eof and self.d.unused_data:  # a multi-member gzip file: start the next member
-            rest = self.d.unused_data
-            self.d = zlib.decompressobj(31)
-            data += self.d.decompress(rest)
-        self.out_pos += len(data)
-        self.buf += data
-        if not self.d.eof and self.out_pos - self.points[-1][1] >= _SPAN:
-            self.points.append((self.in_pos, self.out_pos, self.d.copy()))
-        return True
-
-    def readinto(self, b: Any) -> int:
-        while not self.buf and self._more():
-            pass
-        n = min(len(b), len(self.buf))
-        b[:n] = self.buf[:n]
-        self.buf = self.buf[n:]
-        return n
-
-
-class ArchiveIndex:
-    """Random access to the PNGs of a ``.tar.gz`` archive without extracting it.
-
-    Built in one pass (``archives``' member checks apply): each image's offset in the uncompressed tar, and a
-    restart point of the gzip stream every 8 MB, so reading one photo decompresses at most 8 MB.
-    """
-
-    def __init__(self, archive: str | Path) -> None:
-        from svhn_api.archives import check_member
-
-        self.path = Path(archive)
-        if not self.path.is_file():
-            raise ArchiveError(f"{self.path}: archive not found; run prepare, or check the path")
-        self.members: dict[str, tuple[int, int]] = {}
-        self._lock = threading.Lock()
-        try:
-            with open(self.path, "rb") as raw:
-                rec = _Recorder(raw)
-                with tarfile.open(fileobj=io.BufferedReader(rec, _CHUNK), mode="r|") as tar:
-                    while (m := tar.next()) is not None:
-                        tar.members = []
-                        check_member(m, self.path)
-                        if m.isreg() and m.name.lower().endswith(".png"):
-                            self.members.setdefault(PurePosixPath(m.name).name, (m.offset_data, m.size))
-        except (tarfile.TarError, zlib.error, EOFError, OSError) as e:
-            raise ArchiveError(f"{self.path}: corrupt or truncated ({type(e).__name__}: {e}); delete it and "
-                               "run prepare again") from None
-        self.points = rec.points
-
-    def __len__(self) -> int:
-        return len(self.members)
-
-    def read(self, basename: str) -> bytes:
-        """The bytes of image ``basename`` (e.g. ``"17.png"``)."""
-        if basename not in self.members:
-            raise ArchiveError(f"{self.path}: no image named {basename!r} in this archive")
-        offset, size = self.members[basename]
-        k = max(i for i, p in enumerate(self.points) if p[1] <= offset)
-        in_pos, out_pos, state = self.points[k]
-        d = state.copy()
-        got = bytearray()
-        with self._lock, open(self.path, "rb") as raw:
-            raw.seek(in_pos)
-            while out_pos + len(got) < offset + size:
-                chunk = raw.read(_CHUNK)
-                if not chunk:
-                    raise ArchiveError(f"{self.path}: truncated inside {basename!r}; delete it and run prepare "
-                                       "again")
-                data = d.decompress(chunk)
-                while d.eof and d.unused_data:
-                    rest = d.unused_data
-                    d = zlib.decompressobj(31)
-                    data += d.decompress(rest)
-                got += data
-                # keep only what may still be needed, so reading late in a member stays flat in memory
-                drop = min(len(got), max(0, offset - out_pos))
-                if drop:
-                    del got[:drop]
-                    out_pos += drop
-        start = offset - out_pos
-        return bytes(got[start:start + size])
-
-
-@lru_cache(maxsize=4)
-def _index(path: str, mtime: float, size: int) -> ArchiveIndex:
-    return ArchiveIndex(path)
-
-
-def archive_index(archive: str | Path) -> ArchiveIndex:
-    """The index of ``archive``, built once per process (and again when the file changes)."""
-    p = Path(archive)
-    if not p.is_file():
-        raise ArchiveError(f"{p}: archive not found; run prepare, or check the path")
-    st = p.stat()
-    return _index(str(p.resolve()), st.st_mtime, st.st_size)
-
-
 def original_image(archive: str | Path, basename: str) -> Image.Image:
-    """Original photo ``basename`` (e.g. ``"17.png"``) of ``archive`` as an RGB image."""
+    """Original photo ``basename`` (e.g. ``"17.png"``) of ``archive`` as an RGB image (read through the
+    archive's cached index, ``svhn_api.archives.ArchiveIndex``)."""
     from svhn_api.images import load_image
 
-    return load_image(archive_index(archive).read(basename))
+    return load_image(read_image(archive, basename))
 
 
 @dataclass
@@ -471,36 +349,27 @@ def preprocess_steps(img: Image.Image, boxes: Sequence[DigitBox], scale_to: int 
         big = draw_boxes(big, [sc(rects["expanded"])], BOX_COLOURS["expanded"], width)
         steps["union"] = Image.fromarray(crop_union(img, rects["union"]))
     steps["boxes"] = big
-    tiles = []
-    gray = img.convert("L")
-    for b in boxes:
-        bx0, by0 = max(0, math.floor(b.left)), max(0, math.floor(b.top))
-        bx1, by1 = min(gray.width, math.ceil(b.left + b.width)), min(gray.height, math.ceil(b.top + b.height))
-        if bx1 > bx0 and by1 > by0:
-            tiles.append(np.asarray(gray.crop((bx0, by0, bx1, by1)).resize((32, 32), Image.BILINEAR)))
-    if tiles:
-        steps["seed_tiles"] = Image.fromarray(np.concatenate(tiles, axis=1))
-        try:
-            steps["seed"] = Image.fromarray(crop_seed(img, boxes)[:, :, 0])
-        except ValueError:
-            pass
+    try:
+        tiles = seed_tiles(img, boxes)
+    except ValueError:  # a digit box outside its photo: prepare leaves such photos out in seed mode
+        return steps, rects
+    steps["seed_tiles"] = Image.fromarray(np.concatenate(tiles, axis=1))
+    steps["seed"] = Image.fromarray(crop_seed(img, boxes)[:, :, 0])
     return steps, rects
 
 
-# What each architecture's ``Prepare`` layer (svhn_api.models) does to the stored image before the first
-# convolution: centre crop, resize, gray. Mirrored here (numpy/PIL) so the dashboard can show it without
-# loading TensorFlow; a card's ``architecture.prepare`` entry, when present, wins.
+# What each architecture's ``Prepare`` layer does to the stored image before its first convolution, for when
+# no model is loaded (``network_input`` runs the loaded model's own layer instead). This MIRRORS by hand the
+# ``crop``/``size``/``gray`` arguments given to ``Prepare`` in ``svhn_api.models.compact``, ``deep`` and
+# ``seed``: change them together.
 PREPARE = {"compact": {"crop": 54, "size": 48, "gray": False}, "deep": {"crop": 54, "size": 54, "gray": False},
            "seed": {"crop": None, "size": 32, "gray": True}}
 
 
 def prepare_config(card: dict[str, Any] | None) -> dict[str, Any]:
-    """The crop/size/gray the model of ``card`` applies to its input (compact's when unknown)."""
+    """The crop/size/gray of the architecture named in ``card`` (compact's when unknown), from ``PREPARE``."""
     card = card or {}
     arch = card.get("architecture")
-    found = arch.get("prepare") if isinstance(arch, dict) else None
-    if isinstance(found, dict):
-        return {"crop": found.get("crop"), "size": found.get("size"), "gray": bool(found.get("gray"))}
     name = arch.get("name") if isinstance(arch, dict) else arch
     name = name if name in PREPARE else card.get("model", card.get("name"))
     return dict(PREPARE.get(name, PREPARE["compact"]))
@@ -508,8 +377,9 @@ def prepare_config(card: dict[str, Any] | None) -> dict[str, Any]:
 
 def model_receives(stored: np.ndarray, crop: int | None = None, size: int | None = None,
                    gray: bool = False) -> Image.Image:
-    """The picture the network's first layer sees (before normalisation): centre ``crop``, resized to
-    ``size``, gray if asked."""
+    """A numpy/PIL mirror of ``svhn_api.models.Prepare.call`` without its normalisation (centre ``crop``,
+    resized to ``size``, gray if asked), so the dashboard can show it without TensorFlow. Approximate: the
+    layer resizes 2:1 by average pooling and converts to gray with its own weights."""
     a = np.asarray(stored)
     img = Image.fromarray(a[:, :, 0] if a.ndim == 3 and a.shape[2] == 1 else a)
     if gray:
@@ -520,6 +390,26 @@ def model_receives(stored: np.ndarray, crop: int | None = None, size: int | None
     if size and img.size != (size, size):
         img = img.resize((size, size), Image.BILINEAR)
     return img
+
+
+def prepare_layer(keras_model: Any) -> Any | None:
+    """The model's own ``Prepare`` layer (``svhn_api.models``), or None when it has none."""
+    return next((layer for layer in getattr(keras_model, "layers", []) if type(layer).__name__ == "Prepare"),
+                None)
+
+
+def network_input(keras_model: Any, stored: np.ndarray) -> tuple[Image.Image, dict[str, Any]] | None:
+    """What the network's first convolution receives for ``stored``, computed by the model's own ``Prepare``
+    layer (imports TensorFlow), stretched to 0-255 for display (the layer's normalisation is per image and
+    linear, so the picture is the same), and that layer's config; None when the model has no such layer."""
+    layer = prepare_layer(keras_model)
+    if layer is None:
+        return None
+    out = np.asarray(layer(np.asarray(stored, dtype=np.uint8)[None]))[0]
+    lo, hi = float(out.min()), float(out.max())
+    img = np.round((out - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(out)).astype(np.uint8)
+    config = {k: layer.get_config().get(k) for k in ("crop", "size", "gray", "norm")}
+    return Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img), config
 
 
 # ----------------------------------------------------------------------------------------- models
@@ -537,27 +427,18 @@ class ModelEntry:
         return (self.path / "model.keras").is_file()
 
 
-def read_card(model_dir: str | Path) -> dict[str, Any]:
-    """A model's ``card.json`` (architecture, data, training history, evaluations)."""
-    p = Path(model_dir) / "card.json"
-    try:
-        return json.loads(p.read_text())
-    except FileNotFoundError:
-        raise ModelError(f"{p}: no model card; train a model (python -m svhn_api train ...)") from None
-    except (OSError, ValueError) as e:
-        raise ModelError(f"{p}: unreadable model card ({e}); retrain or restore the model folder") from e
-
-
 def list_models(models_dir: str | Path = DEFAULT_MODELS) -> list[ModelEntry]:
     """Every model folder with a readable card under ``models_dir``; ``compact`` (the shipped one) first."""
     root = Path(models_dir)
     out = []
     if root.is_dir():
-        for d in sorted(p for p in root.iterdir() if (p / "card.json").is_file()):
+        for d in sorted(p for p in root.iterdir() if (p / cards.CARD).is_file()):
             try:
-                out.append(ModelEntry(d.name, d, read_card(d)))
+                card = cards.read(d)
             except ModelError:
                 continue
+            if card is not None:
+                out.append(ModelEntry(d.name, d, card))
     out.sort(key=lambda m: (m.name != "compact", m.name))
     return out
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -22,6 +21,7 @@ import h5py
 import numpy as np
 
 from svhn_api import __version__
+from svhn_api.atomic import atomic_path
 from svhn_api.errors import ArchiveError
 from svhn_api.records import DigitBox
 from svhn_api.store import CHUNK_ROWS, SPLITS, append_rows, create_datasets
@@ -121,11 +121,9 @@ def process_archive(archive: Path, name: str, part: Path, *, mode: str = "union"
 
     left_out: list[dict[str, str]] = []
     done = 0
-    tmp = part.with_name(part.name + ".tmp")
-    part.parent.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(records), desc=f"prepare {name}", unit="img", disable=not progress, leave=True)
     try:
-        with h5py.File(tmp, "w") as f:
+        with atomic_path(part) as tmp, h5py.File(tmp, "w") as f:
             create_datasets(f, CROP_SHAPES[mode])
             if jobs == 1:
                 results: Iterable[list[tuple]] = (_process_chunk(c, mode) for c in _chunks(items(), TASK_IMAGES))
@@ -156,10 +154,8 @@ def process_archive(archive: Path, name: str, part: Path, *, mode: str = "union"
             f.attrs["archive_md5"] = archive_md5
             f.attrs["key"] = key
             f.attrs["complete"] = True
-        os.replace(tmp, part)
     finally:
         bar.close()
-        tmp.unlink(missing_ok=True)
     return part
 
 
@@ -195,8 +191,6 @@ def assemble(parts: dict[str, Path], out: Path, *, mode: str, validation_size: i
     """Write the final store from the part files: train (+extra) minus validation, validation, test."""
     from svhn_api.preprocess import CROP_SHAPES
 
-    tmp = out.with_name(out.name + ".tmp")
-    out.parent.mkdir(parents=True, exist_ok=True)
     files = {k: h5py.File(p, "r") for k, p in parts.items()}
     try:
         pool = [files[k] for k in ("train", "extra") if k in files]
@@ -205,7 +199,7 @@ def assemble(parts: dict[str, Path], out: Path, *, mode: str, validation_size: i
         val = _validation_rows(sizes[0], sizes[1] if len(pool) > 1 else 0, validation_size, seed)
         train = np.setdiff1d(np.arange(n_pool), val)
         ranges, cursor = {}, 0
-        with h5py.File(tmp, "w") as f:
+        with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
             create_datasets(f, CROP_SHAPES[mode])
             for code, (split, rows, src) in enumerate(
                     [("train", train, pool), ("validation", val, pool),
@@ -221,11 +215,9 @@ def assemble(parts: dict[str, Path], out: Path, *, mode: str, validation_size: i
                 "archives": json.dumps(checksums), "split_ranges": json.dumps(ranges),
                 "left_out": json.dumps(left_out), "validation_seed": seed, "splits": json.dumps(SPLITS),
             })
-        os.replace(tmp, out)
     finally:
         for f in files.values():
             f.close()
-        tmp.unlink(missing_ok=True)
     return {s: b - a for s, (a, b) in ranges.items()}
 
 

@@ -86,8 +86,8 @@ def crop_union(img: Image.Image, box: tuple[float, float, float, float] | None =
     return np.asarray(img.crop(rect).resize((size, size), RESAMPLE), dtype=np.uint8)
 
 
-def crop_seed(img: Image.Image, boxes: Sequence[DigitBox], size: int = 32) -> np.ndarray:
-    """The capstone's digit strip: each clipped digit box to 32x32 gray, side by side, resized to 32x32x1."""
+def seed_tiles(img: Image.Image, boxes: Sequence[DigitBox], size: int = 32) -> list[np.ndarray]:
+    """Each digit box, clipped to the image, as a ``size``x``size`` gray uint8 array (the capstone's tiles)."""
     gray = img.convert("L")
     tiles = []
     for b in boxes:
@@ -96,7 +96,12 @@ def crop_seed(img: Image.Image, boxes: Sequence[DigitBox], size: int = 32) -> np
         if x1 <= x0 or y1 <= y0:
             raise SkipImage(f"box {tuple(b)} lies outside the {gray.width}x{gray.height} image")
         tiles.append(np.asarray(gray.crop((x0, y0, x1, y1)).resize((size, size), RESAMPLE)))
-    strip = Image.fromarray(np.concatenate(tiles, axis=1))
+    return tiles
+
+
+def crop_seed(img: Image.Image, boxes: Sequence[DigitBox], size: int = 32) -> np.ndarray:
+    """The capstone's digit strip: the ``seed_tiles`` side by side, resized to 32x32x1."""
+    strip = Image.fromarray(np.concatenate(seed_tiles(img, boxes, size), axis=1))
     return np.asarray(strip.resize((size, size), RESAMPLE), dtype=np.uint8)[:, :, None]
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import threading
 import time
@@ -34,6 +33,7 @@ import numpy as np
 
 from svhn_api import card as cards
 from svhn_api import store
+from svhn_api.atomic import atomic_path
 from svhn_api.errors import DataError, ModelError
 
 DEFAULT_ROOT = Path("artifacts/models")
@@ -203,19 +203,14 @@ def _save_checkpoint(path: Path, model: Any, optimizer: Any, best: list[np.ndarr
                      state: dict) -> None:
     import h5py
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        with h5py.File(tmp, "w") as f:
-            for group, values in (("model", [v.numpy() for v in model.variables]),
-                                  ("optimizer", [v.numpy() for v in optimizer.variables]),
-                                  ("best", best or [])):
-                g = f.create_group(group)
-                for i, v in enumerate(values):
-                    g.create_dataset(str(i), data=v)
-            f.attrs["state"] = json.dumps(state)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        for group, values in (("model", [v.numpy() for v in model.variables]),
+                              ("optimizer", [v.numpy() for v in optimizer.variables]),
+                              ("best", best or [])):
+            g = f.create_group(group)
+            for i, v in enumerate(values):
+                g.create_dataset(str(i), data=v)
+        f.attrs["state"] = json.dumps(state)
 
 
 def _load_checkpoint(path: Path, model: Any, optimizer: Any) -> tuple[dict, list[np.ndarray] | None]:

@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 
 from svhn_api import archives
-from svhn_api.archives import check_member, iter_images, list_members, read_member, safe_extract
+from svhn_api.archives import (
+    ArchiveIndex,
+    archive_index,
+    check_member,
+    iter_images,
+    list_members,
+    read_image,
+    read_member,
+    safe_extract,
+)
 from svhn_api.errors import ArchiveError
 
 _RNG = random.Random(0)
@@ -168,3 +177,58 @@ def test_absurd_member_size_is_refused(good: Path, monkeypatch: pytest.MonkeyPat
     with pytest.raises(ArchiveError, match="more than the 10 allowed"):
         read_member(good, max_bytes=10)
     assert archives.MAX_IMAGE_BYTES == 64 << 20
+
+
+def test_archive_index_reads_every_image_across_restart_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(archives, "_SPAN", 8_000)
+    monkeypatch.setattr(archives, "_CHUNK", 4096)
+    rng = random.Random(1)
+    items = [_file(f"test/{i}.png", b"\x89PNG" + rng.randbytes(3000 + i)) for i in range(1, 13)]
+    items.insert(3, _file("test/digitStruct.mat", bytes(5000)))
+    archive = _write(tmp_path / "test.tar.gz", items)
+    index = ArchiveIndex(archive)
+    assert len(index) == 12 and len(index.points) > 3 and "7.png" in index
+    for info, data in items:
+        if info.name.endswith(".png"):
+            assert index.read(info.name.split("/")[-1]) == data
+    assert read_image(archive, "12.png") == items[-1][1]
+    assert archive_index(archive) is archive_index(archive)  # built once
+    with pytest.raises(ArchiveError, match="no image named '99.png'"):
+        index.read("99.png")
+
+
+def test_archive_index_refuses_an_oversized_image(good: Path) -> None:
+    with pytest.raises(ArchiveError, match="'train/1.png' is 2009 bytes, more than the 100 allowed"):
+        ArchiveIndex(good, max_image_bytes=100)
+    assert len(ArchiveIndex(good)) == len(PNGS)
+
+
+def test_archive_index_refuses_a_member_claiming_more_than_max_image_bytes(tmp_path: Path) -> None:
+    # A header that claims a huge size, followed by a tar cut short: refused before anything is read.
+    info = tarfile.TarInfo("train/huge.png")
+    info.size = archives.MAX_IMAGE_BYTES + 1
+    path = tmp_path / "huge.tar.gz"
+    import gzip
+
+    path.write_bytes(gzip.compress(info.tobuf(format=tarfile.GNU_FORMAT) + bytes(512)))
+    with pytest.raises(ArchiveError, match="more than the 67108864 allowed for one image"):
+        ArchiveIndex(path)
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "symlink", "absolute"])
+def test_archive_index_refuses_hostile_members(kind: str, tmp_path: Path) -> None:
+    archive = _write(tmp_path / "evil.tar.gz", [*_good_members()[:2], HOSTILE[kind]()])
+    with pytest.raises(ArchiveError, match="refusing member"):
+        ArchiveIndex(archive)
+
+
+@pytest.mark.parametrize("keep", [0.5, -4, -30])
+def test_archive_index_reports_a_truncated_archive(good: Path, tmp_path: Path, keep: float) -> None:
+    raw = good.read_bytes()
+    broken = tmp_path / "cut.tar.gz"
+    broken.write_bytes(raw[:int(len(raw) * keep) if keep > 0 else len(raw) + int(keep)])
+    with pytest.raises(ArchiveError, match="corrupt or truncated") as err:
+        ArchiveIndex(broken)
+    assert str(broken) in str(err.value)
+    with pytest.raises(ArchiveError, match="not found"):
+        archive_index(tmp_path / "missing.tar.gz")

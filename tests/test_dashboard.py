@@ -151,6 +151,41 @@ def test_preprocessing_without_the_archive_shows_the_stored_crop(app, tmp_path, 
     assert any("stored in the HDF5 store" in c for img in at.image for c in img.captions)
 
 
+@pytest.fixture
+def empty_test_split(app, tmp_path, monkeypatch):
+    """The app on a store whose validation and test splits are empty (a store made from train only)."""
+    store = make_store(tmp_path / "train_only.h5", {"train": 8, "validation": 0, "test": 0})
+    monkeypatch.setenv("SVHN_DATA", str(store))
+    return app
+
+
+def test_pages_on_a_store_without_test_rows(empty_test_split):
+    at = page(empty_test_split(), "views/explore.py")  # shows the train split
+    assert {m.label: m.value for m in at.metric}["test images"] == "0" and len(at.image) == 8
+    at = page(empty_test_split(), "views/preprocessing.py")
+    assert any("stored in the HDF5 store" in c for img in at.image for c in img.captions)
+
+
+def test_predict_page_warns_when_the_test_split_is_empty(empty_test_split):
+    at = page(empty_test_split(need_model()), "views/predict.py")
+    assert any("no rows in its test split" in w.value and "Prepare it again" in w.value for w in at.warning)
+    assert not at.metric
+
+
+def test_pages_on_an_empty_store_warn_instead_of_failing(app, tmp_path, monkeypatch):
+    store = make_store(tmp_path / "empty.h5", {"train": 0, "validation": 0, "test": 0})
+    monkeypatch.setenv("SVHN_DATA", str(store))
+    for view in ("views/explore.py", "views/preprocessing.py"):
+        at = page(app(), view)
+        assert any("no rows at all" in w.value and "Prepare it again" in w.value for w in at.warning), view
+
+
+def test_preprocessing_uses_the_models_own_prepare_layer(app):
+    at = page(app(need_model()), "views/preprocessing.py")
+    assert any("what the network receives: centre 54 crop, resized to 48x48" in c
+               and "computed by compact's own Prepare layer" in c for img in at.image for c in img.captions)
+
+
 def test_first_run_prepares_the_default_store_with_a_status(app, tmp_path, monkeypatch):
     calls = []
 

@@ -16,6 +16,8 @@ stats = common.store_stats(path, common.mtime(path))
 st.caption(f"`{path}` · {store.kind} · {store.info.crop} crop")
 
 splits = [s for s, n in stats["counts"].items() if n]
+if not splits:
+    common.no_rows(store)
 cols = st.columns(len(stats["counts"]))
 for col, (split, n) in zip(cols, stats["counts"].items(), strict=True):
     col.metric(f"{split} images", f"{n:,}")

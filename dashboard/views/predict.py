@@ -57,7 +57,9 @@ source = st.radio("Image", ["From the test split", "Upload a photo"], horizontal
 if source == "From the test split":
     store = common.require_store()
     path = str(store.path)
-    split = "test" if store.info.counts.get("test") else next(s for s, n in store.info.counts.items() if n)
+    if not store.info.counts.get("test"):
+        common.no_rows(store, "test" if any(store.info.counts.values()) else None)
+    split = "test"
     n = store.info.counts[split]
     if st.session_state.get("pred_index", 0) >= n:
         st.session_state.pred_index = 0

@@ -16,6 +16,8 @@ st.markdown("One image at a time: the original photo with its digit boxes, the u
 store = common.require_store()
 path = str(store.path)
 splits = [s for s, n in store.info.counts.items() if n]
+if not splits:
+    common.no_rows(store)
 c1, c2, c3 = st.columns([2, 2, 1])
 split = c1.selectbox("Split", splits, index=splits.index("test") if "test" in splits else 0, key="pre_split")
 n = store.info.counts[split]
@@ -41,7 +43,6 @@ except SVHNError as e:
 st.markdown(f"**{view.number}** · {len(view.number)}"
             f" digit(s) · `{view.source}/{view.filename}` · original {view.size[0]}x{view.size[1]} px")
 model = common.current_model()
-prep = explore.prepare_config(model.card if model else None)
 
 if view.original is None:
     st.info(f"Original photo not shown: {view.missing}")
@@ -65,11 +66,11 @@ if view.crop_mode == "union":
         (cols[1].success if same else cols[1].error)(
             "identical to the stored crop" if same else "differs from the stored crop: the store was made by "
             "another library version or from other archives")
-    seen = explore.model_receives(view.stored, **prep)
+    seen, prep, whose = common.network_input(model, view.stored)
     cols[2].image(explore.upscale(seen, max(1, 192 // seen.width)), width=192,
                   caption=f"what the network receives: centre {prep['crop'] or 'whole'} crop, resized to "
                   f"{prep['size']}x{prep['size']}{', gray' if prep['gray'] else ''}, then normalised "
-                  "(inside the model)")
+                  f"(inside the model; {whose})")
 else:
     cols[0].image(explore.upscale(view.stored, 6), caption="stored in the HDF5 store (the capstone's 32x32 "
                   "gray strip)", width=192)
