@@ -22,10 +22,7 @@ from svhn_api.atomic import atomic_path
 from svhn_api.errors import ModelError
 
 CARD = "card.json"
-# md5 of the official SVHN archives (http://ufldl.stanford.edu/housenumbers/): a store built from exactly
-# these is real data; anything else is synthetic or unofficial.
-OFFICIAL_MD5 = {"a649f4cb15c35520e8a8c342d4c0005a": "train", "790d9c8d42f1fcbd219b59956c853a81": "test",
-                "606f41243d71ca4d5fe66dbaf1f02bee": "extra"}
+REPO_ROOT = Path(__file__).resolve().parents[1]
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
 
@@ -107,11 +104,22 @@ def data_kind(attrs: dict[str, Any], path: str | Path = "") -> str:
         return "real"
     if source:
         return "synthetic" if "synth" in str(source) else str(source)
+    from svhn_api.download import is_official_md5
+
     archives = attrs.get("archives") or {}
     md5s = list(archives.values()) if isinstance(archives, dict) else []
-    if md5s and all(m in OFFICIAL_MD5 for m in md5s):
+    if md5s and all(is_official_md5(m) for m in md5s):
         return "real"
     return "synthetic"
+
+
+def portable_path(path: str | Path) -> str:
+    """``path`` relative to the repository when it lies inside it, so cards read the same on every clone."""
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(p)
 
 
 def data_facts(path: str | Path, checksum: bool = True) -> dict:
@@ -119,7 +127,7 @@ def data_facts(path: str | Path, checksum: bool = True) -> dict:
     from svhn_api import store
 
     info = store.describe(path)
-    facts = {"path": str(Path(path).resolve()), "bytes": Path(path).stat().st_size, "crop": info.crop,
+    facts = {"path": portable_path(path), "bytes": Path(path).stat().st_size, "crop": info.crop,
              "crop_meaning": "ground-truth union box expanded 30%" if info.crop == "union"
              else "ground-truth digit boxes (capstone strip)",
              "image_shape": list(info.image_shape), "counts": info.counts,

@@ -40,6 +40,12 @@ OFFICIAL_FILES: dict[str, tuple[int, str]] = {
 }
 
 DEFAULT_FOLDER = Path("data/archives")
+
+
+def is_official_md5(md5: str) -> bool:
+    """Whether ``md5`` is the checksum of one of the official SVHN files."""
+    return any(md5 == m for _, m in OFFICIAL_FILES.values())
+
 MANIFEST_NAME = "manifest.json"
 CACHE_NAME = ".verified.json"
 RETRIES = 4  # consecutive failed attempts (no new bytes) before giving up on one file

@@ -135,7 +135,7 @@ def evaluate(model: Any = None, data: str | Path | None = None, split: str = "te
     facts = cards.data_facts(data, checksum=False)
     card = lm.card or {}
     report: dict[str, Any] = {
-        "model": str(lm.path),
+        "model": cards.portable_path(lm.path),
         "model_steps": (card.get("training") or {}).get("steps"),
         "data": {"path": facts["path"], "split": split, "count": m["count"], "of": n_split,
                  "selection": f"{m['count']} random rows (seed {seed})" if samples is not None else "whole split",

@@ -36,7 +36,7 @@ def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequen
     rows = [{"truth": t, "prediction": p.number, "confidence": round(p.confidence, 4), "correct": p.number == t}
             for t, p in zip(numbers, preds, strict=True)]
     right = sum(r["correct"] for r in rows)
-    report = {"model": str(lm.path), "data": {**(data or {}), "count": len(rows)},
+    report = {"model": cards.portable_path(lm.path), "data": {**(data or {}), "count": len(rows)},
               "metrics": {"whole_number_accuracy": round(right / len(rows), 6) if rows else None,
                           "correct": right, "count": len(rows)},
               "evaluated": cards.now(), "rows": rows}
