@@ -7,6 +7,7 @@ would: original photo in, optional number box, reading out.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -67,15 +68,20 @@ def evaluate_real_svhn(root: str | Path, model: Any = None, record: bool = False
     with their ground-truth union box (+30%), the same photos whole, and the format-2 train digit crops."""
     import numpy as np
 
+    from svhn_api import card as cards
+
     root = Path(root)
     paths, numbers, boxes = annotated_photos(root / "images" / "test", root / "annotations" / "test.json")
-    real = f"real SVHN ({root})"
+    real = "real SVHN"
+    where = os.path.relpath(root, cards.REPO_ROOT)
     name = f"real SVHN test photos ({len(paths)}: {', '.join(p.stem for p in paths[:3])}, ...)"
     out = {
         "test_gt_box": evaluate_photos(paths, numbers, boxes, model=model, record=record, data={
-            "name": name, "split": "test", "kind": real, "crop": "ground-truth union box expanded 30%"}),
+            "name": name, "path": f"{where}/images/test", "split": "test", "kind": real,
+            "crop": "ground-truth union box expanded 30%"}),
         "test_full_image": evaluate_photos(paths, numbers, None, model=model, record=record, data={
-            "name": name, "split": "test", "kind": real, "crop": "full image, no box"}),
+            "name": name, "path": f"{where}/images/test", "split": "test", "kind": real,
+            "crop": "full image, no box"}),
     }
     f2 = root / "format2" / "train_32x32_first1083.npz"
     if f2.is_file():
@@ -83,6 +89,7 @@ def evaluate_real_svhn(root: str | Path, model: Any = None, record: bool = False
             x, y = z["X"], z["y"]
         out["format2_train_digits"] = evaluate_photos(list(x), [str(int(v) % 10) for v in y], None, model=model,
                                                       record=record, data={
-            "name": f"real SVHN format-2 32x32 digit crops of train images ({len(x)})", "split": "train",
+            "name": f"real SVHN format-2 32x32 digit crops of train images ({len(x)})",
+            "path": f"{where}/format2/{f2.name}", "split": "train",
             "kind": real, "crop": "32x32 single-digit crop, read whole"})
     return out

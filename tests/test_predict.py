@@ -184,7 +184,7 @@ def test_shipped_model_reads_real_photos_with_their_boxes():
                         for b in ann[f.name]["boxes"]]) for f in files]
     results = predict([str(f) for f in files], boxes=boxes)
     right = sum(r.number == ann[f.name]["number"] for r, f in zip(results, files, strict=True))
-    assert right >= 0.2 * len(files), f"{right}/{len(files)} real test photos read right"
+    assert right >= 0.6 * len(files), f"{right}/{len(files)} real test photos read right"
 
 
 def test_seed_crop_models_are_refused_with_a_clear_error(tmp_path):

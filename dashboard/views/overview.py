@@ -66,8 +66,8 @@ with right:
             d, m = ev.get("data") or {}, ev.get("metrics") or {}
             if not isinstance(d, dict) or not isinstance(m, dict):
                 continue
-            rows.append({"data": f"{Path(str(d.get('path', '?'))).name} ({d.get('kind', '?')})",
-                         "split": d.get("split", "?"), "images": d.get("count"),
+            rows.append({"data": d.get("name") or f"{Path(str(d.get('path', '?'))).name} ({d.get('kind', '?')})",
+                         "split": d.get("split", "?"), "crop": d.get("crop", "?"), "images": d.get("count"),
                          "whole-number accuracy": common.percent(m.get("whole_number_accuracy")),
                          "coverage at 98%": common.percent((m.get("coverage") or {}).get("coverage_at_98")),
                          "when": ev.get("evaluated", "")})
