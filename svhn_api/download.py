@@ -46,6 +46,17 @@ def is_official_md5(md5: str) -> bool:
     """Whether ``md5`` is the checksum of one of the official SVHN files."""
     return any(md5 == m for _, m in OFFICIAL_FILES.values())
 
+
+def archives_source(folder: str | os.PathLike[str], md5s: Iterable[str]) -> str:
+    """What verified archives are: "real" (all official), else the manifest's ``source`` (e.g. "synthetic")."""
+    md5s = list(md5s)
+    if md5s and all(is_official_md5(m) for m in md5s):
+        return "real"
+    try:
+        return str(json.loads((Path(folder) / MANIFEST_NAME).read_text(encoding="utf-8")).get("source", "unofficial"))
+    except (OSError, ValueError, AttributeError):
+        return "unofficial"
+
 MANIFEST_NAME = "manifest.json"
 CACHE_NAME = ".verified.json"
 RETRIES = 4  # consecutive failed attempts (no new bytes) before giving up on one file

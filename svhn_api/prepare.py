@@ -22,6 +22,7 @@ import numpy as np
 
 from svhn_api import __version__
 from svhn_api.atomic import atomic_path
+from svhn_api.card import now
 from svhn_api.errors import ArchiveError
 from svhn_api.records import DigitBox
 from svhn_api.store import CHUNK_ROWS, SPLITS, append_rows, create_datasets
@@ -187,7 +188,7 @@ def _copy_rows(dst: h5py.File, parts: list[h5py.File], rows: np.ndarray, split_c
 
 
 def assemble(parts: dict[str, Path], out: Path, *, mode: str, validation_size: int, seed: int,
-             checksums: dict[str, str]) -> dict[str, int]:
+             checksums: dict[str, str], source: str = "unofficial") -> dict[str, int]:
     """Write the final store from the part files: train (+extra) minus validation, validation, test."""
     from svhn_api.preprocess import CROP_SHAPES
 
@@ -211,7 +212,7 @@ def assemble(parts: dict[str, Path], out: Path, *, mode: str, validation_size: i
                 cursor += len(rows)
             left_out = [item for p in files.values() for item in json.loads(p.attrs["left_out"])]
             f.attrs.update({
-                "crop": mode, "version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "crop": mode, "source": source, "version": __version__, "created": now(),
                 "archives": json.dumps(checksums), "split_ranges": json.dumps(ranges),
                 "left_out": json.dumps(left_out), "validation_seed": seed, "splits": json.dumps(SPLITS),
             })
@@ -230,7 +231,7 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
     first use). Returns a summary: path, counts per split, left-out items with reasons, seconds.
     ``on_progress(stage, done, total)`` reports progress to a UI; the CLI uses tqdm bars instead.
     """
-    from svhn_api.download import ensure_archives, expected_md5
+    from svhn_api.download import archives_source, ensure_archives, expected_md5
     from svhn_api.preprocess import CROP_MODES
 
     t0 = time.perf_counter()
@@ -262,7 +263,8 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
         checksums[name] = expected_md5(folder, name)
         parts[name] = process_archive(paths[name], name, parts_dir / f"{name}.h5", mode=crop, jobs=jobs,
                                       archive_md5=checksums[name], progress=progress, on_progress=on_progress)
-    counts = assemble(parts, out, mode=crop, validation_size=validation_size, seed=seed, checksums=checksums)
+    counts = assemble(parts, out, mode=crop, validation_size=validation_size, seed=seed, checksums=checksums,
+                      source=archives_source(folder, checksums.values()))
     left_out = []
     for p in parts.values():
         with h5py.File(p, "r") as f:

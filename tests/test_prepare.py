@@ -57,6 +57,7 @@ def test_store_holds_what_went_in(archives, tmp_path):
     info = describe(s.path)
     assert info.crop == "union" and info.image_shape == (64, 64, 3)
     assert set(info.attrs["archives"]) == {"train", "extra", "test"}
+    assert info.attrs["source"] == "synthetic"  # from the archives' manifest.json
     for split in SPLITS:
         rows = read(s.path, split, fields=("labels", "boxes", "filenames", "sources", "sizes"))
         for lab, bx, fn, src in zip(rows["labels"], rows["boxes"], rows["filenames"], rows["sources"], strict=True):
