@@ -344,12 +344,13 @@ def train(data: str | Path, model: str = "compact", name: str | None = None, epo
         state["status"] = status
         final = status in ("complete", "early stopped")
         if not final:
-            snapshot()   # the last weights, so that a larger budget continues exactly
+            snapshot()   # the last weights first: a second Ctrl-C during validation loses nothing
             if state["batch"] and n_val:   # the budget ended inside an epoch: are the last weights the best?
                 val, _ = whole_number_accuracy(infer, data, "validation", val_limit, none_terms=loss == "sum")
                 if state["best_accuracy"] is None or val > state["best_accuracy"]:
                     state.update(best_accuracy=val, best_epoch=round(state["epoch"] + state["batch"] / per_epoch, 3))
-                    best = None
+                    best = [v.numpy() for v in net.variables]
+                    snapshot()   # the checkpoint agrees with the card about the best weights
         if best is not None:
             for v, a in zip(net.variables, best, strict=True):
                 v.assign(a)
