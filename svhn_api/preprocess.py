@@ -74,8 +74,10 @@ def encode_labels(boxes: Sequence[DigitBox]) -> np.ndarray:
 
 
 def decode_labels(labels: np.ndarray) -> str:
-    """The number a label row spells, e.g. ``[3, 2, 1, 0, 10, 10] -> "210"``."""
-    return "".join(str(int(d)) for d in labels[1:1 + int(labels[0])])
+    """The number a label row spells, e.g. ``[3, 2, 1, 0, 10, 10] -> "210"`` (``decode.row_to_number``)."""
+    from svhn_api.decode import row_to_number
+
+    return row_to_number(labels)
 
 
 def crop_union(img: Image.Image, box: tuple[float, float, float, float] | None = None,
