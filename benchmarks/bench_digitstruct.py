@@ -23,8 +23,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from svhn_api.digitstruct import read_digitstruct, read_digitstruct_per_element, write_digitstruct  # noqa: E402
-from svhn_api.records import DigitBox, ImageRecord  # noqa: E402
+from svhn_api.data.digitstruct import read_digitstruct, read_digitstruct_per_element, write_digitstruct  # noqa: E402
+from svhn_api.data.records import DigitBox, ImageRecord  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "svhn-real"
 TRAIN_SIZE, EXTRA_SIZE = 33_402, 202_353

@@ -7,7 +7,7 @@
 Training throughput: samples/s of the real training step (forward, loss, backward, optimizer update,
 as ``train`` runs it (no XLA)) on in-memory uint8 batches at each architecture's default batch size and
 native input (seed: 32x32x1; compact, deep: 64x64x3), after warm-up steps; median of several runs.
-Prediction: ``svhn_api.predict`` on one 120x60 PNG file (decode, crop, model, joint decoding), warm,
+Prediction: ``svhn_api.inference.predict`` on one 120x60 PNG file (decode, crop, model, joint decoding), warm,
 median of many calls; and images/s for a list of 256 in-memory images.
 """
 
@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 def train_throughput(build, input_shape, batch_size, recipe, warm=3, steps=5, runs=5, jit=False) -> float:
     import tensorflow as tf
 
-    from svhn_api.train import make_optimizer, make_train_step
+    from svhn_api.training.train import make_optimizer, make_train_step
 
     net = build(input_shape)
     step = make_train_step(net, make_optimizer(recipe), "sum", jit=jit)
@@ -54,7 +54,7 @@ def train_throughput(build, input_shape, batch_size, recipe, warm=3, steps=5, ru
 
 
 def bench_training(variants: bool, runs: int) -> dict[str, float]:
-    from svhn_api import models
+    from svhn_api.models import architectures as models
 
     rows = [("compact", models.compact, (64, 64, 3), models.RECIPES["compact"], 5),
             ("seed", models.seed, (32, 32, 1), models.RECIPES["seed"], 10),
@@ -82,7 +82,7 @@ def bench_training(variants: bool, runs: int) -> dict[str, float]:
 def bench_predict(model: str | None, runs: int) -> None:
     from PIL import Image
 
-    from svhn_api.predict import predict
+    from svhn_api.inference.predict import predict
 
     rng = np.random.default_rng(0)
     img = Image.fromarray(rng.integers(0, 256, (60, 120, 3), dtype=np.uint8))

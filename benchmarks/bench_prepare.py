@@ -28,7 +28,7 @@ def main() -> int:
     ap.add_argument("--crop", default="union", choices=("union", "seed"))
     a = ap.parse_args()
 
-    from svhn_api.prepare import process_archive
+    from svhn_api.data.prepare import process_archive
     from svhn_api.synthetic import synth
 
     folder = ROOT / "data" / "bench" / f"prepare_{a.images}"

@@ -39,7 +39,7 @@ def main() -> int:
         print(f"skipped: the real SVHN material is not at {SHARED}")
         return 0
     t0 = time.perf_counter()
-    from svhn_api.photo_eval import evaluate_real_svhn
+    from benchmarks.photo_eval import evaluate_real_svhn
 
     res = evaluate_real_svhn(SHARED, a.model, a.record)
     print(f"machine: {os.cpu_count()} cores; model: {res['test_gt_box']['model']}")

@@ -1,6 +1,6 @@
 """svhn-reader dashboard: ``streamlit run dashboard/app.py`` from the repository root.
 
-Every number and picture comes from ``svhn_api`` (``svhn_api.explore`` for the data views); the pages only
+Every number and picture comes from ``svhn_api`` (``dashboard.view_model`` for the data views); the pages only
 lay them out.
 """
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from svhn_api import explore
+from dashboard import view_model
 from svhn_api.errors import SVHNError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,11 +24,11 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the same bound as server.maxUploadSize in
 
 
 def data_location() -> Path:
-    return explore.env_path("SVHN_DATA", ROOT / "data")
+    return view_model.env_path("SVHN_DATA", ROOT / "data")
 
 
 def models_location() -> Path:
-    return explore.env_path("SVHN_MODELS", ROOT / "artifacts" / "models")
+    return view_model.env_path("SVHN_MODELS", ROOT / "artifacts" / "models")
 
 
 # ------------------------------------------------------------------------------------------ cached calls
@@ -37,17 +37,17 @@ def models_location() -> Path:
 @st.cache_resource(show_spinner=False)
 def ensure_default_store(data_dir: str) -> str:
     """Once per process (and once for all sessions: concurrent first visits wait for the same run)."""
-    return str(explore.ensure_default_store(data_dir, progress=False))
+    return str(view_model.ensure_default_store(data_dir, progress=False))
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def stores(location: str) -> tuple[list[explore.StoreEntry], list[str]]:
-    return explore.list_stores(location)
+def stores(location: str) -> tuple[list[view_model.StoreEntry], list[str]]:
+    return view_model.list_stores(location)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def models(location: str) -> list[explore.ModelEntry]:
-    return explore.list_models(location)
+def models(location: str) -> list[view_model.ModelEntry]:
+    return view_model.list_models(location)
 
 
 def _mtime(path: str | Path) -> float:
@@ -60,36 +60,36 @@ def _mtime(path: str | Path) -> float:
 
 @st.cache_data(show_spinner="Counting…", max_entries=8)
 def store_stats(path: str, version: float) -> dict[str, Any]:
-    return explore.store_stats(path)
+    return view_model.store_stats(path)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def sample_grid(path: str, version: float, split: str, length: int | None, n: int, seed: int,
-                scale: int = 2) -> list[explore.Sample]:
-    idx = explore.sample_indices(path, split, n, length=length, seed=seed)
-    return explore.sample_grid(path, split, idx, scale=scale)
+                scale: int = 2) -> list[view_model.Sample]:
+    idx = view_model.sample_indices(path, split, n, length=length, seed=seed)
+    return view_model.sample_grid(path, split, idx, scale=scale)
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def load_model(model_dir: str, version: float) -> Any:
     """The model, loaded once per process (``predict`` and ``evaluate`` take it in place of a path)."""
-    from svhn_api.model_io import load
+    from svhn_api.models.io import load
 
     return load(model_dir)
 
 
-def model(entry: explore.ModelEntry) -> Any:
+def model(entry: view_model.ModelEntry) -> Any:
     return load_model(str(entry.path), _mtime(entry.path / "model.keras"))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def gallery(path: str, version: float, split: str = "test", n: int = 200) -> list[explore.Sample]:
+def gallery(path: str, version: float, split: str = "test", n: int = 200) -> list[view_model.Sample]:
     """The first ``n`` images of ``split``, as they are stored (no boxes drawn)."""
-    count = explore.describe(path).counts.get(split, 0)
-    return explore.sample_grid(path, split, range(min(n, count)), scale=1, draw=False)
+    count = view_model.describe(path).counts.get(split, 0)
+    return view_model.sample_grid(path, split, range(min(n, count)), scale=1, draw=False)
 
 
-def network_input(entry: explore.ModelEntry | None, stored: np.ndarray
+def network_input(entry: view_model.ModelEntry | None, stored: np.ndarray
                   ) -> tuple[Any, dict[str, Any], str]:
     """What the network's first layer receives for ``stored``: computed by the selected model's own
     ``Prepare`` layer when it loads and takes images of this shape, else the numpy mirror of the default
@@ -97,22 +97,22 @@ def network_input(entry: explore.ModelEntry | None, stored: np.ndarray
     if entry is not None:
         try:
             net = model(entry)
-            got = explore.network_input(net.keras_model, stored) if tuple(net.input_shape) == stored.shape \
+            got = view_model.network_input(net.keras_model, stored) if tuple(net.input_shape) == stored.shape \
                 else None
         except SVHNError:
             got = None
         if got is not None:
             return got[0], got[1], f"computed by {entry.name}'s own Prepare layer"
-    prep = explore.prepare_config(entry.card if entry else None)
-    return explore.model_receives(stored, **prep), prep, "as the compact model does it (no model loaded)" \
+    prep = view_model.prepare_config(entry.card if entry else None)
+    return view_model.model_receives(stored, **prep), prep, "as the compact model does it (no model loaded)" \
         if entry is None else f"as the {entry.name} model's architecture does it"
 
 
-def read_number(entry: explore.ModelEntry, image: Any, box: tuple[float, float, float, float] | None = None
+def read_number(entry: view_model.ModelEntry, image: Any, box: tuple[float, float, float, float] | None = None
                 ) -> tuple[Any, float]:
     """The model's reading of one image (a photo with an optional number box, or a stored crop) and the
     seconds it took (model already loaded)."""
-    from svhn_api.predict import predict
+    from svhn_api.inference.predict import predict
 
     net = model(entry)
     t0 = time.perf_counter()
@@ -121,30 +121,30 @@ def read_number(entry: explore.ModelEntry, image: Any, box: tuple[float, float, 
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def samples_for(path: str, version: float, split: str, indices: tuple[int, ...]) -> list[explore.Sample]:
-    return explore.sample_grid(path, split, indices, scale=2, draw=False)
+def samples_for(path: str, version: float, split: str, indices: tuple[int, ...]) -> list[view_model.Sample]:
+    return view_model.sample_grid(path, split, indices, scale=2, draw=False)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _evaluation(model_dir: str, model_version: float, path: str, version: float, split: str,
                 samples: int | None, seed: int, _on_progress: Any = None) -> dict[str, Any]:
-    from svhn_api.evaluate import evaluate
+    from svhn_api.inference.evaluate import evaluate
 
     # record=False: browsing the dashboard must not write to the (shipped) model card
     return evaluate(load_model(model_dir, model_version), path, split=split, samples=samples, seed=seed,
                     progress=False, record=False, on_progress=_on_progress)
 
 
-def evaluation(entry: explore.ModelEntry, path: str, split: str, samples: int | None = 64,
+def evaluation(entry: view_model.ModelEntry, path: str, split: str, samples: int | None = 64,
                seed: int = 0) -> dict[str, Any]:
     """``evaluate`` on ``samples`` random rows (or the whole split), cached per model and store version."""
     return _evaluation(str(entry.path), _mtime(entry.path / "model.keras"), path, _mtime(path), split, samples,
                        seed)
 
 
-def full_evaluation(entry: explore.ModelEntry, path: str, split: str, bar: Any) -> dict[str, Any]:
+def full_evaluation(entry: view_model.ModelEntry, path: str, split: str, bar: Any) -> dict[str, Any]:
     """The whole split, moving the ``st.progress`` bar as batches are done (when evaluate reports them)."""
-    n = explore.describe(path).counts.get(split, 0)
+    n = view_model.describe(path).counts.get(split, 0)
 
     def on_progress(done: int, total: int | None = None) -> None:
         total = total or n
@@ -207,19 +207,19 @@ def sidebar_pickers() -> None:
             st.info(f"No trained model in {models_location()} yet.")
 
 
-def current_store() -> explore.StoreEntry | None:
+def current_store() -> view_model.StoreEntry | None:
     found, _ = stores(str(data_location()))
     chosen = st.session_state.get(STORE_KEY)
     return next((e for e in found if str(e.path) == chosen), found[0] if found else None)
 
 
-def current_model() -> explore.ModelEntry | None:
+def current_model() -> view_model.ModelEntry | None:
     ms = [m for m in models(str(models_location())) if m.ready]
     chosen = st.session_state.get(MODEL_KEY)
     return next((m for m in ms if str(m.path) == chosen), ms[0] if ms else None)
 
 
-def require_store() -> explore.StoreEntry:
+def require_store() -> view_model.StoreEntry:
     entry = current_store()
     if entry is None:
         st.warning("No prepared store yet: run `python -m svhn_api prepare --source synthetic` "
@@ -228,7 +228,7 @@ def require_store() -> explore.StoreEntry:
     return entry
 
 
-def no_rows(store: explore.StoreEntry, split: str | None = None) -> None:
+def no_rows(store: view_model.StoreEntry, split: str | None = None) -> None:
     """Stop the page with a warning: the store has no rows (in ``split``, or at all), and how to fix it."""
     where = f"no rows in its {split} split" if split else "no rows at all"
     st.warning(f"The store {store.path} has {where}, so there is nothing to show here. Prepare it again "
@@ -237,7 +237,7 @@ def no_rows(store: explore.StoreEntry, split: str | None = None) -> None:
     st.stop()
 
 
-def require_model() -> explore.ModelEntry:
+def require_model() -> view_model.ModelEntry:
     entry = current_model()
     if entry is None:
         st.warning(f"No trained model in {models_location()}. Train one with "

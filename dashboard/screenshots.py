@@ -173,18 +173,18 @@ def find_photo() -> tuple[bytes, tuple[int, int, int, int] | None] | None:
     (None when the store or its archive is missing)."""
     import numpy as np
 
-    from svhn_api import explore
+    from dashboard import view_model
 
-    data = explore.env_path("SVHN_DATA", ROOT / "data")
-    stores, _ = explore.list_stores(data)
+    data = view_model.env_path("SVHN_DATA", ROOT / "data")
+    stores, _ = view_model.list_stores(data)
     for entry in stores:
-        rows = explore.read(entry.path, "test", fields=("lengths", "sizes", "filenames", "boxes"))
+        rows = view_model.read(entry.path, "test", fields=("lengths", "sizes", "filenames", "boxes"))
         ok = np.flatnonzero((rows["lengths"] == 3) & (rows["sizes"][:, 0] >= 120))
-        archive = explore.find_archive(entry.path, "test")
+        archive = view_model.find_archive(entry.path, "test")
         if len(ok) and archive is not None:
             buf = io.BytesIO()
-            explore.original_image(archive, str(rows["filenames"][ok[0]])).save(buf, "PNG")
-            left, top, width, height = explore.union_box(explore.boxes_of(rows["boxes"][ok[0]]))
+            view_model.original_image(archive, str(rows["filenames"][ok[0]])).save(buf, "PNG")
+            left, top, width, height = view_model.union_box(view_model.boxes_of(rows["boxes"][ok[0]]))
             return buf.getvalue(), (int(left), int(top), int(round(width)), int(round(height)))
     return None
 

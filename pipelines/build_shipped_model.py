@@ -36,7 +36,7 @@ def main() -> int:
     a = ap.parse_args()
 
     import svhn_api
-    from svhn_api.photo_eval import evaluate_real_svhn
+    from benchmarks.photo_eval import evaluate_real_svhn
 
     shared = ROOT.parent / "shared" / "svhn-real"
 
@@ -49,15 +49,15 @@ def main() -> int:
     store = work / "synthetic_union.h5"
     if not store.is_file():
         print(f"[2/4] preparing {store}", flush=True)
-        summary = svhn_api.prepare(archives, out=store, jobs=a.jobs, download=False)
+        summary = svhn_api.data.prepare(archives, out=store, jobs=a.jobs, download=False)
         print(json.dumps(summary.counts), f"left out: {len(summary.left_out)}", flush=True)
     print(f"[3/4] training compact for up to {a.minutes} min", flush=True)
-    result = svhn_api.train(data=store, model="compact", name=a.name, epochs=a.epochs, minutes=a.minutes,
+    result = svhn_api.training.train(data=store, model="compact", name=a.name, epochs=a.epochs, minutes=a.minutes,
                             seed=a.seed, root=a.root, patience=a.patience)
     print(json.dumps({k: v for k, v in result.items() if k != "history"}, default=str), flush=True)
     folder = Path(a.root) / a.name
     print("[4/4] evaluating", flush=True)
-    report = svhn_api.evaluate(folder, store, split="test", record=True)
+    report = svhn_api.inference.evaluate(folder, store, split="test", record=True)
     print(report["text"], flush=True)
     if shared.is_dir():
         for key, r in evaluate_real_svhn(shared, str(folder), record=True).items():

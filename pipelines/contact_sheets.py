@@ -20,8 +20,8 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
-from svhn_api.images import load_image  # noqa: E402
-from svhn_api.records import DigitBox  # noqa: E402
+from svhn_api.data.images import load_image  # noqa: E402
+from svhn_api.data.records import DigitBox  # noqa: E402
 
 
 def sheet(items: list[tuple[Image.Image, list[DigitBox] | None]], width: int = 1000, height: int = 0,

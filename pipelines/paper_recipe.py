@@ -35,11 +35,11 @@ def main() -> int:
 
     store = Path(a.archives).parent / f"svhn_{a.crop}.h5"
     if not store.is_file():
-        summary = svhn_api.prepare(a.archives, crop=a.crop, jobs=a.jobs, out=store, download=not a.no_download)
+        summary = svhn_api.data.prepare(a.archives, crop=a.crop, jobs=a.jobs, out=store, download=not a.no_download)
         print(f"prepared {store}: {summary.counts}; left out {len(summary.left_out)}", flush=True)
     name = f"paper-{a.model}"
-    svhn_api.train(data=store, model=a.model, name=name, epochs=a.epochs, minutes=a.minutes, root=a.root)
-    report = svhn_api.evaluate(Path(a.root) / name, store, split="test", record=True)
+    svhn_api.training.train(data=store, model=a.model, name=name, epochs=a.epochs, minutes=a.minutes, root=a.root)
+    report = svhn_api.inference.evaluate(Path(a.root) / name, store, split="test", record=True)
     print(report["text"], flush=True)
     return 0
 

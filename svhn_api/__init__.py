@@ -16,12 +16,12 @@ is only imported inside the functions that need a model.
 
 __version__ = "0.1.0"
 
-from svhn_api.archive_writer import write_archive  # noqa: E402
-from svhn_api.digitstruct import read_digitstruct  # noqa: E402
-from svhn_api.evaluate import evaluate  # noqa: E402
-from svhn_api.predict import predict  # noqa: E402
-from svhn_api.prepare import prepare  # noqa: E402
+from svhn_api.data.archive_writer import write_archive  # noqa: E402
+from svhn_api.data.digitstruct import read_digitstruct  # noqa: E402
+from svhn_api.data.prepare import prepare  # noqa: E402
+from svhn_api.inference.evaluate import evaluate  # noqa: E402
+from svhn_api.inference.predict import predict  # noqa: E402
 from svhn_api.synthetic import synth  # noqa: E402
-from svhn_api.train import train  # noqa: E402
+from svhn_api.training.train import train  # noqa: E402
 
 __all__ = ["__version__", "evaluate", "predict", "prepare", "read_digitstruct", "synth", "train", "write_archive"]

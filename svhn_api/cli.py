@@ -33,7 +33,7 @@ def _emit(result: Any, as_json: bool, text: str) -> None:
 
 
 def cmd_prepare(a: argparse.Namespace) -> int:
-    from svhn_api.prepare import prepare
+    from svhn_api.data.prepare import prepare
 
     s = prepare(a.archives, source=a.source, splits=a.splits, crop=a.crop, jobs=a.jobs, out=a.out,
                 validation_size=a.validation_size, seed=a.seed, download=not a.no_download,
@@ -59,7 +59,7 @@ def cmd_synth(a: argparse.Namespace) -> int:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from svhn_api.train import train
+    from svhn_api.training.train import train
 
     result = train(data=a.data, model=a.model, name=a.name, epochs=a.epochs, batch_size=a.batch_size,
                    seed=a.seed, minutes=a.minutes, loss=a.loss, progress=not a.json)
@@ -68,7 +68,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from svhn_api.evaluate import evaluate
+    from svhn_api.inference.evaluate import evaluate
 
     report = evaluate(a.model, a.data, split=a.split, samples=a.samples, seed=a.seed, progress=not a.json,
                       record=a.record)
@@ -78,7 +78,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def cmd_predict(a: argparse.Namespace) -> int:
-    from svhn_api.predict import predict
+    from svhn_api.inference.predict import predict
 
     boxes = [a.box] * len(a.images) if a.box else None
     results = predict(a.images, model=a.model, boxes=boxes)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from svhn_api.preprocess import CROP_SHAPES, crop, encode_labels
-from svhn_api.records import DigitBox
-from svhn_api.store import SPLITS, append_rows, create_datasets
+from svhn_api.data.preprocess import CROP_SHAPES, crop, encode_labels
+from svhn_api.data.records import DigitBox
+from svhn_api.data.store import SPLITS, append_rows, create_datasets
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "svhn-real"
 

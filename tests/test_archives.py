@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from svhn_api import archives
-from svhn_api.archives import (
+from svhn_api.data import archives
+from svhn_api.data.archives import (
     ArchiveIndex,
     archive_index,
     check_member,

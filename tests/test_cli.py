@@ -12,10 +12,10 @@ def test_import_does_not_load_tensorflow():
 
 def test_public_functions_stay_functions_after_their_modules_are_imported():
     import svhn_api
-    import svhn_api.evaluate  # noqa: F401
-    import svhn_api.predict  # noqa: F401
-    import svhn_api.prepare  # noqa: F401
-    import svhn_api.train  # noqa: F401
+    import svhn_api.data.prepare  # noqa: F401
+    import svhn_api.inference.evaluate  # noqa: F401
+    import svhn_api.inference.predict  # noqa: F401
+    import svhn_api.training.train  # noqa: F401
 
     for name in ("prepare", "synth", "train", "evaluate", "predict", "read_digitstruct"):
         assert callable(getattr(svhn_api, name)) and not isinstance(getattr(svhn_api, name), type(svhn_api))

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from svhn_api import explore
-from svhn_api.archive_writer import write_archive
-from svhn_api.download import write_manifest
-from svhn_api.prepare import prepare
+from dashboard import view_model
+from svhn_api.data.archive_writer import write_archive
+from svhn_api.data.download import write_manifest
+from svhn_api.data.prepare import prepare
 from tests.conftest import draw_number, make_store, random_numbers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,7 +116,7 @@ def test_explore_counts_histograms_and_filtered_samples(app, data_dir):
     specs = charts(at)
     titles = [s["layout"]["title"]["text"] for s in specs]
     assert titles == ["Digits per number", "Digit frequency (all positions)", "Original photo sizes"]
-    stats = explore.store_stats(data_dir / "svhn_union.h5")
+    stats = view_model.store_stats(data_dir / "svhn_union.h5")
     test_bars = next(t for t in specs[0]["data"] if t["name"] == "test")
     assert array(test_bars["y"]).tolist() == stats["lengths"]["test"]
     assert len(at.image) == 24 and all(" · " in img.captions[0] for img in at.image)
@@ -191,13 +191,13 @@ def test_first_run_prepares_the_default_store_with_a_status(app, tmp_path, monke
 
     def fake_prepare(data_dir, **kw):
         calls.append(data_dir)
-        out = explore.default_store_path(data_dir)
+        out = view_model.default_store_path(data_dir)
         out.parent.mkdir(parents=True)
         return make_store(out, {"train": 4, "test": 2})
 
     empty = tmp_path / "fresh-data"
     monkeypatch.setenv("SVHN_DATA", str(empty))
-    monkeypatch.setattr(explore, "ensure_default_store", fake_prepare)
+    monkeypatch.setattr(view_model, "ensure_default_store", fake_prepare)
     at = app()
     at.run()
     assert not at.exception and calls == [str(empty)]

@@ -1,6 +1,6 @@
 """The dashboard in a real headless Chromium: `streamlit run dashboard/app.py` on a free local port, the
 Predict page, a corrupt upload (a friendly message, the app keeps running), then a photo whose reading must
-appear and match ``svhn_api.predict`` on the same bytes."""
+appear and match ``svhn_api.inference.predict`` on the same bytes."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_predict_page_reads_an_uploaded_photo(tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
 
-    from svhn_api.predict import predict
+    from svhn_api.inference.predict import predict
 
     expected = predict(photo.read_bytes(), model=MODELS / "compact").number or "–"
     env = {"SVHN_DATA": str(store), "SVHN_MODELS": str(MODELS), "TF_CPP_MIN_LOG_LEVEL": "2"}

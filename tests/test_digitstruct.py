@@ -10,14 +10,14 @@ import h5py
 import numpy as np
 import pytest
 
-from svhn_api.digitstruct import (
+from svhn_api.data.digitstruct import (
     MATLAB_FIELDS,
     read_digitstruct,
     read_digitstruct_per_element,
     write_digitstruct,
 )
+from svhn_api.data.records import DigitBox, ImageRecord
 from svhn_api.errors import DataError
-from svhn_api.records import DigitBox, ImageRecord
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "svhn-real"
 REAL_MATS = {"train": "train_first39.mat", "test": "test_first40.mat", "extra": "extra_first40.mat"}

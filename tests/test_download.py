@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from svhn_api import download
-from svhn_api.download import OFFICIAL_FILES, OFFICIAL_URL, ensure_archives, file_md5, write_manifest
+from svhn_api.data import download
+from svhn_api.data.download import OFFICIAL_FILES, OFFICIAL_URL, ensure_archives, file_md5, write_manifest
 from svhn_api.errors import ArchiveError
 
 DATA = random.Random(0).randbytes(300_000)

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from svhn_api.evaluate import coverage, metrics
+from svhn_api.inference.evaluate import coverage, metrics
 
 
 def _probs(rows, p=0.9):
@@ -48,8 +48,9 @@ def test_coverage_at_98():
 @pytest.fixture(scope="module")
 def model_folder(tmp_path_factory):
     pytest.importorskip("keras")
-    from svhn_api import card as cards
-    from svhn_api import model_io, models
+    from svhn_api.models import architectures as models
+    from svhn_api.models import card as cards
+    from svhn_api.models import io as model_io
 
     folder = tmp_path_factory.mktemp("models") / "untrained"
     model_io.save(models.build("compact"), folder)
@@ -81,7 +82,7 @@ def test_evaluate_whole_split_and_samples_recorded_in_card(tiny_store, model_fol
 def test_evaluate_cli_json_and_shape_mismatch(tiny_store, model_folder, tmp_path, capsys):
     from svhn_api.cli import main
     from svhn_api.errors import ModelError
-    from svhn_api.evaluate import evaluate
+    from svhn_api.inference.evaluate import evaluate
     from tests.conftest import make_store
 
     assert main(["evaluate", "--model", str(model_folder), "--data", str(tiny_store), "--samples", "4",

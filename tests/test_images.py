@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from svhn_api import images
+from svhn_api.data import images
 from svhn_api.errors import ImageError
 
 

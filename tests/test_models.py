@@ -3,7 +3,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from svhn_api import model_io, models  # noqa: E402
+from svhn_api.models import architectures as models  # noqa: E402
+from svhn_api.models import io as model_io  # noqa: E402
 
 
 def _conv_filters(net):

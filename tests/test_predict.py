@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from svhn_api.decode import argmax_rows, decode_batch, row_to_number, topk
+from svhn_api import paths
 from svhn_api.errors import ImageError
+from svhn_api.inference.decode import argmax_rows, decode_batch, row_to_number, topk
 
 
 def _spread(n, seed=0):
@@ -67,8 +68,9 @@ def test_decoding_matches_brute_force_enumeration():
 @pytest.fixture(scope="module")
 def model_folder(tmp_path_factory):
     pytest.importorskip("keras")
-    from svhn_api import card as cards
-    from svhn_api import model_io, models
+    from svhn_api.models import architectures as models
+    from svhn_api.models import card as cards
+    from svhn_api.models import io as model_io
 
     folder = tmp_path_factory.mktemp("models") / "untrained"
     model_io.save(models.build("compact"), folder)
@@ -103,9 +105,10 @@ def test_predict_accepts_every_input_kind(tmp_path, model_folder):
 
 
 def test_boxes_crop_exactly_as_the_pipeline(model_folder):
-    from svhn_api import model_io, predict
-    from svhn_api.predict import prepare_input
-    from svhn_api.preprocess import crop_union
+    from svhn_api import predict
+    from svhn_api.data.preprocess import crop_union
+    from svhn_api.inference.predict import prepare_input
+    from svhn_api.models import io as model_io
 
     img = Image.fromarray(np.random.default_rng(1).integers(0, 256, (80, 160, 3), dtype=np.uint8))
     box = (30.0, 10.0, 50.5, 40.0)
@@ -143,13 +146,14 @@ def test_bad_inputs_raise_image_error_naming_the_input(tmp_path, model_folder):
 
 
 def test_warm_path_does_not_retrace_and_default_model(model_folder):
-    from svhn_api import model_io, predict
+    from svhn_api import predict
+    from svhn_api.models import io as model_io
 
     lm = model_io.load(model_folder)
     for n in (1, 3, 1, 5):
         predict([np.zeros((20, 40, 3), np.uint8)] * n, model=model_folder)
     assert lm._fn.experimental_get_tracing_count() == 1
-    if not (model_io.DEFAULT_MODEL / "model.keras").is_file():
+    if not (paths.default_model() / "model.keras").is_file():
         pytest.skip("no shipped default model in artifacts/models/compact")
     r = predict(np.zeros((40, 80, 3), np.uint8))
     assert r.probabilities.shape == (6, 11)
@@ -170,13 +174,13 @@ def test_predict_cli(tmp_path, model_folder, capsys):
 
 def test_shipped_model_reads_real_photos_with_their_boxes():
     """Optional: the real SVHN test photos beside the checkout, cropped by their official boxes."""
-    from svhn_api import model_io, predict
-    from svhn_api.preprocess import union_box
-    from svhn_api.records import DigitBox
+    from svhn_api import predict
+    from svhn_api.data.preprocess import union_box
+    from svhn_api.data.records import DigitBox
     from tests.conftest import need_shared
 
     root = need_shared()
-    if not (model_io.DEFAULT_MODEL / "model.keras").is_file():
+    if not (paths.default_model() / "model.keras").is_file():
         pytest.skip("no shipped default model in artifacts/models/compact")
     ann = {a["filename"]: a for a in json.loads((root / "annotations" / "test.json").read_text())[:40]}
     files = sorted((root / "images" / "test").glob("*.png"), key=lambda p: int(p.stem))
@@ -188,9 +192,11 @@ def test_shipped_model_reads_real_photos_with_their_boxes():
 
 
 def test_seed_crop_models_are_refused_with_a_clear_error(tmp_path):
-    from svhn_api import card as cards
-    from svhn_api import model_io, models, predict
+    from svhn_api import predict
     from svhn_api.errors import ModelError
+    from svhn_api.models import architectures as models
+    from svhn_api.models import card as cards
+    from svhn_api.models import io as model_io
 
     folder = tmp_path / "seed"
     model_io.save(models.build("seed", (32, 32, 1)), folder)

@@ -10,15 +10,15 @@ import h5py
 import numpy as np
 import pytest
 
-from svhn_api.archive_writer import write_archive
-from svhn_api.download import write_manifest
-from svhn_api.prepare import prepare
-from svhn_api.preprocess import encode_labels
-from svhn_api.records import DigitBox
-from svhn_api.store import SPLITS, describe, read
+from svhn_api.data.archive_writer import write_archive
+from svhn_api.data.download import write_manifest
+from svhn_api.data.prepare import prepare
+from svhn_api.data.preprocess import encode_labels
+from svhn_api.data.records import DigitBox
+from svhn_api.data.store import SPLITS, describe, read
 from tests.conftest import draw_number, random_numbers
 
-prepare_mod = importlib.import_module("svhn_api.prepare")
+prepare_mod = importlib.import_module("svhn_api.data.prepare")
 COUNTS = {"train": 60, "extra": 30, "test": 20}
 
 
@@ -122,11 +122,11 @@ def test_interrupted_prepare_resumes_from_finished_archives(archives, tmp_path, 
     assert parts == ["extra.h5", "train.h5"]
 
     monkeypatch.setattr(prepare_mod, "process_archive", real)
-    import svhn_api.archives
+    import svhn_api.data.archives
 
     opened = []
-    read_member = svhn_api.archives.read_member
-    monkeypatch.setattr(svhn_api.archives, "read_member", lambda a, *k, **kw: opened.append(a.name) or
+    read_member = svhn_api.data.archives.read_member
+    monkeypatch.setattr(svhn_api.data.archives, "read_member", lambda a, *k, **kw: opened.append(a.name) or
                         read_member(a, *k, **kw))
     s = prepare(folder, out=out, jobs=1, progress=False, download=False)
     assert out.is_file() and s.counts == {"train": 81, "validation": 9, "test": 20}

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from svhn_api.preprocess import (
+from svhn_api.data.preprocess import (
     SkipImage,
     check_boxes,
     crop,
@@ -13,7 +13,7 @@ from svhn_api.preprocess import (
     expanded_crop,
     union_box,
 )
-from svhn_api.records import DigitBox
+from svhn_api.data.records import DigitBox
 
 
 def boxes_210():

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from svhn_api import store
+from svhn_api.data import store
+from svhn_api.data.preprocess import decode_labels
 from svhn_api.errors import DataError
-from svhn_api.preprocess import decode_labels
 
 
 def test_describe_counts_and_shape(tiny_store):

@@ -140,9 +140,9 @@ def test_statistics_match_real_svhn(split, n):
 
 # ---- archives ----------------------------------------------------------------------------------------
 def test_synth_writes_identical_archives_for_any_jobs(tmp_path):
-    pytest.importorskip("svhn_api.archive_writer", reason="archive writer not available")
-    from svhn_api.archives import iter_images, read_member
-    from svhn_api.digitstruct import read_digitstruct
+    pytest.importorskip("svhn_api.data.archive_writer", reason="archive writer not available")
+    from svhn_api.data.archives import iter_images, read_member
+    from svhn_api.data.digitstruct import read_digitstruct
     from svhn_api.synthetic import synth
 
     counts = {"train": 24, "extra": 8, "test": 8}

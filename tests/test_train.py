@@ -5,10 +5,11 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from svhn_api import card as cards  # noqa: E402
-from svhn_api import model_io, models  # noqa: E402
 from svhn_api.errors import ModelError  # noqa: E402
-from svhn_api.train import (  # noqa: E402
+from svhn_api.models import architectures as models  # noqa: E402
+from svhn_api.models import card as cards  # noqa: E402
+from svhn_api.models import io as model_io  # noqa: E402
+from svhn_api.training.train import (  # noqa: E402
     CHECKPOINT,
     augment_batch,
     learning_rate,
@@ -65,7 +66,7 @@ def test_every_architecture_takes_a_training_step():
 def test_train_writes_model_card_and_logs(tiny_store, tmp_path):
     import svhn_api
 
-    out = svhn_api.train(tiny_store, root=tmp_path, name="run", **FAST)   # the module forwards to the function
+    out = svhn_api.train(tiny_store, root=tmp_path, name="run", **FAST)
     folder = tmp_path / "run"
     assert out["status"] == "complete" and out["epochs"] == 2 and out["steps"] == 6
     assert (folder / "model.keras").is_file() and not (folder / CHECKPOINT).exists()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import common
-from svhn_api import explore
+from dashboard import common, view_model
 from svhn_api.errors import SVHNError
 
 RIGHT, WRONG = (40, 167, 69), (220, 53, 69)
@@ -52,7 +51,7 @@ for i in range(0, len(rows), per_row):
     for col, r, s in zip(cols, rows[i:i + per_row], samples[i:i + per_row], strict=False):
         ok = r["correct"]
         w, h = s.image.size
-        col.image(explore.draw_boxes(s.image, [(0, 0, w, h)], RIGHT if ok else WRONG, 4), width="stretch")
+        col.image(view_model.draw_boxes(s.image, [(0, 0, w, h)], RIGHT if ok else WRONG, 4), width="stretch")
         col.markdown((f"{RIGHT_MARK} **{r['prediction']}**" if ok else
                       f"{WRONG_MARK} **{r['prediction'] or '–'}**  \ntruth {r['truth']}"),
                      help=f"{split} #{r['index']} ({r['filename']}): confidence {r['confidence']:.3f}; next: "

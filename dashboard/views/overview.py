@@ -7,8 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import common
-from svhn_api import explore
+from dashboard import common, view_model
 
 st.title("svhn-reader")
 st.markdown("Reads multi-digit house numbers from street photos: one network with a length head and five "
@@ -23,7 +22,7 @@ with left:
     if store is None:
         st.warning("No prepared store. Run `python -m svhn_api prepare --source synthetic`.")
     else:
-        card = explore.store_card(store)
+        card = view_model.store_card(store)
         kind = ("the embedded **synthetic** house numbers (rendered from fonts, SVHN-like layout)"
                 if card["kind"] == "synthetic" else "**real** SVHN photos (official archives)")
         st.markdown(f"`{card['path']}` — {kind}; crop **{card['crop']}**, images {card['image_shape']}.")

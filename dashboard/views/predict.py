@@ -6,10 +6,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import common
-from svhn_api import explore
+from dashboard import common, view_model
+from svhn_api.data.images import load_image
 from svhn_api.errors import SVHNError
-from svhn_api.images import load_image
 
 PER_PAGE = 40
 COLUMNS = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "none"]
@@ -64,9 +63,9 @@ if source == "From the test split":
     if st.session_state.get("pred_index", 0) >= n:
         st.session_state.pred_index = 0
     index = st.number_input(f"Index in the {split} split (0 – {n - 1})", 0, n - 1, step=1, key="pred_index")
-    sample = explore.sample_grid(path, split, [int(index)], scale=1, draw=False)[0]
+    sample = view_model.sample_grid(path, split, [int(index)], scale=1, draw=False)[0]
     a, b = st.columns([1, 4])
-    a.image(explore.upscale(sample.image, 3), caption=f"{split} #{sample.index} · {sample.filename}")
+    a.image(view_model.upscale(sample.image, 3), caption=f"{split} #{sample.index} · {sample.filename}")
     with b:
         try:
             result, seconds = common.read_number(entry, np.asarray(sample.image))
@@ -87,7 +86,7 @@ if source == "From the test split":
         for r in range(0, len(chunk), 10):
             cols = st.columns(10)
             for col, s in zip(cols, chunk[r:r + 10], strict=False):
-                col.image(explore.upscale(s.image, 1), width="stretch")
+                col.image(view_model.upscale(s.image, 1), width="stretch")
                 col.button(f"#{s.index}", key=f"g{s.index}", on_click=pick, args=(s.index,), width="stretch")
 else:
     up = st.file_uploader("A photo of a house number (PNG or JPEG, up to 10 MB)", type=["png", "jpg", "jpeg"],
@@ -114,7 +113,7 @@ else:
         height = c[3].number_input("height", 1, img.height, img.height, key="box_height")
         box = (float(left), float(top), float(width), float(height))
     a, b = st.columns([1, 3])
-    shown = explore.draw_boxes(img, [box], explore.BOX_COLOURS["expanded"], max(1, img.width // 150)) if box \
+    shown = view_model.draw_boxes(img, [box], view_model.BOX_COLOURS["expanded"], max(1, img.width // 150)) if box \
         else img
     a.image(shown, caption=f"{up.name} · {img.width}x{img.height}" + (" · your box in red" if box else ""),
             width="stretch")

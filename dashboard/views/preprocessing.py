@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import common
-from svhn_api import explore
+from dashboard import common, view_model
 from svhn_api.errors import SVHNError
 
 st.title("Preprocessing check")
@@ -30,8 +29,8 @@ index = c2.number_input(f"Image (0 – {n - 1})", 0, n - 1, step=1, key="pre_ind
 
 @st.cache_data(show_spinner="Reading the original photo from its archive (the first one indexes it)…",
                max_entries=32)
-def view_of(path: str, version: float, split: str, index: int) -> explore.RowView:
-    return explore.row_view(path, split, index)
+def view_of(path: str, version: float, split: str, index: int) -> view_model.RowView:
+    return view_model.row_view(path, split, index)
 
 
 try:
@@ -58,33 +57,33 @@ else:
 st.subheader("Union crop (Goodfellow et al. 2013) — the shipped model's input")
 cols = st.columns(3)
 if view.crop_mode == "union":
-    cols[0].image(explore.upscale(view.stored, 3), caption="stored in the HDF5 store (64x64 RGB)", width=192)
+    cols[0].image(view_model.upscale(view.stored, 3), caption="stored in the HDF5 store (64x64 RGB)", width=192)
     if "union" in view.steps:
         same = np.array_equal(np.asarray(view.steps["union"]), view.stored)
-        cols[1].image(explore.upscale(view.steps["union"], 3), caption="recomputed from the original photo",
+        cols[1].image(view_model.upscale(view.steps["union"], 3), caption="recomputed from the original photo",
                       width=192)
         (cols[1].success if same else cols[1].error)(
             "identical to the stored crop" if same else "differs from the stored crop: the store was made by "
             "another library version or from other archives")
     seen, prep, whose = common.network_input(model, view.stored)
-    cols[2].image(explore.upscale(seen, max(1, 192 // seen.width)), width=192,
+    cols[2].image(view_model.upscale(seen, max(1, 192 // seen.width)), width=192,
                   caption=f"what the network receives: centre {prep['crop'] or 'whole'} crop, resized to "
                   f"{prep['size']}x{prep['size']}{', gray' if prep['gray'] else ''}, then normalised "
                   f"(inside the model; {whose})")
 else:
-    cols[0].image(explore.upscale(view.stored, 6), caption="stored in the HDF5 store (the capstone's 32x32 "
+    cols[0].image(view_model.upscale(view.stored, 6), caption="stored in the HDF5 store (the capstone's 32x32 "
                   "gray strip)", width=192)
     if "union" in view.steps:
-        cols[1].image(explore.upscale(view.steps["union"], 3), caption="the union crop this photo would give",
+        cols[1].image(view_model.upscale(view.steps["union"], 3), caption="the union crop this photo would give",
                       width=192)
 
 st.subheader("Digit stacking (the 2016 capstone)")
 if "seed_tiles" in view.steps:
     s1, s2 = st.columns([2, 1])
     tiles = view.steps["seed_tiles"]
-    s1.image(explore.upscale(tiles, 3), caption="each digit box cropped and resized to 32x32 gray, side by side",
+    s1.image(view_model.upscale(tiles, 3), caption="each digit box cropped and resized to 32x32 gray, side by side",
              width=min(96 * (tiles.width // 32), 480))
-    s2.image(explore.upscale(view.steps["seed"], 6), caption="the strip resized to 32x32: the capstone's input",
+    s2.image(view_model.upscale(view.steps["seed"], 6), caption="the strip resized to 32x32: the capstone's input",
              width=192)
     if view.crop_mode == "seed":
         same = np.array_equal(np.asarray(view.steps["seed"]), view.stored[:, :, 0])

@@ -7,8 +7,7 @@ import json
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import common
-from svhn_api import explore
+from dashboard import common, view_model
 
 st.title("Training")
 models = common.models(str(common.models_location()))
@@ -36,7 +35,7 @@ if not models:
             "appear here.")
 for m in models:
     st.subheader(m.name)
-    hist = explore.training_history(m.card)
+    hist = view_model.training_history(m.card)
     tr = m.card.get("training") if isinstance(m.card.get("training"), dict) else {}
     arch = m.card.get("architecture") if isinstance(m.card.get("architecture"), dict) else {}
     data = m.card.get("data") if isinstance(m.card.get("data"), dict) else {}

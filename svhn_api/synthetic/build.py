@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from svhn_api.records import DigitBox
+from svhn_api.data.records import DigitBox
 from svhn_api.synthetic.render import render_sample
 
 SPLITS = ("train", "extra", "test")
@@ -92,8 +92,8 @@ def synth(
     Counts are images per split; a split with count 0 is not written. The same ``seed`` gives byte-identical
     images and boxes whatever ``jobs`` is (-1: every core). Returns ``{split: archive path}``.
     """
-    from svhn_api.archive_writer import write_archive
-    from svhn_api.download import write_manifest
+    from svhn_api.data.archive_writer import write_archive
+    from svhn_api.data.download import write_manifest
 
     counts = {"train": train, "extra": extra, "test": test}
     for name, n in counts.items():

@@ -17,7 +17,7 @@ import io
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
-from svhn_api.records import DigitBox
+from svhn_api.data.records import DigitBox
 from svhn_api.synthetic import fonts, textures
 from svhn_api.synthetic.layout import Layout, sample_layout
 

@@ -236,7 +236,7 @@ def _expectations(
                 f"No size/MD5 known for {name}: it is not an official SVHN file and "
                 f"{'expected= does not list it' if expected is not None else f'{manifest_path} lacks it'}. "
                 f"Fix: pass expected={{'{name}': (size, md5)}} or write a manifest with "
-                f"svhn_api.download.write_manifest."
+                f"svhn_api.data.download.write_manifest."
             )
         size, md5 = value
         out[name] = (int(size), str(md5).lower(), where)
@@ -250,7 +250,7 @@ def _read_manifest(path: Path) -> dict[str, tuple[int, str]]:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise ArchiveError(
             f"{path}: unreadable archive manifest ({e}). Fix: regenerate it (svhn_api.synth writes it, "
-            f"or svhn_api.download.write_manifest), or delete it to check against the official checksums."
+            f"or svhn_api.data.download.write_manifest), or delete it to check against the official checksums."
         ) from None
 
 

@@ -23,8 +23,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from svhn_api.digitstruct import write_digitstruct
-from svhn_api.records import DigitBox, ImageRecord
+from svhn_api.data.digitstruct import write_digitstruct
+from svhn_api.data.records import DigitBox, ImageRecord
 
 __all__ = ["write_archive", "encode_png"]
 

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from svhn_api import card as cards
-from svhn_api.archives import read_image
+from svhn_api.data.archives import read_image
+from svhn_api.data.preprocess import EXPAND, crop_seed, crop_union, expanded_crop, seed_tiles, union_box
+from svhn_api.data.records import DigitBox
+from svhn_api.data.store import SPLITS, StoreInfo, describe, read
 from svhn_api.errors import ArchiveError, DataError, ImageError, ModelError
-from svhn_api.preprocess import EXPAND, crop_seed, crop_union, expanded_crop, seed_tiles, union_box
-from svhn_api.records import DigitBox
-from svhn_api.store import SPLITS, StoreInfo, describe, read
+from svhn_api.models import card as cards
 
 DEFAULT_DATA = Path("data")
 DEFAULT_MODELS = Path("artifacts/models")
@@ -82,7 +82,7 @@ def default_store_path(data_dir: str | Path = DEFAULT_DATA) -> Path:
 def ensure_default_store(data_dir: str | Path = DEFAULT_DATA, *, progress: bool = False,
                          jobs: int = -1) -> Path:
     """The embedded synthetic store, rendered and prepared on first use (a minute or so), then reused."""
-    from svhn_api.prepare import prepare
+    from svhn_api.data.prepare import prepare
 
     out = default_store_path(data_dir)
     try:
@@ -204,7 +204,7 @@ class Sample:
 def sample_grid(path: str | Path, split: str, indices: Sequence[int], *, scale: int = 2,
                 draw: bool = True) -> list[Sample]:
     """The rows ``indices`` of ``split`` as enlarged crops with their digit boxes drawn on them."""
-    from svhn_api.preprocess import decode_labels
+    from svhn_api.data.preprocess import decode_labels
 
     info = describe(path)
     indices = [int(i) for i in indices]
@@ -259,8 +259,8 @@ def find_archive(store: str | Path, source: str, extra_dirs: Sequence[str | Path
 
 def original_image(archive: str | Path, basename: str) -> Image.Image:
     """Original photo ``basename`` (e.g. ``"17.png"``) of ``archive`` as an RGB image (read through the
-    archive's cached index, ``svhn_api.archives.ArchiveIndex``)."""
-    from svhn_api.images import load_image
+    archive's cached index, ``svhn_api.data.archives.ArchiveIndex``)."""
+    from svhn_api.data.images import load_image
 
     return load_image(read_image(archive, basename))
 
@@ -289,7 +289,7 @@ def row_view(store: str | Path, split: str, index: int, extra_dirs: Sequence[str
     """Row ``index`` of ``split`` with its original photo (when its archive is here) and every preprocessing
     step redone from it: boxes drawn, union and expanded boxes, the 64x64 union crop and the capstone's
     32x32 digit strip."""
-    from svhn_api.preprocess import decode_labels
+    from svhn_api.data.preprocess import decode_labels
 
     rows = read(store, split, fields=("images", "labels", "boxes", "sizes", "filenames", "sources"),
                 indices=[index])

@@ -18,11 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from svhn_api import paths
 from svhn_api.atomic import atomic_path
 from svhn_api.errors import ModelError
 
 CARD = "card.json"
-REPO_ROOT = Path(__file__).resolve().parents[1]
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
 
@@ -104,7 +104,7 @@ def data_kind(attrs: dict[str, Any], path: str | Path = "") -> str:
         return "real"
     if source:
         return "synthetic" if "synth" in str(source) else str(source)
-    from svhn_api.download import is_official_md5
+    from svhn_api.data.download import is_official_md5
 
     archives = attrs.get("archives") or {}
     md5s = list(archives.values()) if isinstance(archives, dict) else []
@@ -113,21 +113,12 @@ def data_kind(attrs: dict[str, Any], path: str | Path = "") -> str:
     return "synthetic"
 
 
-def portable_path(path: str | Path) -> str:
-    """``path`` relative to the repository when it lies inside it, so cards read the same on every clone."""
-    p = Path(path).resolve()
-    try:
-        return str(p.relative_to(REPO_ROOT))
-    except ValueError:
-        return str(p)
-
-
 def data_facts(path: str | Path, checksum: bool = True) -> dict:
     """What a card says about a store: path, checksum, crop, image shape, counts, real or synthetic."""
-    from svhn_api import store
+    from svhn_api.data import store
 
     info = store.describe(path)
-    facts = {"path": portable_path(path), "bytes": Path(path).stat().st_size, "crop": info.crop,
+    facts = {"path": paths.portable(path), "bytes": Path(path).stat().st_size, "crop": info.crop,
              "crop_meaning": "ground-truth union box expanded 30%" if info.crop == "union"
              else "ground-truth digit boxes (capstone strip)",
              "image_shape": list(info.image_shape), "counts": info.counts,

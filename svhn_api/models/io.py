@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from svhn_api import card as cards
+from svhn_api import paths
 from svhn_api.errors import ModelError
+from svhn_api.models import card as cards
 
 MODEL_FILE = "model.keras"
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "artifacts" / "models" / "compact"
 _CACHE: dict[tuple[str, int, int], LoadedModel] = {}
 _LOCK = threading.Lock()
 
@@ -49,7 +49,7 @@ class LoadedModel:
 
 def resolve(model: str | os.PathLike | None) -> tuple[Path, Path | None]:
     """``(model.keras file, its folder when that folder is a model folder)`` for a folder or a .keras file."""
-    path = Path(model) if model is not None else DEFAULT_MODEL
+    path = Path(model) if model is not None else paths.default_model()
     if path.is_dir():
         file = path / MODEL_FILE
         if not file.is_file():
@@ -78,7 +78,7 @@ def load(model: str | os.PathLike | LoadedModel | None = None) -> LoadedModel:
             return _CACHE[key]
         import keras
 
-        from svhn_api import models  # noqa: F401 - registers the custom layers
+        from svhn_api.models import architectures  # noqa: F401 - registers the custom layers
 
         try:
             net = keras.saving.load_model(file, compile=False)

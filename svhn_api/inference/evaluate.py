@@ -1,7 +1,7 @@
 """evaluate(): how well a model reads the numbers of one split of a prepared store.
 
 Headline: **whole-number accuracy**, a reading is right only when its length and every digit are right
-(joint decoding, ``svhn_api.decode``). Also reported, each under its own name:
+(joint decoding, ``svhn_api.inference.decode``). Also reported, each under its own name:
 
 - ``capstone_per_position_accuracy``: the 2016 capstone's figure, the mean over the six heads (length and
   positions 1-5, where "no digit" counts as a class) of per-head argmax correctness. It is NOT a
@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from svhn_api import card as cards
-from svhn_api import store
-from svhn_api.decode import MAX_DIGITS, argmax_rows, decode_batch, row_to_number, topk
+from svhn_api import paths
+from svhn_api.data import store
 from svhn_api.errors import ModelError
+from svhn_api.inference.decode import MAX_DIGITS, argmax_rows, decode_batch, row_to_number, topk
+from svhn_api.models import card as cards
 
 COVERAGE_POINTS = tuple(round(c, 2) for c in np.arange(0.05, 1.0001, 0.05))
 CAPSTONE_DEFINITION = ("mean over the 6 heads (length, positions 1-5 with 'no digit' as a class) of per-head "
@@ -98,7 +99,7 @@ def evaluate(model: Any = None, data: str | Path | None = None, split: str = "te
     """
     from tqdm import tqdm
 
-    from svhn_api import model_io
+    from svhn_api.models import io as model_io
 
     if data is None:
         raise ValueError("evaluate needs data=: a prepared store (.h5)")
@@ -135,7 +136,7 @@ def evaluate(model: Any = None, data: str | Path | None = None, split: str = "te
     facts = cards.data_facts(data, checksum=False)
     card = lm.card or {}
     report: dict[str, Any] = {
-        "model": cards.portable_path(lm.path),
+        "model": paths.portable(lm.path),
         "model_steps": (card.get("training") or {}).get("steps"),
         "data": {"path": facts["path"], "split": split, "count": m["count"], "of": n_split,
                  "selection": f"{m['count']} random rows (seed {seed})" if samples is not None else "whole split",

@@ -5,7 +5,7 @@ HxWx1, HxWx3, HxWx4, uint8/uint16/float) returns one ``Prediction``; with a list
 returns a list, in order (a 4-D array is not a batch: pass a list). ``boxes`` gives the number's region
 (left, top, width, height) in original pixels: one box for a single input, one box (or None) per image for a list. The
 region is expanded and cropped exactly as the training pipeline did (``preprocess.crop_union``); without
-a box the whole image is used. With no ``model`` the shipped default (``DEFAULT_MODEL``) is loaded once
+a box the whole image is used. With no ``model`` the shipped default (``paths.default_model()``) is loaded once
 and cached in the process. Inputs that are not images raise ``ImageError`` naming the input.
 """
 
@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from svhn_api.decode import decode_batch, row_to_number, topk
+from svhn_api.data.images import describe, load_image
+from svhn_api.data.preprocess import crop_union
 from svhn_api.errors import ImageError, ModelError
-from svhn_api.images import describe, load_image
-from svhn_api.model_io import DEFAULT_MODEL, load
-from svhn_api.preprocess import crop_union
+from svhn_api.inference.decode import decode_batch, row_to_number, topk
+from svhn_api.models.io import load
 
-__all__ = ["DEFAULT_MODEL", "Prediction", "predict", "prepare_input"]
+__all__ = ["Prediction", "predict", "prepare_input"]
 Box = tuple[float, float, float, float]
 
 

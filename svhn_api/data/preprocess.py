@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from svhn_api.records import DigitBox
+from svhn_api.data.records import DigitBox
 
 CROP_MODES = ("union", "seed")
 CROP_SHAPES = {"union": (64, 64, 3), "seed": (32, 32, 1)}
@@ -75,7 +75,7 @@ def encode_labels(boxes: Sequence[DigitBox]) -> np.ndarray:
 
 def decode_labels(labels: np.ndarray) -> str:
     """The number a label row spells, e.g. ``[3, 2, 1, 0, 10, 10] -> "210"`` (``decode.row_to_number``)."""
-    from svhn_api.decode import row_to_number
+    from svhn_api.inference.decode import row_to_number
 
     return row_to_number(labels)
 

@@ -22,10 +22,10 @@ import numpy as np
 
 from svhn_api import __version__
 from svhn_api.atomic import atomic_path
-from svhn_api.card import now
+from svhn_api.models.card import now
 from svhn_api.errors import ArchiveError
-from svhn_api.records import DigitBox
-from svhn_api.store import CHUNK_ROWS, SPLITS, append_rows, create_datasets
+from svhn_api.data.records import DigitBox
+from svhn_api.data.store import CHUNK_ROWS, SPLITS, append_rows, create_datasets
 
 ARCHIVE_NAMES = ("train", "extra", "test")
 DEFAULT_ARCHIVES = Path("data/archives")
@@ -52,8 +52,8 @@ class PrepareSummary:
 
 def _process_chunk(chunk: list[tuple[str, bytes, list[DigitBox] | None]], mode: str) -> list[tuple]:
     """Worker: decode and crop a chunk of PNGs. Returns (filename, array|None, labels, boxes, size, reason)."""
-    from svhn_api.images import load_image
-    from svhn_api.preprocess import SkipImage, check_boxes, crop, encode_labels
+    from svhn_api.data.images import load_image
+    from svhn_api.data.preprocess import SkipImage, check_boxes, crop, encode_labels
 
     out = []
     for name, data, boxes in chunk:
@@ -94,9 +94,9 @@ def process_archive(archive: Path, name: str, part: Path, *, mode: str = "union"
     from joblib import Parallel, delayed
     from tqdm import tqdm
 
-    from svhn_api.archives import iter_images, read_member
-    from svhn_api.digitstruct import read_digitstruct
-    from svhn_api.preprocess import CROP_SHAPES
+    from svhn_api.data.archives import iter_images, read_member
+    from svhn_api.data.digitstruct import read_digitstruct
+    from svhn_api.data.preprocess import CROP_SHAPES
 
     key = _part_key(archive_md5, mode)
     if part.is_file():
@@ -190,7 +190,7 @@ def _copy_rows(dst: h5py.File, parts: list[h5py.File], rows: np.ndarray, split_c
 def assemble(parts: dict[str, Path], out: Path, *, mode: str, validation_size: int, seed: int,
              checksums: dict[str, str], source: str = "unofficial") -> dict[str, int]:
     """Write the final store from the part files: train (+extra) minus validation, validation, test."""
-    from svhn_api.preprocess import CROP_SHAPES
+    from svhn_api.data.preprocess import CROP_SHAPES
 
     files = {k: h5py.File(p, "r") for k, p in parts.items()}
     try:
@@ -231,8 +231,8 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
     first use). Returns a summary: path, counts per split, left-out items with reasons, seconds.
     ``on_progress(stage, done, total)`` reports progress to a UI; the CLI uses tqdm bars instead.
     """
-    from svhn_api.download import archives_source, ensure_archives, expected_md5
-    from svhn_api.preprocess import CROP_MODES
+    from svhn_api.data.download import archives_source, ensure_archives, expected_md5
+    from svhn_api.data.preprocess import CROP_MODES
 
     t0 = time.perf_counter()
     if crop not in CROP_MODES:

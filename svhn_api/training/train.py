@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from svhn_api import card as cards
-from svhn_api import store
 from svhn_api.atomic import atomic_path
+from svhn_api.data import store
 from svhn_api.errors import DataError, ModelError
+from svhn_api.models import card as cards
 
 DEFAULT_ROOT = Path("artifacts/models")
 CHECKPOINT = "checkpoint.h5"
@@ -177,7 +177,7 @@ def make_infer(model: Any) -> Callable:
 
 def whole_number_accuracy(infer: Callable, data: str | Path, split: str, limit: int | None = None,
                           batch_size: int = 256, none_terms: bool = True) -> tuple[float, int]:
-    from svhn_api.decode import decode_batch
+    from svhn_api.inference.decode import decode_batch
 
     right = n = 0
     for b in store.iter_batches(data, split, batch_size, limit=limit):
@@ -266,7 +266,7 @@ def train(data: str | Path, model: str = "compact", name: str | None = None, epo
     import tensorflow as tf
     from tqdm import tqdm
 
-    from svhn_api import models
+    from svhn_api.models import architectures as models
 
     if loss not in LOSSES:
         raise ValueError(f"loss {loss!r}: choose one of {', '.join(LOSSES)}")
@@ -339,7 +339,7 @@ def train(data: str | Path, model: str = "compact", name: str | None = None, epo
 
     def finish(status: str) -> dict:
         nonlocal best
-        from svhn_api import model_io
+        from svhn_api.models import io as model_io
 
         state["status"] = status
         final = status in ("complete", "early stopped")
@@ -439,7 +439,7 @@ def _card(folder: Path, old: dict | None, net: Any, arch: str, info: Any, data_f
           state: dict, recipe: Any, epochs: int, minutes: float | None, patience: int) -> dict:
     import platform
 
-    from svhn_api import models
+    from svhn_api.models import architectures as models
 
     card = dict(old or {})
     card.update({

@@ -23,9 +23,10 @@ def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequen
     ``data`` describes the images for the record (e.g. ``{"name": ..., "split": "test", "kind": "real SVHN",
     "crop": "ground-truth union box +30%"}``); with ``record`` the result is appended to the model card.
     """
-    from svhn_api import card as cards
-    from svhn_api import model_io
-    from svhn_api.predict import predict
+    from svhn_api import paths
+    from svhn_api.inference.predict import predict
+    from svhn_api.models import card as cards
+    from svhn_api.models import io as model_io
 
     if len(images) != len(numbers) or (boxes is not None and len(boxes) != len(images)):
         raise ValueError("images, numbers and boxes must have the same length")
@@ -37,7 +38,7 @@ def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequen
     rows = [{"truth": t, "prediction": p.number, "confidence": round(p.confidence, 4), "correct": p.number == t}
             for t, p in zip(numbers, preds, strict=True)]
     right = sum(r["correct"] for r in rows)
-    report = {"model": cards.portable_path(lm.path), "data": {**(data or {}), "count": len(rows)},
+    report = {"model": paths.portable(lm.path), "data": {**(data or {}), "count": len(rows)},
               "metrics": {"whole_number_accuracy": round(right / len(rows), 6) if rows else None,
                           "correct": right, "count": len(rows)},
               "evaluated": cards.now(), "rows": rows}
@@ -49,8 +50,8 @@ def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequen
 def annotated_photos(images_dir: str | Path, annotations: str | Path) -> tuple[list[Path], list[str], list[Box]]:
     """The PNG photos of a folder with their numbers and union boxes from an annotations JSON (a list of
     ``{filename, number, boxes: [{label, left, top, width, height}]}``, the layout of ``svhn-real``)."""
-    from svhn_api.preprocess import union_box
-    from svhn_api.records import DigitBox
+    from svhn_api.data.preprocess import union_box
+    from svhn_api.data.records import DigitBox
 
     ann = {a["filename"]: a for a in json.loads(Path(annotations).read_text())}
     paths = sorted(Path(images_dir).glob("*.png"), key=lambda p: (len(p.stem), p.stem))
@@ -68,18 +69,18 @@ def evaluate_real_svhn(root: str | Path, model: Any = None, record: bool = False
     with their ground-truth union box (+30%), the same photos whole, and the format-2 train digit crops."""
     import numpy as np
 
-    from svhn_api import card as cards
+    from svhn_api import paths as locations
 
     root = Path(root)
-    paths, numbers, boxes = annotated_photos(root / "images" / "test", root / "annotations" / "test.json")
+    photos, numbers, boxes = annotated_photos(root / "images" / "test", root / "annotations" / "test.json")
     real = "real SVHN"
-    where = os.path.relpath(root, cards.REPO_ROOT)
-    name = f"real SVHN test photos ({len(paths)}: {', '.join(p.stem for p in paths[:3])}, ...)"
+    where = os.path.relpath(root, locations.CHECKOUT or Path.cwd())
+    name = f"real SVHN test photos ({len(photos)}: {', '.join(p.stem for p in photos[:3])}, ...)"
     out = {
-        "test_gt_box": evaluate_photos(paths, numbers, boxes, model=model, record=record, data={
+        "test_gt_box": evaluate_photos(photos, numbers, boxes, model=model, record=record, data={
             "name": name, "path": f"{where}/images/test", "split": "test", "kind": real,
             "crop": "ground-truth union box expanded 30%"}),
-        "test_full_image": evaluate_photos(paths, numbers, None, model=model, record=record, data={
+        "test_full_image": evaluate_photos(photos, numbers, None, model=model, record=record, data={
             "name": name, "path": f"{where}/images/test", "split": "test", "kind": real,
             "crop": "full image, no box"}),
     }

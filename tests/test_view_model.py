@@ -1,4 +1,4 @@
-"""svhn_api.explore: store listing and statistics, sample grids, original photos read through the archive
+"""dashboard.view_model: store listing and statistics, sample grids, original photos read through the archive
 index, preprocessing steps, model cards."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from svhn_api import explore
+from dashboard import view_model
+from svhn_api.data.preprocess import crop_seed, crop_union, seed_tiles, union_box
+from svhn_api.data.records import DigitBox
+from svhn_api.data.store import read
 from svhn_api.errors import ArchiveError
-from svhn_api.preprocess import crop_seed, crop_union, seed_tiles, union_box
-from svhn_api.records import DigitBox
-from svhn_api.store import read
 from tests.conftest import make_store
 
 
@@ -59,43 +59,43 @@ def data_dir(tmp_path_factory):
 
 
 def test_list_stores_puts_real_first_and_reports_broken(data_dir):
-    stores, broken = explore.list_stores(data_dir)
+    stores, broken = view_model.list_stores(data_dir)
     assert [s.path.name for s in stores] == ["svhn_union.h5", "synthetic_union.h5"]
     assert [s.kind for s in stores] == ["real", "synthetic"]
     assert "svhn_union.h5 (real, union crop, 60 images)" == stores[0].label
     assert len(broken) == 1 and "half.h5" in broken[0]
-    assert explore.list_stores(data_dir / "nowhere") == ([], [])
+    assert view_model.list_stores(data_dir / "nowhere") == ([], [])
 
 
 def test_store_stats_and_card(data_dir):
     path = data_dir / "svhn_union.h5"
-    stats = explore.store_stats(path, max_sizes=5)
+    stats = view_model.store_stats(path, max_sizes=5)
     assert stats["counts"] == {"train": 40, "validation": 8, "test": 12}
     lengths = read(path, "train", fields=("lengths",))["lengths"]
     assert stats["lengths"]["train"] == [int((lengths == k).sum()) for k in range(1, 6)]
     assert sum(stats["digits"]["train"]) == int(lengths.sum())
     assert stats["sizes"]["train"].shape == (5, 2) and stats["size_rows"]["train"] == 40
-    card = explore.store_card(path)
+    card = view_model.store_card(path)
     assert card["kind"] == "real" and card["crop"] == "union" and card["total"] == 60
 
 
 def test_sample_grid_filters_by_length_and_draws_boxes(data_dir):
     path = data_dir / "svhn_union.h5"
     lengths = read(path, "train", fields=("lengths",))["lengths"]
-    idx = explore.sample_indices(path, "train", n=5, length=2, seed=3)
+    idx = view_model.sample_indices(path, "train", n=5, length=2, seed=3)
     assert len(idx) == min(5, int((lengths == 2).sum())) and all(lengths[i] == 2 for i in idx)
     assert list(idx) == sorted(idx)
-    samples = explore.sample_grid(path, "train", idx, scale=2)
+    samples = view_model.sample_grid(path, "train", idx, scale=2)
     assert [s.index for s in samples] == list(idx) and all(len(s.number) == 2 for s in samples)
-    plain = explore.sample_grid(path, "train", idx[:1], scale=2, draw=False)[0].image
+    plain = view_model.sample_grid(path, "train", idx[:1], scale=2, draw=False)[0].image
     assert samples[0].image.size == (128, 128)
     assert np.any(np.asarray(samples[0].image) != np.asarray(plain))  # boxes were drawn
-    assert explore.contact_sheet(samples, columns=3).width == 3 * (128 + 4) + 4
+    assert view_model.contact_sheet(samples, columns=3).width == 3 * (128 + 4) + 4
 
 
 def test_boxes_in_crop_match_the_crop():
     boxes = [DigitBox(1, 20, 10, 10, 20), DigitBox(2, 30, 10, 10, 20)]
-    mapped = explore.boxes_in_crop(boxes, (100, 50), 64)
+    mapped = view_model.boxes_in_crop(boxes, (100, 50), 64)
     u = union_box([DigitBox(0, *m) for m in mapped])
     assert u[0] == pytest.approx(64 * 3 / 26, abs=1.0) and u[2] == pytest.approx(64 * 20 / 26, abs=2.0)
 
@@ -103,31 +103,31 @@ def test_boxes_in_crop_match_the_crop():
 def test_original_image_reads_through_the_archive_index(tmp_path):
     items = [(f"{i}.png", noise_png(60 + i, 40, i)) for i in range(1, 4)]
     archive = write_tar_gz(tmp_path / "test.tar.gz", items)
-    assert explore.original_image(archive, "2.png").size == (62, 40)
+    assert view_model.original_image(archive, "2.png").size == (62, 40)
     with pytest.raises(ArchiveError, match="no image named"):
-        explore.original_image(archive, "99.png")
+        view_model.original_image(archive, "99.png")
 
 
 def test_seed_steps_are_the_preprocess_tiles():
     img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8))
     boxes = [DigitBox(1, 5, 5, 10, 20), DigitBox(2, 18, 6, 11, 21)]
-    steps, _ = explore.preprocess_steps(img, boxes)
+    steps, _ = view_model.preprocess_steps(img, boxes)
     assert np.array_equal(np.asarray(steps["seed_tiles"]), np.concatenate(seed_tiles(img, boxes), axis=1))
     assert np.array_equal(np.asarray(steps["seed"]), crop_seed(img, boxes)[:, :, 0])
-    outside = explore.preprocess_steps(img, [*boxes, DigitBox(3, 70, 5, 5, 5)])[0]
+    outside = view_model.preprocess_steps(img, [*boxes, DigitBox(3, 70, 5, 5, 5)])[0]
     assert "seed" not in outside and "boxes" in outside  # prepare leaves such a photo out in seed mode
 
 
 def test_row_view_redoes_preprocessing_from_the_original(data_dir):
     store = data_dir / "svhn_union.h5"
-    view = explore.row_view(store, "test", 2)
+    view = view_model.row_view(store, "test", 2)
     assert view.original is not None and view.original.size == view.size and not view.missing
     assert set(view.steps) >= {"boxes", "union", "seed_tiles", "seed"}
     assert view.steps["union"].size == (64, 64) and view.steps["seed"].size == (32, 32)
     assert np.array_equal(np.asarray(view.steps["union"]), crop_union(view.original, union_box(view.boxes)))
     assert view.rects["union"] == union_box(view.boxes)
     # rows whose archive is not here still show their stored crop, with the reason
-    train = explore.row_view(store, "train", 0)
+    train = view_model.row_view(store, "train", 0)
     assert train.original is None and "train.tar.gz" in train.missing and train.stored.shape == (64, 64, 3)
 
 
@@ -135,7 +135,7 @@ def test_row_view_notices_an_archive_that_does_not_match(tmp_path):
     store = make_store(tmp_path / "s.h5", {"test": 2}, seed=5)
     (tmp_path / "archives").mkdir()
     write_tar_gz(tmp_path / "archives" / "test.tar.gz", [("1.png", noise_png(3, 3, 0))])
-    view = explore.row_view(store, "test", 0)
+    view = view_model.row_view(store, "test", 0)
     assert view.original is None and "not the one the store was made from" in view.missing
 
 
@@ -149,21 +149,21 @@ def test_models_cards_and_history(tmp_path):
     (other / "card.json").write_text(json.dumps({"training": {"history": {"loss": [3.0, 2.0, float("nan")]}}}))
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "card.json").write_text("{")
-    models = explore.list_models(tmp_path)
+    models = view_model.list_models(tmp_path)
     assert [m.name for m in models] == ["compact", "deep"]
     assert not models[0].ready
     (good / "model.keras").write_bytes(b"")
     assert models[0].ready
-    assert explore.training_history(models[0].card) == {"epoch": [1.0, 2.0], "loss": [2.0, 1.0],
+    assert view_model.training_history(models[0].card) == {"epoch": [1.0, 2.0], "loss": [2.0, 1.0],
                                                         "val_accuracy": [0.5, 0.7]}
-    assert explore.training_history(models[1].card) == {"epoch": [1.0, 2.0, 3.0], "loss": [3.0, 2.0, None]}
-    assert explore.training_history({}) == {}  # and the broken card was skipped, not raised
+    assert view_model.training_history(models[1].card) == {"epoch": [1.0, 2.0, 3.0], "loss": [3.0, 2.0, None]}
+    assert view_model.training_history({}) == {}  # and the broken card was skipped, not raised
 
 
 def test_prepare_mirror_and_network_input():
-    assert explore.prepare_config({"architecture": {"name": "seed", "prepare": {"size": 99}}}) == \
+    assert view_model.prepare_config({"architecture": {"name": "seed", "prepare": {"size": 99}}}) == \
         {"crop": None, "size": 32, "gray": True}
-    assert explore.prepare_config(None) == explore.PREPARE["compact"]
+    assert view_model.prepare_config(None) == view_model.PREPARE["compact"]
     stored = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    assert explore.model_receives(stored, **explore.PREPARE["compact"]).size == (48, 48)
-    assert explore.network_input(object(), stored) is None  # no Prepare layer: the caller uses the mirror
+    assert view_model.model_receives(stored, **view_model.PREPARE["compact"]).size == (48, 48)
+    assert view_model.network_input(object(), stored) is None  # no Prepare layer: the caller uses the mirror

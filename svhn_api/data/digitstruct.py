@@ -32,7 +32,7 @@ import numpy as np
 from h5py import h5a, h5d, h5g, h5o, h5p, h5s, h5t
 
 from svhn_api.errors import DataError
-from svhn_api.records import DigitBox, ImageRecord
+from svhn_api.data.records import DigitBox, ImageRecord
 
 __all__ = ["read_digitstruct", "read_digitstruct_per_element", "write_digitstruct"]
 

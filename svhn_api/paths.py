@@ -1,0 +1,79 @@
+"""Default locations: the one place that decides where data, training runs and the shipped models live.
+
+The same rules hold for the library, the CLI, the dashboard and the pipelines:
+
+- ``SVHN_DATA``  (default ``./data``): archives, synthetic archives and prepared stores.
+- ``SVHN_RUNS``  (default ``./runs``): the user's training runs, one folder each. Training never writes
+  into the shipped models.
+- ``SVHN_MODEL`` (default: the shipped ``compact`` model): the model ``predict``/``evaluate`` load when
+  none is named.
+
+Relative defaults are relative to the working directory, like any command-line tool's. The shipped models
+are read-only package data: ``svhn_api/artifacts/models`` inside an installed wheel, ``artifacts/models``
+in a source checkout.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+_ROOT = PACKAGE_DIR.parent
+CHECKOUT: Path | None = _ROOT if (_ROOT / "pyproject.toml").is_file() and (_ROOT / "artifacts").is_dir() else None
+DEFAULT_ARCHITECTURE = "compact"
+
+
+def _env(name: str, default: str | Path) -> Path:
+    value = os.environ.get(name, "").strip()
+    return Path(value).expanduser() if value else Path(default)
+
+
+def data_dir() -> Path:
+    return _env("SVHN_DATA", "data")
+
+
+def archives_dir() -> Path:
+    """Where the official archives are looked for, and downloaded to."""
+    return data_dir() / "archives"
+
+
+def synthetic_dir() -> Path:
+    """Where the embedded synthetic sample is rendered."""
+    return data_dir() / "synthetic"
+
+
+def runs_dir() -> Path:
+    return _env("SVHN_RUNS", "runs")
+
+
+def shipped_models_dir() -> Path:
+    """The folder of shipped model folders (read-only)."""
+    installed = PACKAGE_DIR / "artifacts" / "models"
+    if installed.is_dir():
+        return installed
+    if CHECKOUT is not None:
+        return CHECKOUT / "artifacts" / "models"
+    return installed
+
+
+def default_model() -> Path:
+    """The model used when none is named: ``$SVHN_MODEL``, else the shipped compact model."""
+    return _env("SVHN_MODEL", shipped_models_dir() / DEFAULT_ARCHITECTURE)
+
+
+def is_shipped(path: str | os.PathLike) -> bool:
+    """True for a path inside the shipped models, which nothing may write to."""
+    try:
+        return Path(path).resolve().is_relative_to(shipped_models_dir().resolve())
+    except OSError:
+        return False
+
+
+def portable(path: str | os.PathLike) -> str:
+    """``path`` relative to the checkout when it lies inside it (cards read the same on every clone),
+    else absolute."""
+    p = Path(path).resolve()
+    if CHECKOUT is not None and p.is_relative_to(CHECKOUT):
+        return str(p.relative_to(CHECKOUT))
+    return str(p)
