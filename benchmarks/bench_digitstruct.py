@@ -1,11 +1,12 @@
 """Benchmark: our vectorised digitStruct.mat reader vs the popular per-element h5py reader.
 
-Generates (once, cached under data/bench/, which git ignores) a full-size 33,402-entry digitStruct.mat
-in the official layout: from the real train annotations in ../shared/svhn-real/annotations/train.json
-when present, else from random boxes with the train split's digits-per-image distribution. Then times
-both readers on it in one run. ``--extra`` also times ours on a generated 202,353-entry (extra-size) file.
+Generates (once, cached under $SVHN_DATA/bench/, i.e. data/bench/, which git ignores) a full-size
+33,402-entry digitStruct.mat in the official layout: from the real train annotations in
+$SVHN_REAL/annotations/train.json (default ../shared/svhn-real) when present, else from random boxes with
+the train split's digits-per-image distribution. Then times both readers on it in one run. ``--extra`` also
+times ours on a generated 202,353-entry (extra-size) file.
 
-    python3 benchmarks/bench_digitstruct.py [--runs 5] [--baseline-slice 5000] [--extra]
+    python -m benchmarks.bench_digitstruct [--runs 5] [--baseline-slice 5000] [--extra]
 """
 
 from __future__ import annotations
@@ -14,26 +15,22 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from svhn_api import paths
+from svhn_api.data.digitstruct import read_digitstruct, read_digitstruct_per_element, write_digitstruct
+from svhn_api.data.records import DigitBox, ImageRecord
 
-from svhn_api.data.digitstruct import read_digitstruct, read_digitstruct_per_element, write_digitstruct  # noqa: E402
-from svhn_api.data.records import DigitBox, ImageRecord  # noqa: E402
-
-SHARED = ROOT.parent / "shared" / "svhn-real"
 TRAIN_SIZE, EXTRA_SIZE = 33_402, 202_353
 # Digits per image in the official train split (1..6 digits), from annotations/train.json.
 TRAIN_LENGTHS = {1: 5137, 2: 18130, 3: 8691, 4: 1434, 5: 9, 6: 1}
 
 
 def train_records() -> tuple[list[ImageRecord], str]:
-    path = SHARED / "annotations" / "train.json"
+    path = paths.real_svhn_dir() / "annotations" / "train.json"
     if path.is_file():
         entries = json.loads(path.read_text())
         records = [
@@ -65,7 +62,7 @@ def cached(path: Path, make) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         write_digitstruct(path, make())
-        print(f"  generated {path.relative_to(ROOT)} in {time.perf_counter() - t0:.1f} s")
+        print(f"  generated {path} in {time.perf_counter() - t0:.1f} s")
     return path
 
 
@@ -89,7 +86,8 @@ def main() -> None:
         help="time the per-element baseline on the first N entries and extrapolate (default: full file, once)",
     )
     ap.add_argument("--extra", action="store_true", help="also time ours on a 202,353-entry file")
-    ap.add_argument("--cache-dir", type=Path, default=ROOT / "data" / "bench")
+    ap.add_argument("--cache-dir", type=Path, default=paths.data_dir() / "bench",
+                    help="where the generated files are kept (default: $SVHN_DATA/bench)")
     args = ap.parse_args()
 
     print(f"os.cpu_count() = {os.cpu_count()}")

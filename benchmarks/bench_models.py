@@ -1,12 +1,12 @@
 """Training throughput of the three architectures, and predict() latency of the shipped compact model.
 
-    python benchmarks/bench_models.py                 # all of it
-    python benchmarks/bench_models.py --skip-predict  # training throughput only
-    python benchmarks/bench_models.py --variants      # also compact input-size / width variants
+    python -m benchmarks.bench_models                 # all of it
+    python -m benchmarks.bench_models --skip-predict  # training throughput only
+    python -m benchmarks.bench_models --variants      # also compact input-size / width variants
 
 Training throughput: samples/s of the real training step (forward, loss, backward, optimizer update,
 as ``train`` runs it (no XLA)) on in-memory uint8 batches at each architecture's default batch size and
-native input (seed: 32x32x1; compact, deep: 64x64x3), after warm-up steps; median of several runs.
+native input (capstone: 32x32x1; compact, deep: 64x64x3), after warm-up steps; median of several runs.
 Prediction: ``svhn_api.inference.predict`` on one 120x60 PNG file (decode, crop, model, joint decoding), warm,
 median of many calls; and images/s for a list of 256 in-memory images.
 """
@@ -17,15 +17,13 @@ import argparse
 import io
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
 
-import numpy as np  # noqa: E402
+from svhn_api.backend import import_keras
 
 
 def train_throughput(build, input_shape, batch_size, recipe, warm=3, steps=5, runs=5, jit=False) -> float:
@@ -37,7 +35,9 @@ def train_throughput(build, input_shape, batch_size, recipe, warm=3, steps=5, ru
     step = make_train_step(net, make_optimizer(recipe), "sum", jit=jit)
     rng = np.random.default_rng(0)
     x = tf.constant(rng.integers(0, 256, (batch_size, *input_shape), dtype=np.uint8))
-    lab = np.full((batch_size, 6), 10, np.int8)
+    from svhn_api.labels import LABEL_DTYPE, LABEL_WIDTH, NO_DIGIT
+
+    lab = np.full((batch_size, LABEL_WIDTH), NO_DIGIT, LABEL_DTYPE)
     lab[:, 0] = 2
     lab[:, 1:3] = rng.integers(0, 10, (batch_size, 2))
     y = tf.constant(lab)
@@ -57,7 +57,7 @@ def bench_training(variants: bool, runs: int) -> dict[str, float]:
     from svhn_api.models import architectures as models
 
     rows = [("compact", models.compact, (64, 64, 3), models.RECIPES["compact"], 5),
-            ("seed", models.seed, (32, 32, 1), models.RECIPES["seed"], 10),
+            ("capstone", models.capstone, (32, 32, 1), models.RECIPES["capstone"], 10),
             ("deep", models.deep, (64, 64, 3), models.RECIPES["deep"], 3)]
     if variants:
         def variant(**kw):
@@ -119,6 +119,7 @@ def main() -> None:
     p.add_argument("--model", default=None, help="model for the predict benchmark (default: the shipped one)")
     p.add_argument("--runs", type=int, default=5)
     a = p.parse_args()
+    import_keras()  # quietly, before anything imports TensorFlow
     import tensorflow as tf
 
     print(f"os.cpu_count() = {os.cpu_count()}; TensorFlow {tf.__version__}; "

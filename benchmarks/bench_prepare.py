@@ -1,8 +1,9 @@
 """Preprocessing throughput of prepare (decode, crop, resize, write) with 1 and 2 joblib workers.
 
-    python benchmarks/bench_prepare.py [--images 3000] [--runs 3]
+    python -m benchmarks.bench_prepare [--images 3000] [--runs 3]
 
-The input is a synthetic archive in the official layout (rendered once, cached in data/bench/). Each
+The input is a synthetic archive in the official layout (rendered once, cached in $SVHN_DATA/bench/, by
+default data/bench/). Each
 configuration processes the whole archive into a part file; the median of ``--runs`` runs is printed
 with the machine's core count and the 2-job / 1-job speed-up measured in the same run.
 """
@@ -12,26 +13,25 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from svhn_api import paths
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=3000)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--crop", default="union", choices=("union", "seed"))
+    ap.add_argument("--crop", default="union", choices=("union", "capstone", "seed"),
+                    help="crop mode ('seed': the old name of 'capstone')")
     a = ap.parse_args()
 
     from svhn_api.data.prepare import process_archive
     from svhn_api.synthetic import synth
 
-    folder = ROOT / "data" / "bench" / f"prepare_{a.images}"
+    folder = paths.data_dir() / "bench" / f"prepare_{a.images}"
     archive = folder / "train.tar.gz"
     if not archive.is_file():
         synth(folder, train=a.images, extra=0, test=0, seed=7, progress=False)

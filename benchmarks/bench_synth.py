@@ -8,7 +8,7 @@ Worker start-up is included in every run (as it is for a real ``synth`` call). O
 other work the wall-clock rates understate what idle cores do, so the CPU time per image of a
 single-process render is printed too.
 
-    python3 benchmarks/bench_synth.py [--n 1000] [--runs 3] [--jobs 1 2]
+    python -m benchmarks.bench_synth [--n 1000] [--runs 3] [--jobs 1 2]
 """
 
 from __future__ import annotations
@@ -16,16 +16,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from svhn_api.synthetic import synth  # noqa: E402
-from svhn_api.synthetic.build import iter_items  # noqa: E402
+from svhn_api.synthetic import synth
+from svhn_api.synthetic.build import iter_items
 
 TARGET = 100_000
 

@@ -42,7 +42,7 @@ def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequen
               "metrics": {"whole_number_accuracy": round(right / len(rows), 6) if rows else None,
                           "correct": right, "count": len(rows)},
               "evaluated": cards.now(), "rows": rows}
-    if record and lm.folder is not None and lm.card is not None:
+    if record and lm.folder is not None and (lm.folder / cards.CARD).is_file():
         cards.add_evaluation(lm.folder, {k: v for k, v in report.items() if k != "rows"})
     return report
 

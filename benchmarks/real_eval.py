@@ -1,13 +1,14 @@
-"""Whole-number accuracy of a model on the real SVHN material beside the checkout (../shared/svhn-real).
+"""Whole-number accuracy of a model on the real SVHN material beside the checkout (../shared/svhn-real, or
+``$SVHN_REAL``, or ``--real``).
 
-    python benchmarks/real_eval.py [--model artifacts/models/compact] [--record] [--json]
+    python -m benchmarks.real_eval [--model artifacts/models/compact] [--real DIR] [--record] [--json]
 
 Three measurements, each naming its data:
 - the 30 real test photos (official test numbers 1-30) with the ground-truth union box (expanded 30%,
   exactly as the pipeline crops),
 - the same 30 photos whole, with no box,
 - the 1,083 real 32x32 "format 2" digit crops of train images 1-499 (each one digit, read whole).
-Skips with a message when ../shared/svhn-real is absent. ``--record`` appends the results to the card.
+Skips with a message when the real material is absent. ``--record`` appends the results to the card.
 """
 
 from __future__ import annotations
@@ -15,13 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-SHARED = ROOT.parent / "shared" / "svhn-real"
+from svhn_api import paths
 
 # Quoted, not measured here: what a user would pick instead, on the same 30 photos (issue 5's figures).
 QUOTED_BASELINES = {"tesseract5_psm8_digits_on_crops": 18, "rapidocr_ppocrv4_rec_on_crops": 24,
@@ -32,16 +30,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="model folder (default: the shipped model)")
     ap.add_argument("--record", action="store_true", help="append the results to the model card")
-    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--real", type=Path, default=paths.real_svhn_dir(),
+                    help="the real SVHN material (default: $SVHN_REAL, else ../shared/svhn-real)")
+    ap.add_argument("--json", action="store_true", help="print the metrics as JSON on the last line")
     ap.add_argument("--show", action="store_true", help="print every reading of the 30 photos")
     a = ap.parse_args()
-    if not SHARED.is_dir():
-        print(f"skipped: the real SVHN material is not at {SHARED}")
+    if not a.real.is_dir():
+        print(f"skipped: the real SVHN material is not at {a.real}")
         return 0
     t0 = time.perf_counter()
     from benchmarks.photo_eval import evaluate_real_svhn
 
-    res = evaluate_real_svhn(SHARED, a.model, a.record)
+    res = evaluate_real_svhn(a.real, a.model, a.record)
     print(f"machine: {os.cpu_count()} cores; model: {res['test_gt_box']['model']}")
     for key, r in res.items():
         m = r["metrics"]

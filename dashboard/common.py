@@ -1,9 +1,10 @@
 """What every page shares: where data and models live, the store and model picked in the sidebar, and the
 cached calls into ``svhn_api`` (loaded once per server process, not once per click).
 
-Environment: ``SVHN_DATA`` a store file or a folder of stores (default ``data/``), ``SVHN_MODELS`` the
-folder of model folders (default ``artifacts/models``). When the data folder holds no store, the embedded
-synthetic sample is rendered and prepared into ``<data folder>/synthetic/`` on first run.
+Locations follow ``svhn_api.paths``, as for the command line: ``SVHN_DATA`` a store file or a folder of stores
+(default ``./data``); the models are the shipped ones plus the training runs in ``SVHN_RUNS`` (default
+``./runs``). When the data folder holds no store, the embedded synthetic sample is rendered and prepared into
+``<data folder>/synthetic/`` on first run.
 """
 
 from __future__ import annotations
@@ -16,19 +17,20 @@ import numpy as np
 import streamlit as st
 
 from dashboard import view_model
+from svhn_api import paths
 from svhn_api.errors import SVHNError
 
-ROOT = Path(__file__).resolve().parents[1]
 STORE_KEY, MODEL_KEY = "store_path", "model_dir"
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the same bound as server.maxUploadSize in .streamlit/config.toml
 
 
 def data_location() -> Path:
-    return view_model.env_path("SVHN_DATA", ROOT / "data")
+    return paths.data_dir()
 
 
-def models_location() -> Path:
-    return view_model.env_path("SVHN_MODELS", ROOT / "artifacts" / "models")
+def models_where() -> str:
+    """The folders models are listed from, for messages."""
+    return " and ".join(f"`{shown_path(p)}`" for p in view_model.model_folders())
 
 
 # ------------------------------------------------------------------------------------------ cached calls
@@ -46,8 +48,13 @@ def stores(location: str) -> tuple[list[view_model.StoreEntry], list[str]]:
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def models(location: str) -> list[view_model.ModelEntry]:
-    return view_model.list_models(location)
+def _models(shipped: str, runs: str) -> list[view_model.ModelEntry]:
+    return view_model.all_models(shipped, runs)
+
+
+def models() -> list[view_model.ModelEntry]:
+    """The shipped models, then the training runs (``runs/<name>``), with or without a saved model yet."""
+    return _models(*(str(p) for p in view_model.model_folders()))
 
 
 def _mtime(path: str | Path) -> float:
@@ -73,6 +80,9 @@ def sample_grid(path: str, version: float, split: str, length: int | None, n: in
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def load_model(model_dir: str, version: float) -> Any:
     """The model, loaded once per process (``predict`` and ``evaluate`` take it in place of a path)."""
+    from svhn_api.backend import import_keras
+
+    import_keras()  # first, so that TensorFlow's start-up lines stay off the server's log
     from svhn_api.models.io import load
 
     return load(model_dir)
@@ -85,27 +95,25 @@ def model(entry: view_model.ModelEntry) -> Any:
 @st.cache_data(show_spinner=False, max_entries=8)
 def gallery(path: str, version: float, split: str = "test", n: int = 200) -> list[view_model.Sample]:
     """The first ``n`` images of ``split``, as they are stored (no boxes drawn)."""
-    count = view_model.describe(path).counts.get(split, 0)
+    count = view_model.inspect_store(path).counts.get(split, 0)
     return view_model.sample_grid(path, split, range(min(n, count)), scale=1, draw=False)
 
 
 def network_input(entry: view_model.ModelEntry | None, stored: np.ndarray
-                  ) -> tuple[Any, dict[str, Any], str]:
-    """What the network's first layer receives for ``stored``: computed by the selected model's own
-    ``Prepare`` layer when it loads and takes images of this shape, else the numpy mirror of the default
-    model's; with the crop/size/gray used and where they came from."""
-    if entry is not None:
-        try:
-            net = model(entry)
-            got = view_model.network_input(net.keras_model, stored) if tuple(net.input_shape) == stored.shape \
-                else None
-        except SVHNError:
-            got = None
-        if got is not None:
-            return got[0], got[1], f"computed by {entry.name}'s own Prepare layer"
-    prep = view_model.prepare_config(entry.card if entry else None)
-    return view_model.model_receives(stored, **prep), prep, "as the compact model does it (no model loaded)" \
-        if entry is None else f"as the {entry.name} model's architecture does it"
+                  ) -> tuple[Any, dict[str, Any] | None, str]:
+    """What the network's first layer receives for ``stored``, the crop/size/gray/norm of the selected model's
+    input layer (read from the loaded model; None without one) and where the picture came from."""
+    if entry is None:
+        return view_model.model_receives(stored), None, "no model selected: the stored crop as it is"
+    try:
+        got = view_model.network_input(model(entry).keras_model, stored)
+    except SVHNError as e:
+        return view_model.model_receives(stored), None, f"{entry.name} did not load: {e}"
+    if got is None:
+        return view_model.model_receives(stored), None, f"{entry.name} has no input layer"
+    image, config, exact = got
+    return image, config, (f"computed by {entry.name}'s own input layer" if exact else
+                           f"as {entry.name}'s input layer does it, approximated for this image shape")
 
 
 def read_number(entry: view_model.ModelEntry, image: Any, box: tuple[float, float, float, float] | None = None
@@ -144,7 +152,7 @@ def evaluation(entry: view_model.ModelEntry, path: str, split: str, samples: int
 
 def full_evaluation(entry: view_model.ModelEntry, path: str, split: str, bar: Any) -> dict[str, Any]:
     """The whole split, moving the ``st.progress`` bar as batches are done (when evaluate reports them)."""
-    n = view_model.describe(path).counts.get(split, 0)
+    n = view_model.inspect_store(path).counts.get(split, 0)
 
     def on_progress(done: int, total: int | None = None) -> None:
         total = total or n
@@ -163,8 +171,9 @@ def init_data() -> None:
     found, _ = stores(str(location))
     if found or location.suffix == ".h5":  # an explicit store file is never replaced by the synthetic one
         return
+    cache = shown_path(view_model.default_store_path(location).parent)
     with st.status("First run: rendering and preparing the embedded synthetic house numbers "
-                   "(a minute or two; cached in data/synthetic/ afterwards)…", expanded=True) as status:
+                   f"(a minute or two; cached in {cache}/ afterwards)…", expanded=True) as status:
         st.write("1. rendering the synthetic train, extra and test archives (PNG photos + digitStruct.mat)")
         st.write("2. cropping every photo to its expanded digit box, 64x64, into one HDF5 store")
         t0 = time.perf_counter()
@@ -196,15 +205,16 @@ def sidebar_pickers() -> None:
             st.warning(f"No prepared store in {data_location()}.")
         for msg in broken:
             st.caption(f"skipped: {msg}")
-        ms = [m for m in models(str(models_location())) if m.ready]
+        ms = [m for m in models() if m.ready]
         if ms:
             dirs = [str(m.path) for m in ms]
             if st.session_state.get(MODEL_KEY) not in dirs:
                 st.session_state[MODEL_KEY] = dirs[0]
-            st.selectbox("Model", dirs, key=MODEL_KEY, format_func=lambda d: Path(d).name,
-                         help="Model folders (with a card.json) in artifacts/models.")
+            names = {str(m.path): m.name for m in ms}
+            st.selectbox("Model", dirs, key=MODEL_KEY, format_func=names.get,
+                         help="The shipped models, then your training runs (`runs/<name>`, in $SVHN_RUNS).")
         else:
-            st.info(f"No trained model in {models_location()} yet.")
+            st.info(f"No trained model in {models_where()} yet.")
 
 
 def current_store() -> view_model.StoreEntry | None:
@@ -214,7 +224,7 @@ def current_store() -> view_model.StoreEntry | None:
 
 
 def current_model() -> view_model.ModelEntry | None:
-    ms = [m for m in models(str(models_location())) if m.ready]
+    ms = [m for m in models() if m.ready]
     chosen = st.session_state.get(MODEL_KEY)
     return next((m for m in ms if str(m.path) == chosen), ms[0] if ms else None)
 
@@ -240,7 +250,7 @@ def no_rows(store: view_model.StoreEntry, split: str | None = None) -> None:
 def require_model() -> view_model.ModelEntry:
     entry = current_model()
     if entry is None:
-        st.warning(f"No trained model in {models_location()}. Train one with "
+        st.warning(f"No trained model in {models_where()}. Train one with "
                    "`python -m svhn_api train --data data/synthetic/synthetic_union.h5 --model compact` "
                    "(see the Training page), then reload.")
         st.stop()
@@ -248,9 +258,10 @@ def require_model() -> view_model.ModelEntry:
 
 
 def shown_path(path: str | Path) -> str:
-    """``path`` relative to the repository root when inside it (for commands to paste there)."""
-    p = Path(path).resolve()
-    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
+    """``path`` relative to the working folder when inside it (for commands to paste in the same folder that
+    the dashboard runs in, where the default locations are), else absolute."""
+    p, here = Path(path).resolve(), Path.cwd().resolve()
+    return str(p.relative_to(here)) if p.is_relative_to(here) else str(p)
 
 
 def mtime(path: str | Path) -> float:

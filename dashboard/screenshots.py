@@ -174,8 +174,10 @@ def find_photo() -> tuple[bytes, tuple[int, int, int, int] | None] | None:
     import numpy as np
 
     from dashboard import view_model
+    from svhn_api import paths
 
-    data = view_model.env_path("SVHN_DATA", ROOT / "data")
+    data = paths.data_dir()
+    data = data if data.is_absolute() else ROOT / data  # as the server sees it: it runs in ROOT
     stores, _ = view_model.list_stores(data)
     for entry in stores:
         rows = view_model.read(entry.path, "test", fields=("lengths", "sizes", "filenames", "boxes"))

@@ -7,7 +7,6 @@ Nothing here imports TensorFlow or Streamlit; the dashboard caches these results
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,15 +15,16 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from svhn_api import paths
 from svhn_api.data.archives import read_image
-from svhn_api.data.preprocess import EXPAND, crop_seed, crop_union, expanded_crop, seed_tiles, union_box
+from svhn_api.data.preprocess import EXPAND, capstone_tiles, crop_capstone, crop_union, expanded_crop, union_box
 from svhn_api.data.records import DigitBox
-from svhn_api.data.store import SPLITS, StoreInfo, describe, read
+from svhn_api.data.store import SPLITS, StoreInfo, read
+from svhn_api.data.store import inspect as inspect_store
 from svhn_api.errors import ArchiveError, DataError, ImageError, ModelError
+from svhn_api.labels import MAX_DIGITS, NO_DIGIT, row_to_number
 from svhn_api.models import card as cards
 
-DEFAULT_DATA = Path("data")
-DEFAULT_MODELS = Path("artifacts/models")
 REAL_STORE_NAME = "svhn_union.h5"
 SYNTHETIC_STORE = Path("synthetic") / "synthetic_union.h5"  # relative to the data folder
 
@@ -53,10 +53,15 @@ def store_kind(info: StoreInfo) -> str:
     return cards.data_kind(info.attrs, info.path)
 
 
-def list_stores(data_dir: str | Path = DEFAULT_DATA) -> tuple[list[StoreEntry], list[str]]:
-    """Every readable store under ``data_dir`` (real SVHN first, ``svhn_union.h5`` first of all) and, apart,
-    one message per ``.h5`` file there that is not a complete store (a part file, an interrupted write)."""
-    data_dir = Path(data_dir)
+def _data_dir(data_dir: str | Path | None) -> Path:
+    return paths.data_dir() if data_dir is None else Path(data_dir)
+
+
+def list_stores(data_dir: str | Path | None = None) -> tuple[list[StoreEntry], list[str]]:
+    """Every readable store under ``data_dir`` (default ``paths.data_dir()``; real SVHN first, ``svhn_union.h5``
+    first of all) and, apart, one message per ``.h5`` file there that is not a complete store (a part file, an
+    interrupted write)."""
+    data_dir = _data_dir(data_dir)
     found, broken = [], []
     if data_dir.is_file():
         candidates = [data_dir]
@@ -67,7 +72,7 @@ def list_stores(data_dir: str | Path = DEFAULT_DATA) -> tuple[list[StoreEntry], 
         candidates = []
     for p in candidates:
         try:
-            info = describe(p)
+            info = inspect_store(p)
             found.append(StoreEntry(p, info, store_kind(info)))
         except DataError as e:
             broken.append(str(e))
@@ -75,30 +80,29 @@ def list_stores(data_dir: str | Path = DEFAULT_DATA) -> tuple[list[StoreEntry], 
     return found, broken
 
 
-def default_store_path(data_dir: str | Path = DEFAULT_DATA) -> Path:
-    return Path(data_dir) / SYNTHETIC_STORE
+def default_store_path(data_dir: str | Path | None = None) -> Path:
+    return _data_dir(data_dir) / SYNTHETIC_STORE
 
 
-def ensure_default_store(data_dir: str | Path = DEFAULT_DATA, *, progress: bool = False,
+def ensure_default_store(data_dir: str | Path | None = None, *, progress: bool = False,
                          jobs: int = -1) -> Path:
     """The embedded synthetic store, rendered and prepared on first use (a minute or so), then reused."""
     from svhn_api.data.prepare import prepare
 
     out = default_store_path(data_dir)
     try:
-        describe(out)
+        inspect_store(out)
         return out
     except DataError:
         pass
-    summary = prepare(Path(data_dir) / "synthetic" / "archives", source="synthetic", out=out, jobs=jobs,
-                      progress=progress)
+    summary = prepare(out.parent / "archives", source="synthetic", out=out, jobs=jobs, progress=progress)
     return Path(summary.path)
 
 
 def store_card(entry_or_path: StoreEntry | str | Path) -> dict[str, Any]:
     """The facts about a store worth showing: where, what kind, crop, counts, provenance, what was left out."""
     path = entry_or_path.path if isinstance(entry_or_path, StoreEntry) else Path(entry_or_path)
-    info = describe(path)
+    info = inspect_store(path)
     left_out = info.attrs.get("left_out") or []
     return {
         "path": str(path), "kind": store_kind(info), "crop": info.crop,
@@ -113,7 +117,7 @@ def store_card(entry_or_path: StoreEntry | str | Path) -> dict[str, Any]:
 def store_stats(path: str | Path, max_sizes: int = 20000, seed: int = 0) -> dict[str, Any]:
     """Per split: row count, number-length counts (1-5), digit counts (0-9, every position) and image sizes
     (at most ``max_sizes`` (width, height) rows per split, sampled, for a scatter plot)."""
-    info = describe(path)
+    info = inspect_store(path)
     rng = np.random.default_rng(seed)
     out: dict[str, Any] = {"counts": dict(info.counts), "lengths": {}, "digits": {}, "sizes": {},
                            "size_rows": {}}
@@ -122,9 +126,9 @@ def store_stats(path: str | Path, max_sizes: int = 20000, seed: int = 0) -> dict
             continue
         rows = read(path, split, fields=("labels", "sizes"))
         labels, sizes = rows["labels"].astype(np.int64), rows["sizes"]
-        out["lengths"][split] = np.bincount(labels[:, 0], minlength=6)[1:6].tolist()
+        out["lengths"][split] = np.bincount(labels[:, 0], minlength=MAX_DIGITS + 1)[1:MAX_DIGITS + 1].tolist()
         digits = labels[:, 1:]
-        out["digits"][split] = np.bincount(digits[digits < 10], minlength=10)[:10].tolist()
+        out["digits"][split] = np.bincount(digits[digits < NO_DIGIT], minlength=NO_DIGIT)[:NO_DIGIT].tolist()
         out["size_rows"][split] = len(sizes)
         if len(sizes) > max_sizes:
             sizes = sizes[np.sort(rng.choice(len(sizes), max_sizes, replace=False))]
@@ -204,9 +208,7 @@ class Sample:
 def sample_grid(path: str | Path, split: str, indices: Sequence[int], *, scale: int = 2,
                 draw: bool = True) -> list[Sample]:
     """The rows ``indices`` of ``split`` as enlarged crops with their digit boxes drawn on them."""
-    from svhn_api.data.preprocess import decode_labels
-
-    info = describe(path)
+    info = inspect_store(path)
     indices = [int(i) for i in indices]
     if not indices:
         return []
@@ -225,7 +227,7 @@ def sample_grid(path: str | Path, split: str, indices: Sequence[int], *, scale: 
                                  labels=[str(b.digit) for b in boxes] if scale >= 3 else None)
             except ValueError:  # a box outside its photo: show the crop as it is
                 pass
-        out.append(Sample(idx, split, decode_labels(labels), int(labels[0]), str(rows["filenames"][k]),
+        out.append(Sample(idx, split, row_to_number(labels), int(labels[0]), str(rows["filenames"][k]),
                           str(rows["sources"][k]), img, tuple(int(v) for v in rows["sizes"][k])))
     return out
 
@@ -289,14 +291,12 @@ def row_view(store: str | Path, split: str, index: int, extra_dirs: Sequence[str
     """Row ``index`` of ``split`` with its original photo (when its archive is here) and every preprocessing
     step redone from it: boxes drawn, union and expanded boxes, the 64x64 union crop and the capstone's
     32x32 digit strip."""
-    from svhn_api.data.preprocess import decode_labels
-
     rows = read(store, split, fields=("images", "labels", "boxes", "sizes", "filenames", "sources"),
                 indices=[index])
     labels = rows["labels"][0]
-    view = RowView(split, int(index), decode_labels(labels), str(rows["filenames"][0]), str(rows["sources"][0]),
+    view = RowView(split, int(index), row_to_number(labels), str(rows["filenames"][0]), str(rows["sources"][0]),
                    tuple(int(v) for v in rows["sizes"][0]), boxes_of(rows["boxes"][0], labels),
-                   rows["images"][0], describe(store).crop)
+                   rows["images"][0], inspect_store(store).crop)
     view.archive = find_archive(store, view.source, extra_dirs)
     if view.archive is None:
         view.missing = (f"the archive {view.source}.tar.gz is not on this machine (looked beside {Path(store)}); "
@@ -321,7 +321,7 @@ def preprocess_steps(img: Image.Image, boxes: Sequence[DigitBox], scale_to: int 
     """Each step from photo to model input, as images to show, and the rectangles involved.
 
     Steps: ``boxes`` (the photo with the digit, union and expanded boxes), ``union`` (the 64x64 RGB crop of
-    the expanded union box), ``seed_tiles`` (each digit box at 32x32 gray, side by side) and ``seed`` (the
+    the expanded union box), ``capstone_tiles`` (each digit box at 32x32 gray, side by side) and ``capstone`` (the
     2016 capstone's 32x32 strip).
     """
     steps: dict[str, Image.Image] = {}
@@ -350,36 +350,41 @@ def preprocess_steps(img: Image.Image, boxes: Sequence[DigitBox], scale_to: int 
         steps["union"] = Image.fromarray(crop_union(img, rects["union"]))
     steps["boxes"] = big
     try:
-        tiles = seed_tiles(img, boxes)
-    except ValueError:  # a digit box outside its photo: prepare leaves such photos out in seed mode
+        tiles = capstone_tiles(img, boxes)
+    except ValueError:  # a digit box outside its photo: prepare leaves such photos out in capstone mode
         return steps, rects
-    steps["seed_tiles"] = Image.fromarray(np.concatenate(tiles, axis=1))
-    steps["seed"] = Image.fromarray(crop_seed(img, boxes)[:, :, 0])
+    steps["capstone_tiles"] = Image.fromarray(np.concatenate(tiles, axis=1))
+    steps["capstone"] = Image.fromarray(crop_capstone(img, boxes)[:, :, 0])
     return steps, rects
 
 
-# What each architecture's ``Prepare`` layer does to the stored image before its first convolution, for when
-# no model is loaded (``network_input`` runs the loaded model's own layer instead). This MIRRORS by hand the
-# ``crop``/``size``/``gray`` arguments given to ``Prepare`` in ``svhn_api.models.compact``, ``deep`` and
-# ``seed``: change them together.
-PREPARE = {"compact": {"crop": 54, "size": 48, "gray": False}, "deep": {"crop": 54, "size": 54, "gray": False},
-           "seed": {"crop": None, "size": 32, "gray": True}}
+# The model's input layer (``svhn_api.models.layers.InputAdapter``) does the last preprocessing steps inside the
+# model; its settings are read from the loaded model itself, never mirrored here.
+INPUT_LAYER_NAMES = ("input_adapter", "prepare")  # its name, then its name in models saved before the rename
+INPUT_KEYS = ("crop", "size", "gray", "norm")
 
 
-def prepare_config(card: dict[str, Any] | None) -> dict[str, Any]:
-    """The crop/size/gray of the architecture named in ``card`` (compact's when unknown), from ``PREPARE``."""
-    card = card or {}
-    arch = card.get("architecture")
-    name = arch.get("name") if isinstance(arch, dict) else arch
-    name = name if name in PREPARE else card.get("model", card.get("name"))
-    return dict(PREPARE.get(name, PREPARE["compact"]))
+def input_layer(keras_model: Any) -> Any | None:
+    """The model's own input layer (named ``input_adapter``, or ``prepare`` in older models), or None."""
+    by_name = {getattr(layer, "name", None): layer for layer in getattr(keras_model, "layers", [])}
+    return next((by_name[n] for n in INPUT_LAYER_NAMES if n in by_name), None)
+
+
+def input_config(keras_model: Any) -> dict[str, Any] | None:
+    """``crop``/``size``/``gray``/``norm`` as the model's input layer has them (its ``get_config``), or None when
+    the model has no such layer."""
+    layer = input_layer(keras_model)
+    if layer is None:
+        return None
+    config = layer.get_config()
+    return {k: config.get(k) for k in INPUT_KEYS}
 
 
 def model_receives(stored: np.ndarray, crop: int | None = None, size: int | None = None,
-                   gray: bool = False) -> Image.Image:
-    """A numpy/PIL mirror of ``svhn_api.models.Prepare.call`` without its normalisation (centre ``crop``,
-    resized to ``size``, gray if asked), so the dashboard can show it without TensorFlow. Approximate: the
-    layer resizes 2:1 by average pooling and converts to gray with its own weights."""
+                   gray: bool = False, **_: Any) -> Image.Image:
+    """A numpy/PIL mirror of the input layer's ``call`` without its normalisation (centre ``crop``, resized to
+    ``size``, gray if asked; takes ``input_config``'s dict as keywords), for images the model itself cannot
+    take. Approximate: the layer resizes 2:1 by average pooling and converts to gray with its own weights."""
     a = np.asarray(stored)
     img = Image.fromarray(a[:, :, 0] if a.ndim == 3 and a.shape[2] == 1 else a)
     if gray:
@@ -392,24 +397,26 @@ def model_receives(stored: np.ndarray, crop: int | None = None, size: int | None
     return img
 
 
-def prepare_layer(keras_model: Any) -> Any | None:
-    """The model's own ``Prepare`` layer (``svhn_api.models``), or None when it has none."""
-    return next((layer for layer in getattr(keras_model, "layers", []) if type(layer).__name__ == "Prepare"),
-                None)
+def network_input(keras_model: Any, stored: np.ndarray) -> tuple[Image.Image, dict[str, Any], bool] | None:
+    """What the network's first convolution receives for ``stored``, the input layer's config (read from the
+    model), and whether the picture is exact; None when the model has no input layer.
 
-
-def network_input(keras_model: Any, stored: np.ndarray) -> tuple[Image.Image, dict[str, Any]] | None:
-    """What the network's first convolution receives for ``stored``, computed by the model's own ``Prepare``
-    layer (imports TensorFlow), stretched to 0-255 for display (the layer's normalisation is per image and
-    linear, so the picture is the same), and that layer's config; None when the model has no such layer."""
-    layer = prepare_layer(keras_model)
+    Exact (True) when the model takes images of ``stored``'s shape: the model's own layer computes it (this
+    runs the Keras backend), stretched to 0-255 for display (the layer's normalisation is per image and
+    linear, so the picture is the same). Otherwise (False) ``model_receives`` approximates it with the
+    layer's config.
+    """
+    layer = input_layer(keras_model)
     if layer is None:
         return None
-    out = np.asarray(layer(np.asarray(stored, dtype=np.uint8)[None]))[0]
+    config = input_config(keras_model)
+    stored = np.asarray(stored, dtype=np.uint8)
+    if tuple(getattr(keras_model, "input_shape", ())[1:]) != stored.shape:
+        return model_receives(stored, **config), config, False
+    out = np.asarray(layer(stored[None]))[0]
     lo, hi = float(out.min()), float(out.max())
     img = np.round((out - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(out)).astype(np.uint8)
-    config = {k: layer.get_config().get(k) for k in ("crop", "size", "gray", "norm")}
-    return Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img), config
+    return Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img), config, True
 
 
 # ----------------------------------------------------------------------------------------- models
@@ -419,7 +426,7 @@ def network_input(keras_model: Any, stored: np.ndarray) -> tuple[Image.Image, di
 class ModelEntry:
     name: str
     path: Path
-    card: dict[str, Any]
+    card: cards.ModelCard
 
     @property
     def ready(self) -> bool:
@@ -427,8 +434,24 @@ class ModelEntry:
         return (self.path / "model.keras").is_file()
 
 
-def list_models(models_dir: str | Path = DEFAULT_MODELS) -> list[ModelEntry]:
-    """Every model folder with a readable card under ``models_dir``; ``compact`` (the shipped one) first."""
+def model_folders() -> tuple[Path, Path]:
+    """Where models are listed from, the same for the CLI, the dashboard and the pipelines: the shipped models
+    (read-only) and the user's training runs (``paths.runs_dir()``)."""
+    return paths.shipped_models_dir(), paths.runs_dir()
+
+
+def all_models(shipped: str | Path | None = None, runs: str | Path | None = None) -> list[ModelEntry]:
+    """The shipped models, named by their folder (``compact``), then the training runs, named ``runs/<name>``
+    so that a run never takes a shipped model's name (defaults: ``model_folders()``)."""
+    default_shipped, default_runs = model_folders()
+    runs = Path(runs) if runs is not None else default_runs
+    return list_models(shipped if shipped is not None else default_shipped) + \
+        list_models(runs, prefix=f"{runs.name or 'runs'}/")
+
+
+def list_models(models_dir: str | Path, *, prefix: str = "") -> list[ModelEntry]:
+    """Every model folder with a readable card under ``models_dir``, named ``prefix`` + the folder's name;
+    ``compact`` first."""
     root = Path(models_dir)
     out = []
     if root.is_dir():
@@ -438,8 +461,8 @@ def list_models(models_dir: str | Path = DEFAULT_MODELS) -> list[ModelEntry]:
             except ModelError:
                 continue
             if card is not None:
-                out.append(ModelEntry(d.name, d, card))
-    out.sort(key=lambda m: (m.name != "compact", m.name))
+                out.append(ModelEntry(prefix + d.name, d, card))
+    out.sort(key=lambda m: (m.name != prefix + "compact", m.name))
     return out
 
 
@@ -449,32 +472,12 @@ def _scalar(v: Any) -> float | None:
     return None if isinstance(v, float) and not math.isfinite(v) else float(v)
 
 
-def training_history(card: dict[str, Any]) -> dict[str, list[float | None]]:
-    """The card's per-epoch history as ``{metric: [value per epoch]}``, whichever way it is stored (a list of
-    per-epoch dicts, or a dict of lists); ``epoch`` holds the epoch numbers."""
-    training = card.get("training") if isinstance(card.get("training"), dict) else {}
-    hist = card.get("history", training.get("history"))
-    if isinstance(hist, dict) and isinstance(hist.get("epochs"), list):
-        hist = hist["epochs"]
-    series: dict[str, list[float | None]] = {}
-    if isinstance(hist, list):
-        rows = [r for r in hist if isinstance(r, dict)]
-        keys = [k for k in dict.fromkeys(k for r in rows for k in r) if any(_scalar(r.get(k)) is not None
-                                                                           for r in rows)]
-        series = {k: [_scalar(r.get(k)) for r in rows] for k in keys}
-        n = len(rows)
-    elif isinstance(hist, dict):
-        series = {k: [_scalar(x) for x in v] for k, v in hist.items()
-                  if isinstance(v, list) and any(_scalar(x) is not None for x in v)}
-        n = max((len(v) for v in series.values()), default=0)
-    else:
-        return {}
-    if "epoch" not in series:
-        series = {"epoch": [float(i + 1) for i in range(n)], **series}
+def training_history(card: cards.ModelCard) -> dict[str, list[float | None]]:
+    """The card's per-epoch history as ``{metric: [value per epoch]}``; ``epoch`` holds the epoch numbers.
+    Metrics with no finite value are left out."""
+    rows = [r for r in (card.training.history if card.training else []) if isinstance(r, dict)]
+    keys = [k for k in dict.fromkeys(k for r in rows for k in r) if any(_scalar(r.get(k)) is not None for r in rows)]
+    series = {k: [_scalar(r.get(k)) for r in rows] for k in keys}
+    if rows and "epoch" not in series:
+        series = {"epoch": [float(i + 1) for i in range(len(rows))], **series}
     return series
-
-
-def env_path(name: str, default: str | Path) -> Path:
-    """A path from environment variable ``name`` (``~`` expanded), else ``default``."""
-    v = os.environ.get(name, "").strip()
-    return Path(v).expanduser() if v else Path(default)

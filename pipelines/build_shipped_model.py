@@ -1,23 +1,25 @@
 """Build the shipped model from scratch on a CPU: synthetic archives -> prepare -> train compact ->
 evaluate (synthetic test split, and the real SVHN photos beside the checkout when present) -> card.
 
-    python pipelines/build_shipped_model.py [--train 50000 --extra 10000 --test 3000] [--minutes 60]
+    python -m pipelines.build_shipped_model [--train 50000 --extra 10000 --test 3000] [--minutes 60]
 
-Every step is resumable: archives and the store already built are reused, and training continues from
-its last checkpoint when the same command is run again after an interruption. Real test-split images are
-never used for training or model selection; they are only measured at the end.
+Run it from the repository root. Archives and the store go to ``$SVHN_DATA/shipped`` (``--work``), the model
+to ``$SVHN_RUNS/compact`` (``--root``, ``--name``); to ship it, copy its ``model.keras`` and ``card.json`` into
+``artifacts/models/compact/``. The real SVHN photos are read from ``$SVHN_REAL`` (default
+``../shared/svhn-real``) when present. Every step is resumable: archives and the store already built are
+reused, and training continues from its last checkpoint when the same command is run again after an
+interruption. Real test-split images are never used for training or model selection; they are only
+measured at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from svhn_api import paths
 
 
 def main() -> int:
@@ -31,14 +33,17 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--patience", type=int, default=10, help="epochs without validation gain before stopping")
     ap.add_argument("--name", default="compact", help="folder under --root")
-    ap.add_argument("--root", default=str(ROOT / "artifacts" / "models"))
-    ap.add_argument("--work", default=str(ROOT / "data" / "shipped"), help="where archives and the store go")
+    ap.add_argument("--root", default=str(paths.runs_dir()), help="where the run goes (default: $SVHN_RUNS)")
+    ap.add_argument("--work", default=str(paths.data_dir() / "shipped"),
+                    help="where archives and the store go (default: $SVHN_DATA/shipped)")
+    ap.add_argument("--real", type=Path, default=paths.real_svhn_dir(),
+                    help="the real SVHN sample measured at the end (default: $SVHN_REAL)")
     a = ap.parse_args()
 
     import svhn_api
     from benchmarks.photo_eval import evaluate_real_svhn
 
-    shared = ROOT.parent / "shared" / "svhn-real"
+    shared = a.real
 
     t0 = time.perf_counter()
     work = Path(a.work)
@@ -49,15 +54,15 @@ def main() -> int:
     store = work / "synthetic_union.h5"
     if not store.is_file():
         print(f"[2/4] preparing {store}", flush=True)
-        summary = svhn_api.data.prepare(archives, out=store, jobs=a.jobs, download=False)
+        summary = svhn_api.prepare(archives, out=store, jobs=a.jobs, download=False)
         print(json.dumps(summary.counts), f"left out: {len(summary.left_out)}", flush=True)
     print(f"[3/4] training compact for up to {a.minutes} min", flush=True)
-    result = svhn_api.training.train(data=store, model="compact", name=a.name, epochs=a.epochs, minutes=a.minutes,
+    result = svhn_api.train(data=store, model="compact", name=a.name, epochs=a.epochs, minutes=a.minutes,
                             seed=a.seed, root=a.root, patience=a.patience)
     print(json.dumps({k: v for k, v in result.items() if k != "history"}, default=str), flush=True)
     folder = Path(a.root) / a.name
     print("[4/4] evaluating", flush=True)
-    report = svhn_api.inference.evaluate(folder, store, split="test", record=True)
+    report = svhn_api.evaluate(folder, store, split="test", record=True)
     print(report["text"], flush=True)
     if shared.is_dir():
         for key, r in evaluate_real_svhn(shared, str(folder), record=True).items():

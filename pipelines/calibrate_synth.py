@@ -1,11 +1,14 @@
-"""Measure the layout statistics of real SVHN annotations and write ``svhn_api/synthetic/stats.json``.
+"""Measure the layout statistics of real SVHN annotations and write the renderer's ``stats.json``.
 
 Reads only labels, boxes and image sizes (``annotations/{train,test}.json`` of the shared real-SVHN
 folder), never pixels. The synthetic *train* and *extra* splits are drawn from the ``train`` section
 (calibrated on the 33,402 real train images); the synthetic *test* split from the ``test`` section
 (13,068 real test images, which frame the digits with more context). Only the small JSON is committed.
 
-    python3 pipelines/calibrate_synth.py [--real ../shared/svhn-real] [--out svhn_api/synthetic/stats.json]
+    python -m pipelines.calibrate_synth [--real ../shared/svhn-real] [--out svhn_api/synthetic/stats.json]
+
+Run it from the repository root. ``--real`` defaults to ``$SVHN_REAL``, ``--out`` to the file the renderer
+reads (``svhn_api.synthetic.layout.stats_path()``, i.e. ``svhn_api/synthetic/stats.json`` in a checkout).
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from svhn_api.atomic import atomic_path  # noqa: E402
+from svhn_api import paths
+from svhn_api.atomic import atomic_path
+from svhn_api.synthetic.layout import stats_path
 
 # Quantile levels shared by every distribution; sampling interpolates the inverse CDF between them.
 LEVELS = [0.0, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.975, 0.99, 1.0]
@@ -107,10 +111,10 @@ def split_stats(records: list[dict], split: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    here = Path(__file__).resolve().parent.parent
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--real", type=Path, default=here.parent / "shared" / "svhn-real")
-    ap.add_argument("--out", type=Path, default=here / "svhn_api" / "synth" / "stats.json")
+    ap.add_argument("--real", type=Path, default=paths.real_svhn_dir(),
+                    help="the real-SVHN folder, with annotations/{train,test}.json (default: $SVHN_REAL)")
+    ap.add_argument("--out", type=Path, default=stats_path(), help="default: the file the renderer reads")
     args = ap.parse_args(argv)
     ann = args.real / "annotations"
     if not (ann / "train.json").is_file():

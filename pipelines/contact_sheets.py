@@ -1,27 +1,25 @@
 """Contact sheets to compare synthetic and real SVHN photos side by side (documentation images).
 
-    python3 pipelines/contact_sheets.py [--real ../shared/svhn-real] [--n 48] [--seed 0] [--height 0]
+    python -m pipelines.contact_sheets [--real ../shared/svhn-real] [--n 48] [--seed 0] [--height 0]
 
 Writes ``docs/synth_sheet.png`` (``--n`` synthetic samples of the train split) and, when the real folder
 is present, ``docs/real_sheet.png`` (the real train+test photos there). Images are shown at their natural
-size (``--height 0``) or scaled to one height; ``--boxes`` draws the digit boxes.
+size (``--height 0``) or scaled to one height; ``--boxes`` draws the digit boxes. Run it from the repository
+root (``--out`` defaults to ``docs``, ``--real`` to ``$SVHN_REAL``).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run as a script from anywhere
-
-from svhn_api.data.images import load_image  # noqa: E402
-from svhn_api.data.records import DigitBox  # noqa: E402
+from svhn_api import paths
+from svhn_api.atomic import atomic_path
+from svhn_api.data.images import load_image
+from svhn_api.data.records import DigitBox
 
 
 def sheet(items: list[tuple[Image.Image, list[DigitBox] | None]], width: int = 1000, height: int = 0,
@@ -60,17 +58,16 @@ def sheet(items: list[tuple[Image.Image, list[DigitBox] | None]], width: int = 1
 
 
 def _save(img: Image.Image, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    img.save(tmp, "PNG")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        img.save(tmp, "PNG")
 
 
 def main(argv: list[str] | None = None) -> int:
     from svhn_api.synthetic import render_sample
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--real", type=Path, default=ROOT.parent / "shared" / "svhn-real")
-    ap.add_argument("--out", type=Path, default=ROOT / "docs")
+    ap.add_argument("--real", type=Path, default=paths.real_svhn_dir(), help="default: $SVHN_REAL")
+    ap.add_argument("--out", type=Path, default=Path("docs"), help="default: docs (of the repository root)")
     ap.add_argument("--n", type=int, default=48)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--split", default="train")

@@ -9,19 +9,49 @@ Public API:
 - ``predict(...)``   read the number in one or many images
 - ``read_digitstruct(path)``  fast reader of the official ``digitStruct.mat``
 
-The functions are bound here, eagerly, because each lives in a module of the same name: importing such a
-module later would otherwise rebind ``svhn_api.<name>`` to the module. These modules are light; TensorFlow
-is only imported inside the functions that need a model.
+The functions are loaded on first use (``import svhn_api`` itself imports nothing heavy, so the command
+line answers a bad argument at once); none of them shares its name with a submodule of ``svhn_api``, so
+importing a submodule never rebinds them. TensorFlow is only imported inside the functions that need a model.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from svhn_api.data.archive_writer import write_archive  # noqa: E402
-from svhn_api.data.digitstruct import read_digitstruct  # noqa: E402
-from svhn_api.data.prepare import prepare  # noqa: E402
-from svhn_api.inference.evaluate import evaluate  # noqa: E402
-from svhn_api.inference.predict import predict  # noqa: E402
-from svhn_api.synthetic import synth  # noqa: E402
-from svhn_api.training.train import train  # noqa: E402
+# public name -> the module that defines it
+_PUBLIC = {
+    "write_archive": "svhn_api.data.archive_writer",
+    "read_digitstruct": "svhn_api.data.digitstruct",
+    "prepare": "svhn_api.data.prepare",
+    "evaluate": "svhn_api.inference.evaluate",
+    "predict": "svhn_api.inference.predict",
+    "synth": "svhn_api.synthetic",
+    "train": "svhn_api.training.train",
+}
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time ``__getattr__`` imports them on first use
+    from svhn_api.data.archive_writer import write_archive
+    from svhn_api.data.digitstruct import read_digitstruct
+    from svhn_api.data.prepare import prepare
+    from svhn_api.inference.evaluate import evaluate
+    from svhn_api.inference.predict import predict
+    from svhn_api.synthetic import synth
+    from svhn_api.training.train import train
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'svhn_api' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})
+
 
 __all__ = ["__version__", "evaluate", "predict", "prepare", "read_digitstruct", "synth", "train", "write_archive"]

@@ -1,20 +1,44 @@
-"""``python -m svhn_api <command>``: headless access to prepare, synth, train, evaluate and predict.
+"""The command line, ``svhn <command>`` or ``python -m svhn_api <command>``: prepare, synth, train, evaluate
+and predict without the dashboard.
 
-Every command has ``--help``; ``--json`` prints a machine-readable summary as the last line of stdout.
+Arguments and input files are checked before Keras/TensorFlow is imported, so a mistake is reported at once;
+the backend is then loaded through ``svhn_api.backend`` (without TensorFlow's start-up chatter).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+from svhn_api.errors import DataError, ImageError, SVHNError
+
+DESCRIPTION = """\
+Read house numbers from street photos: prepare data, render synthetic data, train, evaluate, predict.
+
+Every command has --help; --json prints a machine-readable summary as the last line of stdout.
+Default locations: data in $SVHN_DATA (default ./data), training runs in $SVHN_RUNS (default ./runs),
+the model used when none is named in $SVHN_MODEL (default: the shipped compact model)."""
+JSON_HELP = "print a machine-readable summary as JSON on the last line of stdout"
 
 
 def _csv(s: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in s.split(",") if x.strip())
+
+
+def _aliased(aliases: Mapping[str, str]) -> Callable[[str], str]:
+    """An argparse ``type`` mapping an earlier name to its current one (argparse's ``choices`` then checks it)."""
+    def name(s: str) -> str:
+        return aliases.get(s, s)
+
+    return name
+
+
+def _aliases_note(aliases: Mapping[str, str]) -> str:
+    return "; ".join(f"{old!r} is accepted for {new!r}" for old, new in aliases.items())
 
 
 def _box(s: str) -> tuple[float, float, float, float]:
@@ -23,6 +47,66 @@ def _box(s: str) -> tuple[float, float, float, float]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"--box {s!r}: give left,top,width,height, e.g. 10,5,40,30") from None
     return x, y, w, h
+
+
+def _positive(kind: type) -> Callable[[str], Any]:
+    """An argparse ``type``: a number of ``kind`` greater than zero."""
+    def parse(s: str) -> Any:
+        try:
+            v = kind(s)
+        except ValueError:
+            v = None
+        if v is None or not v > 0:
+            raise argparse.ArgumentTypeError(f"{s!r}: give a number greater than 0")
+        return v
+
+    return parse
+
+
+def _prog() -> str:
+    """How the user started us, for usage lines: ``python -m svhn_api`` or the ``svhn`` script."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    if name == "__main__.py":
+        return "python -m svhn_api"
+    name = name.removesuffix(".exe").removesuffix("-script.py")
+    return name if name.startswith("svhn") else "svhn"
+
+
+# ------------------------------------------------------------------------------------------ checks
+# Done before TensorFlow loads (seconds), so that a wrong path is an error at once.
+
+
+def _check_file(path: str, error: type[SVHNError], what: str, fix: str) -> None:
+    p = Path(path)
+    if p.is_dir():
+        raise error(f"{path}: a folder, not {what}; {fix}")
+    if not p.is_file():
+        raise error(f"{path}: no such file; {fix}")
+
+
+def _check_store(path: str) -> None:
+    from svhn_api.paths import synthetic_dir
+
+    _check_file(path, DataError, "a prepared store", "give the .h5 file that `prepare` wrote (e.g. "
+                f"`prepare --source synthetic` makes {synthetic_dir() / 'synthetic_union.h5'})")
+
+
+def _check_images(images: Sequence[str]) -> None:
+    for path in images:
+        _check_file(path, ImageError, "an image file", "give image files (PNG, JPEG, ...)")
+
+
+def _check_model(model: str | None) -> None:
+    from svhn_api.models.io import resolve
+
+    resolve(model)  # ModelError naming the path and what to give instead
+
+
+def _load_backend() -> None:
+    """Import Keras (and TensorFlow) now, quietly, before the library does."""
+    from svhn_api.backend import import_keras
+
+    import_keras()
 
 
 def _emit(result: Any, as_json: bool, text: str) -> None:
@@ -59,15 +143,20 @@ def cmd_synth(a: argparse.Namespace) -> int:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
+    _check_store(a.data)
+    _load_backend()
     from svhn_api.training.train import train
 
     result = train(data=a.data, model=a.model, name=a.name, epochs=a.epochs, batch_size=a.batch_size,
-                   seed=a.seed, minutes=a.minutes, loss=a.loss, progress=not a.json)
+                   seed=a.seed, minutes=a.minutes, loss=a.loss, progress=not a.json, fresh=a.fresh)
     _emit(result, a.json, json.dumps(result, indent=2, default=str))
     return 0
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
+    _check_store(a.data)
+    _check_model(a.model)
+    _load_backend()
     from svhn_api.inference.evaluate import evaluate
 
     report = evaluate(a.model, a.data, split=a.split, samples=a.samples, seed=a.seed, progress=not a.json,
@@ -78,6 +167,9 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def cmd_predict(a: argparse.Namespace) -> int:
+    _check_images(a.images)
+    _check_model(a.model)
+    _load_backend()
     from svhn_api.inference.predict import predict
 
     boxes = [a.box] * len(a.images) if a.box else None
@@ -89,74 +181,89 @@ def cmd_predict(a: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m svhn_api", description=__doc__,
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    from svhn_api.data.preprocess import CROP_ALIASES, CROP_MODES
+    from svhn_api.models import ALIASES as MODEL_ALIASES
+    from svhn_api.models import ARCHITECTURES
+
+    p = argparse.ArgumentParser(prog=prog or _prog(), description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="command")
 
     q = sub.add_parser("prepare", help="archives -> prepared HDF5 store")
     q.add_argument("--source", choices=("official", "synthetic"), default="official",
                    help="official SVHN archives (downloaded when missing) or the embedded synthetic sample")
-    q.add_argument("--archives", help="folder holding train/extra/test.tar.gz (default data/archives, "
-                   "or data/synthetic/archives for --source synthetic)")
+    q.add_argument("--archives", help="folder holding train/extra/test.tar.gz (default $SVHN_DATA/archives, "
+                   "or $SVHN_DATA/synthetic/archives for --source synthetic; $SVHN_DATA defaults to ./data)")
     q.add_argument("--splits", type=_csv, default=("train", "extra", "test"), help="comma list (default all)")
-    q.add_argument("--crop", choices=("union", "seed"), default="union",
-                   help="union: 64x64 RGB of the expanded union box; seed: the 2016 capstone's 32x32 strip")
+    q.add_argument("--crop", type=_aliased(CROP_ALIASES), choices=CROP_MODES, default="union",
+                   help="union: 64x64 RGB of the expanded union box; capstone: the 2016 capstone's 32x32 strip "
+                   f"({_aliases_note(CROP_ALIASES)})")
     q.add_argument("--jobs", type=int, default=-1, help="parallel workers (default: all cores)")
-    q.add_argument("--out", help="output store (default data/svhn_<crop>.h5)")
-    q.add_argument("--validation-size", type=int, default=6000)
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", help="output store (default $SVHN_DATA/svhn_<crop>.h5, or "
+                   "$SVHN_DATA/synthetic/synthetic_<crop>.h5 for --source synthetic)")
+    q.add_argument("--validation-size", type=int, default=6000,
+                   help="rows of train+extra held out for validation, at most a tenth (default %(default)s)")
+    q.add_argument("--seed", type=int, default=0,
+                   help="seed of the validation sample and of the synthetic sample's rendering (default 0)")
     q.add_argument("--no-download", action="store_true", help="fail instead of downloading missing archives")
-    q.add_argument("--json", action="store_true", help="print the summary as JSON on the last line")
+    q.add_argument("--json", action="store_true", help=JSON_HELP)
     q.set_defaults(func=cmd_prepare)
 
     q = sub.add_parser("synth", help="write synthetic house-number archives in the official layout")
     q.add_argument("--out", required=True, help="folder for train/extra/test.tar.gz")
-    q.add_argument("--train", type=int, default=4000)
-    q.add_argument("--extra", type=int, default=1000)
-    q.add_argument("--test", type=int, default=1000)
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--jobs", type=int, default=-1)
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--train", type=int, default=4000, help="photos in train.tar.gz (default %(default)s)")
+    q.add_argument("--extra", type=int, default=1000, help="photos in extra.tar.gz (default %(default)s)")
+    q.add_argument("--test", type=int, default=1000, help="photos in test.tar.gz (default %(default)s)")
+    q.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same archives")
+    q.add_argument("--jobs", type=int, default=-1, help="parallel workers (default: all cores)")
+    q.add_argument("--json", action="store_true", help=JSON_HELP)
     q.set_defaults(func=cmd_synth)
 
     q = sub.add_parser("train", help="train a model on a prepared store")
     q.add_argument("--data", required=True, help="prepared store (.h5)")
-    q.add_argument("--model", choices=("compact", "seed", "deep"), default="compact")
-    q.add_argument("--name", help="output folder name under artifacts/models (default: the model name)")
-    q.add_argument("--epochs", type=int, default=30)
-    q.add_argument("--batch-size", type=int, default=None)
-    q.add_argument("--minutes", type=float, default=None, help="stop after this much training time")
+    q.add_argument("--model", type=_aliased(MODEL_ALIASES), choices=ARCHITECTURES, default="compact",
+                   help=f"architecture ({_aliases_note(MODEL_ALIASES)})")
+    q.add_argument("--name", help="the run's folder: runs/<name> in $SVHN_RUNS (default ./runs; name default: "
+                   "the model name). Rerunning the same command resumes the run")
+    q.add_argument("--fresh", action="store_true",
+                   help="start the run over: forget the checkpoint and card in runs/<name> instead of resuming")
+    q.add_argument("--epochs", type=_positive(int), default=30, help="at most this many epochs (default %(default)s)")
+    q.add_argument("--batch-size", type=_positive(int), default=None,
+                   help="images per step (default: the architecture's own)")
+    q.add_argument("--minutes", type=_positive(float), default=None, help="stop after this much training time")
     q.add_argument("--loss", choices=("sum", "masked"), default="sum",
                    help="sum of the six cross-entropies, or the paper's (no gradient for absent digits)")
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--seed", type=int, default=0, help="random seed of initialisation, shuffling and augmentation")
+    q.add_argument("--json", action="store_true", help=JSON_HELP)
     q.set_defaults(func=cmd_train)
 
     q = sub.add_parser("evaluate", help="accuracy of a model on a split of a prepared store")
-    q.add_argument("--model", default=None, help="model folder or .keras file (default: the shipped model)")
-    q.add_argument("--data", required=True)
-    q.add_argument("--split", choices=("train", "validation", "test"), default="test")
-    q.add_argument("--samples", type=int, default=None, help="evaluate this many random rows (e.g. 64)")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--model", default=None,
+                   help="model folder or .keras file (default: $SVHN_MODEL, else the shipped model)")
+    q.add_argument("--data", required=True, help="prepared store (.h5)")
+    q.add_argument("--split", choices=("train", "validation", "test"), default="test",
+                   help="which rows to evaluate (default %(default)s)")
+    q.add_argument("--samples", type=_positive(int), default=None,
+                   help="evaluate this many random rows (e.g. 64; default: the whole split)")
+    q.add_argument("--seed", type=int, default=0, help="random seed of the --samples draw")
     q.add_argument("--record", action="store_true", help="append the result to the model's card.json")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--json", action="store_true", help=JSON_HELP)
     q.set_defaults(func=cmd_evaluate)
 
     q = sub.add_parser("predict", help="read the house number in one or more images")
     q.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
     q.add_argument("--box", type=_box, help="the number's region left,top,width,height (applied to every image)")
-    q.add_argument("--model", default=None, help="model folder or .keras file (default: the shipped model)")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--model", default=None,
+                   help="model folder or .keras file (default: $SVHN_MODEL, else the shipped model)")
+    q.add_argument("--json", action="store_true", help=JSON_HELP)
     q.set_defaults(func=cmd_predict)
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the terminal
-    args = build_parser().parse_args(argv)
-    from svhn_api.errors import SVHNError
-
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """Run one command; returns the exit status (2: a user error, printed as ``error: ...`` on stderr)."""
+    args = build_parser(prog).parse_args(argv)
     try:
         return args.func(args)
     except (SVHNError, ValueError) as e:

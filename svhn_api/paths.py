@@ -7,6 +7,8 @@ The same rules hold for the library, the CLI, the dashboard and the pipelines:
   into the shipped models.
 - ``SVHN_MODEL`` (default: the shipped ``compact`` model): the model ``predict``/``evaluate`` load when
   none is named.
+- ``SVHN_REAL``  (default ``../shared/svhn-real`` beside the checkout): the real SVHN sample that the
+  benchmarks and the calibration pipeline read (never the library itself).
 
 Relative defaults are relative to the working directory, like any command-line tool's. The shipped models
 are read-only package data: ``svhn_api/artifacts/models`` inside an installed wheel, ``artifacts/models``
@@ -68,6 +70,12 @@ def is_shipped(path: str | os.PathLike) -> bool:
         return Path(path).resolve().is_relative_to(shipped_models_dir().resolve())
     except OSError:
         return False
+
+
+def real_svhn_dir() -> Path:
+    """The real SVHN sample (photos and annotations) of the benchmarks and pipelines: ``$SVHN_REAL``, else
+    ``shared/svhn-real`` beside the checkout (beside the working folder when not run from a checkout)."""
+    return _env("SVHN_REAL", (CHECKOUT or Path.cwd()).parent / "shared" / "svhn-real")
 
 
 def portable(path: str | os.PathLike) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import h5py
@@ -10,9 +9,19 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from svhn_api.data.preprocess import CROP_SHAPES, crop, encode_labels
+from svhn_api.data.preprocess import CROP_SHAPES, crop, crop_mode
 from svhn_api.data.records import DigitBox
-from svhn_api.data.store import SPLITS, append_rows, create_datasets
+from svhn_api.data.store import (
+    ROW_FIELDS,
+    SPLITS,
+    StoreAttrs,
+    append_rows,
+    box_array,
+    create_datasets,
+    split_ranges,
+    write_attrs,
+)
+from svhn_api.labels import boxes_to_row
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "svhn-real"
 
@@ -49,32 +58,27 @@ def random_numbers(n: int, rng: np.random.Generator) -> list[str]:
 
 
 def make_store(path: Path, counts: dict[str, int], mode: str = "union", seed: int = 0) -> Path:
-    """A small prepared store written directly (no archives), with the same datasets and attributes."""
+    """A small prepared store written directly (no archives), with the same datasets and attributes (both
+    from ``svhn_api.data.store``'s schema). ``mode`` is a crop mode or an alias (``"seed"``)."""
     rng = np.random.default_rng(seed)
-    ranges, cursor = {}, 0
+    mode = crop_mode(mode)
     with h5py.File(path, "w") as f:
         create_datasets(f, CROP_SHAPES[mode])
         for code, split in enumerate(SPLITS):
             n = counts.get(split, 0)
-            rows: dict[str, list] = {k: [] for k in ("images", "labels", "lengths", "boxes", "sizes",
-                                                      "filenames", "sources", "split")}
+            rows: dict[str, list] = {k: [] for k in ROW_FIELDS}
             for i, number in enumerate(random_numbers(n, rng)):
                 img, boxes = draw_number(number, rng)
-                lab = encode_labels(boxes)
-                bx = np.full((5, 4), np.nan, np.float32)
-                bx[:len(boxes)] = [(b.left, b.top, b.width, b.height) for b in boxes]
+                lab = boxes_to_row(boxes)
                 for k, v in (("images", crop(img, boxes, mode)), ("labels", lab), ("lengths", lab[0]),
-                             ("boxes", bx), ("sizes", img.size), ("filenames", f"{i + 1}.png"),
+                             ("boxes", box_array(boxes)), ("sizes", img.size), ("filenames", f"{i + 1}.png"),
                              ("sources", "test" if split == "test" else "train"), ("split", code)):
                     rows[k].append(v)
             if n:
                 append_rows(f, {k: np.array(v, dtype=object if k in ("filenames", "sources") else None)
                                 for k, v in rows.items()})
-            ranges[split] = [cursor, cursor + n]
-            cursor += n
-        f.attrs.update({"crop": mode, "version": "test", "created": "test", "archives": json.dumps({}),
-                        "split_ranges": json.dumps(ranges), "left_out": json.dumps([]),
-                        "validation_seed": seed, "splits": json.dumps(SPLITS)})
+        write_attrs(f, StoreAttrs(crop=mode, split_ranges=split_ranges(counts), version="test", created="test",
+                                  validation_seed=seed))
     return path
 
 

@@ -1,3 +1,5 @@
+import argparse
+import os
 import subprocess
 import sys
 
@@ -32,3 +34,141 @@ def test_bad_arguments_are_errors_not_tracebacks(tmp_path):
     out = subprocess.run([sys.executable, "-m", "svhn_api", "prepare", "--archives", str(tmp_path), "--splits",
                           "train,bogus", "--no-download"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "error: splits" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_capstone_names_and_their_old_alias_seed():
+    from svhn_api.cli import build_parser
+    from svhn_api.models import ARCHITECTURES
+
+    parse = build_parser().parse_args
+    assert parse(["prepare", "--crop", "seed"]).crop == parse(["prepare", "--crop", "capstone"]).crop == "capstone"
+    assert parse(["train", "--data", "s.h5", "--model", "seed"]).model == "capstone"
+    assert {parse(["train", "--data", "s.h5", "--model", m]).model for m in ARCHITECTURES} == set(ARCHITECTURES)
+    for argv in (["prepare", "--crop", "strip"], ["train", "--data", "s.h5", "--model", "big"]):
+        with pytest.raises(SystemExit):
+            parse(argv)
+
+
+# ------------------------------------------------------------------ checks before TensorFlow, quiet start-up
+
+HEAVY = ("tensorflow", "keras", "jax", "torch")
+RUN_MAIN = ("import sys; from svhn_api.cli import main; rc = main(sys.argv[1:]); "
+            f"print(rc, sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["predict", "missing.png"], "error: missing.png: no such file; give image files"),
+    (["predict", "."], "error: .: a folder, not an image file; give image files"),
+    (["predict", "house.png", "--model", "no-model"], "error: no-model: no such model; give a model folder"),
+    (["predict", "house.png", "--model", "house.png"], "error: house.png: not a .keras model file"),
+    (["evaluate", "--data", "missing.h5"], "error: missing.h5: no such file; give the .h5 file that `prepare`"),
+    (["evaluate", "--data", "house.png", "--model", "no-model"], "error: no-model: no such model"),
+    (["train", "--data", "missing.h5"], "error: missing.h5: no such file; give the .h5 file"),
+    (["train", "--data", "."], "error: .: a folder, not a prepared store; give the .h5 file"),
+])
+def test_bad_inputs_are_reported_before_any_backend_is_imported(tmp_path, argv, message):
+    """A wrong path is answered at once (a fraction of a second, benchmarks/bench_cli.py): nothing heavy is
+    imported before the inputs are checked."""
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "house.png")
+    out = subprocess.run([sys.executable, "-c", RUN_MAIN, *argv], capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path)
+    assert out.stdout.strip() == "2 []", out.stdout + out.stderr
+    assert out.stderr.startswith(message) and "Traceback" not in out.stderr, out.stderr
+
+
+def test_usage_names_the_command_as_it_was_invoked():
+    code = "import sys; sys.argv[0] = {!r}; from svhn_api.cli import main; main(['--help'])"
+    for argv0, prog in (("/usr/local/bin/svhn", "svhn"), ("/x/svhn_api/__main__.py", "python -m svhn_api")):
+        out = subprocess.run([sys.executable, "-c", code.format(argv0)], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and out.stdout.startswith(f"usage: {prog} [-h] command"), out.stdout
+        assert "``" not in out.stdout and "$SVHN_RUNS" in out.stdout
+
+
+def test_every_option_has_a_help_text():
+    from svhn_api.cli import build_parser
+
+    parser = build_parser("svhn")
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in commands.choices.items():
+        for action in sub._actions:
+            assert action.help and action.help.strip(), f"{name} {action.option_strings or action.dest}"
+
+
+def test_train_fresh_and_runs_folder(tmp_path, monkeypatch, capsys):
+    import types
+
+    from svhn_api import cli
+
+    calls = []
+    fake = types.ModuleType("svhn_api.training.train")
+    fake.train = lambda **kw: calls.append(kw) or {"folder": "runs/compact"}
+    monkeypatch.setitem(sys.modules, "svhn_api.training.train", fake)
+    monkeypatch.setattr(cli, "_load_backend", lambda: None)
+    (tmp_path / "s.h5").write_bytes(b"")
+    assert cli.main(["train", "--data", str(tmp_path / "s.h5"), "--fresh", "--json"]) == 0
+    assert cli.main(["train", "--data", str(tmp_path / "s.h5"), "--json"]) == 0
+    assert [c["fresh"] for c in calls] == [True, False]
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    assert "runs/<name>" in capsys.readouterr().out
+
+
+def test_start_up_noise_is_dropped_and_everything_else_passes_through():
+    code = """if True:
+        import os, sys
+        from svhn_api.backend import filtered_stderr
+        with filtered_stderr():
+            os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n")
+            os.write(2, b"I0000 00:00:1.0 1 cpu_feature_guard.cc:227] This TensorFlow binary is optimized ...\\n"
+                        b"To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow "
+                        b"with the appropriate compiler flags.\\n")
+            os.write(2, b"E0000 cuda_dnn.cc:1] Unable to register cuDNN factory: Attempting to register\\n")
+            os.write(2, b"a real warning\\n")
+            print("from python", file=sys.stderr)
+            os.write(2, b"no newline at the end")
+        print(" | after", file=sys.stderr)
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stderr == "a real warning\nfrom python\nno newline at the end | after\n"
+
+
+def test_importing_keras_through_the_backend_prints_nothing():
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    code = ("import os; from svhn_api.backend import import_keras; k = import_keras(); "
+            "print(k.backend.backend(), os.environ['TF_CPP_MIN_LOG_LEVEL'], os.environ.get('TF_ENABLE_ONEDNN_OPTS'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env=env)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    assert out.stdout.split()[1:] == ["2", "None"]
+
+
+def test_every_module_imports_without_posix_only_modules():
+    """``import svhn_api`` and each of its modules work on every OS: nothing imports ``fcntl`` (or another
+    POSIX-only module) at import time. Simulated here by making those imports fail."""
+    code = """if True:
+        import builtins, importlib, pkgutil
+        real_import = builtins.__import__
+
+        def no_posix(name, *args, **kw):
+            if name.split(".")[0] in ("fcntl", "termios", "pwd", "grp", "resource", "posix"):
+                raise ImportError(f"No module named {name!r} (as on Windows)")
+            return real_import(name, *args, **kw)
+
+        builtins.__import__ = no_posix
+        import svhn_api
+        for m in pkgutil.walk_packages(svhn_api.__path__, "svhn_api."):
+            if not m.name.endswith("__main__"):
+                importlib.import_module(m.name)
+        print("ok")
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
+
+
+def test_default_locations_follow_svhn_data(tmp_path):
+    env = {**os.environ, "SVHN_DATA": str(tmp_path / "elsewhere")}
+    out = subprocess.run([sys.executable, "-m", "svhn_api", "prepare", "--no-download"], capture_output=True,
+                         text=True, timeout=60, env=env, cwd=tmp_path)
+    assert out.returncode == 2 and str((tmp_path / "elsewhere" / "archives").resolve()) in out.stderr, out.stderr

@@ -1,8 +1,10 @@
 """Every dashboard page, run headless with streamlit's AppTest on a small store built by ``prepare`` from
 archives written here (so the Preprocessing check finds the original photos).
 
-The app is pointed at that store with ``SVHN_DATA`` and at the models with ``SVHN_MODELS``. Pages that need
-a model use the shipped one (``artifacts/models/compact``); those assertions skip while it is not there.
+The app is pointed at that store with ``SVHN_DATA``, at an empty runs folder with ``SVHN_RUNS``, and at an
+empty folder in place of the shipped models (``svhn_api.paths.shipped_models_dir``; the app runs in this
+process). Pages that need a model use the shipped one (``artifacts/models/compact``); those assertions skip
+while it is not there.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 from PIL import Image
 
 from dashboard import view_model
+from svhn_api import paths
 from svhn_api.data.archive_writer import write_archive
 from svhn_api.data.download import write_manifest
 from svhn_api.data.prepare import prepare
@@ -55,15 +58,17 @@ def data_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def app(data_dir, monkeypatch, tmp_path):
-    """An AppTest of the dashboard on ``data_dir``; models from an empty folder unless a test sets them."""
+    """An AppTest of the dashboard on ``data_dir``; no models unless a test gives the folder to show as the
+    shipped models."""
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("SVHN_DATA", str(data_dir))
-    monkeypatch.setenv("SVHN_MODELS", str(tmp_path / "no-models"))
+    monkeypatch.setenv("SVHN_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr(paths, "shipped_models_dir", lambda: tmp_path / "no-models")
 
     def make(models: Path | None = None) -> AppTest:
         if models is not None:
-            monkeypatch.setenv("SVHN_MODELS", str(models))
+            monkeypatch.setattr(paths, "shipped_models_dir", lambda: models)
         return AppTest.from_file(APP, default_timeout=120)
 
     return make
@@ -131,7 +136,8 @@ def test_preprocessing_check_redoes_the_crop_from_the_original(app):
     at = page(app(), "views/preprocessing.py")
     captions = [c for img in at.image for c in img.captions]
     assert any(c.startswith("Original photo: digit boxes (green)") for c in captions)
-    assert any("what the network receives: centre 54 crop, resized to 48x48" in c for c in captions)
+    # no model selected: nothing to read the input layer's settings from, and the page says so
+    assert any("what the network receives: not known (no model selected" in c for c in captions)
     assert any("32x32: the capstone's input" in c for c in captions)
     assert [s.value for s in at.success] == ["identical to the stored crop"]
     at.number_input(key="pre_index").set_value(5).run()
@@ -180,10 +186,10 @@ def test_pages_on_an_empty_store_warn_instead_of_failing(app, tmp_path, monkeypa
         assert any("no rows at all" in w.value and "Prepare it again" in w.value for w in at.warning), view
 
 
-def test_preprocessing_uses_the_models_own_prepare_layer(app):
+def test_preprocessing_uses_the_models_own_input_layer(app):
     at = page(app(need_model()), "views/preprocessing.py")
     assert any("what the network receives: centre 54 crop, resized to 48x48" in c
-               and "computed by compact's own Prepare layer" in c for img in at.image for c in img.captions)
+               and "computed by compact's own input layer" in c for img in at.image for c in img.captions)
 
 
 def test_first_run_prepares_the_default_store_with_a_status(app, tmp_path, monkeypatch):

@@ -34,7 +34,7 @@ def test_predict_page_reads_an_uploaded_photo(tmp_path):
     from svhn_api.inference.predict import predict
 
     expected = predict(photo.read_bytes(), model=MODELS / "compact").number or "–"
-    env = {"SVHN_DATA": str(store), "SVHN_MODELS": str(MODELS), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {"SVHN_DATA": str(store), "SVHN_RUNS": str(tmp_path / "runs")}  # the shipped models, no runs
     with streamlit_server(env, log=tmp_path / "streamlit.log") as url, browser_page() as page:
         page.goto(f"{url}/predict")
         wait_idle(page)

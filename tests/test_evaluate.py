@@ -54,7 +54,7 @@ def model_folder(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("models") / "untrained"
     model_io.save(models.build("compact"), folder)
-    cards.write(folder, {"name": "untrained", "decode": {"joint": True, "none_terms": True}, "evaluations": []})
+    cards.write(folder, cards.ModelCard(name="untrained"))
     return folder
 
 
@@ -89,6 +89,6 @@ def test_evaluate_cli_json_and_shape_mismatch(tiny_store, model_folder, tmp_path
                  "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["metrics"]["count"] == 4 and len(out["samples"]) == 4
-    seed_store = make_store(tmp_path / "seed.h5", {"test": 4}, mode="seed")
-    with pytest.raises(ModelError, match="crop"):
-        evaluate(model_folder, seed_store, progress=False, record=False)
+    capstone_store = make_store(tmp_path / "capstone.h5", {"test": 4}, mode="capstone")
+    with pytest.raises(ModelError, match="capstone crop"):
+        evaluate(model_folder, capstone_store, progress=False, record=False)

@@ -74,7 +74,7 @@ def model_folder(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("models") / "untrained"
     model_io.save(models.build("compact"), folder)
-    cards.write(folder, {"name": "untrained", "decode": {"joint": True, "none_terms": True}})
+    cards.write(folder, cards.ModelCard(name="untrained"))
     return folder
 
 
@@ -107,13 +107,13 @@ def test_predict_accepts_every_input_kind(tmp_path, model_folder):
 def test_boxes_crop_exactly_as_the_pipeline(model_folder):
     from svhn_api import predict
     from svhn_api.data.preprocess import crop_union
-    from svhn_api.inference.predict import prepare_input
+    from svhn_api.inference.predict import model_input
     from svhn_api.models import io as model_io
 
     img = Image.fromarray(np.random.default_rng(1).integers(0, 256, (80, 160, 3), dtype=np.uint8))
     box = (30.0, 10.0, 50.5, 40.0)
-    np.testing.assert_array_equal(prepare_input(img, (64, 64, 3), box), crop_union(img, box))
-    np.testing.assert_array_equal(prepare_input(img, (64, 64, 3)), crop_union(img, None))
+    np.testing.assert_array_equal(model_input(img, (64, 64, 3), box), crop_union(img, box))
+    np.testing.assert_array_equal(model_input(img, (64, 64, 3)), crop_union(img, None))
     lm = model_io.load(model_folder)
     want = lm.probabilities(crop_union(img, box)[None])[0]
     np.testing.assert_allclose(predict(img, model=model_folder, boxes=box).probabilities, want, atol=1e-6)
@@ -152,7 +152,7 @@ def test_warm_path_does_not_retrace_and_default_model(model_folder):
     lm = model_io.load(model_folder)
     for n in (1, 3, 1, 5):
         predict([np.zeros((20, 40, 3), np.uint8)] * n, model=model_folder)
-    assert lm._fn.experimental_get_tracing_count() == 1
+    assert lm.traces == 1
     if not (paths.default_model() / "model.keras").is_file():
         pytest.skip("no shipped default model in artifacts/models/compact")
     r = predict(np.zeros((40, 80, 3), np.uint8))
@@ -198,8 +198,8 @@ def test_seed_crop_models_are_refused_with_a_clear_error(tmp_path):
     from svhn_api.models import card as cards
     from svhn_api.models import io as model_io
 
-    folder = tmp_path / "seed"
-    model_io.save(models.build("seed", (32, 32, 1)), folder)
-    cards.write(folder, {"name": "seed", "input": {"shape": [32, 32, 1], "crop": "seed"}})
-    with pytest.raises(ModelError, match="'seed' crop"):
+    folder = tmp_path / "capstone"
+    model_io.save(models.build("seed", (32, 32, 1)), folder)  # "seed": accepted before and after the rename
+    cards.write(folder, cards.ModelCard(name="capstone", input=cards.InputSpec([32, 32, 1], crop="capstone")))
+    with pytest.raises(ModelError, match="'capstone' crop"):
         predict(_png(), model=folder)

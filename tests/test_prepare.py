@@ -13,9 +13,9 @@ import pytest
 from svhn_api.data.archive_writer import write_archive
 from svhn_api.data.download import write_manifest
 from svhn_api.data.prepare import prepare
-from svhn_api.data.preprocess import encode_labels
 from svhn_api.data.records import DigitBox
-from svhn_api.data.store import SPLITS, describe, read
+from svhn_api.data.store import SPLITS, inspect, read
+from svhn_api.labels import boxes_to_row
 from tests.conftest import draw_number, random_numbers
 
 prepare_mod = importlib.import_module("svhn_api.data.prepare")
@@ -54,7 +54,7 @@ def test_store_holds_what_went_in(archives, tmp_path):
     folder, truth = archives
     s = prepare(folder, out=tmp_path / "s.h5", jobs=1, validation_size=10, progress=False, download=False)
     assert s.counts == {"train": 90 - 9, "validation": 9, "test": 20}  # validation capped at a tenth
-    info = describe(s.path)
+    info = inspect(s.path)
     assert info.crop == "union" and info.image_shape == (64, 64, 3)
     assert set(info.attrs["archives"]) == {"train", "extra", "test"}
     assert info.attrs["source"] == "synthetic"  # from the archives' manifest.json
@@ -63,7 +63,7 @@ def test_store_holds_what_went_in(archives, tmp_path):
         for lab, bx, fn, src in zip(rows["labels"], rows["boxes"], rows["filenames"], rows["sources"], strict=True):
             boxes = truth[src][fn]
             assert (split == "test") == (src == "test")
-            np.testing.assert_array_equal(lab, encode_labels(boxes))
+            np.testing.assert_array_equal(lab, boxes_to_row(boxes))
             np.testing.assert_allclose(bx[:len(boxes)], [(b.left, b.top, b.width, b.height) for b in boxes])
             assert np.isnan(bx[len(boxes):]).all()
 
@@ -134,12 +134,21 @@ def test_interrupted_prepare_resumes_from_finished_archives(archives, tmp_path, 
     assert not (tmp_path / "s.h5.parts").exists()
 
 
-def test_seed_crop_mode(archives, tmp_path):
+@pytest.mark.parametrize("crop", ["capstone", "seed"])  # "seed": the capstone strip's earlier name
+def test_capstone_crop_mode_and_its_old_name(archives, tmp_path, crop):
     folder, _ = archives
-    s = prepare(folder, out=tmp_path / "seed.h5", crop="seed", jobs=1, progress=False, download=False,
+    s = prepare(folder, out=tmp_path / f"{crop}.h5", crop=crop, jobs=1, progress=False, download=False,
                 splits=("test",))
-    assert describe(s.path).image_shape == (32, 32, 1)
+    info = inspect(s.path)
+    assert s.crop == info.crop == info.attrs["crop"] == "capstone" and info.image_shape == (32, 32, 1)
     assert s.counts == {"train": 0, "validation": 0, "test": 20}
+    with h5py.File(s.path, "r") as f:
+        assert f.attrs["crop"] == "capstone"  # the store itself records the current name
+
+
+def test_unknown_crop_mode_names_the_choices_and_the_alias(archives, tmp_path):
+    with pytest.raises(ValueError, match="union, capstone.*'seed' for 'capstone'"):
+        prepare(archives[0], out=tmp_path / "x.h5", crop="strip", progress=False, download=False)
 
 
 def test_cli_prints_json_summary_last(archives, tmp_path):
@@ -166,3 +175,19 @@ def test_progress_callback_reaches_every_archive_total(archives, tmp_path):
     prepare(folder, out=tmp_path / "p.h5", jobs=1, progress=False, download=False,
             on_progress=lambda stage, done, total: seen.__setitem__(stage, (done, total)))
     assert seen == {f"prepare {k}": (len(v) + (3 if k == "train" else 0),) * 2 for k, v in truth.items()}
+
+
+def test_same_archives_give_a_store_with_the_same_bytes(archives, tmp_path):
+    """Training runs are keyed on the store's sha256: preparing unchanged archives again must not change it
+    (no creation time in the attributes, no HDF5 object timestamps)."""
+    import hashlib
+    import time
+
+    folder, _ = archives
+    out = tmp_path / "s.h5"
+    digests = []
+    for _ in range(2):
+        prepare(folder, out=out, jobs=1, validation_size=10, progress=False, download=False)
+        digests.append(hashlib.sha256(out.read_bytes()).hexdigest())
+        time.sleep(1.1)  # HDF5 timestamps have a resolution of one second
+    assert digests[0] == digests[1]

@@ -3,17 +3,21 @@ import pytest
 from PIL import Image
 
 from svhn_api.data.preprocess import (
+    CROP_MEANINGS,
+    CROP_MODES,
+    CROP_SHAPES,
     SkipImage,
     check_boxes,
     crop,
-    crop_seed,
+    crop_capstone,
+    crop_meaning,
+    crop_mode,
     crop_union,
-    decode_labels,
-    encode_labels,
     expanded_crop,
     union_box,
 )
 from svhn_api.data.records import DigitBox
+from svhn_api.labels import boxes_to_row, row_to_number
 
 
 def boxes_210():
@@ -21,9 +25,9 @@ def boxes_210():
 
 
 def test_labels_follow_the_capstone_encoding():
-    lab = encode_labels(boxes_210())
+    lab = boxes_to_row(boxes_210())
     assert lab.tolist() == [3, 2, 1, 0, 10, 10]
-    assert decode_labels(lab) == "210"
+    assert row_to_number(lab) == "210"
 
 
 def test_union_box_and_30_percent_expansion():
@@ -49,10 +53,10 @@ def test_union_crop_takes_exactly_the_expanded_region():
     assert crop_union(img).shape == (64, 64, 3)
 
 
-def test_seed_crop_is_a_32x32_gray_strip_of_the_digits():
+def test_capstone_crop_is_a_32x32_gray_strip_of_the_digits():
     img = Image.new("RGB", (182, 48), (255, 255, 255))
     img.paste((0, 0, 0), (99, 5, 113, 28))  # the first digit's box is black
-    got = crop_seed(img, boxes_210())
+    got = crop_capstone(img, boxes_210())
     assert got.shape == (32, 32, 1)
     assert got[:, :8].mean() < 30 and got[:, 14:].mean() > 200  # left third dark, the rest white
 
@@ -61,7 +65,7 @@ def test_boxes_running_past_the_image_are_clipped():
     img = Image.new("RGB", (40, 30))
     boxes = [DigitBox(3, 30, -4, 15, 40)]
     assert crop(img, boxes, "union").shape == (64, 64, 3)
-    assert crop(img, boxes, "seed").shape == (32, 32, 1)
+    assert crop(img, boxes, "capstone").shape == (32, 32, 1)
 
 
 @pytest.mark.parametrize("boxes, reason", [
@@ -76,5 +80,19 @@ def test_unusable_annotations_are_reported(boxes, reason):
 
 
 def test_unknown_crop_mode():
-    with pytest.raises(ValueError, match="union, seed"):
+    with pytest.raises(ValueError, match="union, capstone"):
         crop(Image.new("RGB", (10, 10)), [DigitBox(1, 0, 0, 5, 5)], "bogus")
+
+
+def test_seed_is_an_alias_of_capstone_everywhere_a_mode_is_taken():
+    assert crop_mode("seed") == crop_mode("capstone") == "capstone" and crop_mode("union") == "union"
+    img = Image.fromarray(np.random.default_rng(1).integers(0, 256, (48, 182, 3), dtype=np.uint8))
+    np.testing.assert_array_equal(crop(img, boxes_210(), "seed"), crop(img, boxes_210(), "capstone"))
+    assert crop_meaning("seed") == crop_meaning("capstone")
+
+
+def test_every_crop_mode_has_a_shape_and_a_meaning():
+    assert set(CROP_MODES) == set(CROP_SHAPES) == set(CROP_MEANINGS)
+    assert "union box expanded 30%" in crop_meaning("union") and "capstone" in crop_meaning("capstone")
+    with pytest.raises(ValueError, match="crop mode 'tiles': choose one of union, capstone"):
+        crop_meaning("tiles")  # a mode nobody described is an error, never "the capstone strip"

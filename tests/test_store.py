@@ -1,16 +1,65 @@
+import dataclasses
+import json
+
+import h5py
 import numpy as np
 import pytest
 
+from svhn_api import labels
 from svhn_api.data import store
-from svhn_api.data.preprocess import decode_labels
+from svhn_api.data.preprocess import CROP_SHAPES
 from svhn_api.errors import DataError
+from tests.conftest import make_store
 
 
-def test_describe_counts_and_shape(tiny_store):
-    info = store.describe(tiny_store)
+def test_inspect_counts_and_shape(tiny_store):
+    info = store.inspect(tiny_store)
     assert info.counts == {"train": 256, "validation": 64, "test": 64}
     assert info.image_shape == (64, 64, 3)
     assert info.crop == "union"
+
+
+def test_the_schema_takes_its_shapes_from_the_label_format_and_the_crop_modes(tmp_path):
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        store.create_datasets(f, CROP_SHAPES["capstone"])
+        assert f["labels"].shape[1:] == (labels.LABEL_WIDTH,) == (labels.N_HEADS,)
+        assert f["labels"].dtype == labels.LABEL_DTYPE and f["lengths"].dtype == labels.LABEL_DTYPE
+        assert f["boxes"].shape[1:] == (labels.MAX_DIGITS, 4)
+        assert f["images"].shape[1:] == CROP_SHAPES["capstone"]
+        assert set(f) == set(store.ROW_FIELDS)
+
+
+def test_attributes_round_trip_through_the_schema(tmp_path):
+    attrs = store.StoreAttrs(crop="seed", split_ranges=store.split_ranges({"train": 3, "test": 2}),
+                             version="9.9", created="2024-01-01T00:00:00Z", archives={"test": "abc"},
+                             left_out=[{"archive": "test", "filename": "7.png", "reason": "6 digits"}],
+                             validation_seed=4, source="synthetic")
+    assert attrs.split_ranges == {"train": [0, 3], "validation": [3, 3], "test": [3, 5]}
+    path = tmp_path / "s.h5"
+    with h5py.File(path, "w") as f:
+        store.create_datasets(f, CROP_SHAPES["capstone"], n=5)
+        store.write_attrs(f, attrs)
+        assert f.attrs["crop"] == "capstone"  # written under the current name
+        assert json.loads(f.attrs["archives"]) == {"test": "abc"}
+    info = store.inspect(path)
+    assert info.crop == "capstone" and info.counts == {"train": 3, "validation": 0, "test": 2}
+    assert {k: info.attrs[k] for k in ("archives", "left_out", "split_ranges", "validation_seed", "source")} == \
+        {"archives": attrs.archives, "left_out": attrs.left_out, "split_ranges": attrs.split_ranges,
+         "validation_seed": 4, "source": "synthetic"}
+    assert info.attrs["splits"] == list(store.SPLITS)
+
+
+def test_the_test_fixture_writes_every_schema_attribute(tmp_path):
+    info = store.inspect(make_store(tmp_path / "s.h5", {"train": 2, "test": 1}, mode="seed"))
+    names = {f.name for f in dataclasses.fields(store.StoreAttrs)} - {"source"}  # source: None, not written
+    assert names <= set(info.attrs) and info.crop == "capstone" and info.image_shape == CROP_SHAPES["capstone"]
+
+
+def test_a_store_written_under_the_old_crop_name_reads_as_capstone(tmp_path):
+    path = make_store(tmp_path / "old.h5", {"test": 1}, mode="capstone")
+    with h5py.File(path, "a") as f:
+        f.attrs["crop"] = "seed"  # as stores prepared before the rename say
+    assert store.inspect(path).crop == "capstone"
 
 
 def test_read_split_and_indices(tiny_store):
@@ -42,14 +91,14 @@ def test_iter_batches_covers_split_once(tiny_store):
 def test_labels_spell_numbers(tiny_store):
     rows = store.read(tiny_store, "validation", fields=("labels", "lengths"))
     for lab, n in zip(rows["labels"], rows["lengths"], strict=True):
-        assert len(decode_labels(lab)) == n
+        assert len(labels.row_to_number(lab)) == n
         assert all(d == 10 for d in lab[1 + n:])
 
 
 def test_missing_and_corrupt_store_errors(tmp_path):
     with pytest.raises(DataError, match="run `python -m svhn_api prepare`"):
-        store.describe(tmp_path / "nope.h5")
+        store.inspect(tmp_path / "nope.h5")
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"not hdf5 at all")
     with pytest.raises(DataError, match="bad.h5"):
-        store.describe(bad)
+        store.inspect(bad)

@@ -13,10 +13,11 @@ import pytest
 from PIL import Image
 
 from dashboard import view_model
-from svhn_api.data.preprocess import crop_seed, crop_union, seed_tiles, union_box
+from svhn_api.data.preprocess import capstone_tiles, crop_capstone, crop_union, union_box
 from svhn_api.data.records import DigitBox
 from svhn_api.data.store import read
 from svhn_api.errors import ArchiveError
+from svhn_api.models import card as cards
 from tests.conftest import make_store
 
 
@@ -108,22 +109,22 @@ def test_original_image_reads_through_the_archive_index(tmp_path):
         view_model.original_image(archive, "99.png")
 
 
-def test_seed_steps_are_the_preprocess_tiles():
+def test_capstone_steps_are_the_preprocess_tiles():
     img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8))
     boxes = [DigitBox(1, 5, 5, 10, 20), DigitBox(2, 18, 6, 11, 21)]
     steps, _ = view_model.preprocess_steps(img, boxes)
-    assert np.array_equal(np.asarray(steps["seed_tiles"]), np.concatenate(seed_tiles(img, boxes), axis=1))
-    assert np.array_equal(np.asarray(steps["seed"]), crop_seed(img, boxes)[:, :, 0])
+    assert np.array_equal(np.asarray(steps["capstone_tiles"]), np.concatenate(capstone_tiles(img, boxes), axis=1))
+    assert np.array_equal(np.asarray(steps["capstone"]), crop_capstone(img, boxes)[:, :, 0])
     outside = view_model.preprocess_steps(img, [*boxes, DigitBox(3, 70, 5, 5, 5)])[0]
-    assert "seed" not in outside and "boxes" in outside  # prepare leaves such a photo out in seed mode
+    assert "capstone" not in outside and "boxes" in outside  # prepare leaves such a photo out in capstone mode
 
 
 def test_row_view_redoes_preprocessing_from_the_original(data_dir):
     store = data_dir / "svhn_union.h5"
     view = view_model.row_view(store, "test", 2)
     assert view.original is not None and view.original.size == view.size and not view.missing
-    assert set(view.steps) >= {"boxes", "union", "seed_tiles", "seed"}
-    assert view.steps["union"].size == (64, 64) and view.steps["seed"].size == (32, 32)
+    assert set(view.steps) >= {"boxes", "union", "capstone_tiles", "capstone"}
+    assert view.steps["union"].size == (64, 64) and view.steps["capstone"].size == (32, 32)
     assert np.array_equal(np.asarray(view.steps["union"]), crop_union(view.original, union_box(view.boxes)))
     assert view.rects["union"] == union_box(view.boxes)
     # rows whose archive is not here still show their stored crop, with the reason
@@ -139,31 +140,89 @@ def test_row_view_notices_an_archive_that_does_not_match(tmp_path):
     assert view.original is None and "not the one the store was made from" in view.missing
 
 
+def test_all_models_lists_the_shipped_models_then_the_runs(tmp_path, monkeypatch):
+    from svhn_api import paths
+
+    shipped, runs = tmp_path / "shipped", tmp_path / "my-runs"
+    for folder in (shipped / "compact", runs / "deep", runs / "compact"):
+        folder.mkdir(parents=True)
+        (folder / "card.json").write_text(json.dumps({"architecture": {"name": folder.name}}))
+    monkeypatch.setattr(paths, "shipped_models_dir", lambda: shipped)
+    monkeypatch.setenv("SVHN_RUNS", str(runs))
+    assert view_model.model_folders() == (shipped, runs)
+    assert [(m.name, m.path) for m in view_model.all_models()] == [
+        ("compact", shipped / "compact"), ("my-runs/compact", runs / "compact"), ("my-runs/deep", runs / "deep")]
+
+
 def test_models_cards_and_history(tmp_path):
     good = tmp_path / "compact"
     good.mkdir()
-    (good / "card.json").write_text(json.dumps({"architecture": "compact", "history": [
-        {"epoch": 1, "loss": 2.0, "val_accuracy": 0.5}, {"epoch": 2, "loss": 1.0, "val_accuracy": 0.7}]}))
+    (good / "card.json").write_text(json.dumps({"architecture": {"name": "compact"}, "training": {"history": [
+        {"epoch": 1, "loss": 2.0, "val_accuracy": 0.5}, {"epoch": 2, "loss": 1.0, "val_accuracy": 0.7}]}}))
     other = tmp_path / "deep"
     other.mkdir()
-    (other / "card.json").write_text(json.dumps({"training": {"history": {"loss": [3.0, 2.0, float("nan")]}}}))
-    (tmp_path / "broken").mkdir()
-    (tmp_path / "broken" / "card.json").write_text("{")
+    (other / "card.json").write_text(json.dumps({"training": {"history": [
+        {"loss": 3.0}, {"loss": 2.0}, {"loss": float("nan"), "note": "text"}]}}))
+    for bad, text in (("broken", "{"), ("malformed", json.dumps({"architecture": "compact"}))):
+        (tmp_path / bad).mkdir()
+        (tmp_path / bad / "card.json").write_text(text)
     models = view_model.list_models(tmp_path)
-    assert [m.name for m in models] == ["compact", "deep"]
+    assert [m.name for m in models] == ["compact", "deep"]   # unreadable cards are skipped, not raised
     assert not models[0].ready
     (good / "model.keras").write_bytes(b"")
     assert models[0].ready
     assert view_model.training_history(models[0].card) == {"epoch": [1.0, 2.0], "loss": [2.0, 1.0],
                                                         "val_accuracy": [0.5, 0.7]}
     assert view_model.training_history(models[1].card) == {"epoch": [1.0, 2.0, 3.0], "loss": [3.0, 2.0, None]}
-    assert view_model.training_history({}) == {}  # and the broken card was skipped, not raised
+    assert view_model.training_history(cards.ModelCard()) == {}
 
 
-def test_prepare_mirror_and_network_input():
-    assert view_model.prepare_config({"architecture": {"name": "seed", "prepare": {"size": 99}}}) == \
-        {"crop": None, "size": 32, "gray": True}
-    assert view_model.prepare_config(None) == view_model.PREPARE["compact"]
+class FakeLayer:
+    def __init__(self, name, **config):
+        self.name, self.config = name, {"name": name, "trainable": True, **config}
+
+    def get_config(self):
+        return dict(self.config)
+
+
+class FakeModel:
+    def __init__(self, *layers, input_shape=(None, 32, 32, 1)):
+        self.layers, self.input_shape = list(layers), input_shape
+
+
+@pytest.mark.parametrize("name", ["input_adapter", "prepare"])  # its name, and its name in older model files
+def test_input_config_is_read_from_the_models_input_layer(name):
+    config = {"crop": 40, "size": 20, "gray": True, "norm": "scale"}
+    net = FakeModel(FakeLayer("image"), FakeLayer(name, **config), FakeLayer("heads", units=66))
+    assert view_model.input_layer(net) is net.layers[1]
+    assert view_model.input_config(net) == config
+    assert not hasattr(view_model, "PREPARE")  # no hand-kept mirror of the layer's arguments
     stored = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    assert view_model.model_receives(stored, **view_model.PREPARE["compact"]).size == (48, 48)
-    assert view_model.network_input(object(), stored) is None  # no Prepare layer: the caller uses the mirror
+    seen, got, exact = view_model.network_input(net, stored)  # another input shape: approximated from the config
+    assert got == config and not exact and seen.size == (20, 20) and seen.mode == "L"
+    assert view_model.input_config(FakeModel(FakeLayer("image"))) is None
+    assert view_model.network_input(object(), stored) is None
+
+
+def test_network_input_runs_a_keras_models_own_input_layer():
+    keras = pytest.importorskip("keras")
+
+    class Half(keras.layers.Layer):  # a stand-in input layer: keeps every other pixel, no normalisation
+        def __init__(self, crop=None, size=None, gray=False, norm="scale", **kw):
+            super().__init__(**kw)
+            self.crop, self.size, self.gray, self.norm = crop, size, gray, norm
+
+        def call(self, x):
+            return keras.ops.cast(x, "float32")[:, ::2, ::2, :]
+
+        def get_config(self):
+            return {**super().get_config(), "crop": self.crop, "size": self.size, "gray": self.gray,
+                    "norm": self.norm}
+
+    inp = keras.Input((8, 8, 3), dtype="uint8")
+    net = keras.Model(inp, keras.layers.Flatten()(Half(size=4, name="input_adapter")(inp)))
+    stored = np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)
+    seen, config, exact = view_model.network_input(net, stored)
+    assert exact and config == {"crop": None, "size": 4, "gray": False, "norm": "scale"}
+    want = stored[::2, ::2].astype(float)
+    np.testing.assert_allclose(np.asarray(seen), np.round((want - want.min()) * 255 / np.ptp(want)))

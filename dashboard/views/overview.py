@@ -29,7 +29,8 @@ with left:
         cols = st.columns(len(card["counts"]) or 1)
         for col, (split, n) in zip(cols, card["counts"].items(), strict=False):
             col.metric(split, f"{n:,}")
-        st.caption(f"created {card['created'] or '?'} · library {card['library_version'] or '?'} · "
+        st.caption((f"created {card['created']} · " if card["created"] else "")
+                   + f"library {card['library_version'] or '?'} · "
                    f"{card['left_out']} image(s) left out while preparing")
         with st.expander("Data card"):
             st.json(card)
@@ -37,12 +38,10 @@ with left:
 with right:
     st.subheader("Model")
     if model is None:
-        st.warning(f"No trained model in `{common.models_location()}`.")
+        st.warning(f"No trained model in {common.models_where()}.")
     else:
         mc = model.card
-        arch = mc.get("architecture") if isinstance(mc.get("architecture"), dict) else {}
-        data = mc.get("data") if isinstance(mc.get("data"), dict) else {}
-        tr = mc.get("training") if isinstance(mc.get("training"), dict) else {}
+        arch, data, tr = mc.architecture, mc.data, mc.training
         params = arch.get("parameters")
         st.markdown(f"`{model.path}` — architecture **{arch.get('name', model.name)}**"
                     + (f", {params:,} parameters" if isinstance(params, int) else ""))
@@ -53,15 +52,12 @@ with right:
                         if isinstance(counts.get("train"), int) else
                         f"Trained on **{data.get('kind', '?')}** data `{data.get('path', '?')}`")
         if tr:
-            best = tr.get("best_val_accuracy")
-            wall = tr.get("wall_seconds")
-            st.caption(f"training {tr.get('status', '?')} · {tr.get('epochs_done', '?')} epochs · "
-                       f"{tr.get('steps', '?')} steps"
-                       + (f" · {wall / 60:.0f} min" if isinstance(wall, int | float) else "")
-                       + (f" · best validation whole-number accuracy {common.percent(best)}"
-                          if isinstance(best, int | float) else ""))
+            st.caption(f"training {tr.status or '?'} · {tr.epochs_done} epochs · {tr.steps} steps"
+                       + (f" · {tr.wall_seconds / 60:.0f} min" if tr.wall_seconds else "")
+                       + (f" · best validation whole-number accuracy {common.percent(tr.best_val_accuracy)}"
+                          if tr.best_val_accuracy is not None else ""))
         rows = []
-        for ev in mc.get("evaluations") or []:
+        for ev in mc.evaluations:
             d, m = ev.get("data") or {}, ev.get("metrics") or {}
             if not isinstance(d, dict) or not isinstance(m, dict):
                 continue
@@ -74,7 +70,7 @@ with right:
             st.markdown("Recorded evaluations (from the card):")
             st.dataframe(rows[-8:], hide_index=True, width="stretch")
         with st.expander("Model card"):
-            st.code(json.dumps(mc, indent=2, default=str)[:20000], language="json")
+            st.code(json.dumps(mc.to_dict(), indent=2, default=str)[:20000], language="json")
 
 st.subheader("What to do next")
 st.page_link("views/explore.py", label="Explore the data: counts, histograms, samples with their boxes",

@@ -68,8 +68,9 @@ if view.crop_mode == "union":
     seen, prep, whose = common.network_input(model, view.stored)
     cols[2].image(view_model.upscale(seen, max(1, 192 // seen.width)), width=192,
                   caption=f"what the network receives: centre {prep['crop'] or 'whole'} crop, resized to "
-                  f"{prep['size']}x{prep['size']}{', gray' if prep['gray'] else ''}, then normalised "
-                  f"(inside the model; {whose})")
+                  f"{prep['size'] or seen.width}x{prep['size'] or seen.height}{', gray' if prep['gray'] else ''}, "
+                  f"then normalised (inside the model; {whose})" if prep else
+                  f"what the network receives: not known ({whose})")
 else:
     cols[0].image(view_model.upscale(view.stored, 6), caption="stored in the HDF5 store (the capstone's 32x32 "
                   "gray strip)", width=192)
@@ -78,15 +79,15 @@ else:
                       width=192)
 
 st.subheader("Digit stacking (the 2016 capstone)")
-if "seed_tiles" in view.steps:
+if "capstone_tiles" in view.steps:
     s1, s2 = st.columns([2, 1])
-    tiles = view.steps["seed_tiles"]
+    tiles = view.steps["capstone_tiles"]
     s1.image(view_model.upscale(tiles, 3), caption="each digit box cropped and resized to 32x32 gray, side by side",
              width=min(96 * (tiles.width // 32), 480))
-    s2.image(view_model.upscale(view.steps["seed"], 6), caption="the strip resized to 32x32: the capstone's input",
+    s2.image(view_model.upscale(view.steps["capstone"], 6), caption="the strip resized to 32x32: the capstone's input",
              width=192)
-    if view.crop_mode == "seed":
-        same = np.array_equal(np.asarray(view.steps["seed"]), view.stored[:, :, 0])
+    if view.crop_mode == "capstone":
+        same = np.array_equal(np.asarray(view.steps["capstone"]), view.stored[:, :, 0])
         (s2.success if same else s2.error)("identical to the stored strip" if same else "differs from the stored "
                                            "strip")
 else:

@@ -8,9 +8,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import common, view_model
+from svhn_api import paths
+from svhn_api.models import card as cards
 
 st.title("Training")
-models = common.models(str(common.models_location()))
+models = common.models()
+runs = common.shown_path(paths.runs_dir())
 store = common.current_store()
 data_path = common.shown_path(store.path) if store else "data/synthetic/synthetic_union.h5"
 
@@ -31,24 +34,21 @@ def curves(history: dict[str, list], title: str, keys: list[str]) -> go.Figure:
 
 
 if not models:
-    st.info(f"No model card found in `{common.models_location()}` yet: train a model (below) and its curves "
+    st.info(f"No model card found in {common.models_where()} yet: train a model (below) and its curves "
             "appear here.")
 for m in models:
     st.subheader(m.name)
     hist = view_model.training_history(m.card)
-    tr = m.card.get("training") if isinstance(m.card.get("training"), dict) else {}
-    arch = m.card.get("architecture") if isinstance(m.card.get("architecture"), dict) else {}
-    data = m.card.get("data") if isinstance(m.card.get("data"), dict) else {}
-    cfg = tr.get("config") if isinstance(tr.get("config"), dict) else {}
-    facts = [f"architecture {arch.get('name', '?')}",
+    tr, data = m.card.training or cards.TrainingRecord(), m.card.data
+    cfg = tr.config
+    facts = [f"architecture {m.card.architecture_name or '?'}",
              f"trained on {data.get('kind', '?')} data `{data.get('path', '?')}`",
-             f"status {tr.get('status', '?')}", f"{tr.get('epochs_done', '?')} epochs",
-             f"{tr.get('steps', '?')} steps"]
-    if isinstance(tr.get("wall_seconds"), int | float):
-        facts.append(f"{tr['wall_seconds'] / 60:.1f} min")
-    if isinstance(tr.get("best_val_accuracy"), int | float):
-        facts.append(f"best validation whole-number accuracy {common.percent(tr['best_val_accuracy'])} "
-                     f"(epoch {tr.get('best_epoch')})")
+             f"status {tr.status or '?'}", f"{tr.epochs_done} epochs", f"{tr.steps} steps"]
+    if tr.wall_seconds:
+        facts.append(f"{tr.wall_seconds / 60:.1f} min")
+    if tr.best_val_accuracy is not None:
+        facts.append(f"best validation whole-number accuracy {common.percent(tr.best_val_accuracy)} "
+                     f"(epoch {tr.best_epoch})")
     if not m.ready:
         facts.append("no model.keras yet (a run in progress, or interrupted: the same command resumes it)")
     st.caption(" · ".join(facts))
@@ -74,16 +74,17 @@ for m in models:
             for col, fig in zip(cols, figs[i:i + 2], strict=False):
                 col.plotly_chart(fig, width="stretch", key=f"train_{m.name}_{i}_{fig.layout.title.text}")
     with st.expander(f"{m.name}: model card"):
-        st.code(json.dumps(m.card, indent=2, default=str)[:20000], language="json")
+        st.code(json.dumps(m.card.to_dict(), indent=2, default=str)[:20000], language="json")
 
 st.subheader("Start a training run")
 st.markdown("Training runs from the command line (it takes minutes to hours; the dashboard only reads its "
-            "results). The model and its `card.json` are written to `artifacts/models/<name>/` and appear on "
-            "this page once the run finishes.")
+            f"results). Each run has its own folder, `{runs}/<name>/` (`$SVHN_RUNS`; the shipped models are "
+            "never written to): its model and `card.json` appear on this page once the run finishes, and "
+            "running the same command again resumes it (`--fresh` starts it over).")
 st.code(f"python -m svhn_api train --data {data_path} --model compact --minutes 30\n"
         f"python -m svhn_api train --data {data_path} --model compact --epochs 30 --name compact-long\n"
-        f"python -m svhn_api evaluate --model artifacts/models/compact --data {data_path} --split validation",
+        f"python -m svhn_api evaluate --model {runs}/compact --data {data_path} --split validation",
         language="bash")
-st.caption("Architectures: `compact` (the shipped CPU model), `deep` (Goodfellow et al. 2013), `seed` (the 2016 "
-           "capstone; best with a `--crop seed` store). `--loss masked` trains with the paper's loss. "
+st.caption("Architectures: `compact` (the shipped CPU model), `deep` (Goodfellow et al. 2013), `capstone` (the "
+           "2016 capstone; best with a `--crop capstone` store). `--loss masked` trains with the paper's loss. "
            "`python -m svhn_api train --help` lists every option.")

@@ -4,8 +4,8 @@ archives this way).
 
 Images are streamed into the tar as they come; only their boxes are kept, and digitStruct.mat is
 written last. The output is deterministic (fixed member metadata, gzip header without name or time),
-so the same items give byte-identical archives, and atomic (temp file in the same folder, then
-``os.replace``).
+so the same items give byte-identical archives, and atomic (``svhn_api.atomic``: temp file in the same
+folder, then a rename).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import gzip
 import io
 import os
 import tarfile
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from svhn_api.atomic import atomic_path
 from svhn_api.data.digitstruct import write_digitstruct
 from svhn_api.data.records import DigitBox, ImageRecord
 
@@ -86,13 +86,11 @@ def write_archive(
     path = Path(path)
     if not split or "/" in split or split in (".", ".."):
         raise ValueError(f"split {split!r} must be a plain folder name such as 'train'")
-    tag = uuid.uuid4().hex[:8]
-    tmp = path.with_name(f".{path.name}.{tag}.tmp")
-    tmp_mat = path.with_name(f".{path.name}.{tag}.mat.tmp")
     total = len(items) if hasattr(items, "__len__") else None
     records: list[ImageRecord] = []
     seen: set[str] = set()
-    try:
+    with atomic_path(path) as tmp:
+        tmp_mat = tmp.with_name(tmp.name + ".mat")  # scratch: the extra split's digitStruct is too big to hold twice
         with (
             open(tmp, "wb") as raw,
             gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=compresslevel, mtime=0) as gz,
@@ -105,11 +103,10 @@ def write_archive(
                 data = encode_png(image)
                 tar.addfile(_tarinfo(f"{split}/{filename}", len(data)), io.BytesIO(data))
                 records.append(ImageRecord(filename, [DigitBox(*b) for b in boxes]))
-            write_digitstruct(tmp_mat, records)  # via a file: the extra split's is too big to hold twice
-            with open(tmp_mat, "rb") as mat:
-                tar.addfile(_tarinfo(f"{split}/{_DIGITSTRUCT}", os.fstat(mat.fileno()).st_size), mat)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-        tmp_mat.unlink(missing_ok=True)
+            try:
+                write_digitstruct(tmp_mat, records)
+                with open(tmp_mat, "rb") as mat:
+                    tar.addfile(_tarinfo(f"{split}/{_DIGITSTRUCT}", os.fstat(mat.fileno()).st_size), mat)
+            finally:
+                tmp_mat.unlink(missing_ok=True)
     return path

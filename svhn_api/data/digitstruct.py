@@ -31,8 +31,9 @@ import h5py
 import numpy as np
 from h5py import h5a, h5d, h5g, h5o, h5p, h5s, h5t
 
-from svhn_api.errors import DataError
+from svhn_api.atomic import atomic_path
 from svhn_api.data.records import DigitBox, ImageRecord
+from svhn_api.errors import DataError
 
 __all__ = ["read_digitstruct", "read_digitstruct_per_element", "write_digitstruct"]
 
@@ -51,7 +52,8 @@ _FIX = "Re-download or re-extract the SVHN archive (svhn download / svhn prepare
 # shared helpers
 
 
-def _describe(source: Source) -> str:
+def _source_name(source: Source) -> str:
+    """A label naming the file read, for error messages (like ``images.input_name``)."""
     if isinstance(source, str | os.PathLike):
         return str(source)
     name = getattr(source, "name", None)
@@ -111,7 +113,7 @@ def read_digitstruct_per_element(source: Source) -> list[ImageRecord]:
     Slow (minutes on the extra split) but obviously correct; it is the benchmark baseline, the test
     oracle, and the fallback of :func:`read_digitstruct` for files it does not recognise.
     """
-    where = _describe(source)
+    where = _source_name(source)
     if not isinstance(source, str | os.PathLike) and source.seekable():
         source.seek(0)
     with _open_h5(source, where) as f:
@@ -429,7 +431,7 @@ def read_digitstruct(source: Source) -> list[ImageRecord]:
     Labels are kept as stored (1-10, 10 means the digit 0); box values are floats. Raises
     :class:`~svhn_api.errors.DataError` naming the file when it is not an HDF5 digitStruct.mat.
     """
-    where = _describe(source)
+    where = _source_name(source)
     if isinstance(source, str | os.PathLike):
         path = Path(source)
         if not path.is_file():
@@ -645,22 +647,17 @@ def write_digitstruct(
 
     Single-digit images get inline fields, multi-digit ones references, as MATLAB does. The header's
     "Created on" date is ``created`` (default: a fixed date, so the same records give the same bytes).
-    Writing to a path is atomic: a temp file in the same folder, then ``os.replace``.
+    Writing to a path is atomic (``svhn_api.atomic``: a temp file in the same folder, then a rename).
     """
     records = list(records)
     _check_records(records)
     header = _matlab_header(created or _FIXED_CREATED)
     if isinstance(target, str | os.PathLike):
-        path = Path(target)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
+        with atomic_path(target) as tmp:
             with _h5_create(tmp) as f:
                 _build(f, records)
             with open(tmp, "r+b") as fh:
                 fh.write(header)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
         return
     with _h5_create(f"digitstruct-{uuid.uuid4().hex}.mat", driver="core", backing_store=False) as f:
         _build(f, records)

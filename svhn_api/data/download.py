@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import socket
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -25,7 +24,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from svhn_api.atomic import write_json
 from svhn_api.errors import ArchiveError
+from svhn_api.paths import archives_dir
 
 OFFICIAL_URL = "http://ufldl.stanford.edu/housenumbers/"
 
@@ -39,7 +40,6 @@ OFFICIAL_FILES: dict[str, tuple[int, str]] = {
     "extra_32x32.mat": (1329278602, "a93ce644f1a588dc4d68dda5feec44a7"),
 }
 
-DEFAULT_FOLDER = Path("data/archives")
 
 
 def is_official_md5(md5: str) -> bool:
@@ -125,14 +125,14 @@ def write_manifest(folder: str | os.PathLike[str], names: Iterable[str], *, sour
         st = path.stat()
         entries[name] = {"size": st.st_size, "md5": md5}
         cache[name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "md5": md5}
-    _write_json_atomic(manifest_path, {"source": source, "archives": entries})
+    write_json(manifest_path, {"source": source, "archives": entries}, sort_keys=True)
     with contextlib.suppress(OSError):
-        _write_json_atomic(folder / CACHE_NAME, cache)
+        write_json(folder / CACHE_NAME, cache, sort_keys=True)
     return manifest_path
 
 
 def ensure_archives(
-    folder: str | os.PathLike[str] = DEFAULT_FOLDER,
+    folder: str | os.PathLike[str] | None = None,
     splits: Iterable[str] = ("train", "extra", "test"),
     *,
     download: bool = True,
@@ -141,7 +141,8 @@ def ensure_archives(
     progress: bool = True,
     timeout: float = 30,
 ) -> dict[str, Path]:
-    """Make sure ``{split}.tar.gz`` is in ``folder`` and has the expected size and MD5, for each split.
+    """Make sure ``{split}.tar.gz`` is in ``folder`` (default ``paths.archives_dir()``) and has the expected
+    size and MD5, for each split.
 
     Missing archives are downloaded from ``base_url`` (resuming ``<name>.partial`` files) unless
     ``download`` is false. Expected values come from ``expected`` (file name -> (size, md5)), else from
@@ -150,7 +151,7 @@ def ensure_archives(
     """
     splits = list(splits)
     paths = ensure_files(
-        folder,
+        archives_dir() if folder is None else folder,
         [f"{split}.tar.gz" for split in splits],
         download=download,
         base_url=base_url,
@@ -283,7 +284,7 @@ def _verify(
         os.replace(path, bad)
         if cache.pop(name, None) is not None:
             with contextlib.suppress(OSError):
-                _write_json_atomic(folder / CACHE_NAME, cache)
+                write_json(folder / CACHE_NAME, cache, sort_keys=True)
         if where in ("the official SVHN checksums", "the expected= argument"):
             fix = f"run again to download a fresh copy from {base_url}{name}, or put a good copy at {final}"
         else:
@@ -299,7 +300,7 @@ def _verify(
         st = final.stat()
     cache[name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "md5": found}
     with contextlib.suppress(OSError):  # the cache only saves time; a read-only folder is fine
-        _write_json_atomic(folder / CACHE_NAME, cache)
+        write_json(folder / CACHE_NAME, cache, sort_keys=True)
 
 
 def _load_cache(folder: Path) -> dict[str, object]:
@@ -308,19 +309,6 @@ def _load_cache(folder: Path) -> dict[str, object]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _write_json_atomic(path: Path, data: object) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _missing_message(folder: Path, missing: list[str], base_url: str, reason: str) -> str:

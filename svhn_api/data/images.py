@@ -17,8 +17,8 @@ MAX_PIXELS = 40_000_000  # a 40-megapixel photo; anything larger is refused as a
 MAX_BYTES = 50 * 1024 * 1024
 
 
-def describe(source: Any) -> str:
-    """A short name for an input, for error messages."""
+def input_name(source: Any) -> str:
+    """A short label naming an input (a path, ``<123 bytes>``, ``<array (H, W, 3) uint8>``) for error messages."""
     if isinstance(source, str | os.PathLike):
         return str(source)
     if isinstance(source, bytes | bytearray):
@@ -72,7 +72,7 @@ def _decode(data: bytes, name: str) -> Image.Image:
 
 def load_image(source: Any) -> Image.Image:
     """Any supported input (path, bytes, PIL image, numpy array) as an RGB PIL image."""
-    name = describe(source)
+    name = input_name(source)
     if isinstance(source, Image.Image):
         img = source
     elif isinstance(source, np.ndarray):

@@ -22,14 +22,20 @@ import numpy as np
 
 from svhn_api import __version__
 from svhn_api.atomic import atomic_path
-from svhn_api.models.card import now
-from svhn_api.errors import ArchiveError
 from svhn_api.data.records import DigitBox
-from svhn_api.data.store import CHUNK_ROWS, SPLITS, append_rows, create_datasets
+from svhn_api.data.store import (
+    CHUNK_ROWS,
+    StoreAttrs,
+    append_rows,
+    box_array,
+    create_datasets,
+    split_ranges,
+    write_attrs,
+)
+from svhn_api.errors import ArchiveError
+from svhn_api.paths import archives_dir, data_dir, synthetic_dir
 
 ARCHIVE_NAMES = ("train", "extra", "test")
-DEFAULT_ARCHIVES = Path("data/archives")
-DEFAULT_SYNTHETIC = Path("data/synthetic")
 SYNTHETIC_SAMPLE = {"train": 4000, "extra": 1000, "test": 1000}
 TASK_IMAGES = 128
 Progress = Callable[[str, int, int], None]
@@ -53,7 +59,8 @@ class PrepareSummary:
 def _process_chunk(chunk: list[tuple[str, bytes, list[DigitBox] | None]], mode: str) -> list[tuple]:
     """Worker: decode and crop a chunk of PNGs. Returns (filename, array|None, labels, boxes, size, reason)."""
     from svhn_api.data.images import load_image
-    from svhn_api.data.preprocess import SkipImage, check_boxes, crop, encode_labels
+    from svhn_api.data.preprocess import SkipImage, check_boxes, crop
+    from svhn_api.labels import boxes_to_row
 
     out = []
     for name, data, boxes in chunk:
@@ -62,7 +69,7 @@ def _process_chunk(chunk: list[tuple[str, bytes, list[DigitBox] | None]], mode: 
                 raise SkipImage("no entry in digitStruct.mat")
             check_boxes(boxes)
             img = load_image(data)
-            out.append((name, crop(img, boxes, mode), encode_labels(boxes), boxes, img.size, None))
+            out.append((name, crop(img, boxes, mode), boxes_to_row(boxes), boxes, img.size, None))
         except Exception as e:  # every failure is reported by name and reason, never dropped silently
             out.append((name, None, None, boxes, None, str(e) or e.__class__.__name__))
     return out
@@ -72,13 +79,6 @@ def _chunks(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
     it = iter(items)
     while chunk := list(islice(it, n)):
         yield chunk
-
-
-def _box_array(boxes: Sequence[DigitBox]) -> np.ndarray:
-    a = np.full((5, 4), np.nan, dtype=np.float32)
-    for i, b in enumerate(boxes[:5]):
-        a[i] = (b.left, b.top, b.width, b.height)
-    return a
 
 
 def _part_key(archive_md5: str, mode: str) -> str:
@@ -96,8 +96,9 @@ def process_archive(archive: Path, name: str, part: Path, *, mode: str = "union"
 
     from svhn_api.data.archives import iter_images, read_member
     from svhn_api.data.digitstruct import read_digitstruct
-    from svhn_api.data.preprocess import CROP_SHAPES
+    from svhn_api.data.preprocess import CROP_SHAPES, crop_mode
 
+    mode = crop_mode(mode)
     key = _part_key(archive_md5, mode)
     if part.is_file():
         try:
@@ -139,7 +140,7 @@ def process_archive(archive: Path, name: str, part: Path, *, mode: str = "union"
                         "images": np.stack([r[1] for r in ok]),
                         "labels": np.stack([r[2] for r in ok]),
                         "lengths": np.array([r[2][0] for r in ok], dtype=np.int8),
-                        "boxes": np.stack([_box_array(r[3]) for r in ok]),
+                        "boxes": np.stack([box_array(r[3]) for r in ok]),
                         "sizes": np.array([r[4] for r in ok], dtype=np.int32),
                         "filenames": np.array([r[0] for r in ok], dtype=object),
                         "sources": np.array([name] * len(ok), dtype=object),
@@ -190,8 +191,9 @@ def _copy_rows(dst: h5py.File, parts: list[h5py.File], rows: np.ndarray, split_c
 def assemble(parts: dict[str, Path], out: Path, *, mode: str, validation_size: int, seed: int,
              checksums: dict[str, str], source: str = "unofficial") -> dict[str, int]:
     """Write the final store from the part files: train (+extra) minus validation, validation, test."""
-    from svhn_api.data.preprocess import CROP_SHAPES
+    from svhn_api.data.preprocess import CROP_SHAPES, crop_mode
 
+    mode = crop_mode(mode)
     files = {k: h5py.File(p, "r") for k, p in parts.items()}
     try:
         pool = [files[k] for k in ("train", "extra") if k in files]
@@ -199,7 +201,7 @@ def assemble(parts: dict[str, Path], out: Path, *, mode: str, validation_size: i
         sizes = [p["images"].shape[0] for p in pool] + [0, 0]
         val = _validation_rows(sizes[0], sizes[1] if len(pool) > 1 else 0, validation_size, seed)
         train = np.setdiff1d(np.arange(n_pool), val)
-        ranges, cursor = {}, 0
+        counts = {}
         with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
             create_datasets(f, CROP_SHAPES[mode])
             for code, (split, rows, src) in enumerate(
@@ -208,18 +210,15 @@ def assemble(parts: dict[str, Path], out: Path, *, mode: str, validation_size: i
                       [files["test"]] if "test" in files else [])]):
                 if len(rows):
                     _copy_rows(f, src, rows, code)
-                ranges[split] = [cursor, cursor + len(rows)]
-                cursor += len(rows)
+                counts[split] = len(rows)
             left_out = [item for p in files.values() for item in json.loads(p.attrs["left_out"])]
-            f.attrs.update({
-                "crop": mode, "source": source, "version": __version__, "created": now(),
-                "archives": json.dumps(checksums), "split_ranges": json.dumps(ranges),
-                "left_out": json.dumps(left_out), "validation_seed": seed, "splits": json.dumps(SPLITS),
-            })
+            write_attrs(f, StoreAttrs(crop=mode, split_ranges=split_ranges(counts), version=__version__,
+                                      archives=dict(checksums), left_out=left_out,
+                                      validation_seed=seed, source=source))
     finally:
         for f in files.values():
             f.close()
-    return {s: b - a for s, (a, b) in ranges.items()}
+    return counts
 
 
 def prepare(archives: str | Path | None = None, *, source: str = "official",
@@ -229,19 +228,22 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
     """Build the prepared store from the official SVHN archives (``source="official"``, downloaded into
     ``archives`` when missing) or from the embedded synthetic sample (``source="synthetic"``, rendered on
     first use). Returns a summary: path, counts per split, left-out items with reasons, seconds.
-    ``on_progress(stage, done, total)`` reports progress to a UI; the CLI uses tqdm bars instead.
+    Default locations (archives, the synthetic sample, the output store) come from ``svhn_api.paths``
+    (``$SVHN_DATA``). The same inputs always give a store with the same bytes (no timestamps inside).
+    ``crop``: ``"union"`` or ``"capstone"`` (``preprocess.CROP_MEANINGS``; ``"seed"``, the capstone strip's
+    earlier name, is accepted). ``on_progress(stage, done, total)`` reports progress to a UI; the CLI uses
+    tqdm bars instead.
     """
     from svhn_api.data.download import archives_source, ensure_archives, expected_md5
-    from svhn_api.data.preprocess import CROP_MODES
+    from svhn_api.data.preprocess import crop_mode
 
     t0 = time.perf_counter()
-    if crop not in CROP_MODES:
-        raise ValueError(f"crop mode {crop!r}: choose one of {', '.join(CROP_MODES)}")
+    crop = crop_mode(crop)  # "seed", the capstone strip's earlier name, is accepted
     unknown = [s for s in splits if s not in ARCHIVE_NAMES]
     if unknown or not splits:
         raise ValueError(f"splits {list(splits)}: choose among {', '.join(ARCHIVE_NAMES)}")
     if source == "synthetic":
-        folder = Path(archives) if archives else DEFAULT_SYNTHETIC / "archives"
+        folder = Path(archives) if archives else synthetic_dir() / "archives"
         if not all((folder / f"{s}.tar.gz").is_file() for s in splits):
             from svhn_api.synthetic import synth
 
@@ -249,10 +251,10 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
                 on_progress("render synthetic archives", 0, sum(SYNTHETIC_SAMPLE.values()))
             synth(folder, **SYNTHETIC_SAMPLE, seed=seed, jobs=jobs, progress=progress)
         download = False
-        default_out = DEFAULT_SYNTHETIC / f"synthetic_{crop}.h5"
+        default_out = synthetic_dir() / f"synthetic_{crop}.h5"
     elif source == "official":
-        folder = Path(archives) if archives else DEFAULT_ARCHIVES
-        default_out = Path("data") / f"svhn_{crop}.h5"
+        folder = Path(archives) if archives else archives_dir()
+        default_out = data_dir() / f"svhn_{crop}.h5"
     else:
         raise ValueError(f"source {source!r}: choose 'official' or 'synthetic'")
     out = Path(out) if out else default_out

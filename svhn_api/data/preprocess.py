@@ -1,10 +1,10 @@
-"""From a photo and its digit boxes to the fixed-size array a model reads, and the capstone's label encoding.
+"""From a photo and its digit boxes to the fixed-size array a model reads (labels: ``svhn_api.labels``).
 
-Two crop modes:
+Two crop modes (``CROP_MEANINGS`` says the same for cards and reports):
 - ``union`` (Goodfellow et al. 2013): the union of the digit boxes, expanded by 30% (15% each side),
   clipped to the image, resized to 64x64 RGB. Training later takes random 54x54 crops.
-- ``seed`` (the 2016 capstone): each digit cropped by its own box, resized to 32x32 grayscale, stacked side
-  by side, and the strip resized to 32x32.
+- ``capstone`` (the 2016 capstone): each digit cropped by its own box, resized to 32x32 grayscale, stacked
+  side by side, and the strip resized to 32x32. Its old name ``seed`` is still accepted (``crop_mode``).
 """
 
 from __future__ import annotations
@@ -16,13 +16,32 @@ import numpy as np
 from PIL import Image
 
 from svhn_api.data.records import DigitBox
+from svhn_api.labels import MAX_DIGITS
 
-CROP_MODES = ("union", "seed")
-CROP_SHAPES = {"union": (64, 64, 3), "seed": (32, 32, 1)}
+CROP_MODES = ("union", "capstone")
+CROP_ALIASES = {"seed": "capstone"}  # earlier names users may have typed (CLI, prepare(crop=...), old stores)
+CROP_SHAPES = {"union": (64, 64, 3), "capstone": (32, 32, 1)}
+CROP_MEANINGS: dict[str, str] = {
+    "union": "ground-truth union box expanded 30%, 64x64 RGB",
+    "capstone": "ground-truth digit boxes, each 32x32 gray, side by side, resized to 32x32 (the 2016 capstone's "
+                "strip)",
+}
 EXPAND = 0.30
-MAX_DIGITS = 5
-NO_DIGIT = 10
 RESAMPLE = Image.BILINEAR
+
+
+def crop_mode(name: str) -> str:
+    """The crop mode ``name`` stands for (``"seed"`` -> ``"capstone"``); ValueError naming the choices if none."""
+    mode = CROP_ALIASES.get(name, name)
+    if mode not in CROP_MODES:
+        aliases = ", ".join(f"{k!r} for {v!r}" for k, v in CROP_ALIASES.items())
+        raise ValueError(f"crop mode {name!r}: choose one of {', '.join(CROP_MODES)} (also accepted: {aliases})")
+    return mode
+
+
+def crop_meaning(mode: str) -> str:
+    """What a store of crop mode ``mode`` (or an alias) holds, in words; ValueError for an unknown mode."""
+    return CROP_MEANINGS[crop_mode(mode)]
 
 
 class SkipImage(ValueError):
@@ -64,22 +83,6 @@ def check_boxes(boxes: Sequence[DigitBox]) -> None:
             raise SkipImage(f"label {b.label} outside 1-10")
 
 
-def encode_labels(boxes: Sequence[DigitBox]) -> np.ndarray:
-    """``[length, d1..d5]`` as the capstone encodes it: digits 0-9, 10 for "no digit"; SVHN's 10 becomes 0."""
-    out = np.full(1 + MAX_DIGITS, NO_DIGIT, dtype=np.int8)
-    out[0] = len(boxes)
-    for i, b in enumerate(boxes[:MAX_DIGITS]):
-        out[1 + i] = b.digit
-    return out
-
-
-def decode_labels(labels: np.ndarray) -> str:
-    """The number a label row spells, e.g. ``[3, 2, 1, 0, 10, 10] -> "210"`` (``decode.row_to_number``)."""
-    from svhn_api.inference.decode import row_to_number
-
-    return row_to_number(labels)
-
-
 def crop_union(img: Image.Image, box: tuple[float, float, float, float] | None = None,
                size: int = 64) -> np.ndarray:
     """The expanded ``box`` (the whole image when None) as a ``size``x``size``x3 uint8 array."""
@@ -88,7 +91,7 @@ def crop_union(img: Image.Image, box: tuple[float, float, float, float] | None =
     return np.asarray(img.crop(rect).resize((size, size), RESAMPLE), dtype=np.uint8)
 
 
-def seed_tiles(img: Image.Image, boxes: Sequence[DigitBox], size: int = 32) -> list[np.ndarray]:
+def capstone_tiles(img: Image.Image, boxes: Sequence[DigitBox], size: int = 32) -> list[np.ndarray]:
     """Each digit box, clipped to the image, as a ``size``x``size`` gray uint8 array (the capstone's tiles)."""
     gray = img.convert("L")
     tiles = []
@@ -101,16 +104,17 @@ def seed_tiles(img: Image.Image, boxes: Sequence[DigitBox], size: int = 32) -> l
     return tiles
 
 
-def crop_seed(img: Image.Image, boxes: Sequence[DigitBox], size: int = 32) -> np.ndarray:
-    """The capstone's digit strip: the ``seed_tiles`` side by side, resized to 32x32x1."""
-    strip = Image.fromarray(np.concatenate(seed_tiles(img, boxes, size), axis=1))
+def crop_capstone(img: Image.Image, boxes: Sequence[DigitBox], size: int = 32) -> np.ndarray:
+    """The capstone's digit strip: the ``capstone_tiles`` side by side, resized to 32x32x1."""
+    strip = Image.fromarray(np.concatenate(capstone_tiles(img, boxes, size), axis=1))
     return np.asarray(strip.resize((size, size), RESAMPLE), dtype=np.uint8)[:, :, None]
 
 
 def crop(img: Image.Image, boxes: Sequence[DigitBox], mode: str = "union") -> np.ndarray:
-    """The model input for one annotated photo in the given crop mode."""
+    """The model input for one annotated photo in the given crop mode (or an alias of one)."""
+    mode = crop_mode(mode)
     if mode == "union":
         return crop_union(img, union_box(boxes))
-    if mode == "seed":
-        return crop_seed(img, boxes)
-    raise ValueError(f"crop mode {mode!r}: choose one of {', '.join(CROP_MODES)}")
+    if mode == "capstone":
+        return crop_capstone(img, boxes)
+    raise NotImplementedError(f"crop mode {mode!r} is listed in CROP_MODES but has no crop here")

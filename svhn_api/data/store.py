@@ -3,34 +3,87 @@
 Rows are grouped by split (train, then validation, then test) so a split is one contiguous range; the
 ``split`` column still names each row's split. Datasets:
 
-- ``images``   (N, S, S, C) uint8, the model input (64x64x3 for ``union``, 32x32x1 for ``seed``)
-- ``labels``   (N, 6) int8, ``[length, d1..d5]`` with 10 for "no digit"
+- ``images``   (N, S, S, C) uint8, the model input (``preprocess.CROP_SHAPES``: 64x64x3 for ``union``,
+  32x32x1 for ``capstone``)
+- ``labels``   (N, 6) int8, ``[length, d1..d5]`` with 10 for "no digit" (``svhn_api.labels``)
 - ``lengths``  (N,) int8
 - ``boxes``    (N, 5, 4) float32, the original digit boxes (left, top, width, height), NaN where absent
 - ``sizes``    (N, 2) int32, original (width, height)
 - ``filenames``, ``sources`` (N,) str: file name in its archive, and the archive (train, extra, test)
 - ``split``    (N,) uint8, index into ``SPLITS``
 
-Attributes: crop mode, library version, source archive checksums, creation time, split ranges, left-out items.
+Attributes (``StoreAttrs``, written by ``write_attrs``, read back by ``inspect``): crop mode, source,
+library version, source archive checksums, creation time (optional: ``prepare`` leaves it out, so that
+the same inputs give the same bytes), split ranges, left-out items, validation seed.
+This module is the one owner of the schema: ``prepare`` and the test fixtures both write through it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
+from svhn_api.data.preprocess import CROP_ALIASES, crop_mode
 from svhn_api.errors import DataError
+from svhn_api.labels import LABEL_DTYPE, LABEL_WIDTH, MAX_DIGITS
 
 SPLITS = ("train", "validation", "test")
 ROW_FIELDS = ("images", "labels", "lengths", "boxes", "sizes", "filenames", "sources", "split")
 STR = h5py.string_dtype("utf-8")
 CHUNK_ROWS = 256
+JSON_ATTRS = ("archives", "split_ranges", "left_out", "splits")  # attributes stored as JSON text
+
+
+@dataclass
+class StoreAttrs:
+    """A store's attributes, typed. ``write_attrs`` stores them; ``inspect`` returns them as ``StoreInfo.attrs``.
+
+    ``split_ranges``: ``{split: [start, stop)}`` (``split_ranges(counts)`` makes them); ``archives``: archive
+    name -> MD5 of the archive the rows came from; ``left_out``: ``{"archive", "filename", "reason"}`` items;
+    ``source``: "real", "synthetic", ... (None: not recorded, the archive checksums say).
+    """
+
+    crop: str
+    split_ranges: dict[str, list[int]]
+    version: str
+    created: str | None = None  # prepare leaves it out: the same inputs give the same bytes
+    archives: dict[str, str] = field(default_factory=dict)
+    left_out: list[dict[str, str]] = field(default_factory=list)
+    validation_seed: int = 0
+    source: str | None = None
+    splits: tuple[str, ...] = SPLITS
+
+
+def split_ranges(counts: Mapping[str, int]) -> dict[str, list[int]]:
+    """``{split: [start, stop)}`` for a store holding ``counts[split]`` rows of each split, in ``SPLITS`` order."""
+    ranges, cursor = {}, 0
+    for split in SPLITS:
+        n = int(counts.get(split, 0))
+        ranges[split] = [cursor, cursor + n]
+        cursor += n
+    return ranges
+
+
+def box_array(boxes: Sequence[Any]) -> np.ndarray:
+    """One row of the ``boxes`` dataset: ``(MAX_DIGITS, 4)`` left, top, width, height per digit, NaN where absent."""
+    a = np.full((MAX_DIGITS, 4), np.nan, dtype=np.float32)
+    for i, b in enumerate(boxes[:MAX_DIGITS]):
+        a[i] = (b.left, b.top, b.width, b.height)
+    return a
+
+
+def write_attrs(f: h5py.File, attrs: StoreAttrs) -> None:
+    """Store ``attrs`` on an open store file (the lists and dicts as JSON text, the crop mode by its current
+    name); ``None`` values are not written."""
+    values = {k: v for k, v in asdict(attrs).items() if v is not None}
+    values["crop"] = crop_mode(attrs.crop)
+    f.attrs.update({k: json.dumps(v) if k in JSON_ATTRS else v for k, v in values.items()})
 
 
 @dataclass
@@ -46,12 +99,12 @@ def create_datasets(f: h5py.File, image_shape: Sequence[int], n: int = 0) -> Non
     """Empty, resizable, chunked datasets for ``n`` rows (more can be appended)."""
     def make(name: str, shape: tuple[int, ...], dtype: Any, **kw: Any) -> None:
         f.create_dataset(name, shape=(n, *shape), maxshape=(None, *shape), dtype=dtype,
-                         chunks=(CHUNK_ROWS, *shape), **kw)
+                         chunks=(CHUNK_ROWS, *shape), track_times=False, **kw)  # no timestamps: same bytes
 
     make("images", tuple(image_shape), np.uint8, compression="lzf")
-    make("labels", (6,), np.int8, compression="gzip")
-    make("lengths", (), np.int8, compression="gzip")
-    make("boxes", (5, 4), np.float32, compression="gzip", fillvalue=np.nan)
+    make("labels", (LABEL_WIDTH,), LABEL_DTYPE, compression="gzip")
+    make("lengths", (), LABEL_DTYPE, compression="gzip")
+    make("boxes", (MAX_DIGITS, 4), np.float32, compression="gzip", fillvalue=np.nan)
     make("sizes", (2,), np.int32, compression="gzip")
     make("filenames", (), STR, compression="gzip")
     make("sources", (), STR, compression="gzip")
@@ -94,16 +147,19 @@ def split_range(f: h5py.File, split: str) -> tuple[int, int]:
     return int(start), int(stop)
 
 
-def describe(path: str | Path) -> StoreInfo:
-    """Counts per split and the store's attributes, without reading any pixels."""
+def inspect(path: str | Path) -> StoreInfo:
+    """Counts per split and the store's attributes, without reading any pixels. A store written under an
+    earlier name of its crop mode (``seed``) reads as the current name (``capstone``)."""
     with _open(path) as f:
-        ranges = json.loads(f.attrs["split_ranges"])
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-        for k in ("archives", "left_out", "split_ranges"):
-            if k in attrs:
-                attrs[k] = json.loads(attrs[k])
-        return StoreInfo(Path(path), str(f.attrs["crop"]), tuple(f["images"].shape[1:]),
-                         {s: int(b - a) for s, (a, b) in ranges.items()}, attrs)
+        shape = tuple(f["images"].shape[1:])
+    for k in JSON_ATTRS:
+        if isinstance(attrs.get(k), str):
+            attrs[k] = json.loads(attrs[k])
+    crop = str(attrs.get("crop"))
+    attrs["crop"] = CROP_ALIASES.get(crop, crop)
+    return StoreInfo(Path(path), attrs["crop"], shape,
+                     {s: int(b - a) for s, (a, b) in attrs["split_ranges"].items()}, attrs)
 
 
 def _decode_str(a: np.ndarray) -> np.ndarray:
@@ -172,24 +228,3 @@ def count(path: str | Path, split: str) -> int:
     with _open(path) as f:
         a, b = split_range(f, split)
         return b - a
-
-
-def tf_dataset(path: str | Path, split: str, batch_size: int = 128, *, shuffle: bool = False, seed: int = 0,
-               limit: int | None = None, epoch_seeds: bool = True) -> Any:
-    """A ``tf.data.Dataset`` of ``(images uint8, labels int8)`` batches streamed from the store.
-
-    With ``shuffle`` each pass over the dataset (each epoch) uses a new order derived from ``seed``.
-    """
-    import tensorflow as tf
-
-    info = describe(path)
-    epoch = {"n": 0}
-
-    def gen() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        s = seed + epoch["n"] if epoch_seeds else seed
-        epoch["n"] += 1
-        for b in iter_batches(path, split, batch_size, shuffle=shuffle, seed=s, limit=limit):
-            yield b["images"], b["labels"]
-
-    sig = (tf.TensorSpec((None, *info.image_shape), tf.uint8), tf.TensorSpec((None, 6), tf.int8))
-    return tf.data.Dataset.from_generator(gen, output_signature=sig)

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import numpy as np
 
-MAX_DIGITS = 5
-NO_DIGIT = 10
+from svhn_api.labels import LABEL_DTYPE, LABEL_WIDTH, MAX_DIGITS, NO_DIGIT, OUTPUT_SHAPE, row_to_number
+
+__all__ = ["argmax_rows", "decode_batch", "length_scores", "row_to_number", "topk"]
+
 LENGTHS = np.arange(1, MAX_DIGITS + 1)
 
 
 def _check(probs: np.ndarray) -> np.ndarray:
     p = np.asarray(probs, dtype=np.float64)
-    if p.shape[-2:] != (1 + MAX_DIGITS, 11):
-        raise ValueError(f"probabilities must have shape (..., 6, 11), got {p.shape}")
+    if p.shape[-2:] != OUTPUT_SHAPE:
+        raise ValueError(f"probabilities must have shape (..., {OUTPUT_SHAPE[0]}, {OUTPUT_SHAPE[1]}), got {p.shape}")
     return p
 
 
@@ -51,7 +53,7 @@ def decode_batch(probs: np.ndarray, none_terms: bool = True) -> tuple[np.ndarray
     scores, digits = length_scores(probs, none_terms)
     best = scores.argmax(-1)
     lengths = LENGTHS[best]
-    rows = np.full((len(lengths), 1 + MAX_DIGITS), NO_DIGIT, dtype=np.int8)
+    rows = np.full((len(lengths), LABEL_WIDTH), NO_DIGIT, dtype=LABEL_DTYPE)
     rows[:, 0] = lengths
     mask = np.arange(MAX_DIGITS)[None, :] < lengths[:, None]
     rows[:, 1:] = np.where(mask, digits, NO_DIGIT)
@@ -82,14 +84,4 @@ def topk(probs: np.ndarray, k: int = 5, none_terms: bool = True) -> list[tuple[s
 
 def argmax_rows(probs: np.ndarray) -> np.ndarray:
     """Per-head argmax (the capstone's reading): ``(N, 6)``; may be inconsistent, e.g. a 'no digit' inside."""
-    return _check(probs).argmax(-1).astype(np.int8)
-
-
-def row_to_number(row: np.ndarray) -> str:
-    """The number a label row spells (``[3, 2, 1, 0, 10, 10] -> "210"``); digits only, stops at 'no digit'."""
-    out = []
-    for d in row[1:1 + max(0, int(row[0]))]:
-        if int(d) >= NO_DIGIT:
-            break
-        out.append(str(int(d)))
-    return "".join(out)
+    return _check(probs).argmax(-1).astype(LABEL_DTYPE)

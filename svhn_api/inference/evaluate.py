@@ -25,13 +25,15 @@ import numpy as np
 
 from svhn_api import paths
 from svhn_api.data import store
+from svhn_api.data.preprocess import crop_meaning
 from svhn_api.errors import ModelError
-from svhn_api.inference.decode import MAX_DIGITS, argmax_rows, decode_batch, row_to_number, topk
+from svhn_api.inference.decode import argmax_rows, decode_batch, topk
+from svhn_api.labels import LABEL_DTYPE, LABEL_WIDTH, MAX_DIGITS, N_HEADS, OUTPUT_SHAPE, row_to_number
 from svhn_api.models import card as cards
 
 COVERAGE_POINTS = tuple(round(c, 2) for c in np.arange(0.05, 1.0001, 0.05))
-CAPSTONE_DEFINITION = ("mean over the 6 heads (length, positions 1-5 with 'no digit' as a class) of per-head "
-                       "argmax correctness; the 2016 capstone's figure, not whole-number accuracy")
+CAPSTONE_DEFINITION = (f"mean over the {N_HEADS} heads (length, positions 1-{MAX_DIGITS} with 'no digit' as a "
+                       "class) of per-head argmax correctness; the 2016 capstone's figure, not whole-number accuracy")
 
 
 def metrics(probs: np.ndarray, labels: np.ndarray, none_terms: bool = True) -> dict[str, Any]:
@@ -40,7 +42,7 @@ def metrics(probs: np.ndarray, labels: np.ndarray, none_terms: bool = True) -> d
     n = len(labels)
     rows, conf = decode_batch(probs, none_terms)
     right = np.all(rows == labels, axis=1)
-    heads = argmax_rows(probs).astype(np.int64) if n else np.zeros((0, 6), np.int64)
+    heads = argmax_rows(probs).astype(np.int64) if n else np.zeros((0, LABEL_WIDTH), np.int64)
     lengths = labels[:, 0]
     out: dict[str, Any] = {
         "count": n,
@@ -87,6 +89,40 @@ def coverage(confidence: np.ndarray, right: np.ndarray, target: float = 0.98) ->
             "confidence": "joint probability of the decoded sequence"}
 
 
+def split_probabilities(lm: Any, data: str | Path, split: str, batch_size: int = 256, limit: int | None = None,
+                        on_batch: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The model's probabilities ``(N, 6, 11)`` and the label rows ``(N, 6)`` of a split (its first ``limit``
+    rows), streamed in batches; ``on_batch(done, total)`` after each."""
+    total = store.count(data, split) if limit is None else min(limit, store.count(data, split))
+    parts, labs, done = [], [], 0
+    for b in store.iter_batches(data, split, batch_size, limit=limit):
+        parts.append(lm.probabilities(b["images"], batch_size))
+        labs.append(b["labels"])
+        done += len(b["labels"])
+        if on_batch is not None:
+            on_batch(done, total)
+    probs = np.concatenate(parts) if parts else np.zeros((0, *OUTPUT_SHAPE), np.float32)
+    labels = np.concatenate(labs) if labs else np.zeros((0, LABEL_WIDTH), LABEL_DTYPE)
+    return probs, labels
+
+
+def whole_number_accuracy(probs: np.ndarray, labels: np.ndarray, none_terms: bool = True) -> float | None:
+    """Share of rows whose jointly decoded reading (length and every digit) equals the label."""
+    rows, _ = decode_batch(probs, none_terms)
+    return float(np.all(rows == labels, axis=1).mean()) if len(rows) else None
+
+
+def sample_listing(probs: np.ndarray, labels: np.ndarray, idx: np.ndarray, names: np.ndarray,
+                   none_terms: bool) -> list[dict[str, Any]]:
+    """One entry per sampled row: truth, reading, confidence and the next readings."""
+    decoded, conf = decode_batch(probs, none_terms)
+    return [{"index": int(i), "filename": str(names[j]), "truth": row_to_number(labels[j]),
+             "prediction": row_to_number(decoded[j]), "confidence": round(float(conf[j]), 6),
+             "correct": bool(np.array_equal(decoded[j], labels[j])),
+             "alternatives": [{"number": s, "probability": round(p, 6)} for s, p in topk(probs[j], 4, none_terms)[1:]]}
+            for j, i in enumerate(idx)]
+
+
 def evaluate(model: Any = None, data: str | Path | None = None, split: str = "test", samples: int | None = None,
              seed: int = 0, progress: bool = True, *, batch_size: int = 256, record: bool = False,
              on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
@@ -105,7 +141,7 @@ def evaluate(model: Any = None, data: str | Path | None = None, split: str = "te
         raise ValueError("evaluate needs data=: a prepared store (.h5)")
     t0 = time.perf_counter()
     lm = model_io.load(model)
-    info = store.describe(data)
+    info = store.inspect(data)
     if tuple(info.image_shape) != lm.input_shape:
         raise ModelError(f"{lm.path}: reads {lm.input_shape} images but {data} holds {info.image_shape} "
                          f"({info.crop} crop); use a store prepared with the crop the model was trained on")
@@ -119,43 +155,31 @@ def evaluate(model: Any = None, data: str | Path | None = None, split: str = "te
         probs = lm.probabilities(rows["images"], batch_size)
         labels, names = rows["labels"], rows["filenames"]
     else:
-        idx = np.arange(n_split)
-        parts, labs = [], []
         with tqdm(total=n_split, desc=f"evaluate {split}", unit="img", disable=not progress,
                   dynamic_ncols=True, mininterval=1.0) as bar:
-            for b in store.iter_batches(data, split, batch_size):
-                parts.append(lm.probabilities(b["images"], batch_size))
-                labs.append(b["labels"])
-                bar.update(len(b["labels"]))
+            def advance(done: int, total: int) -> None:
+                bar.update(done - bar.n)
                 if on_progress is not None:
-                    on_progress(sum(len(x) for x in labs), n_split)
-        probs = np.concatenate(parts) if parts else np.zeros((0, 6, 11), np.float32)
-        labels = np.concatenate(labs) if labs else np.zeros((0, 6), np.int8)
-        names = None
+                    on_progress(done, total)
+
+            probs, labels = split_probabilities(lm, data, split, batch_size, on_batch=advance)
+        idx, names = np.arange(n_split), None
     m = metrics(probs, labels, lm.none_terms)
     facts = cards.data_facts(data, checksum=False)
-    card = lm.card or {}
     report: dict[str, Any] = {
         "model": paths.portable(lm.path),
-        "model_steps": (card.get("training") or {}).get("steps"),
+        "model_steps": lm.card.steps,
         "data": {"path": facts["path"], "split": split, "count": m["count"], "of": n_split,
                  "selection": f"{m['count']} random rows (seed {seed})" if samples is not None else "whole split",
-                 "crop": facts["crop"], "crop_meaning": facts["crop_meaning"], "kind": facts["kind"]},
+                 "crop": info.crop, "crop_meaning": crop_meaning(info.crop), "kind": facts["kind"]},
         "decode": {"joint": True, "none_terms": lm.none_terms},
         "metrics": m,
         "seconds": round(time.perf_counter() - t0, 2),
         "evaluated": cards.now(),
     }
     if samples is not None:
-        decoded, conf = decode_batch(probs, lm.none_terms)
-        report["samples"] = [
-            {"index": int(i), "filename": str(names[j]), "truth": row_to_number(labels[j]),
-             "prediction": row_to_number(decoded[j]), "confidence": round(float(conf[j]), 6),
-             "correct": bool(np.array_equal(decoded[j], labels[j])),
-             "alternatives": [{"number": s, "probability": round(p, 6)} for s, p in
-                              topk(probs[j], 4, lm.none_terms)[1:]]}
-            for j, i in enumerate(idx)]
-    if record and lm.folder is not None and lm.card is not None:
+        report["samples"] = sample_listing(probs, labels, idx, names, lm.none_terms)
+    if record and lm.folder is not None and (lm.folder / cards.CARD).is_file():
         try:
             cards.add_evaluation(lm.folder, {k: v for k, v in report.items() if k not in ("samples", "text")})
         except OSError as e:

@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from svhn_api.data.images import describe, load_image
+from svhn_api.data.images import input_name, load_image
 from svhn_api.data.preprocess import crop_union
 from svhn_api.errors import ImageError, ModelError
-from svhn_api.inference.decode import decode_batch, row_to_number, topk
+from svhn_api.inference.decode import decode_batch, topk
+from svhn_api.labels import row_to_number
 from svhn_api.models.io import load
 
-__all__ = ["Prediction", "predict", "prepare_input"]
+__all__ = ["Prediction", "predict", "model_input"]
 Box = tuple[float, float, float, float]
 
 
@@ -43,21 +44,21 @@ class Prediction:
                 "probabilities": np.round(self.probabilities.astype(float), 6).tolist()}
 
 
-def prepare_input(source: Any, shape: tuple[int, int, int], box: Box | None = None) -> np.ndarray:
+def model_input(source: Any, shape: tuple[int, int, int], box: Box | None = None) -> np.ndarray:
     """One input as the uint8 array the model reads: the (expanded) box or whole image at ``shape``."""
     img = load_image(source)
     if box is not None:
         try:
             box = tuple(float(v) for v in box)  # type: ignore[assignment]
         except (TypeError, ValueError):
-            raise ImageError(f"{describe(source)}: box {box!r} must be (left, top, width, height)") from None
+            raise ImageError(f"{input_name(source)}: box {box!r} must be (left, top, width, height)") from None
         if len(box) != 4 or not (box[2] > 0 and box[3] > 0):
-            raise ImageError(f"{describe(source)}: box {box!r} must be (left, top, width, height) with "
+            raise ImageError(f"{input_name(source)}: box {box!r} must be (left, top, width, height) with "
                              "positive width and height")
     try:
         arr = crop_union(img, box, size=shape[0])
     except ValueError as e:  # SkipImage: the box lies outside the image
-        raise ImageError(f"{describe(source)}: {e}") from e
+        raise ImageError(f"{input_name(source)}: {e}") from e
     if shape[2] == 1:
         arr = np.asarray(Image.fromarray(arr).convert("L"))[:, :, None]
     return arr
@@ -75,7 +76,7 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
     ``top``: how many readings to consider; ``alternatives`` holds the ``top - 1`` after the best.
     """
     lm = load(model)
-    crop = ((lm.card or {}).get("input") or {}).get("crop") or ("seed" if lm.input_shape[2] == 1 else "union")
+    crop = lm.card.input.crop
     if crop != "union":
         raise ModelError(f"{lm.path}: this model reads the 2016 capstone's {crop!r} crop (a strip of per-digit "
                          "boxes), which predict() cannot make from a photo and one number box; use a model "
@@ -92,7 +93,7 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
             raise ValueError(f"boxes: got {len(box_list)} boxes for {len(items)} images; give one per image")
     if not items:
         return []
-    batch = np.stack([prepare_input(x, lm.input_shape, b) for x, b in zip(items, box_list, strict=True)])
+    batch = np.stack([model_input(x, lm.input_shape, b) for x, b in zip(items, box_list, strict=True)])
     probs = lm.probabilities(batch)
     rows, conf = decode_batch(probs, lm.none_terms)
     out = []

@@ -1,0 +1,15 @@
+"""The models: architectures and layers (Keras, imported on demand), model files and their cards.
+
+The architecture names live here, importable without Keras, so the CLI can check them instantly.
+"""
+
+ARCHITECTURES = ("compact", "capstone", "deep")
+ALIASES = {"seed": "capstone"}  # the 2016 model's name before 0.2 ("seed" also named a crop mode and the RNG seed)
+
+
+def architecture_name(name: str) -> str:
+    """The architecture ``name`` stands for (accepting old aliases), or a ValueError listing the choices."""
+    canonical = ALIASES.get(name, name)
+    if canonical not in ARCHITECTURES:
+        raise ValueError(f"model {name!r}: choose one of {', '.join(ARCHITECTURES)}")
+    return canonical

@@ -1,92 +1,29 @@
 """The three architectures. Every model reads uint8 images exactly as the store holds them and returns one
 ``(B, 6, 11)`` softmax tensor: row 0 the length head, rows 1-5 the digit positions (10 = "no digit").
 The six heads are one ``Dense(66)`` reshaped to 6 x 11: the same thing as six linear 11-way heads on the
-shared features. Scaling, cropping and normalisation happen inside the model (layer ``Prepare``), so
+shared features. Scaling, cropping and normalisation happen inside the model (layer ``InputAdapter``), so
 training, evaluation and prediction all feed raw uint8 arrays.
 
-- ``seed``: the 2016 capstone (32x32 gray + global contrast normalisation, 3 conv 5x5 16/32/64 layers).
+- ``capstone``: the 2016 capstone (32x32 gray + global contrast normalisation, 3 conv 5x5 16/32/64 layers).
 - ``deep``: Goodfellow et al. 2013 as reproduced by potterhsu/SVHNClassifier-PyTorch (8 conv layers).
 - ``compact``: the shipped CPU model, depthwise-separable residual blocks (see ``compact``).
 
-Importing this module imports Keras/TensorFlow; ``svhn_api`` only imports it inside functions.
+Importing this module imports Keras and its backend; ``svhn_api`` only imports it inside functions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import keras
-import tensorflow as tf
-from keras import layers
+from svhn_api.backend import import_keras
+from svhn_api.labels import N_CLASSES, N_HEADS
+from svhn_api.models import ARCHITECTURES, architecture_name
+from svhn_api.models.layers import InputAdapter, LocalResponseNorm
 
-N_HEADS, N_CLASSES = 6, 11
-PACKAGE = "svhn_api"
-
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class Prepare(layers.Layer):
-    """uint8 images -> normalised float32: optional gray, centre crop, resize, then per-image normalisation.
-
-    ``norm="gcn"``: global contrast normalisation, (x - mean) / std over each image (the capstone's; also
-    makes the compact model indifferent to exposure). ``norm="scale"``: x / 127.5 - 1 (potterhsu's).
-    The crop is always the centre one: training shifts the picture beforehand (``train.augment_batch``),
-    which together with the centre crop is the random crop of the papers.
-    """
-
-    def __init__(self, crop: int | None = None, size: int | None = None, gray: bool = False,
-                 norm: str = "gcn", **kw: Any) -> None:
-        super().__init__(autocast=False, **kw)
-        if norm not in ("gcn", "scale"):
-            raise ValueError(f"norm {norm!r}: choose 'gcn' or 'scale'")
-        self.crop, self.size, self.gray, self.norm = crop, size, gray, norm
-
-    def call(self, x: Any) -> Any:
-        x = tf.cast(x, tf.float32)
-        if self.gray and x.shape[-1] == 3:
-            x = tf.reduce_sum(x * tf.constant([0.299, 0.587, 0.114]), axis=-1, keepdims=True)
-        h, w = x.shape[1], x.shape[2]
-        if self.crop and (h > self.crop or w > self.crop):
-            top, left = (h - self.crop) // 2, (w - self.crop) // 2
-            x = x[:, top:top + self.crop, left:left + self.crop, :]
-        if self.size and x.shape[1] != self.size:
-            if x.shape[1] == 2 * self.size:
-                x = tf.nn.avg_pool2d(x, 2, 2, "VALID")  # exact 2:1 area resize (64 -> 32)
-            else:
-                x = tf.image.resize(x, (self.size, self.size), method="bilinear")
-        if self.norm == "scale":
-            return x / 127.5 - 1.0
-        mean, var = tf.nn.moments(x, axes=[1, 2, 3], keepdims=True)
-        return (x - mean) / tf.maximum(tf.sqrt(var), 1.0)
-
-    def compute_output_shape(self, s: tuple) -> tuple:
-        h, w, c = s[1], s[2], s[3]
-        if self.crop:
-            h, w = min(h, self.crop), min(w, self.crop)
-        if self.size:
-            h = w = self.size
-        return (s[0], h, w, 1 if self.gray else c)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "crop": self.crop, "size": self.size, "gray": self.gray, "norm": self.norm}
-
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class LocalResponseNorm(layers.Layer):
-    """``tf.nn.local_response_normalization`` with TensorFlow's defaults, as the capstone used it."""
-
-    def __init__(self, depth_radius: int = 5, bias: float = 1.0, alpha: float = 1.0, beta: float = 0.5,
-                 **kw: Any) -> None:
-        super().__init__(**kw)
-        self.depth_radius, self.bias, self.alpha, self.beta = depth_radius, bias, alpha, beta
-
-    def call(self, x: Any) -> Any:
-        return tf.nn.local_response_normalization(x, self.depth_radius, self.bias, self.alpha, self.beta)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "depth_radius": self.depth_radius, "bias": self.bias,
-                "alpha": self.alpha, "beta": self.beta}
+keras = import_keras()
+layers = keras.layers
 
 
 def _heads(x: Any) -> Any:
@@ -101,21 +38,21 @@ def _input(shape: tuple[int, ...]) -> Any:
     return keras.Input(shape=tuple(shape), dtype="uint8", name="image")
 
 
-def seed(input_shape: tuple[int, ...] = (32, 32, 1)) -> keras.Model:
+def capstone(input_shape: tuple[int, ...] = (32, 32, 1)) -> keras.Model:
     """The 2016 capstone, faithfully: 32x32 gray, GCN, conv 5x5 16 VALID / 32 SAME / 64 VALID, each with
     ReLU, local response normalisation and 2x2 max pooling (SAME), 2x2x64 = 256 features, six linear heads.
 
-    It is meant for stores prepared with ``crop="seed"`` (32x32x1). Given a 64x64x3 union store it converts
+    It is meant for stores prepared with ``crop="capstone"`` (32x32x1). Given a 64x64x3 union store it converts
     inside the model: luminance gray, then an exact 2:1 area resize of the whole crop to 32x32.
     """
     inp = _input(input_shape)
-    x = Prepare(crop=None, size=32, gray=True, norm="gcn", name="prepare")(inp)
+    x = InputAdapter(crop=None, size=32, gray=True, norm="gcn", name="input_adapter")(inp)
     for filters, padding in ((16, "valid"), (32, "same"), (64, "valid")):
         x = layers.Conv2D(filters, 5, padding=padding, activation="relu")(x)
         x = LocalResponseNorm()(x)
         x = layers.MaxPooling2D(2, 2, padding="same")(x)
     x = layers.Flatten(name="features")(x)  # 256
-    return keras.Model(inp, _heads(x), name="seed")
+    return keras.Model(inp, _heads(x), name="capstone")
 
 
 def deep(input_shape: tuple[int, ...] = (64, 64, 3), dropout: float = 0.2) -> keras.Model:
@@ -124,7 +61,7 @@ def deep(input_shape: tuple[int, ...] = (64, 64, 3), dropout: float = 0.2) -> ke
     pooling (padding 1, stride alternating 2/1) and dropout; then 7x7x192 -> 3072 -> 3072 -> heads.
     """
     inp = _input(input_shape)
-    x = Prepare(crop=54, size=54, norm="scale", name="prepare")(inp)
+    x = InputAdapter(crop=54, size=54, norm="scale", name="input_adapter")(inp)
     for i, filters in enumerate((48, 64, 128, 160, 192, 192, 192, 192)):
         x = layers.Conv2D(filters, 5, padding="same")(x)
         x = layers.BatchNormalization()(x)
@@ -166,7 +103,7 @@ def compact(input_shape: tuple[int, ...] = (64, 64, 3), crop: int = 54, size: in
     faster than 54x54; ending at 6x6 instead of 3x3 costs almost nothing and keeps five digit slots apart.
     """
     inp = _input(input_shape)
-    x = Prepare(crop=crop, size=size, norm="gcn", name="prepare")(inp)
+    x = InputAdapter(crop=crop, size=size, norm="gcn", name="input_adapter")(inp)
     x = layers.Conv2D(stages[0][0], 3, strides=2, padding="same", use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
@@ -193,28 +130,29 @@ class Recipe:
     decay_steps: int = 0
     decay: float = 1.0
     weight_decay: float = 0.0
-    extra: dict = field(default_factory=dict)
 
 
 RECIPES: dict[str, Recipe] = {
-    # the capstone: Adagrad 0.01, batch 64, constant rate
-    "seed": Recipe(seed, 64, "adagrad", 0.01, "constant"),
-    # potterhsu: SGD 0.01 momentum 0.9, weight decay 5e-4, x0.9 every 10,000 steps, batch 32
-    "deep": Recipe(deep, 32, "sgd", 0.01, "step", decay_steps=10_000, decay=0.9, weight_decay=5e-4),
     # ours: AdamW with warm-up then cosine decay over the planned steps
     "compact": Recipe(compact, 128, "adamw", 3e-3, "cosine", weight_decay=1e-4),
+    # the capstone: Adagrad 0.01, batch 64, constant rate
+    "capstone": Recipe(capstone, 64, "adagrad", 0.01, "constant"),
+    # potterhsu: SGD 0.01 momentum 0.9, weight decay 5e-4, x0.9 every 10,000 steps, batch 32
+    "deep": Recipe(deep, 32, "sgd", 0.01, "step", decay_steps=10_000, decay=0.9, weight_decay=5e-4),
 }
-ARCHITECTURES = tuple(RECIPES)
+assert tuple(RECIPES) == ARCHITECTURES
+
+
+def recipe(name: str) -> Recipe:
+    return RECIPES[architecture_name(name)]
 
 
 def build(name: str, input_shape: tuple[int, ...] = (64, 64, 3), **kw: Any) -> keras.Model:
     """A fresh, untrained model of architecture ``name`` for images of ``input_shape`` (as stored)."""
-    if name not in RECIPES:
-        raise ValueError(f"model {name!r}: choose one of {', '.join(ARCHITECTURES)}")
-    return RECIPES[name].build(tuple(int(v) for v in input_shape), **kw)
+    return recipe(name).build(tuple(int(v) for v in input_shape), **kw)
 
 
-def describe(model: keras.Model) -> dict:
+def facts(model: keras.Model) -> dict:
     """Architecture facts for the card."""
     return {"name": model.name, "parameters": int(model.count_params()),
             "input": {"shape": list(model.input_shape[1:]), "dtype": "uint8"},

@@ -1,11 +1,12 @@
-"""Saving and loading models: atomic ``model.keras`` writes, and a process-wide cache of loaded models
-with a compiled fixed-signature inference function (warm calls skip Keras' ``predict`` machinery)."""
+"""Model files: atomic ``model.keras`` writes, and a process-wide cache of loaded models, each with a compiled
+inference function for the Keras backend in use (warm calls skip Keras' ``predict`` machinery)."""
 
 from __future__ import annotations
 
 import os
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from svhn_api import paths
+from svhn_api.atomic import atomic_path
 from svhn_api.errors import ModelError
+from svhn_api.labels import N_CLASSES, N_HEADS, OUTPUT_SHAPE
 from svhn_api.models import card as cards
 
 MODEL_FILE = "model.keras"
@@ -28,10 +31,14 @@ class LoadedModel:
     path: Path
     folder: Path | None
     keras_model: Any
-    card: dict | None
+    card: cards.ModelCard
     input_shape: tuple[int, int, int]
-    none_terms: bool = True
-    _fn: Any = field(default=None, repr=False)
+    traces: int = 0                       # how often the inference function was (re)compiled
+    _fn: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+
+    @property
+    def none_terms(self) -> bool:
+        return self.card.decode.none_terms
 
     def probabilities(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         images = np.asarray(images)
@@ -39,12 +46,63 @@ class LoadedModel:
             raise ModelError(f"{self.path}: expects uint8 images of shape (N, {', '.join(map(str, self.input_shape))})"
                              f", got {images.dtype} {images.shape}")
         if self._fn is None:
-            import tensorflow as tf
+            self._fn = inference_function(self)
+        out = [self._fn(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, *OUTPUT_SHAPE), np.float32)
 
-            spec = tf.TensorSpec((None, *self.input_shape), tf.uint8)
-            self._fn = tf.function(lambda x: self.keras_model(x, training=False), input_signature=[spec])
-        out = [self._fn(images[i:i + batch_size]).numpy() for i in range(0, len(images), batch_size)]
-        return np.concatenate(out) if out else np.zeros((0, 6, 11), np.float32)
+
+def _count_trace(lm: LoadedModel) -> None:
+    lm.traces += 1
+
+
+def inference_function(lm: LoadedModel) -> Callable[[np.ndarray], np.ndarray]:
+    """``uint8 batch -> probabilities`` compiled once for the backend in use. It reads the model's current
+    weights on every call, so it stays right while the model trains."""
+    from svhn_api.backend import import_keras
+
+    keras = import_keras()
+    net = lm.keras_model
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        def forward(x: Any) -> Any:
+            _count_trace(lm)
+            return net(x, training=False)
+
+        fn = tf.function(forward, input_signature=[tf.TensorSpec((None, *lm.input_shape), tf.uint8)])
+        return lambda x: fn(x).numpy()
+    if backend == "jax":
+        import jax
+
+        def stateless(trainable: Any, non_trainable: Any, x: Any) -> Any:
+            _count_trace(lm)
+            return net.stateless_call(trainable, non_trainable, x, training=False)[0]
+
+        jitted = jax.jit(stateless)
+
+        def run(x: np.ndarray) -> np.ndarray:
+            n = len(x)
+            size = 1 << max(0, (n - 1).bit_length())      # pad to a power of two: few shapes, few compilations
+            padded = np.concatenate([x, np.zeros((size - n, *x.shape[1:]), x.dtype)]) if size > n else x
+            out = jitted([v.value for v in net.trainable_variables], [v.value for v in net.non_trainable_variables],
+                         padded)
+            return np.asarray(out)[:n]
+
+        return run
+
+    def eager(x: np.ndarray) -> np.ndarray:
+        return keras.ops.convert_to_numpy(net(x, training=False))
+
+    if backend == "torch":
+        import torch
+
+        def no_grad(x: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return eager(x)
+
+        return no_grad
+    return eager
 
 
 def resolve(model: str | os.PathLike | None) -> tuple[Path, Path | None]:
@@ -53,7 +111,7 @@ def resolve(model: str | os.PathLike | None) -> tuple[Path, Path | None]:
     if path.is_dir():
         file = path / MODEL_FILE
         if not file.is_file():
-            hint = (" (the default model ships in artifacts/models/compact; train one with "
+            hint = (f" (the default model ships in {paths.shipped_models_dir()}; train one with "
                     "`python -m svhn_api train`)") if model is None else ""
             raise ModelError(f"{path}: no {MODEL_FILE} in this folder{hint}")
         return file, path
@@ -65,7 +123,8 @@ def resolve(model: str | os.PathLike | None) -> tuple[Path, Path | None]:
 
 
 def load(model: str | os.PathLike | LoadedModel | None = None) -> LoadedModel:
-    """Load (once per file version, then from the in-process cache) a model folder or .keras file."""
+    """Load (once per file version, then from the in-process cache) a model folder or .keras file; an
+    in-memory Keras model is wrapped as it is."""
     if isinstance(model, LoadedModel):
         return model
     if model is not None and not isinstance(model, str | os.PathLike):
@@ -76,44 +135,49 @@ def load(model: str | os.PathLike | LoadedModel | None = None) -> LoadedModel:
     with _LOCK:
         if key in _CACHE:
             return _CACHE[key]
-        import keras
-
-        from svhn_api.models import architectures  # noqa: F401 - registers the custom layers
+        from svhn_api.backend import import_keras
+        from svhn_api.models import layers  # noqa: F401 - registers the custom layers
 
         try:
-            net = keras.saving.load_model(file, compile=False)
+            net = import_keras().saving.load_model(file, compile=False)
         except Exception as e:  # noqa: BLE001 - any failure to load is the same problem for the user
             raise ModelError(f"{file}: cannot load this model ({e.__class__.__name__}: {e}); "
                              "retrain it or restore the file") from e
-        card = cards.read(folder) if folder else None
-        loaded = wrap(net, file, folder, card)
+        loaded = wrap(net, file, folder, cards.read(folder) if folder else None)
         _CACHE[key] = loaded
         return loaded
 
 
-def wrap(net: Any, file: Path | None = None, folder: Path | None = None, card: dict | None = None) -> LoadedModel:
+def wrap(net: Any, file: Path | None = None, folder: Path | None = None,
+         card: cards.ModelCard | None = None) -> LoadedModel:
     """A ``LoadedModel`` around an in-memory Keras model."""
     shape = tuple(int(v) for v in net.input_shape[1:])
-    if len(shape) != 3 or tuple(net.output_shape[1:]) != (6, 11):
+    if len(shape) != 3 or tuple(net.output_shape[1:]) != (N_HEADS, N_CLASSES):
         raise ModelError(f"{file or net.name}: not an svhn-reader model (input {net.input_shape}, output "
-                         f"{net.output_shape}; expected (N, H, W, C) -> (N, 6, 11))")
-    none_terms = bool(((card or {}).get("decode") or {}).get("none_terms", True))
-    return LoadedModel(file or Path(f"<{net.name}>"), folder, net, card, shape, none_terms)  # type: ignore[arg-type]
+                         f"{net.output_shape}; expected (N, H, W, C) -> (N, {N_HEADS}, {N_CLASSES}))")
+    card = card or cards.ModelCard(name=net.name)
+    if not card.input.shape:   # a bare .keras file, or an old card: what the model itself says
+        card.input = cards.InputSpec(list(shape), "uint8", "capstone" if shape[2] == 1 else "union")
+    return LoadedModel(file or Path(f"<{net.name}>"), folder, net, card, shape)  # type: ignore[arg-type]
 
 
 def save(net: Any, folder: str | Path) -> Path:
-    """Write ``folder/model.keras`` atomically (no optimizer state: the file is for inference)."""
+    """Write ``folder/model.keras`` atomically (no optimizer state: the file is for inference). Refuses the
+    shipped models' folder."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    if paths.is_shipped(folder):
+        raise ModelError(f"{folder}: the shipped models are read-only; save into another folder "
+                         f"(training runs go to {paths.runs_dir()})")
     path = folder / MODEL_FILE
-    tmp = folder / f".tmp-{os.getpid()}-{MODEL_FILE}"
-    try:
-        with warnings.catch_warnings():  # Keras' own numpy-2 copy= deprecation noise while saving
-            warnings.simplefilter("ignore", DeprecationWarning)
-            net.save(tmp)  # never compiled: no optimizer state in the file
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp:
+        keras_tmp = tmp.with_name(tmp.name + ".keras")   # Keras insists on the .keras suffix
+        try:
+            with warnings.catch_warnings():  # Keras' own numpy-2 copy= deprecation noise while saving
+                warnings.simplefilter("ignore", DeprecationWarning)
+                net.save(keras_tmp)  # never compiled: no optimizer state in the file
+            os.replace(keras_tmp, tmp)
+        finally:
+            keras_tmp.unlink(missing_ok=True)
     return path
 
 

@@ -7,16 +7,23 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
 SPLIT_STATS = {"train": "train", "extra": "train", "test": "test"}  # synthetic split -> stats section
+STATS_FILE = "stats.json"  # package data of svhn_api.synthetic
+
+
+def stats_path() -> Path:
+    """The statistics file the renderer reads (``pipelines/calibrate_synth.py`` writes it)."""
+    return Path(str(resources.files("svhn_api.synthetic").joinpath(STATS_FILE)))
 
 
 @lru_cache(maxsize=1)
 def load_stats() -> dict:
     """The packaged statistics (a few KB of quantiles and frequencies)."""
-    with resources.files("svhn_api.synthetic").joinpath("stats.json").open("r") as fh:
+    with resources.files("svhn_api.synthetic").joinpath(STATS_FILE).open("r") as fh:
         return json.load(fh)
 
 

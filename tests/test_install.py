@@ -1,0 +1,92 @@
+"""``pip install .`` (not editable) gives a working package from any folder: the wheel holds every module, the
+shipped model (without its training leftovers) and the renderer's data, and runs without the checkout.
+
+The wheel is built offline from a copy of the sources (so no build files land in the checkout) and installed
+with ``--no-deps`` into a fresh virtual environment that sees the dependencies already installed here
+(``--system-site-packages``). The checkout itself is installed editable in those site-packages, so every
+command runs from another folder and the test checks that ``svhn_api`` is imported from the venv's copy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from svhn_api.backend import NOISE
+from tests.conftest import draw_number
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(args: list[str | Path], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("SVHN_")}
+    return subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def build_wheel(tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    # artifacts/ as it is, logs and checkpoints included: pyproject.toml must leave them out of the wheel
+    for name in ("svhn_api", "artifacts"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    out = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+               "-w", tmp_path / "dist", src], cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    (wheel,) = (tmp_path / "dist").glob("svhn_reader-*.whl")
+    return wheel
+
+
+def test_the_wheel_installs_and_reads_a_photo_outside_the_checkout(tmp_path):
+    wheel = build_wheel(tmp_path)
+    names = set(zipfile.ZipFile(wheel).namelist())
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "svhn_api").rglob("*.py")}
+    assert modules <= names, f"modules missing from the wheel: {sorted(modules - names)}"
+    shipped = {n for n in names if n.startswith("svhn_api/artifacts/")}
+    assert "svhn_api/artifacts/models/compact/model.keras" in shipped
+    assert "svhn_api/artifacts/models/compact/card.json" in shipped
+    assert all(n.endswith(("/model.keras", "/card.json")) for n in shipped), sorted(shipped)  # no logs, checkpoints
+    assert "svhn_api/synthetic/stats.json" in names
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert {"keras", "numpy", "h5py", "pillow", "font-roboto"} <= {
+        m.group(1).lower() for m in re.finditer(r"^Requires-Dist: ([A-Za-z0-9_.-]+)", metadata, re.M)}
+
+    venv = tmp_path / "venv"
+    out = run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    bin_dir = venv / ("Scripts" if os.name == "nt" else "bin")
+    python = bin_dir / ("python.exe" if os.name == "nt" else "python")
+    out = run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index",
+               "--ignore-installed", wheel], cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = run([python, "-c", "import svhn_api; from svhn_api import paths; "
+               "print(svhn_api.__file__, paths.default_model(), paths.CHECKOUT, sep='\\n')"], cwd=elsewhere)
+    assert out.returncode == 0, out.stderr
+    module, model, checkout = out.stdout.splitlines()
+    assert Path(module).resolve().is_relative_to(venv.resolve()), f"imported from {module}, not the venv"
+    assert Path(model).resolve().is_relative_to(venv.resolve()) and (Path(model) / "model.keras").is_file()
+    assert checkout == "None"
+
+    img, _ = draw_number("258", np.random.default_rng(3))
+    img.save(elsewhere / "house.png")
+    out = run([python, "-m", "svhn_api", "predict", "house.png"], cwd=elsewhere)
+    assert out.returncode == 0, out.stderr
+    assert re.fullmatch(r"house\.png: \d{1,5}  \(confidence [01]\.\d{3}; next: .*\)\n", out.stdout), out.stdout
+    noise = [line for line in out.stderr.splitlines() if NOISE.search(line.encode())]
+    assert not noise and "Traceback" not in out.stderr, out.stderr
+
+    out = run([bin_dir / "svhn", "--help"], cwd=elsewhere)
+    assert out.returncode == 0 and out.stdout.startswith("usage: svhn [-h] command"), out.stdout + out.stderr
