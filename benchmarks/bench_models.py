@@ -4,8 +4,9 @@
     python -m benchmarks.bench_models --skip-predict  # training throughput only
     python -m benchmarks.bench_models --variants      # also compact input-size / width variants
 
-Training throughput: samples/s of the real training step (forward, loss, backward, optimizer update,
-as ``train`` runs it (no XLA)) on in-memory uint8 batches at each architecture's default batch size and
+Training throughput: samples/s of the real training step (``trainer.train_on_batch``: forward, loss,
+backward, optimizer update, with the backend's default compilation, as ``train`` runs it) on in-memory
+uint8 batches at each architecture's default batch size and
 native input (capstone: 32x32x1; compact, deep: 64x64x3), after warm-up steps; median of several runs.
 Prediction: ``svhn_api.inference.predict`` on one 120x60 PNG file (decode, crop, model, joint decoding), warm,
 median of many calls; and images/s for a list of 256 in-memory images.
@@ -26,28 +27,25 @@ import numpy as np
 from svhn_api.backend import import_keras
 
 
-def train_throughput(build, input_shape, batch_size, recipe, warm=3, steps=5, runs=5, jit=False) -> float:
-    import tensorflow as tf
-
-    from svhn_api.training.train import make_optimizer, make_train_step
-
-    net = build(input_shape)
-    step = make_train_step(net, make_optimizer(recipe), "sum", jit=jit)
-    rng = np.random.default_rng(0)
-    x = tf.constant(rng.integers(0, 256, (batch_size, *input_shape), dtype=np.uint8))
+def train_throughput(build, name, input_shape, batch_size, warm=3, steps=5, runs=5, jit=None,
+                     augment=False) -> float:
+    """Samples/s of ``trainer.train_on_batch`` on one in-memory batch (what ``train`` calls each step)."""
     from svhn_api.labels import LABEL_DTYPE, LABEL_WIDTH, NO_DIGIT
+    from svhn_api.training.train import make_trainer
 
-    lab = np.full((batch_size, LABEL_WIDTH), NO_DIGIT, LABEL_DTYPE)
-    lab[:, 0] = 2
-    lab[:, 1:3] = rng.integers(0, 10, (batch_size, 2))
-    y = tf.constant(lab)
+    trainer = make_trainer(build(input_shape), name, "sum", augment=augment, jit=jit)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (batch_size, *input_shape), dtype=np.uint8)
+    y = np.full((batch_size, LABEL_WIDTH), NO_DIGIT, LABEL_DTYPE)
+    y[:, 0] = 2
+    y[:, 1:3] = rng.integers(0, 10, (batch_size, 2))
     for _ in range(warm):
-        float(step(x, y))
+        float(trainer.train_on_batch(x, y))
     rates = []
     for _ in range(runs):
         t = time.perf_counter()
         for _ in range(steps):
-            v = step(x, y)
+            v = trainer.train_on_batch(x, y)
         float(v)
         rates.append(batch_size * steps / (time.perf_counter() - t))
     return statistics.median(rates)
@@ -56,25 +54,26 @@ def train_throughput(build, input_shape, batch_size, recipe, warm=3, steps=5, ru
 def bench_training(variants: bool, runs: int) -> dict[str, float]:
     from svhn_api.models import architectures as models
 
-    rows = [("compact", models.compact, (64, 64, 3), models.RECIPES["compact"], 5),
-            ("capstone", models.capstone, (32, 32, 1), models.RECIPES["capstone"], 10),
-            ("deep", models.deep, (64, 64, 3), models.RECIPES["deep"], 3)]
+    # (label, architecture, builder, stored shape, steps per run, augmentation in the step)
+    rows = [("compact", "compact", models.compact, (64, 64, 3), 5, False),
+            ("compact + augmentation", "compact", models.compact, (64, 64, 3), 5, True),
+            ("capstone", "capstone", models.capstone, (32, 32, 1), 10, False),
+            ("deep", "deep", models.deep, (64, 64, 3), 3, False)]
     if variants:
         def variant(**kw):
             return lambda shape: models.compact(shape, **kw)
         three = ((32, 1), (64, 2), (64, 1), (96, 2), (96, 1), (128, 2), (128, 1))
-        rows += [(f"compact size={s}", variant(size=s), (64, 64, 3), models.RECIPES["compact"], 5) for s in (54, 40)]
-        rows += [("compact 3x3 map", variant(stages=three, squeeze=48, hidden=160), (64, 64, 3),
-                  models.RECIPES["compact"], 5),
-                 ("compact XLA", models.compact, (64, 64, 3), models.RECIPES["compact"], 5)]
+        rows += [(f"compact size={s}", "compact", variant(size=s), (64, 64, 3), 5, False) for s in (54, 40)]
+        rows += [("compact 3x3 map", "compact", variant(stages=three, squeeze=48, hidden=160), (64, 64, 3), 5, False),
+                 ("compact XLA", "compact", models.compact, (64, 64, 3), 5, False)]
     out = {}
-    print(f"{'model':<22}{'params':>12}{'batch':>7}{'samples/s':>12}")
-    for name, build, shape, recipe, steps in rows:
-        rate = train_throughput(build, shape, recipe.batch_size, recipe, steps=steps, runs=runs,
-                                jit="XLA" in name)
-        params = build(shape).count_params()
-        out[name] = rate
-        print(f"{name:<22}{params:>12,}{recipe.batch_size:>7}{rate:>12.1f}", flush=True)
+    print(f"{'model':<24}{'params':>12}{'batch':>7}{'samples/s':>12}")
+    for label, arch, build, shape, steps, augment in rows:
+        batch = models.RECIPES[arch].batch_size
+        rate = train_throughput(build, arch, shape, batch, steps=steps, runs=runs,
+                                jit=True if "XLA" in label else None, augment=augment)
+        out[label] = rate
+        print(f"{label:<24}{build(shape).count_params():>12,}{batch:>7}{rate:>12.1f}", flush=True)
     print(f"compact/deep training throughput ratio: {out['compact'] / out['deep']:.1f}x")
     return out
 
@@ -119,11 +118,8 @@ def main() -> None:
     p.add_argument("--model", default=None, help="model for the predict benchmark (default: the shipped one)")
     p.add_argument("--runs", type=int, default=5)
     a = p.parse_args()
-    import_keras()  # quietly, before anything imports TensorFlow
-    import tensorflow as tf
-
-    print(f"os.cpu_count() = {os.cpu_count()}; TensorFlow {tf.__version__}; "
-          f"intra-op threads {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}")
+    keras = import_keras()  # quietly, before anything imports TensorFlow
+    print(f"os.cpu_count() = {os.cpu_count()}; Keras {keras.__version__}, backend {keras.backend.backend()}")
     if not a.skip_train:
         bench_training(a.variants, a.runs)
     if not a.skip_predict:

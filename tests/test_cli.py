@@ -135,6 +135,7 @@ def test_start_up_noise_is_dropped_and_everything_else_passes_through():
     assert out.returncode == 0 and out.stderr == "a real warning\nfrom python\nno newline at the end | after\n"
 
 
+@pytest.mark.slow
 def test_importing_keras_through_the_backend_prints_nothing():
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     code = ("import os; from svhn_api.backend import import_keras; k = import_keras(); "
@@ -144,6 +145,7 @@ def test_importing_keras_through_the_backend_prints_nothing():
     assert out.stdout.split()[1:] == ["2", "None"]
 
 
+@pytest.mark.slow
 def test_every_module_imports_without_posix_only_modules():
     """``import svhn_api`` and each of its modules work on every OS: nothing imports ``fcntl`` (or another
     POSIX-only module) at import time. Simulated here by making those imports fail."""

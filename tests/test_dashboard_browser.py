@@ -14,7 +14,7 @@ from PIL import Image
 from dashboard.screenshots import CHROMIUM, browser_page, streamlit_server, upload_and_read, wait_idle
 from tests.conftest import draw_number, make_store
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "artifacts" / "models"
 

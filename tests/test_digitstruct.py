@@ -254,6 +254,7 @@ def _structure(path: Path) -> dict[str, tuple]:
         return out | {"<userblock>": (f.userblock_size,)}
 
 
+@pytest.mark.slow
 @needs_shared
 @pytest.mark.parametrize("split", ["train", "test"])
 def test_written_file_has_the_official_structure(tmp_path, split):

@@ -13,8 +13,10 @@ def _conv_filters(net):
             and not isinstance(layer, keras.layers.DepthwiseConv2D)]
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("name,shape", [("compact", (64, 64, 3)), ("capstone", (32, 32, 1)), ("capstone", (64, 64, 3)),
                                         ("deep", (64, 64, 3))])
+@pytest.mark.backends
 def test_every_architecture_reads_uint8_and_gives_six_softmax_heads(name, shape):
     net = models.build(name, shape)
     assert net.input.dtype == "uint8"
@@ -24,6 +26,7 @@ def test_every_architecture_reads_uint8_and_gives_six_softmax_heads(name, shape)
     np.testing.assert_allclose(p.sum(-1), 1.0, atol=1e-5)
 
 
+@pytest.mark.backends
 def test_architectures_match_their_descriptions():
     capstone = models.build("seed", (32, 32, 1))   # the old name still builds the capstone
     assert capstone.name == "capstone" and _conv_filters(capstone) == [16, 32, 64]
@@ -44,6 +47,7 @@ def test_architectures_match_their_descriptions():
         models.build("resnet")
 
 
+@pytest.mark.backends
 def test_input_adapter_centre_crops_and_normalises():
     x = np.zeros((1, 64, 64, 3), np.uint8)
     x[:, 5:59, 5:59] = 200                      # the 54x54 centre is uniform, the border dark
@@ -56,6 +60,7 @@ def test_input_adapter_centre_crops_and_normalises():
     assert gray.min() >= -1 and gray.max() <= 1
 
 
+@pytest.mark.backends
 def test_save_and_load_round_trip(tmp_path):
     net = models.build("compact")
     path = model_io.save(net, tmp_path / "m")
@@ -66,6 +71,7 @@ def test_save_and_load_round_trip(tmp_path):
     np.testing.assert_allclose(loaded.probabilities(x), np.asarray(net(x, training=False)), atol=1e-5)
 
 
+@pytest.mark.backends
 def test_local_response_norm_matches_its_formula():
     x = np.random.default_rng(2).normal(size=(1, 2, 2, 12)).astype(np.float32)
     out = np.asarray(LocalResponseNorm(depth_radius=2, bias=1.0, alpha=0.5, beta=0.75)(x))
@@ -74,6 +80,7 @@ def test_local_response_norm_matches_its_formula():
     np.testing.assert_allclose(out, x / (1.0 + 0.5 * window) ** 0.75, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_another_backend_reads_the_shipped_model_alike(tmp_path):
     """The shipped model's probabilities under JAX equal TensorFlow's within 1e-4 (or the other way round
     when the suite itself runs under JAX)."""

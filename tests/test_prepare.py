@@ -78,6 +78,7 @@ def test_left_out_images_are_reported_by_name_and_reason(archives, tmp_path):
     assert "zero-area" in reasons["903.png"]
 
 
+@pytest.mark.slow
 def test_parallel_equals_serial_byte_for_byte(archives, tmp_path):
     folder, _ = archives
     a = prepare(folder, out=tmp_path / "serial.h5", jobs=1, progress=False, download=False)
@@ -177,6 +178,7 @@ def test_progress_callback_reaches_every_archive_total(archives, tmp_path):
     assert seen == {f"prepare {k}": (len(v) + (3 if k == "train" else 0),) * 2 for k, v in truth.items()}
 
 
+@pytest.mark.slow
 def test_same_archives_give_a_store_with_the_same_bytes(archives, tmp_path):
     """Training runs are keyed on the store's sha256: preparing unchanged archives again must not change it
     (no creation time in the attributes, no HDF5 object timestamps)."""

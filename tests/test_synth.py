@@ -30,6 +30,7 @@ def test_same_seed_same_image_and_boxes():
     assert render_png(0, "train", 3)[1] != render_png(0, "extra", 3)[1]
 
 
+@pytest.mark.slow
 def test_jobs_do_not_change_the_images():
     one = list(iter_items("test", 45, seed=5, jobs=1, chunk=10))
     two = list(iter_items("test", 45, seed=5, jobs=2, chunk=10))
@@ -37,6 +38,7 @@ def test_jobs_do_not_change_the_images():
     assert one == two
 
 
+@pytest.mark.slow
 def test_boxes_are_inside_and_consistent():
     for i in range(120):
         img, boxes = render_sample(np.random.default_rng([11, i]), "test" if i % 3 == 0 else "train")
@@ -109,6 +111,7 @@ def _measure(split: str, n: int) -> dict[str, list[float]]:
     return m
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("split", "n"), [("train", 400), ("test", 200)])
 def test_statistics_match_real_svhn(split, n):
     stats = load_stats()
@@ -139,6 +142,7 @@ def test_statistics_match_real_svhn(split, n):
 
 
 # ---- archives ----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_synth_writes_identical_archives_for_any_jobs(tmp_path):
     pytest.importorskip("svhn_api.data.archive_writer", reason="archive writer not available")
     from svhn_api.data.archives import iter_images, read_member

@@ -29,6 +29,7 @@ def _weights(folder):
     return [np.asarray(v) for v in model_io.load(folder / "model.keras").keras_model.get_weights()]
 
 
+@pytest.mark.backends
 def test_masked_loss_ignores_absent_digits_and_sum_does_not():
     logits = np.random.default_rng(0).normal(size=(2, 6, 11)).astype(np.float32)
     changed = logits.copy()
@@ -42,6 +43,7 @@ def test_masked_loss_ignores_absent_digits_and_sum_does_not():
         sequence_loss(LABELS, logits, "nope")
 
 
+@pytest.mark.backends
 def test_augmentation_is_seeded_uint8_and_only_in_training():
     x = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
     a = np.asarray(Augment(seed=1)(x, training=True))
@@ -60,7 +62,8 @@ def test_learning_rate_schedules():
     assert cos[0] < cos[1] and cos[1] > cos[2] > cos[3] and cos[3] == pytest.approx(6e-5)
 
 
-@pytest.mark.parametrize("name,shape", [("capstone", (32, 32, 1)), ("deep", (64, 64, 3))])
+@pytest.mark.parametrize("name,shape", [pytest.param("capstone", (32, 32, 1), marks=pytest.mark.backends),
+                                        pytest.param("deep", (64, 64, 3), marks=pytest.mark.slow)])
 def test_every_architecture_takes_a_training_step(name, shape):
     net = models.build(name, shape)
     trainer = make_trainer(net, name, "masked", augment=shape[-1] == 3)
@@ -68,6 +71,7 @@ def test_every_architecture_takes_a_training_step(name, shape):
     assert np.isfinite(float(trainer.train_on_batch(x, LABELS)))
 
 
+@pytest.mark.backends
 def test_the_model_learns_a_fixed_batch_and_reads_it_back(tmp_path):
     """A few dozen steps on one batch drive the loss far down, and the production read-out (probabilities
     -> joint decoding) then spells the stored numbers: a label, head or position out of line fails here.
@@ -90,6 +94,7 @@ def test_the_model_learns_a_fixed_batch_and_reads_it_back(tmp_path):
     assert sum(a == b for a, b in pairs) >= 0.9 * len(truth), pairs
 
 
+@pytest.mark.backends
 def test_checkpoint_names_are_structural_and_a_changed_model_is_refused(tmp_path):
     first, second = models.build("compact"), models.build("compact")   # Keras gives the second other names
     assert list(checkpoint.model_names(first)) == list(checkpoint.model_names(second))
@@ -106,6 +111,7 @@ def test_checkpoint_names_are_structural_and_a_changed_model_is_refused(tmp_path
         checkpoint.load(path, {"model": checkpoint.model_names(models.build("capstone", (32, 32, 1)))})
 
 
+@pytest.mark.slow
 def test_train_writes_model_card_and_logs(tiny_store, tmp_path):
     import svhn_api
 
@@ -130,6 +136,8 @@ def test_train_writes_model_card_and_logs(tiny_store, tmp_path):
     assert fresh["status"] == "complete" and fresh["steps"] == 3
 
 
+@pytest.mark.slow
+@pytest.mark.backends
 def test_default_folder_is_the_runs_folder_and_shipped_models_are_refused(tiny_store, tmp_path, monkeypatch):
     from svhn_api import paths
 
@@ -140,6 +148,7 @@ def test_default_folder_is_the_runs_folder_and_shipped_models_are_refused(tiny_s
         train(tiny_store, root=paths.shipped_models_dir(), **FAST)
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_exactly(tiny_store, tmp_path):
     """Train 1 epoch in one go; and 'kill' a run mid-epoch, then rerun the same call: same weights."""
     kw = {**FAST, "epochs": 1, "seed": 7}
