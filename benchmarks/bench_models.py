@@ -30,15 +30,10 @@ from svhn_api.backend import import_keras
 def train_throughput(build, name, input_shape, batch_size, warm=3, steps=5, runs=5, jit=None,
                      augment=False) -> float:
     """Samples/s of ``trainer.train_on_batch`` on one in-memory batch (what ``train`` calls each step)."""
-    from svhn_api.labels import LABEL_DTYPE, LABEL_WIDTH, NO_DIGIT
     from svhn_api.training.train import make_trainer
 
     trainer = make_trainer(build(input_shape), name, "sum", augment=augment, jit=jit)
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (batch_size, *input_shape), dtype=np.uint8)
-    y = np.full((batch_size, LABEL_WIDTH), NO_DIGIT, LABEL_DTYPE)
-    y[:, 0] = 2
-    y[:, 1:3] = rng.integers(0, 10, (batch_size, 2))
+    x, y = _batch(batch_size, input_shape)
     for _ in range(warm):
         float(trainer.train_on_batch(x, y))
     rates = []
@@ -49,6 +44,61 @@ def train_throughput(build, name, input_shape, batch_size, warm=3, steps=5, runs
         float(v)
         rates.append(batch_size * steps / (time.perf_counter() - t))
     return statistics.median(rates)
+
+
+def step_against_tape(arch: str, rounds: int = 8) -> tuple[float, float]:
+    """Samples/s of the backend-neutral step (``train_on_batch``) and of a hand-written TensorFlow step
+    (``GradientTape`` + fused cross-entropy, what ``train`` ran before 0.2) on the same architecture,
+    interleaved round by round in one process so that the machine's drift hits both alike."""
+    import tensorflow as tf
+
+    from svhn_api.models import architectures as models
+    from svhn_api.training.schedule import make_optimizer
+    from svhn_api.training.train import make_trainer
+
+    shape = (32, 32, 1) if arch == "capstone" else (64, 64, 3)
+    batch = models.RECIPES[arch].batch_size
+    x, y = _batch(batch, shape)
+    trainer = make_trainer(models.build(arch, shape), arch, augment=False)
+    net = models.build(arch, shape)
+    logits = models.keras.Model(net.inputs, net.get_layer("logits").output)
+    optimizer = make_optimizer(models.RECIPES[arch])
+    optimizer.build(logits.trainable_variables)
+
+    @tf.function
+    def tape_step(images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            out = logits(images, training=True)
+            ce = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(labels, tf.int32), out)
+            loss = tf.reduce_mean(tf.reduce_sum(ce, axis=1))
+        grads = tape.gradient(loss, logits.trainable_variables)
+        optimizer.apply_gradients(zip(grads, logits.trainable_variables, strict=True))
+        return loss
+
+    calls = {"neutral": trainer.train_on_batch, "tape": lambda a, b: tape_step(tf.constant(a), tf.constant(b))}
+    rates: dict[str, list[float]] = {k: [] for k in calls}
+    for call in calls.values():
+        for _ in range(3):
+            float(call(x, y))
+    for _ in range(rounds):
+        for k, call in calls.items():
+            t = time.perf_counter()
+            for _ in range(4):
+                v = call(x, y)
+            float(v)
+            rates[k].append(batch * 4 / (time.perf_counter() - t))
+    return statistics.median(rates["neutral"]), statistics.median(rates["tape"])
+
+
+def _batch(batch_size: int, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    from svhn_api.labels import LABEL_DTYPE, LABEL_WIDTH, NO_DIGIT
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (batch_size, *shape), dtype=np.uint8)
+    y = np.full((batch_size, LABEL_WIDTH), NO_DIGIT, LABEL_DTYPE)
+    y[:, 0] = 2
+    y[:, 1:3] = rng.integers(0, 10, (batch_size, 2))
+    return x, y
 
 
 def bench_training(variants: bool, runs: int) -> dict[str, float]:
@@ -122,6 +172,11 @@ def main() -> None:
     print(f"os.cpu_count() = {os.cpu_count()}; Keras {keras.__version__}, backend {keras.backend.backend()}")
     if not a.skip_train:
         bench_training(a.variants, a.runs)
+        if keras.backend.backend() == "tensorflow":
+            for arch in ("compact", "capstone"):
+                neutral, tape = step_against_tape(arch)
+                print(f"{arch}: backend-neutral step {neutral:.0f} samples/s, TensorFlow GradientTape step "
+                      f"{tape:.0f} samples/s (interleaved, same process): ratio {neutral / tape:.2f}")
     if not a.skip_predict:
         bench_predict(a.model, runs=200)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from svhn_api.backend import import_keras
 
 keras = import_keras()
@@ -71,10 +73,10 @@ class LocalResponseNorm(keras.layers.Layer):
         self.depth_radius, self.bias, self.alpha, self.beta = depth_radius, bias, alpha, beta
 
     def call(self, x: Any) -> Any:
-        r, channels = self.depth_radius, x.shape[-1]
-        sq = ops.pad(ops.square(x), [(0, 0), (0, 0), (0, 0), (r, r)])
-        window = sum(sq[..., i:i + channels] for i in range(2 * r + 1))
-        return x / ops.power(self.bias + self.alpha * window, self.beta)
+        channels = x.shape[-1]
+        near = abs(np.arange(channels)[:, None] - np.arange(channels)[None, :]) <= self.depth_radius
+        window = ops.matmul(ops.square(x), ops.convert_to_tensor(near.astype("float32")))  # banded sum over channels
+        return x * ops.power(self.bias + self.alpha * window, -self.beta)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "depth_radius": self.depth_radius, "bias": self.bias,

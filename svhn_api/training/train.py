@@ -315,10 +315,6 @@ def _seeded(seed: int) -> Iterator[None]:
         np.random.set_state(saved[1])
 
 
-def _open_log(folder: Path) -> MetricLog:
-    return MetricLog(folder / "logs")
-
-
 # --------------------------------------------------------------------------------- epochs and checkpoints
 
 def _groups(trainer: Any) -> dict[str, dict[str, Any]]:
