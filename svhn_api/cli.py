@@ -121,8 +121,10 @@ def cmd_prepare(a: argparse.Namespace) -> int:
 
     s = prepare(a.archives, source=a.source, splits=a.splits, crop=a.crop, jobs=a.jobs, out=a.out,
                 validation_size=a.validation_size, seed=a.seed, download=not a.no_download,
-                progress=not a.json)
+                verify=not a.no_verify, progress=not a.json)
     lines = [f"store: {s.path}  (crop {s.crop}, {s.seconds:.1f} s)"]
+    if not s.verified:
+        lines.append("  source: unverified archives (size/MD5 not checked; every member was)")
     lines += [f"  {k:<10} {v:>8,} images" for k, v in s.counts.items()]
     if s.left_out:
         lines.append(f"  left out: {len(s.left_out)} images")
@@ -207,6 +209,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=0,
                    help="seed of the validation sample and of the synthetic sample's rendering (default 0)")
     q.add_argument("--no-download", action="store_true", help="fail instead of downloading missing archives")
+    q.add_argument("--no-verify", action="store_true",
+                   help="your own archives in the official layout (e.g. a subset): skip the official size/MD5 "
+                   "check and never download; every member is still checked, and the store is marked unverified")
     q.add_argument("--json", action="store_true", help=JSON_HELP)
     q.set_defaults(func=cmd_prepare)
 

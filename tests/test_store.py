@@ -51,7 +51,8 @@ def test_attributes_round_trip_through_the_schema(tmp_path):
 
 def test_the_test_fixture_writes_every_schema_attribute(tmp_path):
     info = store.inspect(make_store(tmp_path / "s.h5", {"train": 2, "test": 1}, mode="seed"))
-    names = {f.name for f in dataclasses.fields(store.StoreAttrs)} - {"source"}  # source: None, not written
+    # source and verified: None in the fixture (no archives), so not written
+    names = {f.name for f in dataclasses.fields(store.StoreAttrs)} - {"source", "verified"}
     assert names <= set(info.attrs) and info.crop == "capstone" and info.image_shape == CROP_SHAPES["capstone"]
 
 

@@ -140,6 +140,7 @@ def ensure_archives(
     expected: Mapping[str, tuple[int, str]] | None = None,
     progress: bool = True,
     timeout: float = 30,
+    verify: bool = True,
 ) -> dict[str, Path]:
     """Make sure ``{split}.tar.gz`` is in ``folder`` (default ``paths.archives_dir()``) and has the expected
     size and MD5, for each split.
@@ -147,7 +148,9 @@ def ensure_archives(
     Missing archives are downloaded from ``base_url`` (resuming ``<name>.partial`` files) unless
     ``download`` is false. Expected values come from ``expected`` (file name -> (size, md5)), else from
     ``folder/manifest.json`` (see ``write_manifest``), else from the official SVHN checksums.
-    Returns split -> path. Raises ``ArchiveError`` for anything missing, unreachable or wrong.
+    ``verify=False`` (a user's own archives in the official layout): no size/MD5 check and no download,
+    only that every archive is there. Returns split -> path. Raises ``ArchiveError`` for anything missing,
+    unreachable or wrong.
     """
     splits = list(splits)
     paths = ensure_files(
@@ -158,6 +161,7 @@ def ensure_archives(
         expected=expected,
         progress=progress,
         timeout=timeout,
+        verify=verify,
     )
     return {split: paths[f"{split}.tar.gz"] for split in splits}
 
@@ -171,10 +175,13 @@ def ensure_files(
     expected: Mapping[str, tuple[int, str]] | None = None,
     progress: bool = True,
     timeout: float = 30,
+    verify: bool = True,
 ) -> dict[str, Path]:
     """Like ``ensure_archives`` for any file names (e.g. ``train_32x32.mat``). Returns name -> path."""
     folder = Path(folder)
     names = list(dict.fromkeys(names))
+    if not verify:
+        return _present(folder, names)
     expectations = _expectations(folder, names, expected)
     base_url = base_url if base_url.endswith("/") else base_url + "/"
 
@@ -214,6 +221,34 @@ def ensure_files(
 
 def _file_name(name: str) -> str:
     return name if "." in name else f"{name}.tar.gz"
+
+
+def _present(folder: Path, names: list[str]) -> dict[str, Path]:
+    """name -> path when every file is in ``folder`` (``verify=False``: nothing is checked or downloaded)."""
+    missing = [folder / name for name in names if not (folder / name).is_file()]
+    if missing:
+        raise ArchiveError(
+            f"Missing {', '.join(map(str, missing))}: checks are turned off (--no-verify, API: verify=False), "
+            f"so nothing is downloaded. Fix: put your archive(s) in the official layout at exactly these paths, "
+            f"or run without --no-verify to download the official SVHN archives."
+        )
+    return {name: folder / name for name in names}
+
+
+def archive_md5(folder: str | os.PathLike[str], name: str, *, progress: bool = False) -> str:
+    """The MD5 of ``folder/name`` as it is now (a bare split name means ``<name>.tar.gz``), checked against
+    nothing: from ``.verified.json`` when the file's size and mtime are unchanged, else hashed and cached."""
+    folder, name = Path(folder), _file_name(name)
+    st = (folder / name).stat()
+    cache = _load_cache(folder)
+    entry = cache.get(name)
+    if isinstance(entry, dict) and entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns:
+        return str(entry.get("md5"))
+    md5 = file_md5(folder / name, progress=progress)
+    cache[name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "md5": md5}
+    with contextlib.suppress(OSError):  # the cache only saves time; a read-only folder is fine
+        write_json(folder / CACHE_NAME, cache, sort_keys=True)
+    return md5
 
 
 def _expectations(
@@ -290,10 +325,17 @@ def _verify(
         else:
             fix = f"regenerate the archive and its manifest (svhn_api.synth), or put the original at {final}"
         what = "downloaded file" if candidate is not None else "archive"
+        own = (
+            f"; if this is your own archive in the official layout, put it back (move {bad} to {final}) "
+            f"and pass --no-verify (API: verify=False): its members are still checked and the store "
+            f"records it as unverified"
+            if candidate is None and name.endswith(".tar.gz")
+            else ""
+        )
         raise ArchiveError(
             f"{final}: {what} fails its check. Expected {size} bytes, MD5 {md5} (from {where}); "
             f"found {st.st_size} bytes, MD5 {found}. The bad file was moved aside to {bad} (delete it "
-            f"when you no longer need it). Fix: {fix}."
+            f"when you no longer need it). Fix: {fix}{own}."
         )
     if candidate is not None:
         os.replace(candidate, final)

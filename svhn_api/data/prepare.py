@@ -51,6 +51,7 @@ class PrepareSummary:
     left_out: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     archives: dict[str, str] = field(default_factory=dict)
+    verified: bool = True  # False: prepare(verify=False), the archives' size/MD5 were not checked
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -189,7 +190,7 @@ def _copy_rows(dst: h5py.File, parts: list[h5py.File], rows: np.ndarray, split_c
 
 
 def assemble(parts: dict[str, Path], out: Path, *, mode: str, validation_size: int, seed: int,
-             checksums: dict[str, str], source: str = "unofficial") -> dict[str, int]:
+             checksums: dict[str, str], source: str = "unofficial", verified: bool | None = None) -> dict[str, int]:
     """Write the final store from the part files: train (+extra) minus validation, validation, test."""
     from svhn_api.data.preprocess import CROP_SHAPES, crop_mode
 
@@ -214,7 +215,7 @@ def assemble(parts: dict[str, Path], out: Path, *, mode: str, validation_size: i
             left_out = [item for p in files.values() for item in json.loads(p.attrs["left_out"])]
             write_attrs(f, StoreAttrs(crop=mode, split_ranges=split_ranges(counts), version=__version__,
                                       archives=dict(checksums), left_out=left_out,
-                                      validation_seed=seed, source=source))
+                                      validation_seed=seed, source=source, verified=verified))
     finally:
         for f in files.values():
             f.close()
@@ -224,7 +225,8 @@ def assemble(parts: dict[str, Path], out: Path, *, mode: str, validation_size: i
 def prepare(archives: str | Path | None = None, *, source: str = "official",
             splits: Sequence[str] = ARCHIVE_NAMES, crop: str = "union", jobs: int = -1,
             out: str | Path | None = None, validation_size: int = 6000, seed: int = 0,
-            download: bool = True, progress: bool = True, on_progress: Progress | None = None) -> PrepareSummary:
+            download: bool = True, verify: bool = True, progress: bool = True,
+            on_progress: Progress | None = None) -> PrepareSummary:
     """Build the prepared store from the official SVHN archives (``source="official"``, downloaded into
     ``archives`` when missing) or from the embedded synthetic sample (``source="synthetic"``, rendered on
     first use). Returns a summary: path, counts per split, left-out items with reasons, seconds.
@@ -233,8 +235,12 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
     ``crop``: ``"union"`` or ``"capstone"`` (``preprocess.CROP_MEANINGS``; ``"seed"``, the capstone strip's
     earlier name, is accepted). ``on_progress(stage, done, total)`` reports progress to a UI; the CLI uses
     tqdm bars instead.
+    ``verify=False`` prepares your own archives in the official layout (e.g. a subset): their size/MD5 are
+    not checked against the official (or manifest) ones and nothing is downloaded, but every member is still
+    checked (``ArchiveError`` for absolute paths, ``..``, links, devices); the store records
+    ``source="unverified"``, ``verified=False`` and the archives' actual MD5s.
     """
-    from svhn_api.data.download import archives_source, ensure_archives, expected_md5
+    from svhn_api.data.download import archive_md5, archives_source, ensure_archives, expected_md5
     from svhn_api.data.preprocess import crop_mode
 
     t0 = time.perf_counter()
@@ -258,18 +264,19 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
     else:
         raise ValueError(f"source {source!r}: choose 'official' or 'synthetic'")
     out = Path(out) if out else default_out
-    paths = ensure_archives(folder, tuple(splits), download=download, progress=progress)
+    paths = ensure_archives(folder, tuple(splits), download=download, progress=progress, verify=verify)
     parts_dir = out.with_name(out.name + ".parts")
     parts, checksums = {}, {}
     for name in splits:
-        checksums[name] = expected_md5(folder, name)
+        checksums[name] = expected_md5(folder, name) if verify else archive_md5(folder, name, progress=progress)
         parts[name] = process_archive(paths[name], name, parts_dir / f"{name}.h5", mode=crop, jobs=jobs,
                                       archive_md5=checksums[name], progress=progress, on_progress=on_progress)
     counts = assemble(parts, out, mode=crop, validation_size=validation_size, seed=seed, checksums=checksums,
-                      source=archives_source(folder, checksums.values()))
+                      source=archives_source(folder, checksums.values()) if verify else "unverified",
+                      verified=verify)
     left_out = []
     for p in parts.values():
         with h5py.File(p, "r") as f:
             left_out += json.loads(f.attrs["left_out"])
     shutil.rmtree(parts_dir, ignore_errors=True)
-    return PrepareSummary(str(out), crop, counts, left_out, round(time.perf_counter() - t0, 2), checksums)
+    return PrepareSummary(str(out), crop, counts, left_out, round(time.perf_counter() - t0, 2), checksums, verify)

@@ -18,13 +18,15 @@ from PIL import Image
 from svhn_api.data.records import DigitBox
 from svhn_api.labels import MAX_DIGITS
 
-CROP_MODES = ("union", "capstone")
+CROP_MODES = ("union", "capstone", "photo")
 CROP_ALIASES = {"seed": "capstone"}  # earlier names users may have typed (CLI, prepare(crop=...), old stores)
-CROP_SHAPES = {"union": (64, 64, 3), "capstone": (32, 32, 1)}
+CROP_SHAPES = {"union": (64, 64, 3), "capstone": (32, 32, 1), "photo": (64, 64, 3)}
 CROP_MEANINGS: dict[str, str] = {
     "union": "ground-truth union box expanded 30%, 64x64 RGB",
     "capstone": "ground-truth digit boxes, each 32x32 gray, side by side, resized to 32x32 (the 2016 capstone's "
                 "strip)",
+    "photo": "the whole photo resized to 64x64 RGB (aspect not kept), for the localizer; the digit boxes and "
+             "the photo size are stored beside it",
 }
 EXPAND = 0.30
 RESAMPLE = Image.BILINEAR
@@ -110,6 +112,12 @@ def crop_capstone(img: Image.Image, boxes: Sequence[DigitBox], size: int = 32) -
     return np.asarray(strip.resize((size, size), RESAMPLE), dtype=np.uint8)[:, :, None]
 
 
+def whole_photo(img: Image.Image, size: int = 64) -> np.ndarray:
+    """The whole photo as the localizer reads it: RGB, resized to ``size`` x ``size`` (aspect not kept, so
+    box coordinates as fractions of the width and height stay valid)."""
+    return np.asarray(img.convert("RGB").resize((size, size), RESAMPLE), dtype=np.uint8)
+
+
 def crop(img: Image.Image, boxes: Sequence[DigitBox], mode: str = "union") -> np.ndarray:
     """The model input for one annotated photo in the given crop mode (or an alias of one)."""
     mode = crop_mode(mode)
@@ -117,4 +125,6 @@ def crop(img: Image.Image, boxes: Sequence[DigitBox], mode: str = "union") -> np
         return crop_union(img, union_box(boxes))
     if mode == "capstone":
         return crop_capstone(img, boxes)
+    if mode == "photo":
+        return whole_photo(img)
     raise NotImplementedError(f"crop mode {mode!r} is listed in CROP_MODES but has no crop here")

@@ -13,8 +13,9 @@ Rows are grouped by split (train, then validation, then test) so a split is one 
 - ``split``    (N,) uint8, index into ``SPLITS``
 
 Attributes (``StoreAttrs``, written by ``write_attrs``, read back by ``inspect``): crop mode, source,
-library version, source archive checksums, creation time (optional: ``prepare`` leaves it out, so that
-the same inputs give the same bytes), split ranges, left-out items, validation seed.
+whether the archives passed their size/MD5 check, library version, source archive checksums, creation
+time (optional: ``prepare`` leaves it out, so that the same inputs give the same bytes), split ranges,
+left-out items, validation seed.
 This module is the one owner of the schema: ``prepare`` and the test fixtures both write through it.
 """
 
@@ -46,7 +47,10 @@ class StoreAttrs:
 
     ``split_ranges``: ``{split: [start, stop)}`` (``split_ranges(counts)`` makes them); ``archives``: archive
     name -> MD5 of the archive the rows came from; ``left_out``: ``{"archive", "filename", "reason"}`` items;
-    ``source``: "real", "synthetic", ... (None: not recorded, the archive checksums say).
+    ``source``: "real", "synthetic", ..., or "unverified" (None: not recorded, the archive checksums say);
+    ``verified``: whether the archives passed their size/MD5 check (False: ``prepare(verify=False)``, a
+    user's own archives, whose ``archives`` MD5s are what was read, checked against nothing; None: not
+    recorded, as in older stores).
     """
 
     crop: str
@@ -58,6 +62,7 @@ class StoreAttrs:
     validation_seed: int = 0
     source: str | None = None
     splits: tuple[str, ...] = SPLITS
+    verified: bool | None = None
 
 
 def split_ranges(counts: Mapping[str, int]) -> dict[str, list[int]]:
@@ -151,7 +156,8 @@ def inspect(path: str | Path) -> StoreInfo:
     """Counts per split and the store's attributes, without reading any pixels. A store written under an
     earlier name of its crop mode (``seed``) reads as the current name (``capstone``)."""
     with _open(path) as f:
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+        attrs = {k: (v.decode() if isinstance(v, bytes) else bool(v) if isinstance(v, np.bool_) else v)
+                 for k, v in f.attrs.items()}
         shape = tuple(f["images"].shape[1:])
     for k in JSON_ATTRS:
         if isinstance(attrs.get(k), str):
@@ -228,3 +234,35 @@ def count(path: str | Path, split: str) -> int:
     with _open(path) as f:
         a, b = split_range(f, split)
         return b - a
+
+
+def compose(out: str | Path, parts: Sequence[tuple[str | Path, str, str, int]], *, source: str) -> dict[str, int]:
+    """A new store made of splits of other stores of the same crop: each part is ``(store, its split, the new
+    store's split, copies)`` (``copies`` > 1 oversamples, e.g. a few real photos among many synthetic ones).
+    Written atomically; the attributes name every part. Returns the rows per split."""
+    from svhn_api import __version__
+    from svhn_api.atomic import atomic_path
+
+    infos = [inspect(p) for p, *_ in parts]
+    crops = {i.crop for i in infos}
+    if len(crops) != 1:
+        raise DataError(f"{out}: parts of different crops ({', '.join(sorted(crops))}); compose stores of one crop")
+    counts: dict[str, int] = {s: 0 for s in SPLITS}
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
+        create_datasets(f, infos[0].image_shape)
+        for code, split in enumerate(SPLITS):
+            for path, src, dst, copies in parts:
+                if dst != split:
+                    continue
+                rows = read(path, src, fields=ROW_FIELDS[:-1])
+                rows["split"] = np.full(len(rows["images"]), code, np.uint8)
+                for _ in range(copies):
+                    append_rows(f, {k: v.astype(object) if k in ("filenames", "sources") else v
+                                    for k, v in rows.items()})
+                counts[split] += copies * len(rows["images"])
+        archives = {f"{Path(p).name}:{k}": v for p, i in zip((p for p, *_ in parts), infos, strict=True)
+                    for k, v in i.attrs.get("archives", {}).items()}
+        parts_text = [f"{Path(p).name}[{src}] x{copies} -> {dst}" for p, src, dst, copies in parts]
+        write_attrs(f, StoreAttrs(crop=infos[0].crop, split_ranges=split_ranges(counts), version=__version__,
+                                  archives=archives, source=f"{source}: " + "; ".join(parts_text)))
+    return counts

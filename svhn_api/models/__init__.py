@@ -3,7 +3,9 @@
 The architecture names live here, importable without Keras, so the CLI can check them instantly.
 """
 
-ARCHITECTURES = ("compact", "capstone", "deep")
+ARCHITECTURES = ("compact", "capstone", "deep", "localizer")
+READERS = ("compact", "capstone", "deep")      # read a number's crop: (N, 6, 11) probabilities
+LOCALIZERS = ("localizer",)                    # find the number in a whole photo: (N, 4) box fractions
 ALIASES = {"seed": "capstone"}  # the 2016 model's name before 0.2 ("seed" also named a crop mode and the RNG seed)
 
 
@@ -13,3 +15,8 @@ def architecture_name(name: str) -> str:
     if canonical not in ARCHITECTURES:
         raise ValueError(f"model {name!r}: choose one of {', '.join(ARCHITECTURES)}")
     return canonical
+
+
+def task(name: str) -> str:
+    """``"read"`` for the reader architectures, ``"locate"`` for the localizer."""
+    return "locate" if architecture_name(name) in LOCALIZERS else "read"

@@ -118,6 +118,32 @@ def compact(input_shape: tuple[int, ...] = (64, 64, 3), crop: int = 54, size: in
     return keras.Model(inp, _heads(x), name="compact")
 
 
+LOCALIZER_STAGES = ((32, 1), (48, 2), (48, 1), (64, 2), (64, 1), (96, 2), (96, 1))
+
+
+def localizer(input_shape: tuple[int, ...] = (64, 64, 3), stages: tuple[tuple[int, int], ...] = LOCALIZER_STAGES,
+              squeeze: int = 16, hidden: int = 128) -> keras.Model:
+    """Finds the number in a whole photo (crop mode ``photo``): the 64x64 photo, GCN, a stride-2 stem and
+    depthwise-separable blocks down to a 4x4 map, a 1x1 squeeze that keeps where things are, a dense layer,
+    and four sigmoids: the union box of the digits as ``(left, top, right, bottom)`` fractions of the photo's
+    width and height. Used twice at inference: on the whole photo, then on a crop around its first answer.
+    """
+    inp = _input(input_shape)
+    x = InputAdapter(norm="gcn", name="input_adapter")(inp)
+    x = layers.Conv2D(stages[0][0], 3, strides=2, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    for filters, stride in stages:
+        x = _sep_block(x, filters, stride)
+    x = layers.Conv2D(squeeze, 1, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    x = layers.Flatten(name="features")(x)
+    x = layers.Dense(hidden, activation="relu")(x)
+    box = layers.Dense(4, activation="sigmoid", name="box", dtype="float32")(x)
+    return keras.Model(inp, box, name="localizer")
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How an architecture is trained by default."""
@@ -139,6 +165,8 @@ RECIPES: dict[str, Recipe] = {
     "capstone": Recipe(capstone, 64, "adagrad", 0.01, "constant"),
     # potterhsu: SGD 0.01 momentum 0.9, weight decay 5e-4, x0.9 every 10,000 steps, batch 32
     "deep": Recipe(deep, 32, "sgd", 0.01, "step", decay_steps=10_000, decay=0.9, weight_decay=5e-4),
+    # ours: like compact
+    "localizer": Recipe(localizer, 128, "adamw", 3e-3, "cosine", weight_decay=1e-4),
 }
 assert tuple(RECIPES) == ARCHITECTURES
 

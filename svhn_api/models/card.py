@@ -230,6 +230,8 @@ def data_kind(attrs: dict[str, Any], path: str | Path = "") -> str:
     source = attrs.get("source")
     if source in ("official", "real"):
         return "real"
+    if str(source).startswith("mixed"):
+        return "mixed real and synthetic"
     if source:
         return "synthetic" if "synth" in str(source) else str(source)
     from svhn_api.data.download import is_official_md5

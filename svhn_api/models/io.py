@@ -20,6 +20,7 @@ from svhn_api.labels import N_CLASSES, N_HEADS, OUTPUT_SHAPE
 from svhn_api.models import card as cards
 
 MODEL_FILE = "model.keras"
+LOCATE_OUTPUT = (4,)      # a localizer's box: (left, top, right, bottom) fractions of the photo
 _CACHE: dict[tuple[str, int, int], LoadedModel] = {}
 _LOCK = threading.Lock()
 
@@ -40,7 +41,17 @@ class LoadedModel:
     def none_terms(self) -> bool:
         return self.card.decode.none_terms
 
-    def probabilities(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    @property
+    def task(self) -> str:
+        """``"read"`` (a reader: ``(N, 6, 11)`` probabilities) or ``"locate"`` (a localizer: ``(N, 4)`` boxes)."""
+        return "locate" if self.output_shape == LOCATE_OUTPUT else "read"
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return tuple(int(v) for v in self.keras_model.output_shape[1:])
+
+    def run(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """The model's output for uint8 images ``(N, H, W, C)``, in batches."""
         images = np.asarray(images)
         if images.ndim != 4 or tuple(images.shape[1:]) != self.input_shape or images.dtype != np.uint8:
             raise ModelError(f"{self.path}: expects uint8 images of shape (N, {', '.join(map(str, self.input_shape))})"
@@ -48,7 +59,14 @@ class LoadedModel:
         if self._fn is None:
             self._fn = inference_function(self)
         out = [self._fn(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
-        return np.concatenate(out) if out else np.zeros((0, *OUTPUT_SHAPE), np.float32)
+        return np.concatenate(out) if out else np.zeros((0, *self.output_shape), np.float32)
+
+    def probabilities(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """A reader's ``(N, 6, 11)`` probabilities."""
+        if self.task != "read":
+            raise ModelError(f"{self.path}: a localizer (it finds the number's box), not a reader; give a reader "
+                             "such as the shipped compact model")
+        return self.run(images, batch_size)
 
 
 def _count_trace(lm: LoadedModel) -> None:
@@ -152,9 +170,10 @@ def wrap(net: Any, file: Path | None = None, folder: Path | None = None,
          card: cards.ModelCard | None = None) -> LoadedModel:
     """A ``LoadedModel`` around an in-memory Keras model."""
     shape = tuple(int(v) for v in net.input_shape[1:])
-    if len(shape) != 3 or tuple(net.output_shape[1:]) != (N_HEADS, N_CLASSES):
+    if len(shape) != 3 or tuple(net.output_shape[1:]) not in (OUTPUT_SHAPE, LOCATE_OUTPUT):
         raise ModelError(f"{file or net.name}: not an svhn-reader model (input {net.input_shape}, output "
-                         f"{net.output_shape}; expected (N, H, W, C) -> (N, {N_HEADS}, {N_CLASSES}))")
+                         f"{net.output_shape}; expected (N, H, W, C) -> (N, {N_HEADS}, {N_CLASSES}) for a reader "
+                         "or (N, 4) for a localizer)")
     card = card or cards.ModelCard(name=net.name)
     if not card.input.shape:   # a bare .keras file, or an old card: what the model itself says
         card.input = cards.InputSpec(list(shape), "uint8", "capstone" if shape[2] == 1 else "union")

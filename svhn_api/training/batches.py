@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +18,14 @@ from svhn_api.data import store
 
 
 def epoch_batches(data: str | Path, batch_size: int, seed: int, epoch: int, skip: int = 0,
-                  limit: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """``(images uint8, labels int8)`` batches of one epoch of the train split, the first ``skip`` left out."""
-    batches = store.iter_batches(data, "train", batch_size, shuffle=True, seed=seed * 100_003 + epoch, limit=limit)
+                  limit: int | None = None, fields: Sequence[str] = ("images", "labels"),
+                  ) -> Iterator[dict[str, np.ndarray]]:
+    """Batches (``{field: rows}``) of one epoch of the train split, the first ``skip`` left out."""
+    batches = store.iter_batches(data, "train", batch_size, shuffle=True, seed=seed * 100_003 + epoch, limit=limit,
+                                 fields=fields)
     for i, b in enumerate(batches):
         if i >= skip:
-            yield b["images"], b["labels"]
+            yield b
 
 
 def steps_per_epoch(data: str | Path, batch_size: int, limit: int | None = None) -> int:

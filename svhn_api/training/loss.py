@@ -22,3 +22,17 @@ def sequence_loss(labels: Any, logits: Any, kind: str = "sum") -> Any:
         positions = ops.arange(ce.shape[-1], dtype="int32")[None, :]
         ce = ce * ops.cast(positions <= y[:, :1], ce.dtype)   # column 0 (length) always; digit i when i <= length
     return ops.sum(ce, axis=1)
+
+
+def box_loss(target: Any, box: Any) -> Any:
+    """Per-example localizer loss ``(B,)``: L1 distance of the four ``(left, top, right, bottom)`` fractions
+    plus ``1 - IoU`` (the IoU term keeps small boxes as important as large ones)."""
+    ops = import_keras().ops
+    t, b = ops.cast(target, "float32"), ops.cast(box, "float32")
+    iw = ops.maximum(ops.minimum(t[:, 2], b[:, 2]) - ops.maximum(t[:, 0], b[:, 0]), 0.0)
+    ih = ops.maximum(ops.minimum(t[:, 3], b[:, 3]) - ops.maximum(t[:, 1], b[:, 1]), 0.0)
+    inter = iw * ih
+    area_t = (t[:, 2] - t[:, 0]) * (t[:, 3] - t[:, 1])
+    area_b = ops.maximum(b[:, 2] - b[:, 0], 0.0) * ops.maximum(b[:, 3] - b[:, 1], 0.0)
+    iou = inter / ops.maximum(area_t + area_b - inter, 1e-6)
+    return ops.sum(ops.abs(t - b), axis=1) + (1.0 - iou)

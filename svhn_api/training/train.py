@@ -37,13 +37,14 @@ from svhn_api import paths
 from svhn_api.data import store
 from svhn_api.data.preprocess import crop_meaning
 from svhn_api.errors import DataError, ModelError
-from svhn_api.models import architecture_name
+from svhn_api.models import architecture_name, task
 from svhn_api.models import card as cards
 from svhn_api.training import checkpoint
 from svhn_api.training.batches import epoch_batches, read_ahead, steps_per_epoch
 from svhn_api.training.loss import LOSSES
 from svhn_api.training.progress import MetricLog, interrupt_on_sigterm, progress_bar
 from svhn_api.training.schedule import learning_rate
+from svhn_api.training.tasks import TASKS, Task, check_store, inputs_and_targets
 
 FINAL = ("complete", "early stopped", "time limit")  # with no checkpoint left, a rerun has nothing to do
 
@@ -55,6 +56,7 @@ class Plan:
     data: Path
     folder: Path
     architecture: str
+    task: Task
     image_shape: tuple[int, ...]
     crop: str
     config: dict[str, Any]
@@ -161,9 +163,10 @@ def _fit(s: Session, stop_after: int | None) -> dict:
             return _finish(s, "time limit")
         t_epoch, losses = time.perf_counter(), []
         batches = epoch_batches(plan.data, plan.config["batch_size"], plan.config["seed"], state.epoch, state.batch,
-                                plan.config["limit"])
+                                plan.config["limit"], plan.task.fields)
         with progress_bar(plan, state, last_val) as bar:
-            for x, y in read_ahead(batches):
+            for batch in read_ahead(batches):
+                x, y = inputs_and_targets(plan.task, batch, _batch_rng(plan, state))
                 rate = learning_rate(_recipe(plan), _peak(plan), state.step,
                                      max(state.step / (plan.per_epoch * plan.epochs), s.elapsed() / plan.budget))
                 s.trainer.optimizer.learning_rate.assign(rate)
@@ -207,6 +210,7 @@ def _plan(data: str | Path, model: str, name: str | None, epochs: int, batch_siz
         raise ValueError(f"loss {loss!r}: choose one of {', '.join(LOSSES)}")
     arch = architecture_name(model)
     info = store.inspect(data)
+    check_store(TASKS[task(arch)], info.crop, data, arch)
     if info.counts.get("train", 0) == 0:
         raise DataError(f"{data}: the train split is empty; prepare a store with training images")
     batch_size = batch_size or recipe(arch).batch_size
@@ -219,8 +223,9 @@ def _plan(data: str | Path, model: str, name: str | None, epochs: int, batch_siz
                          f"(the default is {paths.runs_dir()}/<name>)")
     config = {"architecture": arch, "data_sha256": cards.sha256(data), "loss": loss, "batch_size": batch_size,
               "seed": seed, "augment": augment, "limit": limit, "val_limit": val_limit, "lr": lr}
-    return Plan(Path(data), folder, arch, tuple(info.image_shape), info.crop, config, epochs, minutes, patience,
-                checkpoint_minutes, jit, progress, log_every, steps_per_epoch(data, batch_size, limit),
+    per_epoch = steps_per_epoch(data, batch_size, limit)
+    return Plan(Path(data), folder, arch, TASKS[task(arch)], tuple(info.image_shape), info.crop, config, epochs,
+                minutes, patience, checkpoint_minutes, jit, progress, log_every, per_epoch,
                 min(info.counts.get("validation", 0), val_limit or 1 << 62))
 
 
@@ -281,21 +286,23 @@ def _start(plan: Plan, deterministic: bool) -> Session:
 def make_trainer(net: Any, architecture: str, loss: str = "sum", seed: int = 0, augment: bool = True,
                  lr: float | None = None, jit: bool | None = None) -> Any:
     """The model a step trains: ``uint8 images -> augmentation (training only) -> net's layers up to the
-    logits``, sharing ``net``'s weights, compiled with the sequence loss and the recipe's optimizer.
+    logits`` (the box, for the localizer), sharing ``net``'s weights, compiled with the task's loss and the
+    recipe's optimizer.
     ``trainer.train_on_batch(images, labels)`` is one step on any backend."""
     from svhn_api.backend import import_keras
     from svhn_api.models.architectures import recipe
     from svhn_api.training.augment import Augment
-    from svhn_api.training.loss import sequence_loss
     from svhn_api.training.schedule import make_optimizer
+    from svhn_api.training.tasks import READ
+    from svhn_api.training.tasks import loss as loss_for
 
     keras = import_keras()
-    logits = keras.Model(net.inputs, net.get_layer("logits").output, name="logits_model")
+    goal = TASKS[task(architecture)]
+    fitted = keras.Model(net.inputs, net.get_layer(goal.output).output, name="fitted")
     images = keras.Input(shape=net.input_shape[1:], dtype="uint8", name="image")
-    x = Augment(seed, name="augment")(images) if augment else images
-    trainer = keras.Model(images, logits(x), name="trainer")
-    trainer.compile(optimizer=make_optimizer(recipe(architecture), lr),
-                    loss=lambda y, z: sequence_loss(y, z, loss),
+    x = Augment(seed, geometric=goal is READ, name="augment")(images) if augment else images
+    trainer = keras.Model(images, fitted(x), name="trainer")
+    trainer.compile(optimizer=make_optimizer(recipe(architecture), lr), loss=loss_for(goal, loss),
                     jit_compile=jit if jit is not None else keras.backend.backend() != "tensorflow")
     trainer.optimizer.build(trainer.trainable_variables)
     return trainer
@@ -327,14 +334,18 @@ def _weights(net: Any) -> dict[str, np.ndarray]:
 
 
 def _validate(s: Session) -> float | None:
-    """Whole-number accuracy of the current weights on the validation split (None without one)."""
-    from svhn_api.inference.evaluate import split_probabilities, whole_number_accuracy
-    from svhn_api.models.io import wrap
+    """The task's score (whole-number accuracy, or mean IoU) of the current weights on the validation split
+    (None without one)."""
+    from svhn_api.training.tasks import validation_score
 
     if not s.plan.n_val:
         return None
-    probs, labels = split_probabilities(wrap(s.net), s.plan.data, "validation", limit=s.plan.config["val_limit"])
-    return whole_number_accuracy(probs, labels, s.plan.none_terms)
+    return validation_score(s.plan.task, s.net, s.plan.data, s.plan.config["val_limit"], s.plan.none_terms)
+
+
+def _batch_rng(plan: Plan, state: TrainState) -> np.random.Generator:
+    """The generator of one batch's data-side randomness, a function of (seed, epoch, batch): resumable."""
+    return np.random.default_rng([plan.config["seed"], state.epoch, state.batch])
 
 
 def _end_epoch(s: Session, losses: list[float], val: float | None, seconds: float) -> None:

@@ -1,0 +1,107 @@
+"""Whole-photo reading: the localizer, trained on synthetic whole photos and the real SVHN train photos.
+
+    python -m pipelines.whole_photo --work data/whole_photo --minutes 30
+
+Steps (each is skipped when its output exists, so a rerun continues):
+1. Split the real train-split photos (``$SVHN_REAL``/images/train, 623 photos) once, seeded: about 100
+   held out as the real validation set, the rest for training; the split is written to ``real/split.json``.
+   Both parts are written as official-layout archives (``real/train.tar.gz``; the validation photos as
+   ``real/test.tar.gz``, so that they land in their own split) and prepared with ``verify=False``.
+   Test-split photos are never read.
+2. Render synthetic photos (``synth/``) and prepare them, whole (crop ``photo``).
+3. Compose the training store: synthetic train photos once, the real train photos ``--real-copies`` times;
+   its validation split is the real validation photos.
+4. Train the localizer into ``--runs``/``--name``, then report its mean IoU on the real validation photos.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from svhn_api import paths
+
+
+def split_real(real: Path, out: Path, validation: int, seed: int) -> dict[str, list[str]]:
+    """The seeded train/validation split of the real train photos, written once to ``out/split.json``."""
+    split_file = out / "split.json"
+    if split_file.is_file():
+        return json.loads(split_file.read_text())
+    annotations = json.loads((real / "annotations" / "train.json").read_text())
+    names = sorted((e["filename"] for e in annotations if (real / "images" / "train" / e["filename"]).is_file()),
+                   key=lambda n: int(n.split(".")[0]))
+    held = set(np.random.default_rng(seed).choice(names, size=validation, replace=False).tolist())
+    split = {"seed": seed, "train": [n for n in names if n not in held], "validation": [n for n in names if n in held]}
+    out.mkdir(parents=True, exist_ok=True)
+    split_file.write_text(json.dumps(split, indent=1) + "\n")
+    return split
+
+
+def real_archives(real: Path, out: Path, split: dict[str, list[str]]) -> None:
+    """``out/train.tar.gz`` (real train photos) and ``out/test.tar.gz`` (the real validation photos)."""
+    from svhn_api import write_archive
+    from svhn_api.data.records import DigitBox
+
+    annotations = {e["filename"]: e for e in json.loads((real / "annotations" / "train.json").read_text())}
+    for part, archive in (("train", "train"), ("validation", "test")):
+        path = out / f"{archive}.tar.gz"
+        if path.is_file():
+            continue
+        items = [(name, (real / "images" / "train" / name).read_bytes(),
+                  [DigitBox(b["label"], b["left"], b["top"], b["width"], b["height"])
+                   for b in annotations[name]["boxes"]]) for name in split[part]]
+        write_archive(path, archive, items)
+
+
+def prepared(archives: Path, crop: str, verify: bool, validation_size: int = 0) -> Path:
+    from svhn_api import prepare
+
+    out = archives / f"{crop}.h5"
+    if not out.is_file():
+        splits = [s for s in ("train", "extra", "test") if (archives / f"{s}.tar.gz").is_file()]
+        prepare(archives, splits=splits, crop=crop, out=out, download=False, verify=verify,
+                validation_size=validation_size, progress=True)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", type=Path, default=paths.data_dir() / "whole_photo", help="working folder")
+    ap.add_argument("--real", type=Path, default=paths.real_svhn_dir(), help="the real SVHN sample")
+    ap.add_argument("--synthetic", type=int, default=30000, help="synthetic train photos to render")
+    ap.add_argument("--real-copies", type=int, default=8, help="how often each real train photo is repeated")
+    ap.add_argument("--real-validation", type=int, default=103, help="real photos held out for validation")
+    ap.add_argument("--seed", type=int, default=2026, help="seed of the real split and the synthetic photos")
+    ap.add_argument("--minutes", type=float, default=30, help="training time budget")
+    ap.add_argument("--epochs", type=int, default=40, help="training epochs at most")
+    ap.add_argument("--runs", type=Path, default=paths.runs_dir(), help="where the model folder goes")
+    ap.add_argument("--name", default="localizer", help="the model folder's name")
+    a = ap.parse_args()
+    from svhn_api import synth, train
+    from svhn_api.data import store
+
+    real = a.work / "real"
+    split = split_real(a.real, real, a.real_validation, a.seed)
+    real_archives(a.real, real, split)
+    real_photo = prepared(real, "photo", verify=False)
+    synthetic = a.work / "synth"
+    if not (synthetic / "train.tar.gz").is_file():
+        synth(synthetic, train=a.synthetic, extra=0, test=0, seed=a.seed)
+    synth_photo = prepared(synthetic, "photo", verify=True)
+    mixed = a.work / "localizer_train.h5"
+    if not mixed.is_file():
+        parts = [(synth_photo, "train", "train", 1), (real_photo, "train", "train", a.real_copies),
+                 (real_photo, "test", "validation", 1)]
+        counts = store.compose(mixed, parts, source="mixed")
+        print(f"composed {mixed}: {counts}")
+    out = train(mixed, model="localizer", name=a.name, root=a.runs, epochs=a.epochs, minutes=a.minutes,
+                patience=8, val_limit=None)
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

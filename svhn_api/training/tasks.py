@@ -1,0 +1,114 @@
+"""What a training run optimises, for each kind of model: the reader (label rows -> six softmax heads) or the
+localizer (digit boxes -> the number's box in the whole photo). ``train`` asks the task for a batch's inputs
+and targets, the loss, and the validation score; everything else is shared."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from svhn_api.errors import DataError
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str                   # "read" or "locate" (svhn_api.models.task)
+    output: str                 # the layer whose output the trainer fits
+    fields: tuple[str, ...]     # the store fields a batch needs
+    score: str                  # what validation reports; higher is better
+    crops: tuple[str, ...]      # the store crop modes it trains on
+
+
+READ = Task("read", "logits", ("images", "labels"), "whole-number accuracy", ("union", "capstone"))
+LOCATE = Task("locate", "box", ("images", "boxes", "sizes"), "mean IoU", ("photo",))
+TASKS = {t.name: t for t in (READ, LOCATE)}
+
+
+def check_store(task: Task, crop: str, data: str | Path, architecture: str) -> None:
+    if crop not in task.crops:
+        raise DataError(f"{data}: a {crop!r} store, but {architecture} trains on {' or '.join(task.crops)} stores; "
+                        f"prepare one with `python -m svhn_api prepare --crop {task.crops[0]}`")
+
+
+def inputs_and_targets(task: Task, batch: dict[str, np.ndarray], rng: np.random.Generator | None) -> tuple:
+    """``(images, targets)`` of a store batch; ``rng`` (training only) reframes the localizer's photos."""
+    if task is READ:
+        return batch["images"], batch["labels"]
+    boxes = union_fractions(batch["boxes"], batch["sizes"])
+    if rng is None:
+        return batch["images"], boxes
+    return reframe(batch["images"], boxes, rng)
+
+
+def union_fractions(boxes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """The union of each row's digit boxes (``(N, 5, 4)`` left/top/width/height, NaN where absent) as
+    ``(left, top, right, bottom)`` fractions of the photo's ``(width, height)``, clipped to [0, 1]."""
+    left, top = np.nanmin(boxes[..., 0], axis=1), np.nanmin(boxes[..., 1], axis=1)
+    right = np.nanmax(boxes[..., 0] + boxes[..., 2], axis=1)
+    bottom = np.nanmax(boxes[..., 1] + boxes[..., 3], axis=1)
+    w, h = sizes[:, 0].astype(np.float32), sizes[:, 1].astype(np.float32)
+    return np.clip(np.stack([left / w, top / h, right / w, bottom / h], axis=1), 0.0, 1.0).astype(np.float32)
+
+
+def reframe(images: np.ndarray, boxes: np.ndarray, rng: np.random.Generator,
+            keep: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
+    """Random framings around the number: each photo (except a share ``keep``) is cut to a window that
+    still holds its box, with a random margin, and resized back, so the localizer learns both whole photos
+    and the tighter second look it takes at inference."""
+    out_x, out_b = images.copy(), boxes.copy()
+    size = images.shape[1]
+    for i in np.flatnonzero(rng.random(len(images)) >= keep):
+        x0, y0, x1, y1 = boxes[i]
+        cw = rng.uniform(min(1.0, (x1 - x0) * 1.1 + 0.02), 1.0)
+        ch = rng.uniform(min(1.0, (y1 - y0) * 1.1 + 0.02), 1.0)
+        left = _between(rng, x1 - cw, min(x0, 1.0 - cw))
+        top = _between(rng, y1 - ch, min(y0, 1.0 - ch))
+        window = (left * size, top * size, (left + cw) * size, (top + ch) * size)
+        out_x[i] = np.asarray(Image.fromarray(images[i]).resize((size, size), Image.BILINEAR, box=window))
+        out_b[i] = np.clip([(x0 - left) / cw, (y0 - top) / ch, (x1 - left) / cw, (y1 - top) / ch], 0.0, 1.0)
+    return out_x, out_b
+
+
+def _between(rng: np.random.Generator, low: float, high: float) -> float:
+    """A uniform draw in [low, high] within [0, 1] (the bounds may cross by rounding: then ``low``)."""
+    low = max(0.0, low)
+    return float(rng.uniform(low, max(low, high)))
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of matching rows of two ``(N, 4)`` arrays of ``(left, top, right, bottom)`` boxes."""
+    iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+    inter = iw * ih
+    area = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area - inter, 1e-9)
+
+
+def loss(task: Task, kind: str) -> Any:
+    """The per-example loss ``(targets, outputs) -> (B,)`` the trainer is compiled with."""
+    from svhn_api.training.loss import box_loss, sequence_loss
+
+    if task is READ:
+        return lambda y, z: sequence_loss(y, z, kind)
+    return box_loss
+
+
+def validation_score(task: Task, net: Any, data: str | Path, limit: int | None, none_terms: bool) -> float:
+    from svhn_api.inference.evaluate import split_probabilities, whole_number_accuracy
+    from svhn_api.models.io import wrap
+
+    if task is READ:
+        probs, labels = split_probabilities(wrap(net), data, "validation", limit=limit)
+        return whole_number_accuracy(probs, labels, none_terms)
+    from svhn_api.data import store
+
+    predicted, truth = [], []
+    lm = wrap(net)
+    for b in store.iter_batches(data, "validation", 256, fields=LOCATE.fields, limit=limit):
+        predicted.append(lm.run(b["images"]))
+        truth.append(union_fractions(b["boxes"], b["sizes"]))
+    return float(box_iou(np.concatenate(predicted), np.concatenate(truth)).mean())
