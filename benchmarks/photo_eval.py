@@ -12,16 +12,29 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 Box = tuple[float, float, float, float]
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """IoU of two (left, top, width, height) boxes."""
+    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1e-9)
 
 
 def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequence[Box | None] | None = None,
                     *, model: Any = None, data: dict[str, Any] | None = None, batch: int = 64,
-                    record: bool = False) -> dict[str, Any]:
+                    record: bool = False, localizer: Any = False,
+                    truth_boxes: Sequence[Box] | None = None) -> dict[str, Any]:
     """Accuracy of the model's readings of ``images`` against ``numbers``.
 
     ``data`` describes the images for the record (e.g. ``{"name": ..., "split": "test", "kind": "real SVHN",
     "crop": "ground-truth union box +30%"}``); with ``record`` the result is appended to the model card.
+    Without ``boxes``, ``localizer`` (as ``predict`` takes it; False: the whole image) finds the number;
+    with ``truth_boxes`` the mean IoU of the boxes it found is reported too.
     """
     from svhn_api import paths
     from svhn_api.inference.predict import predict
@@ -34,27 +47,33 @@ def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequen
     preds = []
     for i in range(0, len(images), batch):
         preds += predict(list(images[i:i + batch]), model=lm,
-                         boxes=None if boxes is None else list(boxes[i:i + batch]))
-    rows = [{"truth": t, "prediction": p.number, "confidence": round(p.confidence, 4), "correct": p.number == t}
-            for t, p in zip(numbers, preds, strict=True)]
+                         boxes=None if boxes is None else list(boxes[i:i + batch]), localizer=localizer)
+    rows = [{"truth": t, "prediction": p.number, "confidence": round(p.confidence, 4), "correct": p.number == t,
+             "box": p.box} for t, p in zip(numbers, preds, strict=True)]
     right = sum(r["correct"] for r in rows)
+    metrics: dict[str, Any] = {"whole_number_accuracy": round(right / len(rows), 6) if rows else None,
+                               "correct": right, "count": len(rows)}
+    if truth_boxes is not None and all(p.located for p in preds):
+        metrics["mean_iou"] = round(float(np.mean([box_iou(p.box, t) for p, t in zip(preds, truth_boxes,
+                                                                                      strict=True)])), 4)
     report = {"model": paths.portable(lm.path), "data": {**(data or {}), "count": len(rows)},
-              "metrics": {"whole_number_accuracy": round(right / len(rows), 6) if rows else None,
-                          "correct": right, "count": len(rows)},
-              "evaluated": cards.now(), "rows": rows}
+              "metrics": metrics, "evaluated": cards.now(), "rows": rows}
     if record and lm.folder is not None and (lm.folder / cards.CARD).is_file():
         cards.add_evaluation(lm.folder, {k: v for k, v in report.items() if k != "rows"})
     return report
 
 
-def annotated_photos(images_dir: str | Path, annotations: str | Path) -> tuple[list[Path], list[str], list[Box]]:
-    """The PNG photos of a folder with their numbers and union boxes from an annotations JSON (a list of
-    ``{filename, number, boxes: [{label, left, top, width, height}]}``, the layout of ``svhn-real``)."""
+def annotated_photos(images_dir: str | Path, annotations: str | Path, only: set[str] | None = None,
+                     ) -> tuple[list[Path], list[str], list[Box]]:
+    """The PNG photos of a folder (those named in ``only``, if given) with their numbers and union boxes from
+    an annotations JSON (a list of ``{filename, number, boxes: [{label, left, top, width, height}]}``, the
+    layout of ``svhn-real``)."""
     from svhn_api.data.preprocess import union_box
     from svhn_api.data.records import DigitBox
 
     ann = {a["filename"]: a for a in json.loads(Path(annotations).read_text())}
-    paths = sorted(Path(images_dir).glob("*.png"), key=lambda p: (len(p.stem), p.stem))
+    paths = sorted((p for p in Path(images_dir).glob("*.png") if only is None or p.name in only),
+                   key=lambda p: (len(p.stem), p.stem))
     numbers, boxes = [], []
     for p in paths:
         a = ann[p.name]
@@ -64,26 +83,27 @@ def annotated_photos(images_dir: str | Path, annotations: str | Path) -> tuple[l
     return paths, numbers, boxes
 
 
-def evaluate_real_svhn(root: str | Path, model: Any = None, record: bool = False) -> dict[str, dict[str, Any]]:
-    """The three real-image measurements on a folder laid out like ``../shared/svhn-real``: the test photos
-    with their ground-truth union box (+30%), the same photos whole, and the format-2 train digit crops."""
-    import numpy as np
-
+def evaluate_real_svhn(root: str | Path, model: Any = None, record: bool = False, localizer: Any = None,
+                       split: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    """The real-image measurements on a folder laid out like ``../shared/svhn-real``: the test photos with
+    their ground-truth union box (+30%), the same photos whole (found by ``localizer``, as ``predict`` takes
+    it; False: read whole), the format-2 train digit crops, and with ``split`` (a ``split.json`` of
+    ``pipelines.whole_photo``) its real validation photos, with the box and whole."""
     from svhn_api import paths as locations
 
     root = Path(root)
-    photos, numbers, boxes = annotated_photos(root / "images" / "test", root / "annotations" / "test.json")
-    real = "real SVHN"
     where = os.path.relpath(root, locations.CHECKOUT or Path.cwd())
+    photos, numbers, boxes = annotated_photos(root / "images" / "test", root / "annotations" / "test.json")
     name = f"real SVHN test photos ({len(photos)}: {', '.join(p.stem for p in photos[:3])}, ...)"
-    out = {
-        "test_gt_box": evaluate_photos(photos, numbers, boxes, model=model, record=record, data={
-            "name": name, "path": f"{where}/images/test", "split": "test", "kind": real,
-            "crop": "ground-truth union box expanded 30%"}),
-        "test_full_image": evaluate_photos(photos, numbers, None, model=model, record=record, data={
-            "name": name, "path": f"{where}/images/test", "split": "test", "kind": real,
-            "crop": "full image, no box"}),
-    }
+    out = _with_and_without_box("test", photos, numbers, boxes, name, f"{where}/images/test", model, record,
+                                localizer)
+    if split is not None:
+        held = set(json.loads(Path(split).read_text())["validation"])
+        photos, numbers, boxes = annotated_photos(root / "images" / "train", root / "annotations" / "train.json",
+                                                  only=held)
+        out |= _with_and_without_box("validation", photos, numbers, boxes,
+                                     f"real SVHN validation photos ({len(photos)} train-split photos held out, "
+                                     f"{Path(split).name})", f"{where}/images/train", model, record, localizer)
     f2 = root / "format2" / "train_32x32_first1083.npz"
     if f2.is_file():
         with np.load(f2) as z:
@@ -92,5 +112,17 @@ def evaluate_real_svhn(root: str | Path, model: Any = None, record: bool = False
                                                       record=record, data={
             "name": f"real SVHN format-2 32x32 digit crops of train images ({len(x)})",
             "path": f"{where}/format2/{f2.name}", "split": "train",
-            "kind": real, "crop": "32x32 single-digit crop, read whole"})
+            "kind": "real SVHN", "crop": "32x32 single-digit crop, read whole"})
     return out
+
+
+def _with_and_without_box(key: str, photos: list[Path], numbers: list[str], boxes: list[Box], name: str,
+                          where: str, model: Any, record: bool, localizer: Any) -> dict[str, dict[str, Any]]:
+    data = {"name": name, "path": where, "split": key if key == "test" else "train", "kind": "real SVHN"}
+    whole = "whole photo, number found by the localizer" if localizer is not False else "whole photo, no box"
+    return {
+        f"{key}_gt_box": evaluate_photos(photos, numbers, boxes, model=model, record=record,
+                                         data={**data, "crop": "ground-truth union box expanded 30%"}),
+        f"{key}_whole_photo": evaluate_photos(photos, numbers, None, model=model, record=record, localizer=localizer,
+                                              truth_boxes=boxes, data={**data, "crop": whole}),
+    }

@@ -1,12 +1,15 @@
 """Whole-number accuracy of a model on the real SVHN material beside the checkout (../shared/svhn-real, or
 ``$SVHN_REAL``, or ``--real``).
 
-    python -m benchmarks.real_eval [--model artifacts/models/compact] [--real DIR] [--record] [--json]
+    python -m benchmarks.real_eval [--model artifacts/models/compact] [--localizer DIR | --whole-image]
+                                   [--split data/whole_photo/real/split.json] [--real DIR] [--record] [--json]
 
-Three measurements, each naming its data:
+Measurements, each naming its data:
 - the 30 real test photos (official test numbers 1-30) with the ground-truth union box (expanded 30%,
   exactly as the pipeline crops),
-- the same 30 photos whole, with no box,
+- the same 30 photos whole: the localizer finds the number (mean IoU against the ground-truth union box
+  reported), or with ``--whole-image`` the whole photo is read,
+- with ``--split``: the same two on the real validation photos that split held out of training,
 - the 1,083 real 32x32 "format 2" digit crops of train images 1-499 (each one digit, read whole).
 Skips with a message when the real material is absent. ``--record`` appends the results to the card.
 """
@@ -32,6 +35,11 @@ def main() -> int:
     ap.add_argument("--record", action="store_true", help="append the results to the model card")
     ap.add_argument("--real", type=Path, default=paths.real_svhn_dir(),
                     help="the real SVHN material (default: $SVHN_REAL, else ../shared/svhn-real)")
+    ap.add_argument("--localizer", default=None,
+                    help="localizer for the whole photos (default: $SVHN_LOCALIZER, else the shipped one)")
+    ap.add_argument("--whole-image", action="store_true", help="read whole photos without the localizer")
+    ap.add_argument("--split", type=Path, default=None,
+                    help="split.json of pipelines.whole_photo: also measure its real validation photos")
     ap.add_argument("--json", action="store_true", help="print the metrics as JSON on the last line")
     ap.add_argument("--show", action="store_true", help="print every reading of the 30 photos")
     a = ap.parse_args()
@@ -41,14 +49,17 @@ def main() -> int:
     t0 = time.perf_counter()
     from benchmarks.photo_eval import evaluate_real_svhn
 
-    res = evaluate_real_svhn(a.real, a.model, a.record)
+    res = evaluate_real_svhn(a.real, a.model, a.record, localizer=False if a.whole_image else a.localizer,
+                             split=a.split)
     print(f"machine: {os.cpu_count()} cores; model: {res['test_gt_box']['model']}")
     for key, r in res.items():
         m = r["metrics"]
-        print(f"{key:<22} {m['correct']:>5}/{m['count']:<5} = {m['whole_number_accuracy']:.1%}   ({r['data']['crop']})")
+        iou = f", mean IoU {m['mean_iou']:.3f}" if "mean_iou" in m else ""
+        print(f"{key:<24} {m['correct']:>5}/{m['count']:<5} = {m['whole_number_accuracy']:.1%}   "
+              f"({r['data']['crop']}{iou})")
     print("quoted baselines (issue 5, not run here): " + ", ".join(f"{k} {v}/30" for k, v in QUOTED_BASELINES.items()))
     if a.show:
-        for key in ("test_gt_box", "test_full_image"):
+        for key in ("test_gt_box", "test_whole_photo"):
             print(key, " ".join(f"{x['truth']}:{x['prediction']}" + ("" if x["correct"] else "✗")
                                 for x in res[key]["rows"]))
     print(f"({time.perf_counter() - t0:.1f} s)")

@@ -116,15 +116,16 @@ def network_input(entry: view_model.ModelEntry | None, stored: np.ndarray
                            f"as {entry.name}'s input layer does it, approximated for this image shape")
 
 
-def read_number(entry: view_model.ModelEntry, image: Any, box: tuple[float, float, float, float] | None = None
-                ) -> tuple[Any, float]:
-    """The model's reading of one image (a photo with an optional number box, or a stored crop) and the
-    seconds it took (model already loaded)."""
+def read_number(entry: view_model.ModelEntry, image: Any, box: tuple[float, float, float, float] | None = None,
+                *, photo: bool = True) -> tuple[Any, float]:
+    """The model's reading of one image and the seconds it took (model already loaded): a photo (with an
+    optional number box; without one the localizer finds it), or with ``photo=False`` a stored crop."""
     from svhn_api.inference.predict import predict
 
     net = model(entry)
     t0 = time.perf_counter()
-    result = predict([image], model=net, boxes=[box] if box is not None else None)[0]
+    result = predict([image], model=net, boxes=[box] if box is not None else None,
+                     localizer=None if photo else False)[0]
     return result, time.perf_counter() - t0
 
 

@@ -175,10 +175,11 @@ def cmd_predict(a: argparse.Namespace) -> int:
     from svhn_api.inference.predict import predict
 
     boxes = [a.box] * len(a.images) if a.box else None
-    results = predict(a.images, model=a.model, boxes=boxes)
+    results = predict(a.images, model=a.model, boxes=boxes, localizer=False if a.whole_image else a.localizer)
     rows = [{"image": p, **r.to_dict()} for p, r in zip(a.images, results, strict=True)]
     text = "\n".join(f"{r['image']}: {r['number']}  (confidence {r['confidence']:.3f}; next: "
-                     f"{', '.join(x['number'] for x in r['alternatives'][:3])})" for r in rows)
+                     f"{', '.join(x['number'] for x in r['alternatives'][:3])})"
+                     + (f"  found at {','.join(f'{v:g}' for v in r['box'])}" if r["located"] else "") for r in rows)
     _emit(rows, a.json, text)
     return 0
 
@@ -258,7 +259,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
     q = sub.add_parser("predict", help="read the house number in one or more images")
     q.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
-    q.add_argument("--box", type=_box, help="the number's region left,top,width,height (applied to every image)")
+    q.add_argument("--box", type=_box, help="the number's region left,top,width,height (applied to every image); "
+                   "without it the localizer finds the number in the whole photo")
+    q.add_argument("--localizer", default=None, help="localizer model folder for photos without --box "
+                   "(default: $SVHN_LOCALIZER, else the shipped one when there is one)")
+    q.add_argument("--whole-image", action="store_true", help="read the whole image, without the localizer")
     q.add_argument("--model", default=None,
                    help="model folder or .keras file (default: $SVHN_MODEL, else the shipped model)")
     q.add_argument("--json", action="store_true", help=JSON_HELP)

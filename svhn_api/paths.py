@@ -7,6 +7,8 @@ The same rules hold for the library, the CLI, the dashboard and the pipelines:
   into the shipped models.
 - ``SVHN_MODEL`` (default: the shipped ``compact`` model): the model ``predict``/``evaluate`` load when
   none is named.
+- ``SVHN_LOCALIZER`` (default: the shipped ``localizer``, when there is one): the model that finds the
+  number in a whole photo when ``predict`` gets no box.
 - ``SVHN_REAL``  (default ``../shared/svhn-real`` beside the checkout): the real SVHN sample that the
   benchmarks and the calibration pipeline read (never the library itself).
 
@@ -62,6 +64,13 @@ def shipped_models_dir() -> Path:
 def default_model() -> Path:
     """The model used when none is named: ``$SVHN_MODEL``, else the shipped compact model."""
     return _env("SVHN_MODEL", shipped_models_dir() / DEFAULT_ARCHITECTURE)
+
+
+def default_localizer() -> Path | None:
+    """The localizer ``predict`` uses when no box is given: ``$SVHN_LOCALIZER``, else the shipped one; None
+    when neither exists (then the whole photo is read as it is)."""
+    path = _env("SVHN_LOCALIZER", shipped_models_dir() / "localizer")
+    return path if (path / "model.keras").is_file() or path.suffix == ".keras" else None
 
 
 def is_shipped(path: str | os.PathLike) -> bool:

@@ -68,7 +68,7 @@ if source == "From the test split":
     a.image(view_model.upscale(sample.image, 3), caption=f"{split} #{sample.index} · {sample.filename}")
     with b:
         try:
-            result, seconds = common.read_number(entry, np.asarray(sample.image))
+            result, seconds = common.read_number(entry, np.asarray(sample.image), photo=False)
         except SVHNError as e:
             st.error(str(e))
         else:
@@ -92,8 +92,8 @@ else:
     up = st.file_uploader("A photo of a house number (PNG or JPEG, up to 10 MB)", type=["png", "jpg", "jpeg"],
                           max_upload_size=10, key="pred_upload")
     if up is None:
-        st.info("Upload a photo. The model reads best when the number fills most of the picture, or when you give "
-                "the number's box below (left, top, width, height in pixels), as the training crops did.")
+        st.info("Upload a photo: the localizer finds the number in it (when one is installed) and the reader reads "
+                "it. If you know where the number is, give its box below (left, top, width, height in pixels).")
         st.stop()
     data = up.getvalue()
     try:
@@ -113,14 +113,20 @@ else:
         height = c[3].number_input("height", 1, img.height, img.height, key="box_height")
         box = (float(left), float(top), float(width), float(height))
     a, b = st.columns([1, 3])
-    shown = view_model.draw_boxes(img, [box], view_model.BOX_COLOURS["expanded"], max(1, img.width // 150)) if box \
-        else img
-    a.image(shown, caption=f"{up.name} · {img.width}x{img.height}" + (" · your box in red" if box else ""),
-            width="stretch")
+    try:
+        result, seconds = common.read_number(entry, img, box)
+    except (SVHNError, ValueError) as e:
+        a.image(img, caption=f"{up.name} · {img.width}x{img.height}", width="stretch")
+        b.error(f"Could not read {up.name}: {e}")
+        st.stop()
+    if box:
+        shown, where = view_model.draw_boxes(img, [box], view_model.BOX_COLOURS["expanded"],
+                                             max(1, img.width // 150)), " · your box in red"
+    elif result.located:
+        shown, where = view_model.draw_boxes(img, [result.box], view_model.BOX_COLOURS["expanded"],
+                                             max(1, img.width // 150)), " · the number found, in red"
+    else:
+        shown, where = img, " · read whole (no localizer installed)"
+    a.image(shown, caption=f"{up.name} · {img.width}x{img.height}{where}", width="stretch")
     with b:
-        try:
-            result, seconds = common.read_number(entry, img, box)
-        except (SVHNError, ValueError) as e:
-            st.error(f"Could not read {up.name}: {e}")
-        else:
-            show(result, seconds)
+        show(result, seconds)

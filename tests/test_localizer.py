@@ -1,0 +1,94 @@
+"""Whole-photo reading: the photo crop, the localizer's targets and training, locate() and predict() without
+a box, and composed training stores."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from svhn_api.data import store
+from svhn_api.training.tasks import box_iou, reframe, union_fractions
+from tests.conftest import make_store
+
+
+def test_union_fractions_are_the_union_of_the_digit_boxes_over_the_photo_size():
+    boxes = np.full((2, 5, 4), np.nan, np.float32)
+    boxes[0, :2] = [(10, 5, 10, 20), (22, 6, 10, 20)]          # union 10..32 x 5..26 of a 40x40 photo
+    boxes[1, :1] = [(-5, 0, 20, 50)]                           # runs past the edge: clipped
+    out = union_fractions(boxes, np.array([[40, 40], [30, 40]]))
+    np.testing.assert_allclose(out[0], [10 / 40, 5 / 40, 32 / 40, 26 / 40])
+    np.testing.assert_allclose(out[1], [0, 0, 15 / 30, 1])
+    assert box_iou(out, out).tolist() == [1.0, 1.0]
+
+
+def test_reframing_moves_the_box_with_the_picture():
+    """A bright rectangle drawn at the box must stay where the reframed box says it is."""
+    rng = np.random.default_rng(0)
+    images = np.zeros((20, 64, 64, 3), np.uint8)
+    boxes = np.zeros((20, 4), np.float32)
+    for i in range(20):
+        x0, y0 = rng.integers(0, 40, 2)
+        w, h = rng.integers(8, 24, 2)
+        images[i, y0:y0 + h, x0:x0 + w] = 255
+        boxes[i] = [x0 / 64, y0 / 64, (x0 + w) / 64, (y0 + h) / 64]
+    x, b = reframe(images, boxes, np.random.default_rng(1), keep=0.0)
+    assert not np.array_equal(x, images)
+    for img, box in zip(x, b, strict=True):
+        ys, xs = np.nonzero(img[..., 0] > 127)
+        seen = np.array([xs.min() / 64, ys.min() / 64, (xs.max() + 1) / 64, (ys.max() + 1) / 64])
+        assert box_iou(seen[None], box[None])[0] > 0.8, (seen, box)
+
+
+def test_compose_oversamples_and_names_its_parts(tmp_path):
+    a = make_store(tmp_path / "a.h5", {"train": 10, "validation": 3}, mode="photo")
+    b = make_store(tmp_path / "b.h5", {"train": 4, "test": 5}, mode="photo", seed=1)
+    counts = store.compose(tmp_path / "c.h5", [(a, "train", "train", 1), (b, "train", "train", 3),
+                                                (b, "test", "validation", 1)], source="mixed")
+    assert counts == {"train": 22, "validation": 5, "test": 0}
+    info = store.inspect(tmp_path / "c.h5")
+    assert info.crop == "photo" and info.counts == counts and "b.h5[train] x3 -> train" in info.attrs["source"]
+    assert np.array_equal(store.read(tmp_path / "c.h5", "validation")["images"], store.read(b, "test")["images"])
+    with pytest.raises(Exception, match="different crops"):
+        store.compose(tmp_path / "d.h5", [(a, "train", "train", 1),
+                                          (make_store(tmp_path / "u.h5", {"train": 2}), "train", "train", 1)],
+                      source="mixed")
+
+
+def test_the_localizer_trains_on_photos_only(tmp_path, tiny_store):
+    from svhn_api import train
+    from svhn_api.errors import DataError
+
+    photos = make_store(tmp_path / "photos.h5", {"train": 64, "validation": 16}, mode="photo")
+    out = train(photos, model="localizer", root=tmp_path, epochs=1, batch_size=32, progress=False)
+    card = json.loads((tmp_path / "localizer" / "card.json").read_text())
+    assert out["status"] == "complete" and card["architecture"]["name"] == "localizer"
+    assert 0.0 <= out["best_val_accuracy"] <= 1.0 and card["input"]["crop"] == "photo"
+    with pytest.raises(DataError, match="prepare one with .*--crop photo"):
+        train(tiny_store, model="localizer", root=tmp_path, name="wrong", epochs=1, progress=False)
+
+
+def test_predict_without_a_box_reads_where_the_localizer_points(tmp_path):
+    from svhn_api import predict
+    from svhn_api.inference.locate import context_window, locate, to_pixels
+    from svhn_api.models import architectures
+    from svhn_api.models import io as model_io
+
+    folder = tmp_path / "localizer"
+    model_io.save(architectures.build("localizer"), folder)
+    finder = model_io.load(folder)
+    photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (50, 120, 3), dtype=np.uint8))
+    (box,) = locate([photo], finder)
+    assert 0 <= box[0] < 120 and 0 <= box[1] < 50 and box[2] >= 1 and box[3] >= 1
+    window = context_window((120, 50), np.array([0.4, 0.4, 0.6, 0.6]))
+    assert window == pytest.approx((36.0, 15.0, 84.0, 35.0))
+    assert to_pixels(np.array([0.0, 0.0, 1.0, 1.0]), window) == pytest.approx((36.0, 15.0, 48.0, 20.0))
+    found = predict(photo, localizer=folder)
+    assert found.located and found.box == pytest.approx(box)
+    assert found.to_dict()["box"] == [round(v, 1) for v in box]
+    whole = predict(photo, localizer=False)
+    assert whole.box is None and not whole.located
+    given = predict(photo, boxes=(10, 10, 30, 20), localizer=folder)
+    assert given.box == (10.0, 10.0, 30.0, 20.0) and not given.located
+    with pytest.raises(Exception, match="not a localizer"):
+        predict(photo, localizer=model_io.load(None))
