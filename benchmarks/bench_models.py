@@ -15,12 +15,12 @@ median of many calls; and images/s for a list of 256 in-memory images.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -128,36 +128,49 @@ def bench_training(variants: bool, runs: int) -> dict[str, float]:
     return out
 
 
-def bench_predict(model: str | None, runs: int) -> None:
+def _latency(call: Any, runs: int) -> tuple[float, float]:
+    """Median and 90th percentile milliseconds of ``call()`` after 5 warm-up calls."""
+    for _ in range(5):
+        call()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    return statistics.median(times), times[int(0.9 * len(times))]
+
+
+def bench_predict(model: str | None, runs: int, localizer: str | None) -> None:
+    """``predict`` on one PNG file: with a box (the reader alone, as before 0.2), and whole with the localizer
+    (two looks + the reader) when there is one; then batched throughput."""
     from PIL import Image
 
+    from svhn_api import paths
     from svhn_api.inference.predict import predict
 
     rng = np.random.default_rng(0)
     img = Image.fromarray(rng.integers(0, 256, (60, 120, 3), dtype=np.uint8))
+    finder = localizer or paths.default_localizer()
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "one.png"
         img.save(path)
-        for _ in range(5):
-            predict(str(path), model=model)
-        times = []
-        for _ in range(runs):
-            t = time.perf_counter()
-            predict(str(path), model=model)
-            times.append((time.perf_counter() - t) * 1000)
-    times.sort()
-    print(f"predict() single image, warm, end to end (PNG file -> number): median {statistics.median(times):.2f} ms, "
-          f"p90 {times[int(0.9 * len(times))]:.2f} ms over {runs} calls")
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
+        med, p90 = _latency(lambda: predict(str(path), model=model, localizer=False), runs)
+        print(f"predict() one 120x60 PNG file, no localizer, warm, end to end: median {med:.2f} ms, p90 {p90:.2f} ms "
+              f"over {runs} calls")
+        if finder is not None:
+            med, p90 = _latency(lambda: predict(str(path), model=model, localizer=finder), runs)
+            print(f"predict() one 120x60 PNG file, whole photo with the localizer ({finder}), warm, end to end: "
+                  f"median {med:.2f} ms, p90 {p90:.2f} ms over {runs} calls")
     batch = [rng.integers(0, 256, (60, 120, 3), dtype=np.uint8) for _ in range(256)]
-    predict(batch, model=model)
+    predict(batch, model=model, localizer=False)
     rates = []
     for _ in range(5):
         t = time.perf_counter()
-        predict(batch, model=model)
+        predict(batch, model=model, localizer=False)
         rates.append(len(batch) / (time.perf_counter() - t))
-    print(f"predict() batched, list of {len(batch)} 120x60 arrays: median {statistics.median(rates):.0f} images/s")
+    print(f"predict() batched, list of {len(batch)} 120x60 arrays, no localizer: median "
+          f"{statistics.median(rates):.0f} images/s")
 
 
 def main() -> None:
@@ -166,7 +179,9 @@ def main() -> None:
     p.add_argument("--skip-predict", action="store_true")
     p.add_argument("--skip-train", action="store_true")
     p.add_argument("--model", default=None, help="model for the predict benchmark (default: the shipped one)")
-    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--runs", type=int, default=5, help="timed runs per training figure (median)")
+    p.add_argument("--localizer", default=None, help="localizer for the whole-photo latency (default: the "
+                   "shipped one, when there is one)")
     a = p.parse_args()
     keras = import_keras()  # quietly, before anything imports TensorFlow
     print(f"os.cpu_count() = {os.cpu_count()}; Keras {keras.__version__}, backend {keras.backend.backend()}")
@@ -178,7 +193,7 @@ def main() -> None:
                 print(f"{arch}: backend-neutral step {neutral:.0f} samples/s, TensorFlow GradientTape step "
                       f"{tape:.0f} samples/s (interleaved, same process): ratio {neutral / tape:.2f}")
     if not a.skip_predict:
-        bench_predict(a.model, runs=200)
+        bench_predict(a.model, runs=200, localizer=a.localizer)
 
 
 if __name__ == "__main__":

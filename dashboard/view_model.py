@@ -40,7 +40,7 @@ class StoreEntry:
 
     path: Path
     info: StoreInfo
-    kind: str  # "real" or "synthetic"
+    kind: str  # "real", "synthetic", "unverified", "mixed real and synthetic" (models.card.data_kind)
 
     @property
     def label(self) -> str:

@@ -10,8 +10,12 @@ Steps (each is skipped when its output exists, so a rerun continues):
    Test-split photos are never read.
 2. Render synthetic photos (``synth/``) and prepare them, whole (crop ``photo``).
 3. Compose the training store: synthetic train photos once, the real train photos ``--real-copies`` times;
-   its validation split is the real validation photos.
-4. Train the localizer into ``--runs``/``--name``, then report its mean IoU on the real validation photos.
+   its validation split is the real validation photos (model selection on real photos only).
+4. Train the localizer into ``--runs``/``--name`` (selected on mean IoU on the real validation photos).
+5. With ``--reader-minutes``: the same for the reader's union crops, fine-tuning ``--reader-init``.
+
+Then ``python -m benchmarks.real_eval --localizer runs/localizer --split <work>/real/split.json`` measures
+both models on the real validation photos and the real test photos 1-30.
 """
 
 from __future__ import annotations
@@ -67,6 +71,20 @@ def prepared(archives: Path, crop: str, verify: bool, validation_size: int = 0) 
     return out
 
 
+def training_store(work: Path, crop: str, synthetic: Path, real: Path, real_copies: int) -> Path:
+    """The ``crop`` store to train on: synthetic train photos once, real train photos ``real_copies`` times;
+    its validation split is the real validation photos."""
+    from svhn_api.data import store
+
+    out = work / f"train_{crop}.h5"
+    if not out.is_file():
+        synth_store, real_store = prepared(synthetic, crop, verify=True), prepared(real, crop, verify=False)
+        parts = [(synth_store, "train", "train", 1), (real_store, "train", "train", real_copies),
+                 (real_store, "test", "validation", 1)]
+        print(f"composed {out}: {store.compose(out, parts, source='mixed')}")
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=paths.data_dir() / "whole_photo", help="working folder")
@@ -75,31 +93,29 @@ def main() -> int:
     ap.add_argument("--real-copies", type=int, default=8, help="how often each real train photo is repeated")
     ap.add_argument("--real-validation", type=int, default=103, help="real photos held out for validation")
     ap.add_argument("--seed", type=int, default=2026, help="seed of the real split and the synthetic photos")
-    ap.add_argument("--minutes", type=float, default=30, help="training time budget")
+    ap.add_argument("--minutes", type=float, default=30, help="the localizer's training time budget")
     ap.add_argument("--epochs", type=int, default=40, help="training epochs at most")
-    ap.add_argument("--runs", type=Path, default=paths.runs_dir(), help="where the model folder goes")
-    ap.add_argument("--name", default="localizer", help="the model folder's name")
+    ap.add_argument("--reader-minutes", type=float, default=0,
+                    help="also fine-tune the reader (from --reader-init) on synthetic + real crops this long")
+    ap.add_argument("--reader-init", type=Path, default=paths.default_model(), help="the reader to start from")
+    ap.add_argument("--runs", type=Path, default=paths.runs_dir(), help="where the model folders go")
+    ap.add_argument("--name", default="localizer", help="the localizer's folder name")
     a = ap.parse_args()
     from svhn_api import synth, train
-    from svhn_api.data import store
 
     real = a.work / "real"
-    split = split_real(a.real, real, a.real_validation, a.seed)
-    real_archives(a.real, real, split)
-    real_photo = prepared(real, "photo", verify=False)
+    real_archives(a.real, real, split_real(a.real, real, a.real_validation, a.seed))
     synthetic = a.work / "synth"
     if not (synthetic / "train.tar.gz").is_file():
         synth(synthetic, train=a.synthetic, extra=0, test=0, seed=a.seed)
-    synth_photo = prepared(synthetic, "photo", verify=True)
-    mixed = a.work / "localizer_train.h5"
-    if not mixed.is_file():
-        parts = [(synth_photo, "train", "train", 1), (real_photo, "train", "train", a.real_copies),
-                 (real_photo, "test", "validation", 1)]
-        counts = store.compose(mixed, parts, source="mixed")
-        print(f"composed {mixed}: {counts}")
-    out = train(mixed, model="localizer", name=a.name, root=a.runs, epochs=a.epochs, minutes=a.minutes,
-                patience=8, val_limit=None)
+    photos = training_store(a.work, "photo", synthetic, real, a.real_copies)
+    out = train(photos, model="localizer", name=a.name, root=a.runs, epochs=a.epochs, minutes=a.minutes, patience=8)
     print(json.dumps(out, indent=1))
+    if a.reader_minutes > 0:
+        crops = training_store(a.work, "union", synthetic, real, a.real_copies)
+        out = train(crops, model="compact", name="compact-real", root=a.runs, epochs=a.epochs,
+                    minutes=a.reader_minutes, patience=8, init=a.reader_init, lr=1e-3)
+        print(json.dumps(out, indent=1))
     return 0
 
 

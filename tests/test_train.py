@@ -178,3 +178,20 @@ def test_early_stopping_time_budget_and_capstone_store(tiny_store, tmp_path):
     assert out["status"] == "complete" and card["input"]["shape"] == [32, 32, 1]
     assert card["input"]["crop"] == "capstone" and card["architecture"]["name"] == "capstone"
     assert card["decode"]["none_terms"] is False and card["training"]["config"]["augment"] is False
+
+
+def test_a_run_can_start_from_another_models_weights(tiny_store, tmp_path):
+    first = models.build("compact")
+    model_io.save(first, tmp_path / "start")
+    out = train(tiny_store, root=tmp_path, name="tuned", init=tmp_path / "start",
+                **{**FAST, "epochs": 1, "limit": 32, "lr": 1e-12})
+    assert out["status"] == "complete"
+    card = json.loads((tmp_path / "tuned" / "card.json").read_text())
+    assert card["training"]["config"]["init"] == str((tmp_path / "start").resolve())
+    tuned = model_io.load(tmp_path / "tuned").keras_model
+    dense = [layer for layer in tuned.layers if isinstance(layer, keras.layers.Dense)][0]
+    start = [layer for layer in first.layers if isinstance(layer, keras.layers.Dense)][0]
+    np.testing.assert_allclose(np.asarray(dense.kernel), np.asarray(start.kernel), atol=1e-6)
+    with pytest.raises(ModelError, match="not the same architecture"):
+        train(tiny_store, root=tmp_path, name="other", init=tmp_path / "start", model="deep", **{
+            k: v for k, v in FAST.items() if k != "model"})

@@ -23,8 +23,10 @@ with left:
         st.warning("No prepared store. Run `python -m svhn_api prepare --source synthetic`.")
     else:
         card = view_model.store_card(store)
-        kind = ("the embedded **synthetic** house numbers (rendered from fonts, SVHN-like layout)"
-                if card["kind"] == "synthetic" else "**real** SVHN photos (official archives)")
+        kind = {"synthetic": "the embedded **synthetic** house numbers (rendered from fonts, SVHN-like layout)",
+                "real": "**real** SVHN photos (official archives)",
+                "unverified": "photos from **unverified** archives (prepared with --no-verify)",
+                }.get(card["kind"], f"**{card['kind']}** photos")
         st.markdown(f"`{card['path']}` — {kind}; crop **{card['crop']}**, images {card['image_shape']}.")
         cols = st.columns(len(card["counts"]) or 1)
         for col, (split, n) in zip(cols, card["counts"].items(), strict=False):

@@ -119,13 +119,14 @@ def train(data: str | Path, model: str = "compact", name: str | None = None, epo
           patience: int = 5, checkpoint_minutes: float = 5.0, limit: int | None = None,
           val_limit: int | None = None, lr: float | None = None, fresh: bool = False,
           jit: bool | None = None, log_every: int = 50, stop_after: int | None = None,
-          deterministic: bool = False) -> dict:
+          deterministic: bool = False, init: str | Path | None = None) -> dict:
     """Train architecture ``model`` on the store ``data`` into ``<root>/<name or model>/``; returns a summary.
 
     ``limit`` / ``val_limit`` cap the train / validation rows used. ``jit``: XLA compilation of the step
     (default: on for JAX and PyTorch, off for TensorFlow, whose oneDNN kernels are faster on CPU).
     ``stop_after`` (for tests) interrupts the run after that many steps of this call, as Ctrl-C would.
-    Never reads the test split.
+    ``init``: a model (folder or .keras file) of the same architecture whose weights the run starts from
+    (fine-tuning), instead of a random initialisation. Never reads the test split.
 
     Global state: building the model seeds Python's ``random``, NumPy's global generator and the Keras
     backend's global seed (``keras.utils.set_random_seed``), as Keras needs for reproducible initial
@@ -134,6 +135,7 @@ def train(data: str | Path, model: str = "compact", name: str | None = None, epo
     """
     plan = _plan(data, model, name, epochs, batch_size, seed, minutes, loss, progress, root, augment, patience,
                  checkpoint_minutes, limit, val_limit, lr, jit, log_every)
+    plan.config["init"] = None if init is None else paths.portable(init)
     done = _finished_already(plan, fresh)
     if done is not None:
         return done
@@ -279,8 +281,26 @@ def _start(plan: Plan, deterministic: bool) -> Session:
         state = TrainState(**checkpoint.read_state(ckpt))
         stored = checkpoint.load(ckpt, _groups(trainer))
         best = stored.get("best") or None
+    elif plan.config["init"] is not None:
+        _start_from(net, plan.config["init"])
     state.sessions += 1
     return Session(plan, net, trainer, state, best, MetricLog(plan.folder / "logs"), seconds0=state.seconds)
+
+
+def _start_from(net: Any, model: str | Path) -> None:
+    """Copy the weights of another model of the same architecture into ``net`` (names and shapes checked)."""
+    from svhn_api.models import io
+
+    path = Path(model)
+    if not path.is_absolute() and paths.CHECKOUT is not None:   # paths.portable() made it checkout-relative
+        path = paths.CHECKOUT / path
+    source = checkpoint.model_names(io.load(path).keras_model)
+    target = checkpoint.model_names(net)
+    if {k: tuple(v.shape) for k, v in source.items()} != {k: tuple(v.shape) for k, v in target.items()}:
+        raise ModelError(f"{model}: not the same architecture as the model being trained; init= needs a model "
+                         "built like it")
+    for k, v in target.items():
+        v.assign(source[k].numpy())
 
 
 def make_trainer(net: Any, architecture: str, loss: str = "sum", seed: int = 0, augment: bool = True,
