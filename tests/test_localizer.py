@@ -55,6 +55,7 @@ def test_compose_oversamples_and_names_its_parts(tmp_path):
                       source="mixed")
 
 
+@pytest.mark.slow
 def test_the_localizer_trains_on_photos_only(tmp_path, tiny_store):
     from svhn_api import train
     from svhn_api.errors import DataError

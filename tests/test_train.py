@@ -180,6 +180,7 @@ def test_early_stopping_time_budget_and_capstone_store(tiny_store, tmp_path):
     assert card["decode"]["none_terms"] is False and card["training"]["config"]["augment"] is False
 
 
+@pytest.mark.slow
 def test_a_run_can_start_from_another_models_weights(tiny_store, tmp_path):
     first = models.build("compact")
     model_io.save(first, tmp_path / "start")
