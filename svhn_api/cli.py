@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,11 +45,42 @@ def _aliases_note(aliases: Mapping[str, str]) -> str:
 
 
 def _box(s: str) -> tuple[float, float, float, float]:
+    example = "give 4 numbers left,top,width,height in pixels, e.g. 10,5,40,30"
     try:
-        x, y, w, h = (float(v) for v in s.split(","))
+        values = tuple(float(v) for v in s.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--box {s!r}: give left,top,width,height, e.g. 10,5,40,30") from None
-    return x, y, w, h
+        raise argparse.ArgumentTypeError(f"{s!r}: {example}") from None
+    if len(values) != 4:
+        raise argparse.ArgumentTypeError(f"{s!r}: {len(values)} number{'' if len(values) == 1 else 's'}; "
+                                         f"{example}")
+    if not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"{s!r}: NaN and infinity are not positions; {example}")
+    if not (values[2] > 0 and values[3] > 0):
+        raise argparse.ArgumentTypeError(f"{s!r}: width and height must be greater than 0; {example}")
+    return values  # type: ignore[return-value]
+
+
+_NEGATIVE_VALUE = re.compile(r"-[\d.]")
+
+
+def _negative_boxes(argv: Sequence[str]) -> list[str]:
+    """``--box -5,-5,10,10`` as ``--box=-5,-5,10,10``: argparse takes a value that starts with '-' (and is
+    not a plain negative number) for an option, so a box that starts left of the image could not be given."""
+    out: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--":
+            out += [arg, *args]
+            break
+        if arg == "--box":
+            value = next(args, None)
+            if value is not None and _NEGATIVE_VALUE.match(value):
+                out.append(f"--box={value}")
+                continue
+            out += [arg] if value is None else [arg, value]
+            continue
+        out.append(arg)
+    return out
 
 
 def _positive(kind: type) -> Callable[[str], Any]:
@@ -92,8 +126,18 @@ def _check_store(path: str) -> None:
 
 
 def _check_images(images: Sequence[str]) -> None:
+    """Nothing to read (no input is a file): an error at once. Otherwise each bad input is reported with
+    the readings of the others."""
+    problems = []
     for path in images:
-        _check_file(path, ImageError, "an image file", "give image files (PNG, JPEG, ...)")
+        try:
+            _check_file(path, ImageError, "an image file", "give image files (PNG, JPEG, ...)")
+        except ImageError as e:
+            problems.append(str(e))
+    if problems and len(problems) == len(images):
+        for message in problems[:-1]:
+            print(f"error: {message}", file=sys.stderr)
+        raise ImageError(problems[-1])
 
 
 def _check_model(model: str | None) -> None:
@@ -163,25 +207,59 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
     report = evaluate(a.model, a.data, split=a.split, samples=a.samples, seed=a.seed, progress=not a.json,
                       record=a.record)
+    if isinstance(report, dict):
+        _paths_as_given(report, a.model, a.data)
     _emit(report, a.json, report.get("text", json.dumps(report, indent=2, default=str)) if isinstance(
         report, dict) else str(report))
     return 0
+
+
+def _paths_as_given(report: dict[str, Any], model: str | None, data: str) -> None:
+    """The report names the model and the store as the user gave them (the library's report, made for
+    model cards, names them relative to the checkout), so that they read right from any folder."""
+    from svhn_api.inference.evaluate import summary_text
+    from svhn_api.paths import default_model
+
+    report["model"] = model if model is not None else str(default_model())
+    if isinstance(report.get("data"), dict):
+        report["data"]["path"] = data
+    if "text" in report:
+        report["text"] = summary_text(report)
+
+
+def _reading(r: dict[str, Any]) -> str:
+    return (f"{r['image']}: {r['number']}  (confidence {r['confidence']:.3f}; next: "
+            f"{', '.join(x['number'] for x in r['alternatives'][:3])})"
+            + (f"  found at {','.join(f'{v:g}' for v in r['box'])}" if r["located"] else ""))
 
 
 def cmd_predict(a: argparse.Namespace) -> int:
     _check_images(a.images)
     _check_model(a.model)
     _load_backend()
+    from svhn_api.errors import BoxWarning
     from svhn_api.inference.predict import predict
 
     boxes = [a.box] * len(a.images) if a.box else None
-    results = predict(a.images, model=a.model, boxes=boxes, localizer=False if a.whole_image else a.localizer)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", BoxWarning)
+        results = predict(a.images, model=a.model, boxes=boxes, localizer=False if a.whole_image else a.localizer,
+                          errors="return")
+    for w in caught:
+        if issubclass(w.category, BoxWarning):
+            print(f"warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     rows = [{"image": p, **r.to_dict()} for p, r in zip(a.images, results, strict=True)]
-    text = "\n".join(f"{r['image']}: {r['number']}  (confidence {r['confidence']:.3f}; next: "
-                     f"{', '.join(x['number'] for x in r['alternatives'][:3])})"
-                     + (f"  found at {','.join(f'{v:g}' for v in r['box'])}" if r["located"] else "") for r in rows)
-    _emit(rows, a.json, text)
-    return 0
+    for r in rows:  # in input order: a reading on stdout, or the error naming the input on stderr
+        if r["error"] is not None:
+            sys.stdout.flush()
+            print(f"error: {r['error']}", file=sys.stderr)
+        elif not a.json:
+            print(_reading(r), flush=True)
+    if a.json:
+        _emit(rows, True, "")
+    return 1 if any(r["error"] is not None for r in rows) else 0
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -257,10 +335,14 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true", help=JSON_HELP)
     q.set_defaults(func=cmd_evaluate)
 
-    q = sub.add_parser("predict", help="read the house number in one or more images")
+    q = sub.add_parser("predict", help="read the house number in one or more images",
+                       epilog="Every image that can be read is read; each one that cannot is reported on stderr "
+                       "(error: <image>: why). Exit status: 0 all read, 1 some could not be read, 2 a usage "
+                       "error (nothing read).")
     q.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
-    q.add_argument("--box", type=_box, help="the number's region left,top,width,height (applied to every image); "
-                   "without it the localizer finds the number in the whole photo")
+    q.add_argument("--box", type=_box, help="the number's region left,top,width,height in pixels (applied to "
+                   "every image; a box partly outside an image is clipped, with a warning); without it the "
+                   "localizer finds the number in the whole photo")
     q.add_argument("--localizer", default=None, help="localizer model folder for photos without --box "
                    "(default: $SVHN_LOCALIZER, else the shipped one when there is one)")
     q.add_argument("--whole-image", action="store_true", help="read the whole image, without the localizer")
@@ -273,7 +355,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Run one command; returns the exit status (2: a user error, printed as ``error: ...`` on stderr)."""
-    args = build_parser(prog).parse_args(argv)
+    args = build_parser(prog).parse_args(_negative_boxes(sys.argv[1:] if argv is None else argv))
     try:
         return args.func(args)
     except (SVHNError, ValueError) as e:

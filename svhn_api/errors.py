@@ -19,3 +19,7 @@ class ImageError(SVHNError):
 
 class ModelError(SVHNError):
     """A model file or its card is missing or does not match what is asked of it."""
+
+
+class BoxWarning(UserWarning):
+    """A number box that lies partly outside its image: it is clipped to the image and read."""

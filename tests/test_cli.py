@@ -78,6 +78,47 @@ def test_bad_inputs_are_reported_before_any_backend_is_imported(tmp_path, argv, 
     assert out.stderr.startswith(message) and "Traceback" not in out.stderr, out.stderr
 
 
+def test_a_box_may_start_left_of_or_above_the_image(tmp_path, capsys):
+    """``--box -5,-5,10,10`` is a value, not an option (argparse alone refuses it)."""
+    from svhn_api.cli import build_parser, main
+
+    missing = str(tmp_path / "missing.png")
+    assert main(["predict", missing, "--box", "-5,-5,10,10"]) == 2   # parsed; then the missing file is reported
+    assert capsys.readouterr().err.startswith(f"error: {missing}: no such file")
+    assert main(["predict", "--box", "-5.5,0,10,10", missing, "--json"]) == 2
+    capsys.readouterr()
+    parse = build_parser("svhn").parse_args
+    assert parse(["predict", "a.png", "--box=-5,-5,10,10"]).box == (-5.0, -5.0, 10.0, 10.0)
+    for box, message in (("1,2,3", "'1,2,3': 3 numbers; give 4 numbers left,top,width,height"),
+                         ("nan,1,2,3", "'nan,1,2,3': NaN and infinity are not positions"),
+                         ("1,2,0,3", "'1,2,0,3': width and height must be greater than 0"),
+                         ("a,b,c,d", "'a,b,c,d': give 4 numbers left,top,width,height")):
+        with pytest.raises(SystemExit):
+            parse(["predict", "a.png", "--box", box])
+        assert f"argument --box: {message}" in capsys.readouterr().err
+
+
+def test_prepare_offline_prints_no_empty_bars_and_names_the_commands(tmp_path, monkeypatch, capsys):
+    import socket
+    import urllib.error
+
+    from svhn_api.cli import main
+    from svhn_api.data import download
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+
+    monkeypatch.setattr(download, "_fetch_once", offline)
+    assert main(["prepare", "--archives", str(tmp_path), "--splits", "test"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Missing SVHN archive test.tar.gz in "), err   # no progress bar before it
+    assert "%" not in err and "put it in" in err and "under exactly this name" in err
+    assert "the `prepare --source synthetic` command" in err and "`synth --out DIR`" in err
+    assert main(["prepare", "--archives", str(tmp_path), "--splits", "train,test"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Missing SVHN archives train.tar.gz, test.tar.gz in ") and "put them in" in err
+
+
 def test_usage_names_the_command_as_it_was_invoked():
     code = "import sys; sys.argv[0] = {!r}; from svhn_api.cli import main; main(['--help'])"
     for argv0, prog in (("/usr/local/bin/svhn", "svhn"), ("/x/svhn_api/__main__.py", "python -m svhn_api")):

@@ -1,4 +1,6 @@
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -70,6 +72,33 @@ def test_decompression_bomb_is_refused(monkeypatch):
     assert len(bomb) < 10_000
     with pytest.raises(ImageError, match="decompression bomb"):
         images.load_image(bomb)
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height`` pixels (no memory needed to make it)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize(("size", "said"), [((20000, 20000), "400,000,000 pixels"),   # over twice Pillow's limit
+                                            ((10000, 10000), "10000x10000 pixels"),   # over Pillow's limit
+                                            ((9000, 5000), "9000x5000 pixels")])      # over ours only
+def test_too_many_pixels_says_so_and_names_the_limit(tmp_path, size, said):
+    path = tmp_path / "huge.png"
+    path.write_bytes(png_claiming(*size))
+    with pytest.raises(ImageError) as err:
+        images.load_image(path)
+    assert str(err.value) == (f"{path}: too many pixels: {said} is over the 40,000,000-pixel limit (a possible "
+                              "decompression bomb); resize the photo")
+
+
+def test_a_folder_is_not_a_missing_file(tmp_path):
+    for folder in (tmp_path, str(tmp_path)):
+        with pytest.raises(ImageError, match=f"^{tmp_path}: a folder, not an image file"):
+            images.load_image(folder)
 
 
 def test_exif_orientation_is_applied():

@@ -100,7 +100,8 @@ def test_predict_accepts_every_input_kind(tmp_path, model_folder):
     assert one.probabilities.shape == (6, 11) and 1 <= len(one.number) <= 5
     assert len(one.alternatives) == 4 and all(p <= one.confidence for _, p in one.alternatives)
     d = json.loads(json.dumps(one.to_dict()))
-    assert set(d) == {"number", "confidence", "alternatives", "probabilities"}
+    assert set(d) == {"number", "confidence", "alternatives", "probabilities", "box", "located", "error"}
+    assert one.ok and d["error"] is None
     assert predict([], model=model_folder) == []
 
 
@@ -145,6 +146,79 @@ def test_bad_inputs_raise_image_error_naming_the_input(tmp_path, model_folder):
         predict([_png(), str(empty)], model=model_folder)
 
 
+def _text_file(tmp_path, name="notes.png"):
+    path = tmp_path / name
+    path.write_text("not an image at all")
+    return path
+
+
+def test_one_bad_input_does_not_stop_the_others(tmp_path, model_folder):
+    from svhn_api import predict
+    from svhn_api.inference.predict import Prediction
+
+    good, text = _png(), _text_file(tmp_path)
+    inputs = [good, str(text), np.zeros((30, 50), np.uint8), tmp_path, str(tmp_path / "missing.png")]
+    with pytest.raises(ImageError, match="notes.png"):
+        predict(inputs, model=model_folder)
+    results = predict(inputs, model=model_folder, errors="return")
+    assert [r.ok for r in results] == [True, False, True, False, False]
+    assert results[0].number == predict(good, model=model_folder).number
+    bad = results[1]
+    assert isinstance(bad, Prediction) and bad.number is None and bad.probabilities is None
+    assert bad.error.startswith(f"{text}: not a readable image")
+    assert "a folder" in results[3].error and "no such file" in results[4].error
+    rows = json.loads(json.dumps([r.to_dict() for r in results]))
+    assert rows[1]["error"] == bad.error and rows[1]["number"] is None and rows[0]["error"] is None
+    single = predict(str(text), model=model_folder, errors="return")
+    assert isinstance(single, Prediction) and not single.ok and "notes.png" in single.error
+    with pytest.raises(ValueError, match="errors="):
+        predict(good, model=model_folder, errors="ignore")
+
+
+def test_a_bad_input_does_not_break_the_localizer_batch(tmp_path, model_folder):
+    from svhn_api import predict
+    from svhn_api.models import architectures
+    from svhn_api.models import io as model_io
+
+    finder = tmp_path / "localizer"
+    model_io.save(architectures.build("localizer"), finder)
+    rng = np.random.default_rng(0)
+    photos = [Image.fromarray(rng.integers(0, 256, (50, 120, 3), dtype=np.uint8)) for _ in range(2)]
+    results = predict([photos[0], b"not an image", photos[1]], model=model_folder, localizer=finder,
+                      errors="return")
+    assert [r.ok for r in results] == [True, False, True] and results[1].error.startswith("<12 bytes>")
+    assert results[0].located and results[2].located
+    assert results[2].box == pytest.approx(predict(photos[1], model=model_folder, localizer=finder).box, abs=1e-3)
+
+
+def test_boxes_are_checked_against_the_image(model_folder):
+    from svhn_api import predict
+    from svhn_api.data.preprocess import crop_union
+    from svhn_api.errors import BoxWarning
+    from svhn_api.inference.predict import model_input
+
+    img = Image.fromarray(np.random.default_rng(2).integers(0, 256, (40, 90, 3), dtype=np.uint8))
+    for box, message in (((float("nan"), 0, 10, 10), r"box \(nan, 0, 10, 10\) holds a value that is not a finite"),
+                         ((0, 0, float("inf"), 10), "not a finite number"),
+                         ((1, 2, 3), r"box \(1, 2, 3\) has 3 numbers; give 4: left, top, width, height"),
+                         ("1,2,3,4", "must be 4 numbers"),
+                         ((5, 5, 0, 10), "positive width and height"),
+                         ((-20, -20, 10, 10), r"outside the 90x40 image"),
+                         ((90, 0, 10, 10), r"outside the 90x40 image")):
+        with pytest.raises(ImageError, match=message):
+            predict(img, model=model_folder, boxes=box)
+    with pytest.warns(BoxWarning, match=r"partly outside the 90x40 image; it is clipped to the image: "
+                                        r"\(0, 0, 5, 5\)") as caught:
+        clipped = predict(img, model=model_folder, boxes=(-5, -5, 10, 10))
+    assert caught[0].filename == __file__   # the warning points at the caller's line
+    assert clipped.ok and clipped.box == (-5.0, -5.0, 10.0, 10.0)
+    with pytest.warns(BoxWarning):
+        np.testing.assert_array_equal(model_input(img, (64, 64, 3), (80, 30, 20, 20)),
+                                      crop_union(img, (80, 30, 20, 20)))
+    results = predict([img, img], model=model_folder, boxes=[(1, 2, 3), (10, 10, 20, 20)], errors="return")
+    assert "has 3 numbers" in results[0].error and results[1].ok
+
+
 def test_warm_path_does_not_retrace_and_default_model(model_folder):
     from svhn_api import predict
     from svhn_api.models import io as model_io
@@ -170,6 +244,75 @@ def test_predict_cli(tmp_path, model_folder, capsys):
     assert rows[0]["image"] == str(path) and rows[0]["number"]
     assert main(["predict", str(tmp_path / "nope.png"), "--model", str(model_folder)]) == 2
     assert "nope.png" in capsys.readouterr().err
+
+
+def test_predict_cli_reads_every_input_and_reports_each_failure(tmp_path, model_folder, capsys, monkeypatch):
+    """Run from another folder: each image is named as it was given, good ones are read, bad ones reported."""
+    from svhn_api.cli import main
+
+    (tmp_path / "photos").mkdir()
+    good, good2 = tmp_path / "photos" / "good.png", tmp_path / "photos" / "good2.png"
+    good.write_bytes(_png())
+    good2.write_bytes(_png((60, 30), (10, 10, 10)))
+    _text_file(tmp_path / "photos", "text.png")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    argv = ["predict", "../photos/good.png", "../photos/text.png", str(good2), "--model", str(model_folder)]
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("../photos/good.png: ") and lines[1].startswith(f"{good2}: ")
+    assert err.startswith("error: ../photos/text.png: not a readable image"), err
+    assert main([*argv, "--json"]) == 1
+    out, err = capsys.readouterr()
+    rows = json.loads(out.strip().splitlines()[-1])
+    assert [r["image"] for r in rows] == ["../photos/good.png", "../photos/text.png", str(good2)]
+    assert [r["error"] is None for r in rows] == [True, False, True] and rows[1]["number"] is None
+    assert "../photos/text.png: not a readable image" in rows[1]["error"] and "text.png" in err
+    assert main(["predict", str(good), "--model", str(model_folder)]) == 0
+    capsys.readouterr()
+
+
+def test_predict_cli_box_starting_left_of_the_image(tmp_path, model_folder, capsys):
+    from svhn_api.cli import main
+
+    path = tmp_path / "a.png"
+    path.write_bytes(_png((90, 40)))
+    assert main(["predict", str(path), "--model", str(model_folder), "--box", "-5,-5,10,10", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out.strip().splitlines()[-1])[0]["box"] == [-5.0, -5.0, 10.0, 10.0]
+    assert err == f"warning: {path}: box (-5, -5, 10, 10) lies partly outside the 90x40 image; it is clipped to " \
+                  "the image: (0, 0, 5, 5)\n"
+    assert main(["predict", str(path), "--model", str(model_folder), "--box=-50,-5,10,10"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"error: {path}: box (-50, -5, 10, 10) lies outside the 90x40 image")
+
+
+def test_evaluate_cli_names_model_and_store_as_given(tmp_path, model_folder, capsys, monkeypatch):
+    """The report's paths are relative to the checkout (for cards); the command prints them as the user
+    typed them, which is right from any folder."""
+    import shutil
+
+    from svhn_api.cli import main
+    from tests.conftest import make_store
+
+    checkout = tmp_path / "checkout"
+    (checkout / "data").mkdir(parents=True)
+    store = make_store(checkout / "data" / "s.h5", {"test": 4})
+    model = checkout / "models" / "m"
+    shutil.copytree(model_folder, model)
+    monkeypatch.setattr(paths, "CHECKOUT", checkout)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["evaluate", "--model", "../checkout/models/m", "--data", str(store), "--samples", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "model ../checkout/models/m\n" in text and f"data  {store} [test]" in text, text
+    assert main(["evaluate", "--model", "../checkout/models/m", "--data", str(store), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["model"] == "../checkout/models/m" and report["data"]["path"] == str(store)
+    assert report["text"].startswith("model ../checkout/models/m\n")
 
 
 def test_shipped_model_reads_real_photos_with_their_boxes():

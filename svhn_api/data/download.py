@@ -199,10 +199,12 @@ def ensure_files(
         if unofficial and base_url == OFFICIAL_URL:
             # The official server cannot have files whose checksums come from a synthetic manifest.
             raise ArchiveError(
-                f"Missing {', '.join(unofficial)} in {folder.resolve()}/: their expected checksums come "
-                f"from {expectations[unofficial[0]][2]}, not from the official SVHN release, so they "
-                f"cannot be downloaded from {OFFICIAL_URL}. Regenerate them (e.g. with svhn_api.synth, "
-                f"which rewrites {MANIFEST_NAME}) or put the original files back."
+                f"Missing {', '.join(unofficial)} in {folder.resolve()}/: {_they(unofficial)} expected "
+                f"checksum{_s(unofficial)} come{'' if len(unofficial) > 1 else 's'} from "
+                f"{expectations[unofficial[0]][2]}, not from the official SVHN release, so "
+                f"{_they(unofficial, 'they', 'it')} cannot be downloaded from {OFFICIAL_URL}. Regenerate "
+                f"{_they(unofficial, 'them', 'it')} (e.g. with the `synth` command, API: svhn_api.synth, "
+                f"which rewrites {MANIFEST_NAME}) or put the original file{_s(unofficial)} back."
             )
         folder.mkdir(parents=True, exist_ok=True)
         for i, name in enumerate(missing):
@@ -229,8 +231,9 @@ def _present(folder: Path, names: list[str]) -> dict[str, Path]:
     if missing:
         raise ArchiveError(
             f"Missing {', '.join(map(str, missing))}: checks are turned off (--no-verify, API: verify=False), "
-            f"so nothing is downloaded. Fix: put your archive(s) in the official layout at exactly these paths, "
-            f"or run without --no-verify to download the official SVHN archives."
+            f"so nothing is downloaded. Fix: put your archive{_s(missing)} in the official layout at exactly "
+            f"{'these paths' if len(missing) > 1 else 'this path'}, or run without --no-verify to download the "
+            f"official SVHN archives."
         )
     return {name: folder / name for name in names}
 
@@ -285,8 +288,9 @@ def _read_manifest(path: Path) -> dict[str, tuple[int, str]]:
         return {str(n): (int(e["size"]), str(e["md5"]).lower()) for n, e in data["archives"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise ArchiveError(
-            f"{path}: unreadable archive manifest ({e}). Fix: regenerate it (svhn_api.synth writes it, "
-            f"or svhn_api.data.download.write_manifest), or delete it to check against the official checksums."
+            f"{path}: unreadable archive manifest ({e}). Fix: regenerate it (the `synth` command writes it, "
+            f"API: svhn_api.synth or svhn_api.data.download.write_manifest), or delete it to check against the "
+            f"official checksums."
         ) from None
 
 
@@ -323,7 +327,8 @@ def _verify(
         if where in ("the official SVHN checksums", "the expected= argument"):
             fix = f"run again to download a fresh copy from {base_url}{name}, or put a good copy at {final}"
         else:
-            fix = f"regenerate the archive and its manifest (svhn_api.synth), or put the original at {final}"
+            fix = (f"regenerate the archive and its manifest (the `synth` command, API: svhn_api.synth), or put "
+                   f"the original at {final}")
         what = "downloaded file" if candidate is not None else "archive"
         own = (
             f"; if this is your own archive in the official layout, put it back (move {bad} to {final}) "
@@ -362,11 +367,25 @@ def _missing_message(folder: Path, missing: list[str], base_url: str, reason: st
         if partials
         else ""
     )
+    names = "exactly these names" if len(missing) > 1 else "exactly this name"
     return (
-        f"Missing SVHN archive(s) {', '.join(missing)} in {where}/ ({reason}). "
-        f"Fix: download {urls} and put them in {where}/ under exactly these names, then run again "
-        f"(or generate synthetic archives with svhn_api.synth).{kept}"
+        f"Missing SVHN archive{_s(missing)} {', '.join(missing)} in {where}/ ({reason}). "
+        f"Fix: download {urls} and put {_they(missing, 'them', 'it')} in {where}/ under {names}, then run "
+        f"again " + SYNTHETIC_INSTEAD + f".{kept}"
     )
+
+
+SYNTHETIC_INSTEAD = ("(or use synthetic data instead: the `prepare --source synthetic` command, or `synth --out DIR` "
+                     'then `prepare --archives DIR`; API: prepare(source="synthetic"), svhn_api.synth)')
+
+
+def _s(items: list) -> str:
+    """The plural 's' for ``items``."""
+    return "" if len(items) == 1 else "s"
+
+
+def _they(items: list, many: str = "their", one: str = "its") -> str:
+    return one if len(items) == 1 else many
 
 
 # ---------------------------------------------------------------------------------------- download
@@ -385,6 +404,7 @@ def _fetch(url: str, partial: Path, size: int, *, progress: bool, timeout: float
         unit_divisor=1024,
         desc=partial.name.removesuffix(".partial"),
         disable=not progress,
+        delay=0.5,  # shown once bytes arrive: offline, no empty 0% bar before the error
     ) as bar:
         while True:
             have = partial.stat().st_size if partial.exists() else 0
@@ -394,8 +414,9 @@ def _fetch(url: str, partial: Path, size: int, *, progress: bool, timeout: float
             if have == size:
                 return
             _check_space(partial, size - have)
-            bar.n = have
-            bar.refresh()
+            if bar.n != have:  # a retry resumes (or restarts) here
+                bar.n = have
+                bar.refresh()
             attempts += 1
             try:
                 complete = _fetch_once(opener, url, partial, have, timeout, bar)

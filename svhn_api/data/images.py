@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ def _from_array(a: np.ndarray, name: str) -> Image.Image:
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or min(a.shape[:2]) < 1:
         raise _fail(name, f"an image array must be HxW, HxWx1, HxWx3 or HxWx4, got shape {a.shape}")
     if a.shape[0] * a.shape[1] > MAX_PIXELS:
-        raise _fail(name, f"{a.shape[1]}x{a.shape[0]} pixels is over the {MAX_PIXELS:,}-pixel limit")
+        raise _too_many_pixels(name, f"{a.shape[1]}x{a.shape[0]} pixels")
     if a.dtype == np.uint16:
         a = (a >> 8).astype(np.uint8)
     elif np.issubdtype(a.dtype, np.floating):
@@ -48,6 +49,11 @@ def _fail(name: str, why: str) -> ImageError:
     return ImageError(f"{name}: {why}")
 
 
+def _too_many_pixels(name: str, what: str) -> ImageError:
+    return _fail(name, f"too many pixels: {what} is over the {MAX_PIXELS:,}-pixel limit (a possible "
+                 "decompression bomb); resize the photo")
+
+
 def _decode(data: bytes, name: str) -> Image.Image:
     if not data:
         raise _fail(name, "the file is empty; give a PNG or JPEG photo")
@@ -55,16 +61,20 @@ def _decode(data: bytes, name: str) -> Image.Image:
         raise _fail(name, f"{len(data):,} bytes is over the {MAX_BYTES:,}-byte limit; resize the photo")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow's own warning (over Image.MAX_IMAGE_PIXELS) comes after opening, before any pixel is
+            # decoded; our lower MAX_PIXELS check below then refuses the image with its size.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
             if img.width * img.height > MAX_PIXELS:
-                raise _fail(
-                    name, f"{img.width}x{img.height} pixels is over the {MAX_PIXELS:,}-pixel limit "
-                    "(possible decompression bomb); resize the photo")
+                raise _too_many_pixels(name, f"{img.width}x{img.height} pixels")
             img.load()
             img = ImageOps.exif_transpose(img)  # phone photos: decode upright, as a browser shows them
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise _fail(name, f"not a readable image ({e.__class__.__name__}); give a PNG or JPEG photo") from e
+    except Image.DecompressionBombError as e:  # over twice Pillow's limit: refused inside Image.open
+        found = re.search(r"\((\d+) pixels\)", str(e))
+        raise _too_many_pixels(name, f"{int(found.group(1)):,} pixels" if found else "the image") from None
+    except UnidentifiedImageError as e:
+        raise _fail(name, "not a readable image (not in any known image format); give a PNG or JPEG "
+                    "photo") from e
     except (OSError, SyntaxError, ValueError) as e:
         raise _fail(name, f"corrupt or truncated image ({e}); re-export or re-download it") from e
     return img
@@ -80,15 +90,23 @@ def load_image(source: Any) -> Image.Image:
     elif isinstance(source, bytes | bytearray | memoryview):
         img = _decode(bytes(source), name)
     elif isinstance(source, str | os.PathLike):
-        path = Path(source)
-        if not path.is_file():
-            raise _fail(name, "no such file")
-        if path.stat().st_size > MAX_BYTES:
-            raise _fail(name, f"the file is over the {MAX_BYTES:,}-byte limit; resize the photo")
-        img = _decode(path.read_bytes(), name)
+        img = _decode(_read_file(Path(source), name), name)
     else:
         raise _fail(name, "unsupported input; give a file path, bytes, a PIL image or a numpy array")
     return to_rgb(img)
+
+
+def _read_file(path: Path, name: str) -> bytes:
+    if path.is_dir():
+        raise _fail(name, "a folder, not an image file; give an image file (PNG, JPEG, ...)")
+    if not path.is_file():
+        raise _fail(name, "no such file")
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            raise _fail(name, f"the file is over the {MAX_BYTES:,}-byte limit; resize the photo")
+        return path.read_bytes()
+    except OSError as e:  # e.g. no permission to read it
+        raise _fail(name, f"cannot read the file ({e.strerror or e})") from None
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

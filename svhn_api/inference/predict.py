@@ -7,12 +7,19 @@ returns a list, in order (a 4-D array is not a batch: pass a list). ``boxes`` gi
 region is expanded and cropped exactly as the training pipeline did (``preprocess.crop_union``). Without
 a box, the localizer (``localizer=``; default ``paths.default_localizer()``) finds it in the whole photo and
 ``Prediction.box`` says where; with no localizer (or ``localizer=False``) the whole image is read. With no
-``model`` the shipped default (``paths.default_model()``) is loaded once and cached in the process. Inputs
-that are not images raise ``ImageError`` naming the input.
+``model`` the shipped default (``paths.default_model()``) is loaded once and cached in the process.
+
+Inputs that cannot be read (not images, too many pixels, a bad box) raise ``ImageError`` naming the input
+(``errors="raise"``, the default); with ``errors="return"`` every other input is still read and each bad
+one gives a ``Prediction`` whose ``error`` holds that message (``number`` None). A box is 4 finite numbers
+with positive width and height; one wholly outside its image is an error, one partly outside is clipped
+to the image with a ``BoxWarning``.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +30,7 @@ from PIL import Image
 from svhn_api import paths
 from svhn_api.data.images import input_name, load_image
 from svhn_api.data.preprocess import crop_union
-from svhn_api.errors import ImageError, ModelError
+from svhn_api.errors import BoxWarning, ImageError, ModelError
 from svhn_api.inference.decode import decode_batch, topk
 from svhn_api.inference.locate import locate
 from svhn_api.labels import row_to_number
@@ -31,40 +38,76 @@ from svhn_api.models.io import load
 
 __all__ = ["Prediction", "predict", "model_input"]
 Box = tuple[float, float, float, float]
+ERRORS = ("raise", "return")
 
 
 @dataclass
 class Prediction:
-    """One image's reading. ``probabilities``: (6, 11), row 0 the length head, rows 1-5 the positions."""
+    """One image's reading. ``probabilities``: (6, 11), row 0 the length head, rows 1-5 the positions.
 
-    number: str
+    An input that could not be read (``predict(..., errors="return")``) has ``error`` (the message, naming
+    the input), ``number`` None, ``confidence`` 0 and ``probabilities`` None; ``ok`` tells them apart.
+    """
+
+    number: str | None
     confidence: float
-    probabilities: np.ndarray = field(repr=False)
+    probabilities: np.ndarray | None = field(repr=False)
     alternatives: list[tuple[str, float]] = field(default_factory=list)
     box: Box | None = None      # the region read (left, top, width, height pixels); None: the whole image
     located: bool = False       # True when the localizer found ``box`` (False: given, or the whole image)
+    error: str | None = None    # why this input could not be read; None when it was read
+
+    @classmethod
+    def failed(cls, error: str) -> Prediction:
+        """The result for an input that could not be read."""
+        return cls(None, 0.0, None, error=error)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
         return {"number": self.number, "confidence": float(self.confidence),
                 "box": None if self.box is None else [round(float(v), 1) for v in self.box], "located": self.located,
                 "alternatives": [{"number": n, "probability": float(p)} for n, p in self.alternatives],
-                "probabilities": np.round(self.probabilities.astype(float), 6).tolist()}
+                "probabilities": None if self.probabilities is None
+                else np.round(self.probabilities.astype(float), 6).tolist(),
+                "error": self.error}
 
 
-def model_input(source: Any, shape: tuple[int, int, int], box: Box | None = None, name: str | None = None,
-                ) -> np.ndarray:
-    """One input as the uint8 array the model reads: the (expanded) box or whole image at ``shape``.
-    ``name`` names the input in errors (default: ``images.input_name(source)``)."""
-    img = load_image(source)
-    name = name or input_name(source)
-    if box is not None:
-        try:
-            box = tuple(float(v) for v in box)  # type: ignore[assignment]
-        except (TypeError, ValueError):
-            raise ImageError(f"{name}: box {box!r} must be (left, top, width, height)") from None
-        if len(box) != 4 or not (box[2] > 0 and box[3] > 0):
-            raise ImageError(f"{name}: box {box!r} must be (left, top, width, height) with "
-                             "positive width and height")
+def _fmt(values: Sequence[float]) -> str:
+    return "(" + ", ".join(f"{v:g}" for v in values) + ")"
+
+
+def _check_box(box: Any, size: tuple[int, int], name: str, stacklevel: int = 2) -> Box:
+    """``box`` as 4 floats (left, top, width, height) that overlap the image of ``size`` (width, height);
+    ``ImageError`` naming the input otherwise. Partly outside: a ``BoxWarning`` (the crop is clipped)."""
+    try:
+        values = tuple(float(v) for v in box)
+    except (TypeError, ValueError):
+        raise ImageError(f"{name}: box {box!r} must be 4 numbers: left, top, width, height") from None
+    if len(values) != 4:
+        raise ImageError(f"{name}: box {box!r} has {len(values)} number{'' if len(values) == 1 else 's'}; "
+                         "give 4: left, top, width, height")
+    if not all(math.isfinite(v) for v in values):
+        raise ImageError(f"{name}: box {_fmt(values)} holds a value that is not a finite number (NaN or "
+                         "infinity); give 4 numbers: left, top, width, height")
+    left, top, width, height = values
+    if not (width > 0 and height > 0):
+        raise ImageError(f"{name}: box {_fmt(values)} must be (left, top, width, height) with positive width "
+                         "and height")
+    w, h = size
+    x0, y0, x1, y1 = max(0.0, left), max(0.0, top), min(float(w), left + width), min(float(h), top + height)
+    if x1 <= x0 or y1 <= y0:
+        raise ImageError(f"{name}: box {_fmt(values)} lies outside the {w}x{h} image; give the number's "
+                         f"region inside it (left, top, width, height in pixels)")
+    if (x0, y0, x1, y1) != (left, top, left + width, top + height):
+        warnings.warn(f"{name}: box {_fmt(values)} lies partly outside the {w}x{h} image; it is clipped to "
+                      f"the image: {_fmt((x0, y0, x1 - x0, y1 - y0))}", BoxWarning, stacklevel=stacklevel + 1)
+    return left, top, width, height
+
+
+def _crop(img: Image.Image, shape: tuple[int, int, int], box: Box | None, name: str) -> np.ndarray:
     try:
         arr = crop_union(img, box, size=shape[0])
     except ValueError as e:  # SkipImage: the box lies outside the image
@@ -74,19 +117,46 @@ def model_input(source: Any, shape: tuple[int, int, int], box: Box | None = None
     return arr
 
 
+def model_input(source: Any, shape: tuple[int, int, int], box: Box | None = None, name: str | None = None,
+                ) -> np.ndarray:
+    """One input as the uint8 array the model reads: the (expanded) box or whole image at ``shape``.
+    ``name`` names the input in errors (default: ``images.input_name(source)``)."""
+    img = load_image(source)
+    name = name or input_name(source)
+    if box is not None:
+        box = _check_box(box, img.size, name, stacklevel=2)
+    return _crop(img, shape, box, name)
+
+
 def _is_single(images: Any) -> bool:
     """Lists and tuples are many images; anything else (path, bytes, PIL image, array) is one."""
     return not isinstance(images, list | tuple)
 
 
+def _box_list(items: list[Any], boxes: Any, single: bool) -> list[Any]:
+    if boxes is None:
+        return [None] * len(items)
+    if single:
+        return [boxes]
+    box_list = list(boxes)
+    if len(box_list) != len(items):
+        raise ValueError(f"boxes: got {len(box_list)} boxes for {len(items)} images; give one per image")
+    return box_list
+
+
 def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | None = None,
-            top: int = 5, localizer: Any = None) -> Prediction | list[Prediction]:
+            top: int = 5, localizer: Any = None, errors: str = "raise") -> Prediction | list[Prediction]:
     """Read the number in one image (returns a ``Prediction``) or a list of images (returns a list).
 
     ``top``: how many readings to consider; ``alternatives`` holds the ``top - 1`` after the best.
     ``localizer``: a localizer model (folder, file or loaded) for images without a box; None: the default
     one if there is one; False: read such images whole.
+    ``errors``: ``"raise"`` (an input that cannot be read raises ``ImageError`` naming it) or ``"return"``
+    (every other input is read; a bad one gives a ``Prediction`` with ``error`` set and no ``number``).
     """
+    if errors not in ERRORS:
+        raise ValueError(f"errors={errors!r}: choose 'raise' (a bad input raises ImageError) or 'return' "
+                         "(a bad input gives a Prediction with its error)")
     lm = load(model)
     crop = lm.card.input.crop
     if crop != "union":
@@ -95,36 +165,65 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
                          "trained on a union-crop store, such as the shipped compact model")
     single = _is_single(images)
     items = [images] if single else list(images)
-    if boxes is None:
-        box_list: list[Any] = [None] * len(items)
-    elif single:
-        box_list = [boxes]
-    else:
-        box_list = list(boxes)  # type: ignore[arg-type]
-        if len(box_list) != len(items):
-            raise ValueError(f"boxes: got {len(box_list)} boxes for {len(items)} images; give one per image")
+    box_list = _box_list(items, boxes, single)
     if not items:
         return []
-    pictures = [load_image(x) for x in items]
-    found = _locate(pictures, box_list, localizer)
-    used = [b if b is not None else found.get(i) for i, b in enumerate(box_list)]
-    batch = np.stack([model_input(x, lm.input_shape, b, name=input_name(src))
-                      for x, b, src in zip(pictures, used, items, strict=True)])
-    probs = lm.probabilities(batch)
-    rows, conf = decode_batch(probs, lm.none_terms)
+    failed: dict[int, str] = {}
+
+    def attempt(i: int, step: Any, *args: Any) -> Any:
+        try:
+            return step(*args)
+        except ImageError as e:
+            if errors == "raise":
+                raise
+            failed[i] = str(e)
+            return None
+
+    pictures: dict[int, Image.Image] = {}
+    given: dict[int, Box] = {}
+    for i, (x, b) in enumerate(zip(items, box_list, strict=True)):   # a loop: BoxWarning's stacklevel
+        pic = attempt(i, load_image, x)
+        box = None if pic is None or b is None else attempt(i, _check_box, b, pic.size, input_name(x), 3)
+        if i not in failed:
+            pictures[i] = pic
+            if box is not None:
+                given[i] = box
+    found = _locate({i: pic for i, pic in pictures.items() if i not in given}, localizer)
+    used = {i: given.get(i, found.get(i)) for i in pictures}
+    arrays = {}
+    for i, b in used.items():
+        arr = attempt(i, _crop, pictures[i], lm.input_shape, b, input_name(items[i]))
+        if arr is not None:
+            arrays[i] = arr
+    readings = _read(lm, arrays, top)
     out = []
-    for i, (p, row, c) in enumerate(zip(probs, rows, conf, strict=True)):
-        alts = topk(p, top, lm.none_terms)
-        best = row_to_number(row)
-        box = None if used[i] is None else tuple(float(v) for v in used[i])
-        out.append(Prediction(best, float(c), p, [(n, s) for n, s in alts if n != best][:max(0, top - 1)],
-                              box, i in found))  # type: ignore[arg-type]
+    for i in range(len(items)):
+        if i in failed:
+            out.append(Prediction.failed(failed[i]))
+            continue
+        r = readings[i]
+        r.box, r.located = (None if used[i] is None else tuple(float(v) for v in used[i])), i in found
+        out.append(r)
     return out[0] if single else out
 
 
-def _locate(pictures: list[Image.Image], boxes: list[Any], localizer: Any) -> dict[int, Box]:
-    """The localizer's boxes for the pictures given no box, by position."""
-    todo = [i for i, b in enumerate(boxes) if b is None]
+def _read(lm: Any, arrays: dict[int, np.ndarray], top: int) -> dict[int, Prediction]:
+    """The model's reading of each prepared input, by position (one batch)."""
+    if not arrays:
+        return {}
+    probs = lm.probabilities(np.stack(list(arrays.values())))
+    rows, conf = decode_batch(probs, lm.none_terms)
+    out = {}
+    for i, p, row, c in zip(arrays, probs, rows, conf, strict=True):
+        best = row_to_number(row)
+        alts = [(n, s) for n, s in topk(p, top, lm.none_terms) if n != best][:max(0, top - 1)]
+        out[i] = Prediction(best, float(c), p, alts)
+    return out
+
+
+def _locate(pictures: dict[int, Image.Image], localizer: Any) -> dict[int, Box]:
+    """The localizer's boxes for ``pictures`` (those read and given no box), by position."""
+    todo = list(pictures)
     if not todo or localizer is False:
         return {}
     if localizer is None:
