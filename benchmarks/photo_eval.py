@@ -78,8 +78,11 @@ def annotated_photos(images_dir: str | Path, annotations: str | Path, only: set[
     for p in paths:
         a = ann[p.name]
         numbers.append(a["number"])
-        boxes.append(union_box([DigitBox(b["label"], b["left"], b["top"], b["width"], b["height"])
-                                for b in a["boxes"]]))
+        left, top, width, height = union_box([DigitBox(b["label"], b["left"], b["top"], b["width"], b["height"])
+                                              for b in a["boxes"]])
+        x0, y0 = max(0.0, left), max(0.0, top)   # some official boxes run past the edge: clipped, as prepare does
+        x1, y1 = min(float(a["image_width"]), left + width), min(float(a["image_height"]), top + height)
+        boxes.append((x0, y0, x1 - x0, y1 - y0))
     return paths, numbers, boxes
 
 
