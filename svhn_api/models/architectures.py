@@ -88,6 +88,20 @@ def _sep_block(x: Any, filters: int, stride: int) -> Any:
     return layers.ReLU()(x)
 
 
+def _separable_trunk(x: Any, stages: tuple[tuple[int, int], ...], squeeze: int) -> Any:
+    """A 3x3 stride-2 stem, the depthwise-separable ``stages`` (filters, stride), then a 1x1 squeeze to
+    ``squeeze`` channels that keeps the layout (where things are) for the dense layers, flattened."""
+    x = layers.Conv2D(stages[0][0], 3, strides=2, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    for filters, stride in stages:
+        x = _sep_block(x, filters, stride)
+    x = layers.Conv2D(squeeze, 1, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    return layers.Flatten(name="features")(x)
+
+
 COMPACT_STAGES = ((32, 1), (64, 2), (64, 1), (96, 2), (96, 1), (128, 1), (128, 1))
 
 
@@ -103,16 +117,7 @@ def compact(input_shape: tuple[int, ...] = (64, 64, 3), crop: int = 54, size: in
     faster than 54x54; ending at 6x6 instead of 3x3 costs almost nothing and keeps five digit slots apart.
     """
     inp = _input(input_shape)
-    x = InputAdapter(crop=crop, size=size, norm="gcn", name="input_adapter")(inp)
-    x = layers.Conv2D(stages[0][0], 3, strides=2, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
-    x = layers.ReLU()(x)
-    for filters, stride in stages:
-        x = _sep_block(x, filters, stride)
-    x = layers.Conv2D(squeeze, 1, use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
-    x = layers.ReLU()(x)
-    x = layers.Flatten(name="features")(x)
+    x = _separable_trunk(InputAdapter(crop=crop, size=size, norm="gcn", name="input_adapter")(inp), stages, squeeze)
     x = layers.Dense(hidden, activation="relu")(x)
     x = layers.Dropout(dropout)(x)
     return keras.Model(inp, _heads(x), name="compact")
@@ -129,16 +134,7 @@ def localizer(input_shape: tuple[int, ...] = (64, 64, 3), stages: tuple[tuple[in
     width and height. Used twice at inference: on the whole photo, then on a crop around its first answer.
     """
     inp = _input(input_shape)
-    x = InputAdapter(norm="gcn", name="input_adapter")(inp)
-    x = layers.Conv2D(stages[0][0], 3, strides=2, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
-    x = layers.ReLU()(x)
-    for filters, stride in stages:
-        x = _sep_block(x, filters, stride)
-    x = layers.Conv2D(squeeze, 1, use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
-    x = layers.ReLU()(x)
-    x = layers.Flatten(name="features")(x)
+    x = _separable_trunk(InputAdapter(norm="gcn", name="input_adapter")(inp), stages, squeeze)
     x = layers.Dense(hidden, activation="relu")(x)
     box = layers.Dense(4, activation="sigmoid", name="box", dtype="float32")(x)
     return keras.Model(inp, box, name="localizer")
