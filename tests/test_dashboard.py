@@ -25,6 +25,8 @@ from svhn_api.data.download import write_manifest
 from svhn_api.data.prepare import prepare
 from tests.conftest import draw_number, make_store, random_numbers
 
+pytestmark = pytest.mark.slow  # Streamlit AppTest runs of whole pages: the full suite, not the fast loop
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "dashboard" / "app.py")
 SHIPPED = ROOT / "artifacts" / "models"
@@ -114,7 +116,6 @@ def test_overview_shows_the_data_card_and_what_next(app, data_dir):
     assert len(at.get("page_link")) == 5
 
 
-@pytest.mark.slow
 def test_explore_counts_histograms_and_filtered_samples(app, data_dir):
     at = page(app(), "views/explore.py")
     assert {m.label: m.value for m in at.metric} == {"train images": "45", "validation images": "5",
@@ -133,7 +134,6 @@ def test_explore_counts_histograms_and_filtered_samples(app, data_dir):
     assert "No 5-digit numbers" in texts(at)
 
 
-@pytest.mark.slow
 def test_preprocessing_check_redoes_the_crop_from_the_original(app):
     at = page(app(), "views/preprocessing.py")
     captions = [c for img in at.image for c in img.captions]
@@ -167,7 +167,6 @@ def empty_test_split(app, tmp_path, monkeypatch):
     return app
 
 
-@pytest.mark.slow
 def test_pages_on_a_store_without_test_rows(empty_test_split):
     at = page(empty_test_split(), "views/explore.py")  # shows the train split
     assert {m.label: m.value for m in at.metric}["test images"] == "0" and len(at.image) == 8
@@ -181,7 +180,6 @@ def test_predict_page_warns_when_the_test_split_is_empty(empty_test_split):
     assert not at.metric
 
 
-@pytest.mark.slow
 def test_pages_on_an_empty_store_warn_instead_of_failing(app, tmp_path, monkeypatch):
     store = make_store(tmp_path / "empty.h5", {"train": 0, "validation": 0, "test": 0})
     monkeypatch.setenv("SVHN_DATA", str(store))
@@ -190,7 +188,6 @@ def test_pages_on_an_empty_store_warn_instead_of_failing(app, tmp_path, monkeypa
         assert any("no rows at all" in w.value and "Prepare it again" in w.value for w in at.warning), view
 
 
-@pytest.mark.slow
 def test_preprocessing_uses_the_models_own_input_layer(app):
     at = page(app(need_model()), "views/preprocessing.py")
     assert any("what the network receives: centre 54 crop, resized to 48x48" in c
@@ -235,14 +232,12 @@ def test_training_page_plots_each_card_history_and_the_command(app, tmp_path):
     assert any("python -m svhn_api train --data" in c.value for c in at.code)
 
 
-@pytest.mark.slow
 def test_model_pages_explain_how_to_get_a_model(app):
     for path in ("views/predict.py", "views/evaluate.py"):
         at = page(app(), path)
         assert any("python -m svhn_api train" in w.value for w in at.warning), path
 
 
-@pytest.mark.slow
 def test_predict_page_reads_a_test_image_and_shows_66_probabilities(app):
     at = page(app(need_model()), "views/predict.py")
     metrics = {m.label: m.value for m in at.metric}
@@ -259,7 +254,6 @@ def test_predict_page_reads_a_test_image_and_shows_66_probabilities(app):
     assert "test #7 · 8.png" in [c for img in at.image for c in img.captions]
 
 
-@pytest.mark.slow
 def test_predict_page_upload_good_bad_and_boxed(app):
     at = page(app(need_model()), "views/predict.py")
     at.radio(key="pred_source").set_value("Upload a photo").run()
@@ -287,7 +281,6 @@ def test_predict_page_upload_good_bad_and_boxed(app):
     assert any("your box in red" in c for i in at.image for c in i.captions)
 
 
-@pytest.mark.slow
 def test_evaluate_page_64_samples_and_full_validation(app):
     at = page(app(need_model()), "views/evaluate.py")
     metrics = {m.label: m.value for m in at.metric}
