@@ -70,7 +70,7 @@ def default_localizer() -> Path | None:
     """The localizer ``predict`` uses when no box is given: ``$SVHN_LOCALIZER``, else the shipped one; None
     when neither exists (then the whole photo is read as it is)."""
     path = _env("SVHN_LOCALIZER", shipped_models_dir() / "localizer")
-    return path if (path / "model.keras").is_file() or path.suffix == ".keras" else None
+    return path if (path / "model.keras").is_file() or (path.suffix == ".keras" and path.is_file()) else None
 
 
 def is_shipped(path: str | os.PathLike) -> bool:
