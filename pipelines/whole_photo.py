@@ -85,6 +85,31 @@ def training_store(work: Path, crop: str, synthetic: Path, real: Path, real_copi
     return out
 
 
+def calibrate(real: Path, split: dict[str, list[str]], reader: Path, localizer: Path, target: float = 0.98) -> dict:
+    """Set the reader card's ``decode.unsure_below`` from its whole-photo readings (with ``localizer``) of the
+    real validation photos: the confidence that keeps ``target`` accuracy on what is not flagged."""
+    from svhn_api import predict
+    from svhn_api.inference.evaluate import unsure_threshold
+    from svhn_api.models import card as cards
+
+    annotations = {e["filename"]: e["number"] for e in json.loads((real / "annotations" / "train.json").read_text())}
+    names = split["validation"]
+    readings = predict([real / "images" / "train" / n for n in names], model=reader, localizer=localizer)
+    right = np.array([r.number == annotations[n] for r, n in zip(readings, names, strict=True)])
+    threshold, accuracy, kept = unsure_threshold(np.array([r.confidence for r in readings]), right, target)
+    basis = (f"real SVHN validation photos ({len(names)} train-split photos held out, seed {split['seed']}), whole "
+             f"photo with the localizer {paths.portable(localizer)}: readings at or above it were {accuracy:.1%} "
+             f"right and {kept:.1%} of the photos (target {target:.0%})")
+
+    def change(card: cards.ModelCard | None) -> cards.ModelCard:
+        card = card or cards.ModelCard()
+        card.decode.unsure_below, card.decode.unsure_basis = threshold, basis
+        return card
+
+    cards.update(reader, change)
+    return {"unsure_below": threshold, "basis": basis}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=paths.data_dir() / "whole_photo", help="working folder")
@@ -100,11 +125,18 @@ def main() -> int:
     ap.add_argument("--reader-init", type=Path, default=paths.default_model(), help="the reader to start from")
     ap.add_argument("--runs", type=Path, default=paths.runs_dir(), help="where the model folders go")
     ap.add_argument("--name", default="localizer", help="the localizer's folder name")
+    ap.add_argument("--calibrate", type=Path, default=None,
+                    help="only calibrate this reader's 'unsure' threshold (with the localizer --runs/--name) on the "
+                         "real validation photos, then stop")
     a = ap.parse_args()
     from svhn_api import synth, train
 
     real = a.work / "real"
-    real_archives(a.real, real, split_real(a.real, real, a.real_validation, a.seed))
+    split = split_real(a.real, real, a.real_validation, a.seed)
+    if a.calibrate is not None:
+        print(json.dumps(calibrate(a.real, split, a.calibrate, a.runs / a.name), indent=1))
+        return 0
+    real_archives(a.real, real, split)
     synthetic = a.work / "synth"
     if not (synthetic / "train.tar.gz").is_file():
         synth(synthetic, train=a.synthetic, extra=0, test=0, seed=a.seed)

@@ -230,6 +230,7 @@ def _paths_as_given(report: dict[str, Any], model: str | None, data: str) -> Non
 def _reading(r: dict[str, Any]) -> str:
     return (f"{r['image']}: {r['number']}  (confidence {r['confidence']:.3f}; next: "
             f"{', '.join(x['number'] for x in r['alternatives'][:3])})"
+            + ("  UNSURE (under the calibrated confidence)" if r.get("unsure") else "")
             + (f"  found at {','.join(f'{v:g}' for v in r['box'])}" if r["located"] else ""))
 
 

@@ -100,7 +100,7 @@ def test_predict_accepts_every_input_kind(tmp_path, model_folder):
     assert one.probabilities.shape == (6, 11) and 1 <= len(one.number) <= 5
     assert len(one.alternatives) == 4 and all(p <= one.confidence for _, p in one.alternatives)
     d = json.loads(json.dumps(one.to_dict()))
-    assert set(d) == {"number", "confidence", "alternatives", "probabilities", "box", "located", "error"}
+    assert set(d) == {"number", "confidence", "unsure", "alternatives", "probabilities", "box", "located", "error"}
     assert one.ok and d["error"] is None
     assert predict([], model=model_folder) == []
 
@@ -346,3 +346,29 @@ def test_seed_crop_models_are_refused_with_a_clear_error(tmp_path):
     cards.write(folder, cards.ModelCard(name="capstone", input=cards.InputSpec([32, 32, 1], crop="capstone")))
     with pytest.raises(ModelError, match="'capstone' crop"):
         predict(_png(), model=folder)
+
+
+def test_readings_under_the_cards_calibrated_confidence_are_flagged_unsure(model_folder, tmp_path):
+    import shutil
+
+    from svhn_api import predict
+    from svhn_api.models import card as cards
+
+    for name, threshold in (("strict", 1.01), ("lenient", 0.0)):
+        shutil.copytree(model_folder, tmp_path / name)
+        card = cards.read(tmp_path / name)
+        card.decode.unsure_below, card.decode.unsure_basis = threshold, "test"
+        cards.write(tmp_path / name, card)
+    assert predict(_png(), model=tmp_path / "strict", localizer=False).unsure
+    assert not predict(_png(), model=tmp_path / "lenient", localizer=False).unsure
+    assert not predict(_png(), model=model_folder, localizer=False).unsure   # no threshold: never unsure
+
+
+def test_the_unsure_threshold_keeps_the_target_accuracy():
+    from svhn_api.inference.evaluate import unsure_threshold
+
+    confidence = np.array([0.99, 0.95, 0.9, 0.8, 0.7, 0.6])
+    right = np.array([True, True, True, False, True, False])
+    assert unsure_threshold(confidence, right, 0.98) == (0.9, 1.0, 0.5)
+    threshold, accuracy, kept = unsure_threshold(confidence, np.array([False, True, True, True, True, True]), 0.98)
+    assert threshold == 0.6 and accuracy == pytest.approx(5 / 6) and kept == 1.0   # the best it can do

@@ -40,6 +40,9 @@ def show(result: object, seconds: float, truth: str | None = None) -> None:
     c1.metric("Reading", result.number or "–")
     c2.metric("Confidence", common.percent(float(result.confidence)))
     c3.metric("Answered in", f"{1000 * seconds:.0f} ms")
+    if result.unsure:
+        st.warning(f"Unsure: {common.percent(float(result.confidence))} is under this model's calibrated threshold "
+                   "for a reliable reading; check the photo (or give the number's box).")
     if truth is not None:
         (st.success if truth == result.number else st.error)(
             f"Truth: {truth} — {'right' if truth == result.number else 'wrong'}")

@@ -123,6 +123,19 @@ def sample_listing(probs: np.ndarray, labels: np.ndarray, idx: np.ndarray, names
             for j, i in enumerate(idx)]
 
 
+def unsure_threshold(confidence: np.ndarray, right: np.ndarray, target: float = 0.98) -> tuple[float, float, float]:
+    """The confidence under which a reading is flagged unsure: the lowest one that keeps ``target`` accuracy on
+    the readings at or above it; when no share reaches ``target``, the one with the best accuracy (the best
+    that can be done). Returns ``(threshold, accuracy kept, share kept)``."""
+    if not len(right):
+        raise ValueError("unsure_threshold needs at least one reading")
+    order = np.argsort(-np.asarray(confidence), kind="stable")
+    acc = np.cumsum(np.asarray(right)[order]) / np.arange(1, len(order) + 1)
+    good = np.flatnonzero(acc >= target)
+    k = int(good[-1]) if len(good) else int(np.argmax(acc))
+    return float(np.asarray(confidence)[order][k]), float(acc[k]), (k + 1) / len(order)
+
+
 def evaluate(model: Any = None, data: str | Path | None = None, split: str = "test", samples: int | None = None,
              seed: int = 0, progress: bool = True, *, batch_size: int = 256, record: bool = False,
              on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:

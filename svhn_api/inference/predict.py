@@ -56,6 +56,7 @@ class Prediction:
     box: Box | None = None      # the region read (left, top, width, height pixels); None: the whole image
     located: bool = False       # True when the localizer found ``box`` (False: given, or the whole image)
     error: str | None = None    # why this input could not be read; None when it was read
+    unsure: bool = False        # confidence under the reader card's calibrated threshold (``decode.unsure_below``)
 
     @classmethod
     def failed(cls, error: str) -> Prediction:
@@ -67,7 +68,7 @@ class Prediction:
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"number": self.number, "confidence": float(self.confidence),
+        return {"number": self.number, "confidence": float(self.confidence), "unsure": self.unsure,
                 "box": None if self.box is None else [round(float(v), 1) for v in self.box], "located": self.located,
                 "alternatives": [{"number": n, "probability": float(p)} for n, p in self.alternatives],
                 "probabilities": None if self.probabilities is None
@@ -217,7 +218,8 @@ def _read(lm: Any, arrays: dict[int, np.ndarray], top: int) -> dict[int, Predict
     for i, p, row, c in zip(arrays, probs, rows, conf, strict=True):
         best = row_to_number(row)
         alts = [(n, s) for n, s in topk(p, top, lm.none_terms) if n != best][:max(0, top - 1)]
-        out[i] = Prediction(best, float(c), p, alts)
+        threshold = lm.card.decode.unsure_below
+        out[i] = Prediction(best, float(c), p, alts, unsure=threshold is not None and float(c) < threshold)
     return out
 
 

@@ -42,6 +42,8 @@ class InputSpec:
 class DecodeSpec:
     joint: bool = True
     none_terms: bool = True     # False for models trained with the masked loss (they never learn "no digit")
+    unsure_below: float | None = None   # readings less confident than this are flagged unsure (calibrated)
+    unsure_basis: str = ""              # the data and target the threshold was calibrated on
 
 
 @dataclass
