@@ -251,8 +251,9 @@ def _finished_already(plan: Plan, fresh: bool) -> dict | None:
     old = cards.read(plan.folder) if plan.folder.is_dir() else None
     if old is None or old.training is None:
         return None
-    if old.training.config != plan.config:
-        key = next(k for k in plan.config if old.training.config.get(k) != plan.config[k])
+    differs = [k for k in plan.config if old.training.config.get(k) != plan.config[k]]  # a missing key reads None
+    if differs:
+        key = differs[0]
         raise ModelError(f"{plan.folder}: holds a run whose {key} is {old.training.config.get(key)!r}, not "
                          f"{plan.config[key]!r}; choose another name (--name) or start over with fresh=True "
                          "(CLI: --fresh)")
