@@ -1,12 +1,14 @@
-"""The three architectures. Every model reads uint8 images exactly as the store holds them and returns one
-``(B, 6, 11)`` softmax tensor: row 0 the length head, rows 1-5 the digit positions (10 = "no digit").
+"""The architectures: three readers and the localizer. Every model reads uint8 images exactly as the store
+holds them. A reader returns one ``(B, 6, 11)`` softmax tensor: row 0 the length head, rows 1-5 the digit
+positions (10 = "no digit"); the localizer returns ``(B, 4)``, the number's box in a whole photo.
 The six heads are one ``Dense(66)`` reshaped to 6 x 11: the same thing as six linear 11-way heads on the
 shared features. Scaling, cropping and normalisation happen inside the model (layer ``InputAdapter``), so
 training, evaluation and prediction all feed raw uint8 arrays.
 
 - ``capstone``: the 2016 capstone (32x32 gray + global contrast normalisation, 3 conv 5x5 16/32/64 layers).
 - ``deep``: Goodfellow et al. 2013 as reproduced by potterhsu/SVHNClassifier-PyTorch (8 conv layers).
-- ``compact``: the shipped CPU model, depthwise-separable residual blocks (see ``compact``).
+- ``compact``: the shipped CPU reader, depthwise-separable residual blocks (see ``compact``).
+- ``localizer``: finds the number in a whole photo (crop mode ``photo``), on the same kind of trunk.
 
 Importing this module imports Keras and its backend; ``svhn_api`` only imports it inside functions.
 """
