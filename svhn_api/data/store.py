@@ -255,7 +255,7 @@ def compose(out: str | Path, parts: Sequence[tuple[str | Path, str, str, int]], 
             for path, src, dst, copies in parts:
                 if dst != split:
                     continue
-                rows = read(path, src, fields=ROW_FIELDS[:-1])
+                rows = read(path, src, fields=[f for f in ROW_FIELDS if f != "split"])
                 rows["split"] = np.full(len(rows["images"]), code, np.uint8)
                 for _ in range(copies):
                     append_rows(f, {k: v.astype(object) if k in ("filenames", "sources") else v

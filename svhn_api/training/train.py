@@ -156,6 +156,7 @@ def train(data: str | Path, model: str = "compact", name: str | None = None, epo
 def _fit(s: Session, stop_after: int | None) -> dict:
     """The training loop."""
     plan, state = s.plan, s.state
+    recipe, peak = _recipe(plan), _peak(plan)
     steps_here, t_ckpt, ema = 0, time.perf_counter(), None
     last_val = state.history[-1]["val_accuracy"] if state.history else None
     while state.epoch < plan.epochs:
@@ -169,7 +170,7 @@ def _fit(s: Session, stop_after: int | None) -> dict:
         with progress_bar(plan, state, last_val) as bar:
             for batch in read_ahead(batches):
                 x, y = inputs_and_targets(plan.task, batch, _batch_rng(plan, state))
-                rate = learning_rate(_recipe(plan), _peak(plan), state.step,
+                rate = learning_rate(recipe, peak, state.step,
                                      max(state.step / (plan.per_epoch * plan.epochs), s.elapsed() / plan.budget))
                 s.trainer.optimizer.learning_rate.assign(rate)
                 value = float(s.trainer.train_on_batch(x, y))
