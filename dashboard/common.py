@@ -83,9 +83,15 @@ def load_model(model_dir: str, version: float) -> Any:
     from svhn_api.backend import import_keras
 
     import_keras()  # first, so that TensorFlow's start-up lines stay off the server's log
+    from svhn_api.inference.predict import predict
     from svhn_api.models.io import load
 
-    return load(model_dir)
+    loaded = load(model_dir)
+    if loaded.task == "read" and loaded.card.input.crop == "union":
+        # one reading of a blank photo now, so that the first real one does not pay for tracing the reader
+        # and the localizer (a second or more)
+        predict(np.zeros((96, 128, 3), np.uint8), model=loaded)
+    return loaded
 
 
 def model(entry: view_model.ModelEntry) -> Any:
@@ -117,16 +123,28 @@ def network_input(entry: view_model.ModelEntry | None, stored: np.ndarray
 
 
 def read_number(entry: view_model.ModelEntry, image: Any, box: tuple[float, float, float, float] | None = None,
-                *, photo: bool = True) -> tuple[Any, float]:
+                *, photo: bool = True, name: str | None = None) -> tuple[Any, float]:
     """The model's reading of one image and the seconds it took (model already loaded): a photo (with an
-    optional number box; without one the localizer finds it), or with ``photo=False`` a stored crop."""
+    optional number box; without one the localizer finds it), or with ``photo=False`` a stored crop.
+    Errors name the image ``name`` (e.g. the upload's file name)."""
     from svhn_api.inference.predict import predict
 
     net = model(entry)
     t0 = time.perf_counter()
     result = predict([image], model=net, boxes=[box] if box is not None else None,
-                     localizer=None if photo else False)[0]
-    return result, time.perf_counter() - t0
+                     localizer=None if photo else False, errors="return", names=[name] if name else None)[0]
+    seconds = time.perf_counter() - t0
+    if result.error:
+        raise SVHNError(result.error)
+    return result, seconds
+
+
+FALLBACK_UNSURE = 0.5   # for a model without a calibrated threshold: under this, the reading is a guess
+
+
+def is_unsure(result: Any) -> bool:
+    """The reading is flagged by its model's calibrated threshold, or (uncalibrated) is under 50%."""
+    return bool(result.unsure) or float(result.confidence) < FALLBACK_UNSURE
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -263,6 +281,11 @@ def shown_path(path: str | Path) -> str:
     the dashboard runs in, where the default locations are), else absolute."""
     p, here = Path(path).resolve(), Path.cwd().resolve()
     return str(p.relative_to(here)) if p.is_relative_to(here) else str(p)
+
+
+def unsure_line(result: Any) -> str:
+    return ("this model's calibrated threshold for a reliable reading" if result.unsure else
+            f"{percent(FALLBACK_UNSURE)} (this model has no calibrated threshold)")
 
 
 def mtime(path: str | Path) -> float:

@@ -173,6 +173,10 @@ def test_one_bad_input_does_not_stop_the_others(tmp_path, model_folder):
     assert isinstance(single, Prediction) and not single.ok and "notes.png" in single.error
     with pytest.raises(ValueError, match="errors="):
         predict(good, model=model_folder, errors="ignore")
+    named = predict([good, text.read_bytes()], model=model_folder, errors="return", names=[None, "upload.png"])
+    assert named[0].ok and named[1].error.startswith("upload.png: not a readable image")
+    with pytest.raises(ValueError, match="names: got 1 names for 2 images"):
+        predict([good, good], model=model_folder, names=["a.png"])
 
 
 def test_a_bad_input_does_not_break_the_localizer_batch(tmp_path, model_folder):

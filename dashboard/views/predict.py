@@ -12,6 +12,7 @@ from svhn_api.errors import SVHNError
 
 PER_PAGE = 40
 COLUMNS = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "none"]
+BOX_KEYS = ("pred_use_box", "box_left", "box_top", "box_width", "box_height")
 ROWS = ["length", "digit 1", "digit 2", "digit 3", "digit 4", "digit 5"]
 
 st.title("Read a house number")
@@ -36,13 +37,18 @@ def heatmap(probs: np.ndarray) -> go.Figure:
 
 
 def show(result: object, seconds: float, truth: str | None = None) -> None:
+    unsure = common.is_unsure(result)
     c1, c2, c3 = st.columns(3)
-    c1.metric("Reading", result.number or "–")
+    if unsure:
+        c1.metric("Best guess (unsure)", f"{result.number or '–'} ?")
+    else:
+        c1.metric("Reading", result.number or "–")
     c2.metric("Confidence", common.percent(float(result.confidence)))
     c3.metric("Answered in", f"{1000 * seconds:.0f} ms")
-    if result.unsure:
-        st.warning(f"Unsure: {common.percent(float(result.confidence))} is under this model's calibrated threshold "
-                   "for a reliable reading; check the photo (or give the number's box).")
+    if unsure:
+        st.warning(f"Unsure: {common.percent(float(result.confidence))} is under "
+                   f"{common.unsure_line(result)}, so this is a guess, not a reading. Check the photo (is there "
+                   "a house number in it?) or give the number's box.")
     if truth is not None:
         (st.success if truth == result.number else st.error)(
             f"Truth: {truth} — {'right' if truth == result.number else 'wrong'}")
@@ -99,12 +105,16 @@ else:
                 "it. If you know where the number is, give its box below (left, top, width, height in pixels).")
         st.stop()
     data = up.getvalue()
+    if st.session_state.get("pred_photo") != up.file_id:   # a new photo: no box, no reading of the last one
+        for key in BOX_KEYS:
+            st.session_state.pop(key, None)
+        st.session_state.pred_photo = up.file_id
     try:
         if len(data) > common.MAX_UPLOAD_BYTES:
             raise SVHNError(f"{up.name}: {len(data):,} bytes is over the 10 MB upload limit; resize the photo")
-        img = load_image(data)
+        img = load_image(data, name=up.name)
     except SVHNError as e:
-        st.error(f"Could not read {up.name}: {e}".replace(f"<{len(data)} bytes>", "the upload"))
+        st.error(f"Could not read {e}")
         st.stop()
     use_box = st.checkbox("I know where the number is: give its box", key="pred_use_box")
     box = None
@@ -117,10 +127,10 @@ else:
         box = (float(left), float(top), float(width), float(height))
     a, b = st.columns([1, 3])
     try:
-        result, seconds = common.read_number(entry, img, box)
+        result, seconds = common.read_number(entry, img, box, name=up.name)
     except (SVHNError, ValueError) as e:
         a.image(img, caption=f"{up.name} · {img.width}x{img.height}", width="stretch")
-        b.error(f"Could not read {up.name}: {e}")
+        b.error(f"Could not read {e}")
         st.stop()
     if box:
         shown, where = view_model.draw_boxes(img, [box], view_model.BOX_COLOURS["expanded"],

@@ -80,9 +80,10 @@ def _decode(data: bytes, name: str) -> Image.Image:
     return img
 
 
-def load_image(source: Any) -> Image.Image:
-    """Any supported input (path, bytes, PIL image, numpy array) as an RGB PIL image."""
-    name = input_name(source)
+def load_image(source: Any, name: str | None = None) -> Image.Image:
+    """Any supported input (path, bytes, PIL image, numpy array) as an RGB PIL image. Errors name the input
+    as ``name`` (e.g. an upload's file name), else as ``input_name(source)``."""
+    name = name or input_name(source)
     if isinstance(source, Image.Image):
         img = source
     elif isinstance(source, np.ndarray):

@@ -145,8 +145,16 @@ def _box_list(items: list[Any], boxes: Any, single: bool) -> list[Any]:
     return box_list
 
 
+def _labels(items: list[Any], names: Sequence[str | None] | None) -> list[str]:
+    """What errors call each input: its given name, else ``images.input_name``."""
+    if names is not None and len(names) != len(items):
+        raise ValueError(f"names: got {len(names)} names for {len(items)} images; give one per image (or None)")
+    return [(names[i] if names is not None and names[i] else input_name(x)) for i, x in enumerate(items)]
+
+
 def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | None = None,
-            top: int = 5, localizer: Any = None, errors: str = "raise") -> Prediction | list[Prediction]:
+            top: int = 5, localizer: Any = None, errors: str = "raise", names: Sequence[str | None] | None = None,
+            ) -> Prediction | list[Prediction]:
     """Read the number in one image (returns a ``Prediction``) or a list of images (returns a list).
 
     ``top``: how many readings to consider; ``alternatives`` holds the ``top - 1`` after the best.
@@ -154,6 +162,7 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
     one if there is one; False: read such images whole.
     ``errors``: ``"raise"`` (an input that cannot be read raises ``ImageError`` naming it) or ``"return"``
     (every other input is read; a bad one gives a ``Prediction`` with ``error`` set and no ``number``).
+    ``names``: what errors call each input (e.g. an upload's file name); default ``images.input_name``.
     """
     if errors not in ERRORS:
         raise ValueError(f"errors={errors!r}: choose 'raise' (a bad input raises ImageError) or 'return' "
@@ -169,6 +178,7 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
     box_list = _box_list(items, boxes, single)
     if not items:
         return []
+    labels = _labels(items, names)
     failed: dict[int, str] = {}
 
     def attempt(i: int, step: Any, *args: Any) -> Any:
@@ -183,8 +193,8 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
     pictures: dict[int, Image.Image] = {}
     given: dict[int, Box] = {}
     for i, (x, b) in enumerate(zip(items, box_list, strict=True)):   # a loop: BoxWarning's stacklevel
-        pic = attempt(i, load_image, x)
-        box = None if pic is None or b is None else attempt(i, _check_box, b, pic.size, input_name(x), 3)
+        pic = attempt(i, load_image, x, labels[i])
+        box = None if pic is None or b is None else attempt(i, _check_box, b, pic.size, labels[i], 3)
         if i not in failed:
             pictures[i] = pic
             if box is not None:
@@ -193,7 +203,7 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
     used = {i: given.get(i, found.get(i)) for i in pictures}
     arrays = {}
     for i, b in used.items():
-        arr = attempt(i, _crop, pictures[i], lm.input_shape, b, input_name(items[i]))
+        arr = attempt(i, _crop, pictures[i], lm.input_shape, b, labels[i])
         if arr is not None:
             arrays[i] = arr
     readings = _read(lm, arrays, top)
