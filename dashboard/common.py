@@ -3,12 +3,15 @@ cached calls into ``svhn_api`` (loaded once per server process, not once per cli
 
 Locations follow ``svhn_api.paths``, as for the command line: ``SVHN_DATA`` a store file or a folder of stores
 (default ``./data``); the models are the shipped ones plus the training runs in ``SVHN_RUNS`` (default
-``./runs``). When the data folder holds no store, the embedded synthetic sample is rendered and prepared into
-``<data folder>/synthetic/`` on first run.
+``./runs``). When the data folder holds no store, the embedded synthetic sample goes into
+``<data folder>/synthetic/`` on first run: a quick one at once, the full one in the background
+(``dashboard.first_run``).
 """
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -16,11 +19,11 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from dashboard import view_model
+from dashboard import first_run, view_model
 from svhn_api import paths
 from svhn_api.errors import SVHNError
 
-STORE_KEY, MODEL_KEY = "store_path", "model_dir"
+STORE_KEY, MODEL_KEY, SWITCH_KEY = "store_path", "model_dir", "switch_store"
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the same bound as server.maxUploadSize in .streamlit/config.toml
 
 
@@ -37,9 +40,12 @@ def models_where() -> str:
 
 
 @st.cache_resource(show_spinner=False)
-def ensure_default_store(data_dir: str) -> str:
-    """Once per process (and once for all sessions: concurrent first visits wait for the same run)."""
-    return str(view_model.ensure_default_store(data_dir, progress=False))
+def full_sample_job(data_dir: str) -> first_run.SampleJob:
+    """The full synthetic sample's background job: one per process and data folder, seen by every session."""
+    return first_run.SampleJob(Path(data_dir)).start(first_run.background_jobs())
+
+
+_QUICK_LOCK = threading.Lock()   # concurrent first visits wait for one quick sample
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -185,26 +191,59 @@ def full_evaluation(entry: view_model.ModelEntry, path: str, split: str, bar: An
 
 
 def init_data() -> None:
-    """Make sure there is data to show: on a fresh clone, prepare the embedded synthetic sample (once)."""
+    """Make sure there is data to show. A data folder without a store gets the embedded synthetic sample: the
+    bundled one when there is one (the Docker image), else a quick sample now (seconds) and the full sample
+    in the background (``dashboard.first_run``)."""
     location = data_location()
     found, _ = stores(str(location))
-    if found or location.suffix == ".h5":  # an explicit store file is never replaced by the synthetic one
+    if location.suffix == ".h5" or any(not first_run.is_quick(e.path) for e in found):
+        return  # an explicit store file, or stores of the user's own: nothing is rendered
+    if first_run.copy_bundled(location):
+        stores.clear()
         return
-    cache = shown_path(view_model.default_store_path(location).parent)
-    with st.status("First run: rendering and preparing the embedded synthetic house numbers "
-                   f"(a minute or two; cached in {cache}/ afterwards)…", expanded=True) as status:
-        st.write("1. rendering the synthetic train, extra and test archives (PNG photos + digitStruct.mat)")
-        st.write("2. cropping every photo to its expanded digit box, 64x64, into one HDF5 store")
-        t0 = time.perf_counter()
+    if not found:
+        _prepare_quick(location)
+        stores.clear()
+    full_sample_job(str(location))
+
+
+def _prepare_quick(location: Path) -> None:
+    with st.status("First run: rendering a quick sample of synthetic house numbers (a few seconds; the full "
+                   "6,000-photo sample follows in the background)…", expanded=True) as status:
+        bar, t0 = st.progress(0.0, text="starting"), time.perf_counter()
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            bar.progress(min(1.0, done / total) if total else 0.0,
+                         text=f"{stage}: {done:,} of {total:,} photos ({time.perf_counter() - t0:.0f} s)")
+
         try:
-            path = ensure_default_store(str(location))
+            with _QUICK_LOCK:
+                print(f"svhn-reader: first run: rendering a quick synthetic sample into {location}",
+                      file=sys.stderr, flush=True)
+                path = first_run.prepare_quick(location, on_progress=on_progress)
         except SVHNError as e:
             status.update(label="Could not prepare the synthetic data", state="error")
             st.error(str(e))
             st.stop()
-        status.update(label=f"Synthetic data ready: {path} ({time.perf_counter() - t0:.0f} s)", state="complete",
-                      expanded=False)
-    stores.clear()
+        status.update(label=f"Quick sample ready: {shown_path(path)} ({time.perf_counter() - t0:.0f} s)",
+                      state="complete", expanded=False)
+
+
+@st.fragment(run_every=2)
+def _full_sample_progress(location: str) -> None:
+    """In the sidebar while the full sample is prepared; when it is ready, the app reruns on it."""
+    job = full_sample_job(location)
+    if job.running:
+        frac = min(1.0, job.done / job.total) if job.total else 0.0
+        st.progress(frac, text=f"Full synthetic sample, {job.describe()}")
+        st.caption("The quick sample is shown meanwhile; the full one replaces it when it is ready.")
+    elif job.error:
+        st.caption(f"The full synthetic sample was not prepared ({job.error}); the quick sample stays. Prepare it "
+                   "with `python -m svhn_api prepare --source synthetic`.")
+    else:
+        stores.clear()
+        st.session_state[SWITCH_KEY] = str(first_run.full_store(location))
+        st.rerun(scope="app")
 
 
 def sidebar_pickers() -> None:
@@ -214,6 +253,8 @@ def sidebar_pickers() -> None:
         st.markdown("### Data and model")
         if found:
             paths = [str(e.path) for e in found]
+            if st.session_state.get(SWITCH_KEY) in paths:   # the full sample replaces the quick one
+                st.session_state[STORE_KEY] = st.session_state.pop(SWITCH_KEY)
             if st.session_state.get(STORE_KEY) not in paths:
                 st.session_state[STORE_KEY] = paths[0]
             labels = {str(e.path): e.label for e in found}
@@ -224,6 +265,9 @@ def sidebar_pickers() -> None:
             st.warning(f"No prepared store in {data_location()}.")
         for msg in broken:
             st.caption(f"skipped: {msg}")
+        location = data_location()
+        if found and all(first_run.is_quick(e.path) for e in found) and location.suffix != ".h5":
+            _full_sample_progress(str(location))
         ms = [m for m in models() if m.ready]
         if ms:
             dirs = [str(m.path) for m in ms]

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from dashboard import first_run
 from svhn_api import paths
 from svhn_api.data.archives import read_image
 from svhn_api.data.preprocess import EXPAND, capstone_tiles, crop_capstone, crop_union, expanded_crop, union_box
@@ -26,7 +27,6 @@ from svhn_api.labels import MAX_DIGITS, NO_DIGIT, row_to_number
 from svhn_api.models import card as cards
 
 REAL_STORE_NAME = "svhn_union.h5"
-SYNTHETIC_STORE = Path("synthetic") / "synthetic_union.h5"  # relative to the data folder
 
 BOX_COLOURS = {"digit": (46, 204, 113), "union": (52, 152, 219), "expanded": (231, 76, 60)}
 
@@ -59,8 +59,8 @@ def _data_dir(data_dir: str | Path | None) -> Path:
 
 def list_stores(data_dir: str | Path | None = None) -> tuple[list[StoreEntry], list[str]]:
     """Every readable store under ``data_dir`` (default ``paths.data_dir()``; real SVHN first, ``svhn_union.h5``
-    first of all) and, apart, one message per ``.h5`` file there that is not a complete store (a part file, an
-    interrupted write)."""
+    first of all, the first run's quick sample last) and, apart, one message per ``.h5`` file there that is not
+    a complete store (a part file, an interrupted write)."""
     data_dir = _data_dir(data_dir)
     found, broken = [], []
     if data_dir.is_file():
@@ -76,27 +76,9 @@ def list_stores(data_dir: str | Path | None = None) -> tuple[list[StoreEntry], l
             found.append(StoreEntry(p, info, store_kind(info)))
         except DataError as e:
             broken.append(str(e))
-    found.sort(key=lambda e: (e.kind != "real", e.path.name != REAL_STORE_NAME, str(e.path)))
+    found.sort(key=lambda e: (e.kind != "real", e.path.name != REAL_STORE_NAME, first_run.is_quick(e.path),
+                              str(e.path)))
     return found, broken
-
-
-def default_store_path(data_dir: str | Path | None = None) -> Path:
-    return _data_dir(data_dir) / SYNTHETIC_STORE
-
-
-def ensure_default_store(data_dir: str | Path | None = None, *, progress: bool = False,
-                         jobs: int = -1) -> Path:
-    """The embedded synthetic store, rendered and prepared on first use (a minute or so), then reused."""
-    from svhn_api.data.prepare import prepare
-
-    out = default_store_path(data_dir)
-    try:
-        inspect_store(out)
-        return out
-    except DataError:
-        pass
-    summary = prepare(out.parent / "archives", source="synthetic", out=out, jobs=jobs, progress=progress)
-    return Path(summary.path)
 
 
 def store_card(entry_or_path: StoreEntry | str | Path) -> dict[str, Any]:

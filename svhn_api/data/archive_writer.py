@@ -14,7 +14,7 @@ import gzip
 import io
 import os
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ __all__ = ["write_archive", "encode_png"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MEMBER_MTIME = 0  # fixed member metadata: identical input, identical bytes
 _DIGITSTRUCT = "digitStruct.mat"
+REPORT_EVERY = 50  # items between two on_progress calls
 
 
 def encode_png(image: bytes | Image.Image | np.ndarray) -> bytes:
@@ -77,8 +78,10 @@ def write_archive(
     *,
     progress: bool = False,
     compresslevel: int = 6,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> Path:
     """Write ``items`` (file name, image, boxes) as an official-layout SVHN tar.gz; returns the path.
+    ``on_progress(stage, done, total)`` is called every ``REPORT_EVERY`` items (total 0 when unknown).
 
     Members: ``{split}/`` (directory), then ``{split}/{filename}`` per item in order, then
     ``{split}/digitStruct.mat``. ``image`` is PNG bytes, a PIL.Image or a uint8 (H, W, 3) array.
@@ -98,11 +101,13 @@ def write_archive(
         ):
             tar.addfile(_tarinfo(f"{split}/", 0, directory=True))
             bar = tqdm(items, total=total, disable=not progress, desc=f"writing {path.name}", unit="img")
-            for filename, image, boxes in bar:
+            for done, (filename, image, boxes) in enumerate(bar, 1):
                 _check_name(split, filename, seen)
                 data = encode_png(image)
                 tar.addfile(_tarinfo(f"{split}/{filename}", len(data)), io.BytesIO(data))
                 records.append(ImageRecord(filename, [DigitBox(*b) for b in boxes]))
+                if on_progress is not None and (done % REPORT_EVERY == 0 or done == total):
+                    on_progress(f"write {path.name}", done, total or 0)
             try:
                 write_digitstruct(tmp_mat, records)
                 with open(tmp_mat, "rb") as mat:

@@ -11,7 +11,7 @@ import io
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -226,7 +226,7 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
             splits: Sequence[str] = ARCHIVE_NAMES, crop: str = "union", jobs: int = -1,
             out: str | Path | None = None, validation_size: int = 6000, seed: int = 0,
             download: bool = True, verify: bool = True, progress: bool = True,
-            on_progress: Progress | None = None) -> PrepareSummary:
+            on_progress: Progress | None = None, sample: Mapping[str, int] | None = None) -> PrepareSummary:
     """Build the prepared store from the official SVHN archives (``source="official"``, downloaded into
     ``archives`` when missing) or from the embedded synthetic sample (``source="synthetic"``, rendered on
     first use). Returns a summary: path, counts per split, left-out items with reasons, seconds.
@@ -239,6 +239,8 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
     not checked against the official (or manifest) ones and nothing is downloaded, but every member is still
     checked (``ArchiveError`` for absolute paths, ``..``, links, devices); the store records
     ``source="unverified"``, ``verified=False`` and the archives' actual MD5s.
+    ``sample`` (synthetic only): photos per split to render when the archives are missing (default
+    ``SYNTHETIC_SAMPLE``); give ``splits`` to match when a split has none.
     """
     from svhn_api.data.download import archive_md5, archives_source, ensure_archives, expected_md5
     from svhn_api.data.preprocess import crop_mode
@@ -253,9 +255,10 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
         if not all((folder / f"{s}.tar.gz").is_file() for s in splits):
             from svhn_api.synthetic import synth
 
-            if on_progress is not None:
-                on_progress("render synthetic archives", 0, sum(SYNTHETIC_SAMPLE.values()))
-            synth(folder, **SYNTHETIC_SAMPLE, seed=seed, jobs=jobs, progress=progress)
+            counts = {**dict.fromkeys(ARCHIVE_NAMES, 0), **(SYNTHETIC_SAMPLE if sample is None else sample)}
+            if set(counts) - set(ARCHIVE_NAMES):
+                raise ValueError(f"sample {dict(sample or {})}: photo counts for {', '.join(ARCHIVE_NAMES)} only")
+            synth(folder, **counts, seed=seed, jobs=jobs, progress=progress, on_progress=on_progress)
         download = False
         default_out = synthetic_dir() / f"synthetic_{crop}.h5"
     elif source == "official":

@@ -7,9 +7,10 @@ in order and are streamed into ``write_archive``, which writes the PNGs and then
 
 from __future__ import annotations
 
+import functools
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,10 @@ def _effective_jobs(jobs: int) -> int:
     return max(1, cpus + 1 + jobs if jobs < 0 else jobs)
 
 
+def _renamed(on_progress: Callable[[str, int, int], None], stage: str, _: str, done: int, total: int) -> None:
+    on_progress(stage, done, total)
+
+
 def synth(
     out_dir: str | os.PathLike[str],
     *,
@@ -86,11 +91,13 @@ def synth(
     seed: int = 0,
     jobs: int = -1,
     progress: bool = True,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Path]:
     """Write ``out_dir/{train,extra,test}.tar.gz`` (PNGs + ``digitStruct.mat``) and ``manifest.json``.
 
     Counts are images per split; a split with count 0 is not written. The same ``seed`` gives byte-identical
     images and boxes whatever ``jobs`` is (-1: every core). Returns ``{split: archive path}``.
+    ``on_progress(stage, done, total)`` reports the photos rendered, e.g. to a UI ("render train", ...).
     """
     from svhn_api.data.archive_writer import write_archive
     from svhn_api.data.download import write_manifest
@@ -108,7 +115,9 @@ def synth(
             continue
         path = out / f"{split}.tar.gz"
         # PNG data does not compress further: the fastest gzip level gives the same size
-        write_archive(path, split, _Items(split, n, seed, jobs), progress=progress, compresslevel=1)
+        report = None if on_progress is None else functools.partial(_renamed, on_progress, f"render {split}")
+        write_archive(path, split, _Items(split, n, seed, jobs), progress=progress, compresslevel=1,
+                      on_progress=report)
         paths[split] = path
     if paths:
         write_manifest(out, [p.name for p in paths.values()])
