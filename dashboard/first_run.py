@@ -155,7 +155,7 @@ class SampleJob:
     def describe(self) -> str:
         left = self.seconds_left()
         count = f"{self.done:,} of {self.total:,} photos" if self.total else "starting"
-        return f"{self.stage}: {count}" + (f", about {left:.0f} s left" if left is not None else "")
+        return f"{self.stage}: {count}" + (f" (this step: about {left:.0f} s left)" if left is not None else "")
 
     def cancel(self, wait: float = 60) -> None:
         """Stop at the next progress report (files already written stay; a rerun goes on from them)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -130,10 +131,10 @@ def upload_and_read(page: Any, url: str, photo: Path, timeout: float = 120_000, 
         page.get_by_text("Upload a photo").click()
         wait_idle(page, timeout)
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(photo))
-    metric = page.locator("[data-testid='stMetric']").filter(has_text="Reading")
+    metric = page.locator("[data-testid='stMetric']").filter(has_text=re.compile("Reading|Best guess"))
     metric.wait_for(timeout=timeout)
     wait_idle(page, timeout)
-    return metric.locator("[data-testid='stMetricValue']").inner_text().strip()
+    return metric.locator("[data-testid='stMetricValue']").inner_text().strip().removesuffix(" ?")
 
 
 def shoot(out: Path, chromium: Path, env: dict[str, str] | None = None) -> list[Path]:

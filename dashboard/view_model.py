@@ -81,6 +81,23 @@ def list_stores(data_dir: str | Path | None = None) -> tuple[list[StoreEntry], l
     return found, broken
 
 
+def evaluation_rows(card: cards.ModelCard) -> list[dict[str, Any]]:
+    """The card's recorded evaluations as table rows: what was read and how, then how well."""
+    rows = []
+    for ev in card.evaluations:
+        d, m = ev.get("data") or {}, ev.get("metrics") or {}
+        if not isinstance(d, dict) or not isinstance(m, dict):
+            continue
+        acc, cov = m.get("whole_number_accuracy"), (m.get("coverage") or {}).get("coverage_at_98")
+        rows.append({"data": d.get("name") or f"{Path(str(d.get('path', '?'))).name} ({d.get('kind', '?')})",
+                     "crop": d.get("crop", "?"),
+                     "whole-number accuracy": "–" if acc is None else f"{100 * acc:.1f}%",
+                     "images": d.get("count"), "split": d.get("split", "?"),
+                     "coverage at 98%": "–" if cov is None else f"{100 * cov:.1f}%",
+                     "when": ev.get("evaluated", "")})
+    return rows
+
+
 def store_card(entry_or_path: StoreEntry | str | Path) -> dict[str, Any]:
     """The facts about a store worth showing: where, what kind, crop, counts, provenance, what was left out."""
     path = entry_or_path.path if isinstance(entry_or_path, StoreEntry) else Path(entry_or_path)

@@ -236,6 +236,21 @@ def test_training_page_plots_each_card_history_and_the_command(app, tmp_path):
     assert array(specs[0]["data"][0]["y"]).tolist() == [3.0, 1.5, 1.0]
     assert "best validation whole-number accuracy 50.0% (epoch 3)" in texts(at)
     assert any("python -m svhn_api train --data" in c.value for c in at.code)
+    [command] = [c for c in at.code if "python -m svhn_api train --data" in c.value]
+    assert command.proto.wrap_lines  # the command block wraps instead of being cut off
+    for spec in specs:  # every chart says what its lines are
+        assert spec["layout"]["showlegend"] is True, spec["layout"]["title"]["text"]
+    assert [t["name"] for t in specs[0]["data"]] == ["training loss (mean over the epoch's batches)"]
+    assert specs[2]["layout"]["yaxis"]["tickformat"] == ".1e"  # 3e-3, not "3m"
+    assert "moving average" in texts(at)
+
+
+def test_overview_lists_recorded_evaluations_full_width_accuracy_first(app):
+    at = page(app(need_model()), "views/overview.py")
+    [table] = at.dataframe
+    assert list(table.value.columns[:3]) == ["data", "crop", "whole-number accuracy"]
+    top_level = [type(e).__name__ for e in at.main.children.values()]
+    assert "Dataframe" in top_level, top_level  # not squeezed into the model column
 
 
 def test_model_pages_explain_how_to_get_a_model(app):

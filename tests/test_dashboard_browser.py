@@ -49,3 +49,27 @@ def test_predict_page_reads_an_uploaded_photo(tmp_path):
         page.screenshot(path=str(tmp_path / "predict.png"), full_page=True)
     assert reading == expected
     assert Image.open(io.BytesIO((tmp_path / "predict.png").read_bytes())).width > 0
+
+
+TRUNCATED = """() => [...document.querySelectorAll("[data-testid='stMetricLabel'] p, [data-testid='stMetricLabel'] div")]
+    .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"""
+
+
+def test_evaluate_metric_labels_are_not_cut_at_1400px(tmp_path):
+    if not CHROMIUM.exists():
+        pytest.skip(f"real-browser check: no Chromium at {CHROMIUM} (apt-get install chromium)")
+    if not (MODELS / "compact" / "model.keras").is_file():
+        pytest.skip(f"real-browser check: the shipped model {MODELS / 'compact' / 'model.keras'} is not there yet")
+    store = make_store(tmp_path / "svhn_union.h5", {"train": 8, "validation": 6, "test": 6})
+    env = {"SVHN_DATA": str(store), "SVHN_RUNS": str(tmp_path / "runs")}
+    with streamlit_server(env, log=tmp_path / "streamlit.log") as url, browser_page(width=1400) as page:
+        page.goto(f"{url}/evaluate")
+        wait_idle(page)
+        for split in ("validation", "test"):
+            page.get_by_role("button", name=f"Evaluate the whole {split} split").click()
+            wait_idle(page)
+        labels = page.locator("[data-testid='stMetricLabel']").all_inner_texts()
+        assert labels.count("Coverage at 98% accuracy") == 2, labels
+        cut = page.evaluate(TRUNCATED)
+        page.screenshot(path=str(tmp_path / "evaluate.png"), full_page=True)
+    assert not cut, f"metric labels cut off: {cut}"

@@ -81,15 +81,16 @@ if not done:
             "final figure).")
     st.stop()
 
-cols = st.columns(len(done))
-for col, (s, r) in zip(cols, done.items(), strict=True):
+for s, r in done.items():   # one full-width row per split: the metric labels are never cut
     mm = r["metrics"]
-    with col:
-        st.markdown(f"**{s}** — {r['data']['count']:,} images, {r['seconds']:.1f} s")
-        a, b, c = st.columns(3)
-        a.metric("Whole-number accuracy", common.percent(mm["whole_number_accuracy"]))
-        b.metric("Capstone per-position figure", common.percent(mm["capstone_per_position_accuracy"]))
-        c.metric("Coverage at 98% accuracy", common.percent(mm["coverage"]["coverage_at_98"]))
+    st.markdown(f"**{s}** — {r['data']['count']:,} images, {r['seconds']:.1f} s")
+    a, b, c = st.columns(3)
+    a.metric("Whole-number accuracy", common.percent(mm["whole_number_accuracy"]),
+             help="Right only when the length and every digit are right.")
+    b.metric("Capstone per-position figure", common.percent(mm["capstone_per_position_accuracy"]),
+             help="The 2016 capstone's mean per-head correctness; not a whole-number accuracy.")
+    c.metric("Coverage at 98% accuracy", common.percent(mm["coverage"]["coverage_at_98"]),
+             help="The share of images the model can answer, most confident first, keeping 98% accuracy.")
 
 
 def grouped(title: str, key: str, x_key: str, x_title: str) -> go.Figure:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import streamlit as st
 
@@ -58,21 +57,21 @@ with right:
                        + (f" · {tr.wall_seconds / 60:.0f} min" if tr.wall_seconds else "")
                        + (f" · best validation whole-number accuracy {common.percent(tr.best_val_accuracy)}"
                           if tr.best_val_accuracy is not None else ""))
-        rows = []
-        for ev in mc.evaluations:
-            d, m = ev.get("data") or {}, ev.get("metrics") or {}
-            if not isinstance(d, dict) or not isinstance(m, dict):
-                continue
-            rows.append({"data": d.get("name") or f"{Path(str(d.get('path', '?'))).name} ({d.get('kind', '?')})",
-                         "split": d.get("split", "?"), "crop": d.get("crop", "?"), "images": d.get("count"),
-                         "whole-number accuracy": common.percent(m.get("whole_number_accuracy")),
-                         "coverage at 98%": common.percent((m.get("coverage") or {}).get("coverage_at_98")),
-                         "when": ev.get("evaluated", "")})
-        if rows:
-            st.markdown("Recorded evaluations (from the card):")
-            st.dataframe(rows[-8:], hide_index=True, width="stretch")
         with st.expander("Model card"):
             st.code(json.dumps(mc.to_dict(), indent=2, default=str)[:20000], language="json")
+
+if model is not None:
+    rows = view_model.evaluation_rows(model.card)
+    if rows:
+        # full width, accuracy before the long columns: two rows that differ only by crop stay side by side
+        st.subheader("Recorded evaluations")
+        st.caption(f"From {model.name}'s card, latest last: the data, how each photo was cropped (the ground-truth "
+                   "box or the whole photo), and the accuracy on it.")
+        st.dataframe(rows[-8:], hide_index=True, width="stretch", column_config={
+            "data": st.column_config.TextColumn("data", width="large"),
+            "crop": st.column_config.TextColumn("crop", width="medium"),
+            "whole-number accuracy": st.column_config.TextColumn("whole-number accuracy", width="small"),
+        })
 
 st.subheader("What to do next")
 st.page_link("views/explore.py", label="Explore the data: counts, histograms, samples with their boxes",

@@ -19,17 +19,23 @@ data_path = common.shown_path(store.path) if store else "data/synthetic/syntheti
 
 GROUPS = (("Loss", lambda k: "loss" in k), ("Accuracy", lambda k: "acc" in k or "coverage" in k),
           ("Learning rate", lambda k: k in ("lr", "learning_rate")))
+# what each recorded series is, for the legends
+SERIES = {"loss": "training loss (mean over the epoch's batches)",
+          "val_accuracy": "validation whole-number accuracy (or, for a localizer, mean IoU)",
+          "learning_rate": "learning rate (at the epoch's end)", "lr": "learning rate (at the epoch's end)",
+          "seconds": "seconds per epoch"}
+Y_FORMATS = {"Accuracy": dict(tickformat=".0%", range=[0, 1]), "Learning rate": dict(tickformat=".1e")}
 
 
 def curves(history: dict[str, list], title: str, keys: list[str]) -> go.Figure:
     fig = go.Figure()
     for k in keys:
-        fig.add_trace(go.Scatter(x=history["epoch"], y=history[k], mode="lines+markers", name=k,
+        fig.add_trace(go.Scatter(x=history["epoch"], y=history[k], mode="lines+markers", name=SERIES.get(k, k),
                                  line=dict(dash="dash" if k.startswith("val") else "solid")))
-    fig.update_layout(title=title, xaxis_title="epoch", height=330, margin=dict(t=50, b=40, l=50, r=10))
+    fig.update_layout(title=title, xaxis_title="epoch", height=360, margin=dict(t=50, b=40, l=60, r=10),
+                      showlegend=True, legend=dict(orientation="h", yanchor="top", y=-0.25, x=0))
     fig.update_xaxes(tickformat="d", dtick=max(1, len(history["epoch"]) // 10))
-    if title == "Accuracy":
-        fig.update_yaxes(tickformat=".0%", range=[0, 1])
+    fig.update_yaxes(**Y_FORMATS.get(title, {}))
     return fig
 
 
@@ -73,6 +79,9 @@ for m in models:
             cols = st.columns(2)
             for col, fig in zip(cols, figs[i:i + 2], strict=False):
                 col.plotly_chart(fig, width="stretch", key=f"train_{m.name}_{i}_{fig.layout.title.text}")
+        if "loss" in hist:
+            st.caption("The loss here is each epoch's mean. The progress bar of a training run shows `loss_avg`, "
+                       "a moving average of the latest batches, so at an epoch's end the two differ.")
     with st.expander(f"{m.name}: model card"):
         st.code(json.dumps(m.card.to_dict(), indent=2, default=str)[:20000], language="json")
 
@@ -84,7 +93,7 @@ st.markdown("Training runs from the command line (it takes minutes to hours; the
 st.code(f"python -m svhn_api train --data {data_path} --model compact --minutes 30\n"
         f"python -m svhn_api train --data {data_path} --model compact --epochs 30 --name compact-long\n"
         f"python -m svhn_api evaluate --model {runs}/compact --data {data_path} --split validation",
-        language="bash")
+        language="bash", wrap_lines=True)
 st.caption("Architectures: `compact` (the shipped CPU model), `deep` (Goodfellow et al. 2013), `capstone` (the "
            "2016 capstone; best with a `--crop capstone` store). `--loss masked` trains with the paper's loss. "
            "`python -m svhn_api train --help` lists every option.")
