@@ -51,7 +51,8 @@ def test_predict_page_reads_an_uploaded_photo(tmp_path):
     assert Image.open(io.BytesIO((tmp_path / "predict.png").read_bytes())).width > 0
 
 
-TRUNCATED = """() => [...document.querySelectorAll("[data-testid='stMetricLabel'] p, [data-testid='stMetricLabel'] div")]
+TRUNCATED = """() => [...document.querySelectorAll(
+        "[data-testid='stMetricLabel'] p, [data-testid='stMetricLabel'] div")]
     .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"""
 
 
