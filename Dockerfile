@@ -1,32 +1,52 @@
-# The svhn-reader dashboard with the shipped model (artifacts/). No data is baked in: on first start it
-# renders and prepares the embedded synthetic sample into /app/data (mount a volume there to keep it, or to
-# bring a prepared real SVHN store, e.g. -v $PWD/data:/app/data).
+# The svhn-reader dashboard with the shipped models (artifacts/) and the embedded synthetic sample, prepared
+# at build time (/app/sample; copied into /app/data on the first page, in about a second).
 #
 #   docker build -t svhn-reader .
-#   docker run -p 8501:8501 svhn-reader            # or -e PORT=9000 -p 9000:9000
+#   docker run -p 8501:8501 svhn-reader                                    # or -e PORT=9000 -p 9000:9000
+#   mkdir -p data && docker run -p 8501:8501 --user "$(id -u):$(id -g)" -v "$PWD/data:/app/data" svhn-reader
+#
+# The last form keeps the data folder on the host (and shows your own prepared stores): --user makes the
+# container write as you, so the folder stays yours. A named volume (-v svhn-data:/app/data) needs no --user.
 FROM python:3.11-slim
 
+ARG PORT=8501
 ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     TF_CPP_MIN_LOG_LEVEL=2 \
-    PORT=8501
+    PORT=${PORT} \
+    HOME=/tmp \
+    SVHN_DATA=/app/data \
+    SVHN_BUNDLED_SAMPLE=/app/sample
 
 WORKDIR /app
 
-# Dependencies first, so code changes do not reinstall them (the README's Quickstart install).
-COPY requirements.txt ./
-RUN python3 -m pip install -r requirements.txt
+# The whole dependency tree, pinned with hashes (requirements.lock; scripts/lock.sh refreshes it).
+# Then what serving never uses goes, in the same layer (about 400 MB): TensorFlow's C++ headers (for building
+# custom ops), libclang (TensorFlow's code generation) and the libraries' own test suites.
+COPY requirements.lock ./
+RUN python3 -m pip install --require-hashes -r requirements.lock \
+    && python3 -m pip uninstall -q -y libclang \
+    && site=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") \
+    && rm -rf "$site/tensorflow/include" "$site"/*/tests "$site"/pandas/tests \
+    && python3 -c "import tensorflow, keras, streamlit, pandas, pyarrow, plotly, h5py, PIL"
 
-COPY . .
-RUN python3 -m pip install -r requirements.txt -e . \
+# Only what the dashboard runs: the library, the app, its settings and the shipped models.
+COPY pyproject.toml README.md ./
+COPY .streamlit ./.streamlit
+COPY svhn_api ./svhn_api
+COPY dashboard ./dashboard
+COPY artifacts ./artifacts
+
+# The embedded synthetic sample, prepared once here rather than in every new container.
+RUN SVHN_DATA=/app/sample python3 -m svhn_api prepare --source synthetic --json > /dev/null \
     && useradd --create-home --uid 10001 app \
-    && mkdir -p /app/data \
-    && chown -R app /app/data
+    && mkdir -p /app/data && chown app /app/data && chmod 1777 /app/data
 USER app
 
-EXPOSE 8501
-HEALTHCHECK --interval=30s --timeout=5s --start-period=120s \
+EXPOSE ${PORT}
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
     CMD python3 -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"8501\")}/_stcore/health', timeout=4)"
 
 CMD ["sh", "-c", "exec streamlit run dashboard/app.py --server.address=0.0.0.0 --server.port=${PORT:-8501} --server.headless=true --browser.gatherUsageStats=false"]

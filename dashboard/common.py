@@ -160,12 +160,12 @@ def samples_for(path: str, version: float, split: str, indices: tuple[int, ...])
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _evaluation(model_dir: str, model_version: float, path: str, version: float, split: str,
-                samples: int | None, seed: int, _on_progress: Any = None) -> dict[str, Any]:
+                samples: int | None, seed: int, _on_progress: Any = None, whole_photo: bool = False) -> dict[str, Any]:
     from svhn_api.inference.evaluate import evaluate
 
     # record=False: browsing the dashboard must not write to the (shipped) model card
     return evaluate(load_model(model_dir, model_version), path, split=split, samples=samples, seed=seed,
-                    progress=False, record=False, on_progress=_on_progress)
+                    progress=False, record=False, on_progress=_on_progress, whole_photo=whole_photo)
 
 
 def evaluation(entry: view_model.ModelEntry, path: str, split: str, samples: int | None = 64,
@@ -175,8 +175,10 @@ def evaluation(entry: view_model.ModelEntry, path: str, split: str, samples: int
                        seed)
 
 
-def full_evaluation(entry: view_model.ModelEntry, path: str, split: str, bar: Any) -> dict[str, Any]:
-    """The whole split, moving the ``st.progress`` bar as batches are done (when evaluate reports them)."""
+def full_evaluation(entry: view_model.ModelEntry, path: str, split: str, bar: Any,
+                    whole_photo: bool = False) -> dict[str, Any]:
+    """The whole split, moving the ``st.progress`` bar as batches are done (when evaluate reports them);
+    ``whole_photo``: also each row's original photo read whole, the localizer finding the number."""
     n = view_model.inspect_store(path).counts.get(split, 0)
 
     def on_progress(done: int, total: int | None = None) -> None:
@@ -184,7 +186,7 @@ def full_evaluation(entry: view_model.ModelEntry, path: str, split: str, bar: An
         bar.progress(min(1.0, done / max(1, total)), text=f"Evaluating {split}: {done:,} of {total:,} images")
 
     return _evaluation(str(entry.path), _mtime(entry.path / "model.keras"), path, _mtime(path), split, None, 0,
-                       on_progress)
+                       on_progress, whole_photo)
 
 
 # ------------------------------------------------------------------------------------------ selection

@@ -17,7 +17,8 @@ from PIL import Image, ImageDraw
 
 from dashboard import first_run
 from svhn_api import paths
-from svhn_api.data.archives import read_image
+from svhn_api.data.photos import find_archive
+from svhn_api.data.photos import original_photo as original_image
 from svhn_api.data.preprocess import EXPAND, capstone_tiles, crop_capstone, crop_union, expanded_crop, union_box
 from svhn_api.data.records import DigitBox
 from svhn_api.data.store import SPLITS, StoreInfo, read
@@ -244,26 +245,6 @@ def contact_sheet(samples: Sequence[Sample], columns: int = 8, pad: int = 4) -> 
 
 
 # ----------------------------------------------------------------------------------------- original photos
-
-
-def find_archive(store: str | Path, source: str, extra_dirs: Sequence[str | Path] = ()) -> Path | None:
-    """The archive a store row came from (``<source>.tar.gz``), looked for next to the store (``archives/``
-    beside it, as ``prepare`` lays them out) and in ``extra_dirs``; None when it is not on this machine."""
-    store = Path(store)
-    dirs = [store.parent / "archives", store.parent, store.parent.parent / "archives", *map(Path, extra_dirs)]
-    for d in dirs:
-        p = d / f"{source}.tar.gz"
-        if p.is_file():
-            return p
-    return None
-
-
-def original_image(archive: str | Path, basename: str) -> Image.Image:
-    """Original photo ``basename`` (e.g. ``"17.png"``) of ``archive`` as an RGB image (read through the
-    archive's cached index, ``svhn_api.data.archives.ArchiveIndex``)."""
-    from svhn_api.data.images import load_image
-
-    return load_image(read_image(archive, basename))
 
 
 @dataclass

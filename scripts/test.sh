@@ -4,7 +4,9 @@
 # (e.g. -m "not slow" for the fast loop).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install -q -r requirements-dev.txt -e .
+# the whole locked tree (hashes checked), then the project itself on top of it with nothing else pulled in
+python3 -m pip install -q --require-hashes -r requirements-dev.lock
+python3 -m pip install -q --no-deps --no-build-isolation -e .
 python3 -m ruff check .
 python3 -m pytest -q "$@"
 KERAS_BACKEND=jax python3 -m pytest -q -m backends "$@" tests/test_models.py tests/test_train.py

@@ -205,8 +205,10 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     _load_backend()
     from svhn_api.inference.evaluate import evaluate
 
+    if a.localizer:
+        _check_model(a.localizer)
     report = evaluate(a.model, a.data, split=a.split, samples=a.samples, seed=a.seed, progress=not a.json,
-                      record=a.record)
+                      record=a.record, whole_photo=a.whole_photo, localizer=a.localizer)
     if isinstance(report, dict):
         _paths_as_given(report, a.model, a.data)
     _emit(report, a.json, report.get("text", json.dumps(report, indent=2, default=str)) if isinstance(
@@ -333,6 +335,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="evaluate this many random rows (e.g. 64; default: the whole split)")
     q.add_argument("--seed", type=int, default=0, help="random seed of the --samples draw")
     q.add_argument("--record", action="store_true", help="append the result to the model's card.json")
+    q.add_argument("--whole-photo", action="store_true",
+                   help="also read each row's original photo whole, the localizer finding the number: whole-photo "
+                        "accuracy and the localizer's mean IoU (the archives must be beside the store)")
+    q.add_argument("--localizer", default=None,
+                   help="localizer for --whole-photo (default: $SVHN_LOCALIZER, else the shipped one)")
     q.add_argument("--json", action="store_true", help=JSON_HELP)
     q.set_defaults(func=cmd_evaluate)
 

@@ -320,6 +320,11 @@ def test_evaluate_page_64_samples_and_full_validation(app):
     titles = [s["layout"]["title"]["text"] for s in charts(at)]
     assert titles[:3] == ["Whole-number accuracy by number length", "Per-position digit accuracy",
                           "Accuracy vs coverage (answer only the most confident readings)"]
+    at.checkbox(key="eval_whole_photo").check().run()
+    at.button(key="full_test").click().run()
+    assert not at.exception and not at.error
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Whole-photo accuracy"].endswith("%") and 0 <= float(shown["Localizer mean IoU"]) <= 1
 
 
 def st_seed(at) -> int:

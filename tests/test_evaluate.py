@@ -92,3 +92,63 @@ def test_evaluate_cli_json_and_shape_mismatch(tiny_store, model_folder, tmp_path
     capstone_store = make_store(tmp_path / "capstone.h5", {"test": 4}, mode="capstone")
     with pytest.raises(ModelError, match="capstone crop"):
         evaluate(model_folder, capstone_store, progress=False, record=False)
+
+
+def test_whole_photo_evaluation_reads_the_original_photos(tmp_path, model_folder):
+    """evaluate(whole_photo=True) reads each row's photo from the archive beside the store; its figures are
+    exactly what predict() gives on those photos with the same localizer, and its IoU is against the row's
+    digit boxes."""
+    from PIL import Image
+
+    from svhn_api.data.archive_writer import write_archive
+    from svhn_api.data.prepare import prepare
+    from svhn_api.errors import DataError
+    from svhn_api.inference.evaluate import evaluate
+    from svhn_api.inference.predict import predict
+    from svhn_api.inference.whole_photo import truth_boxes
+    from svhn_api.models import architectures
+    from svhn_api.models import io as model_io
+    from svhn_api.training.tasks import box_iou
+    from tests.conftest import draw_number, random_numbers
+
+    rng = np.random.default_rng(4)
+    items, photos, truths = [], [], []
+    for i, number in enumerate(random_numbers(12, rng)):
+        img, boxes = draw_number(number, rng)
+        photo = Image.new("RGB", (img.width * 3, img.height * 2), (120, 110, 100))
+        photo.paste(img, (img.width, img.height // 2))
+        shifted = [type(b)(b.label, b.left + img.width, b.top + img.height // 2, b.width, b.height) for b in boxes]
+        items.append((f"{i + 1}.png", photo, shifted))
+        photos.append(photo)
+        truths.append(number)
+    (tmp_path / "archives").mkdir()
+    for split in ("train", "test"):
+        write_archive(tmp_path / "archives" / f"{split}.tar.gz", split, items)
+    data = prepare(tmp_path / "archives", splits=("train", "test"), out=tmp_path / "store.h5", jobs=1,
+                   validation_size=2, download=False, verify=False, progress=False).path
+    finder = tmp_path / "localizer"
+    model_io.save(architectures.build("localizer"), finder)
+
+    report = evaluate(model_folder, data, split="test", progress=False, whole_photo=True, localizer=finder)
+    w = report["metrics"]["whole_photo"]
+    expected = predict(photos, model=model_folder, localizer=finder)
+    assert w["count"] == 12 and w["missing"] == 0
+    assert w["correct"] == sum(p.number == t for p, t in zip(expected, truths, strict=True))
+    found = np.array([[p.box[0], p.box[1], p.box[0] + p.box[2], p.box[1] + p.box[3]] for p in expected])
+    digit_boxes = np.full((12, 5, 4), np.nan, np.float32)
+    for i, (_, _, boxes) in enumerate(items):
+        digit_boxes[i, :len(boxes)] = [[b.left, b.top, b.width, b.height] for b in boxes]
+    assert w["mean_iou"] == pytest.approx(float(box_iou(found, truth_boxes(digit_boxes)).mean()), abs=1e-4)
+    assert "whole photo, number found by the localizer" in report["text"]
+
+    (tmp_path / "archives" / "test.tar.gz").rename(tmp_path / "elsewhere.tar.gz")
+    with pytest.raises(DataError, match="none of its original photos is here"):
+        evaluate(model_folder, data, split="test", progress=False, whole_photo=True, localizer=finder)
+
+
+def test_truth_boxes_are_the_union_of_the_digit_boxes():
+    from svhn_api.inference.whole_photo import truth_boxes
+
+    boxes = np.full((1, 5, 4), np.nan, np.float32)
+    boxes[0, :2] = [[10, 5, 8, 20], [20, 7, 9, 21]]
+    assert truth_boxes(boxes).tolist() == [[10, 5, 29, 28]]

@@ -376,3 +376,26 @@ def test_the_unsure_threshold_keeps_the_target_accuracy():
     assert unsure_threshold(confidence, right, 0.98) == (0.9, 1.0, 0.5)
     threshold, accuracy, kept = unsure_threshold(confidence, np.array([False, True, True, True, True, True]), 0.98)
     assert threshold == 0.6 and accuracy == pytest.approx(5 / 6) and kept == 1.0   # the best it can do
+
+
+def test_a_photo_with_no_number_is_flagged_unsure():
+    """Plain walls (flat, brick, noise, a gradient) read with the shipped reader and localizer: whatever the
+    best guess, it comes back flagged unsure, never as a confident reading."""
+    from PIL import ImageDraw
+
+    from svhn_api import paths, predict
+
+    if not (paths.shipped_models_dir() / "compact" / "model.keras").is_file() or paths.default_localizer() is None:
+        pytest.skip("no shipped reader and localizer in artifacts/models")
+    rng = np.random.default_rng(0)
+    brick = Image.new("RGB", (400, 300), (170, 80, 60))
+    draw = ImageDraw.Draw(brick)
+    for y in range(0, 300, 25):
+        for x in range(-(y // 25 % 2) * 30, 400, 60):
+            draw.rectangle([x, y, x + 56, y + 21], fill=(150 + int(rng.integers(0, 40)), 70, 50))
+    gradient = (np.linspace(60, 200, 320)[None, :, None] * np.ones((240, 1, 3))).astype(np.uint8)
+    walls = [Image.new("RGB", (300, 200), (150, 140, 130)), Image.new("RGB", (640, 480), (240, 240, 235)), brick,
+             Image.fromarray(rng.normal(128, 20, (240, 320, 3)).clip(0, 255).astype(np.uint8)),
+             Image.fromarray(gradient)]
+    readings = predict(walls)
+    assert all(r.unsure for r in readings), [(r.number, round(r.confidence, 3)) for r in readings]

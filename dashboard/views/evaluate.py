@@ -63,7 +63,9 @@ st.markdown("Whole-number accuracy counts a reading right only when its length a
             "The 2016 capstone's figure (the mean per-head correctness) is shown beside it for comparison; it "
             "is always higher and is not a whole-number accuracy.")
 results: dict = st.session_state.setdefault("full_eval", {})
-key_base = (str(entry.path), common.mtime(entry.path / "model.keras"), path, common.mtime(path))
+whole = st.checkbox("Also read each photo whole: the localizer finds the number, as `predict(photo)` does for a "
+                    "user (the original photos are read from the archives beside the store)", key="eval_whole_photo")
+key_base = (str(entry.path), common.mtime(entry.path / "model.keras"), path, common.mtime(path), whole)
 buttons = st.columns(len(splits))
 for col, s in zip(buttons, reversed(splits), strict=True):
     n = store.info.counts[s]
@@ -71,7 +73,7 @@ for col, s in zip(buttons, reversed(splits), strict=True):
         bar = st.progress(0.0, text=f"Evaluating {n:,} {s} images…")
         try:
             with st.spinner(f"Evaluating the whole {s} split ({n:,} images)…"):
-                results[s] = (key_base, common.full_evaluation(entry, path, s, bar))
+                results[s] = (key_base, common.full_evaluation(entry, path, s, bar, whole_photo=whole))
         except SVHNError as e:
             st.error(str(e))
         bar.empty()
@@ -91,6 +93,16 @@ for s, r in done.items():   # one full-width row per split: the metric labels ar
              help="The 2016 capstone's mean per-head correctness; not a whole-number accuracy.")
     c.metric("Coverage at 98% accuracy", common.percent(mm["coverage"]["coverage_at_98"]),
              help="The share of images the model can answer, most confident first, keeping 98% accuracy.")
+    if "whole_photo" in mm:
+        w = mm["whole_photo"]
+        a, b, c = st.columns(3)
+        a.metric("Whole-photo accuracy", common.percent(w["whole_photo_accuracy"]),
+                 help=f"{w['correct']:,} of {w['count']:,} photos read right with no box given; the localizer "
+                      f"{w['localizer']} found the number." + (f" {w['missing']:,} rows had no photo here."
+                                                               if w["missing"] else ""))
+        b.metric("Localizer mean IoU", f"{w['mean_iou']:.3f}",
+                 help="Overlap of the box it found with the union of the digit boxes (1 = exact).")
+        c.metric("Found (IoU ≥ 0.5)", common.percent(w["found_at_iou_0.5"]))
 
 
 def grouped(title: str, key: str, x_key: str, x_title: str) -> go.Figure:

@@ -138,13 +138,17 @@ def unsure_threshold(confidence: np.ndarray, right: np.ndarray, target: float = 
 
 def evaluate(model: Any = None, data: str | Path | None = None, split: str = "test", samples: int | None = None,
              seed: int = 0, progress: bool = True, *, batch_size: int = 256, record: bool = False,
-             on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+             on_progress: Callable[[int, int], None] | None = None, whole_photo: bool = False,
+             localizer: Any = None) -> dict[str, Any]:
     """Evaluate ``model`` (folder, .keras file, or None for the shipped one) on ``split`` of the store ``data``.
 
     ``samples=64``: 64 random rows (drawn with ``seed``) listed with prediction and truth; otherwise the
     whole split with a progress bar. With ``record`` and a model folder with a card, the result is
     appended to the card's ``evaluations`` (atomically). Returns a JSON-able dict; ``text`` is a human summary.
     ``on_progress(done, total)`` is called after each batch of a whole-split run (e.g. for a UI's bar).
+    ``whole_photo``: also read the same rows' original photos whole, the ``localizer`` (default: the shipped
+    one) finding the number (``inference.whole_photo``): ``metrics["whole_photo"]`` holds that accuracy and
+    the localizer's IoU (the photos are read from the archives beside the store).
     """
     from tqdm import tqdm
 
@@ -178,6 +182,13 @@ def evaluate(model: Any = None, data: str | Path | None = None, split: str = "te
             probs, labels = split_probabilities(lm, data, split, batch_size, on_batch=advance)
         idx, names = np.arange(n_split), None
     m = metrics(probs, labels, lm.none_terms)
+    if whole_photo:
+        from svhn_api.inference.whole_photo import whole_photo_metrics
+
+        with tqdm(total=len(idx), desc=f"whole photos {split}", unit="photo", disable=not progress,
+                  dynamic_ncols=True, mininterval=1.0) as bar:
+            m["whole_photo"] = whole_photo_metrics(lm, data, split, idx, localizer,
+                                                   on_batch=lambda done, total: bar.update(done - bar.n))
     facts = cards.data_facts(data, checksum=False)
     report: dict[str, Any] = {
         "model": paths.portable(lm.path),
@@ -202,6 +213,16 @@ def evaluate(model: Any = None, data: str | Path | None = None, split: str = "te
     return report
 
 
+def _whole_photo_lines(w: dict[str, Any] | None) -> list[str]:
+    if not w:
+        return []
+    missing = f"; {w['missing']:,} rows without their photo here" if w["missing"] else ""
+    return [f"whole photo, number found by the localizer {w['localizer']}: {w['correct']:,}/{w['count']:,} = "
+            f"{100 * w['whole_photo_accuracy']:.1f}%{missing}",
+            f"  localizer mean IoU {w['mean_iou']:.3f}, found (IoU >= 0.5) {100 * w['found_at_iou_0.5']:.1f}%; "
+            f"{w['unsure']:,} readings flagged unsure"]
+
+
 def summary_text(report: dict[str, Any]) -> str:
     m, d = report["metrics"], report["data"]
 
@@ -222,6 +243,7 @@ def summary_text(report: dict[str, Any]) -> str:
                  f"{a['length']}:{pct(a['accuracy']).strip()} (n={a['count']})" for a in m["accuracy_by_length"]
                  if a["count"]),
              f"coverage at 98% accuracy       {pct(m['coverage']['coverage_at_98'])}",
+             *_whole_photo_lines(m.get("whole_photo")),
              "length confusion (rows true 1-5, columns decoded 1-5):"]
     lines += ["  " + " ".join(f"{v:6d}" for v in row) for row in m["length_confusion"]["matrix"]]
     for s in report.get("samples", [])[:64]:

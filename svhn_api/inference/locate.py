@@ -46,3 +46,12 @@ def to_pixels(box: np.ndarray, window: tuple[float, float, float, float]) -> Box
     ww, wh = right - left, bottom - top
     x0, y0, x1, y1 = (float(v) for v in box)
     return (left + x0 * ww, top + y0 * wh, max(1.0, (x1 - x0) * ww), max(1.0, (y1 - y0) * wh))
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of matching rows of two ``(N, 4)`` arrays of ``(left, top, right, bottom)`` boxes."""
+    iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+    inter = iw * ih
+    area = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area - inter, 1e-9)

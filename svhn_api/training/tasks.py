@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from svhn_api.errors import DataError
+from svhn_api.inference.locate import box_iou
 
 
 @dataclass(frozen=True)
@@ -77,15 +78,6 @@ def _between(rng: np.random.Generator, low: float, high: float) -> float:
     """A uniform draw in [low, high] within [0, 1] (the bounds may cross by rounding: then ``low``)."""
     low = max(0.0, low)
     return float(rng.uniform(low, max(low, high)))
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of matching rows of two ``(N, 4)`` arrays of ``(left, top, right, bottom)`` boxes."""
-    iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
-    ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
-    inter = iw * ih
-    area = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area - inter, 1e-9)
 
 
 def loss(task: Task, kind: str) -> Any:

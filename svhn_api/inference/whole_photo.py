@@ -1,0 +1,78 @@
+"""Whole-photo evaluation of a store split: what ``predict(photo)`` does for a user, measured.
+
+A store keeps 64x64 crops, but also each row's archive, file name, photo size and digit boxes
+(``data.store``). Each row's original photo is read from its archive (``data.photos``), the localizer finds
+the number, the reader reads the crop it found; the reading is scored against the row's label and the
+box against the union of the row's digit boxes (IoU).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from svhn_api import paths
+from svhn_api.data import store
+from svhn_api.data.photos import find_archive, original_photo
+from svhn_api.errors import DataError, ModelError
+from svhn_api.inference.locate import box_iou
+from svhn_api.labels import row_to_number
+
+BATCH = 64
+
+
+def truth_boxes(boxes: np.ndarray) -> np.ndarray:
+    """``(N, 5, 4)`` digit boxes (left, top, width, height; NaN where absent) -> ``(N, 4)`` union boxes as
+    (left, top, right, bottom) pixels."""
+    left, top = np.nanmin(boxes[..., 0], axis=1), np.nanmin(boxes[..., 1], axis=1)
+    right = np.nanmax(boxes[..., 0] + boxes[..., 2], axis=1)
+    bottom = np.nanmax(boxes[..., 1] + boxes[..., 3], axis=1)
+    return np.stack([left, top, right, bottom], axis=1)
+
+
+def whole_photo_metrics(reader: Any, data: str | Path, split: str, indices: np.ndarray, localizer: Any = None,
+                        on_batch: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Whole-number accuracy reading each row's original photo whole (the localizer finds the number), and
+    the localizer's IoU. ``localizer``: a folder, file or loaded model; None: the default one
+    (``paths.default_localizer``). Rows whose archive is not on this machine are counted as ``missing``."""
+    from svhn_api.inference.predict import predict
+    from svhn_api.models.io import load
+
+    localizer = localizer if localizer is not None else paths.default_localizer()
+    if localizer is None:
+        raise ModelError("whole-photo evaluation needs a localizer: give one (--localizer DIR) or install the "
+                         "shipped one (artifacts/models/localizer)")
+    finder = load(localizer)
+    rows = store.read(data, split, fields=("labels", "boxes", "filenames", "sources"), indices=indices)
+    archives = {s: find_archive(data, s) for s in set(rows["sources"].tolist())}
+    present = np.array([archives[s] is not None for s in rows["sources"]], dtype=bool)
+    if not present.any():
+        raise DataError(f"{data}: none of its original photos is here (looked for "
+                        f"{', '.join(sorted(f'{s}.tar.gz' for s in archives))} beside the store); whole-photo "
+                        "evaluation reads them from the archives the store was prepared from")
+    todo = np.flatnonzero(present)
+    right, ious, unsure = [], [], []
+    for start in range(0, len(todo), BATCH):
+        chunk = todo[start:start + BATCH]
+        photos = [original_photo(archives[rows["sources"][i]], str(rows["filenames"][i])) for i in chunk]
+        readings = predict(photos, model=reader, localizer=finder)
+        truth = truth_boxes(rows["boxes"][chunk])
+        found = np.array([[b[0], b[1], b[0] + b[2], b[1] + b[3]] for b in (r.box for r in readings)])
+        ious.extend(box_iou(found, truth).tolist())
+        right.extend(r.number == row_to_number(rows["labels"][i]) for r, i in zip(readings, chunk, strict=True))
+        unsure.extend(r.unsure for r in readings)
+        if on_batch is not None:
+            on_batch(start + len(chunk), len(todo))
+    right_a, iou_a, unsure_a = np.array(right, bool), np.array(ious), np.array(unsure, bool)
+    kept = ~unsure_a
+    return {
+        "count": int(len(todo)), "correct": int(right_a.sum()), "missing": int((~present).sum()),
+        "whole_photo_accuracy": float(right_a.mean()),
+        "mean_iou": float(iou_a.mean()), "found_at_iou_0.5": float((iou_a >= 0.5).mean()),
+        "unsure": int(unsure_a.sum()),
+        "accuracy_when_sure": float(right_a[kept].mean()) if kept.any() else None,
+        "localizer": paths.portable(finder.path),
+    }

@@ -1,0 +1,90 @@
+"""The Docker image, built and run for real when a Docker engine is reachable (``../shared/tools/docker-local.sh``
+starts one on our machines; skipped with the reason otherwise): it builds from the lock file, answers its
+health check, serves the dashboard's first page on the bundled sample, and writes into a host folder mounted
+the way the README says (``--user "$(id -u):$(id -g)" -v "$PWD/data:/app/data"``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from dashboard.screenshots import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.docker]
+ROOT = Path(__file__).resolve().parents[1]
+TAG = "svhn-reader:test"
+
+
+def docker(*args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=check)
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    if shutil.which("docker") is None:
+        pytest.skip("image check: no docker command (../shared/tools/docker-local.sh installs and starts one)")
+    try:
+        docker("info", timeout=20)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        pytest.skip("image check: no Docker engine reachable (../shared/tools/docker-local.sh starts one)")
+    build = docker("build", "-t", TAG, str(ROOT), timeout=1800, check=False)  # layer cache: quick when unchanged
+    assert build.returncode == 0, build.stderr[-3000:]
+    return TAG
+
+
+def wait_ok(url: str, timeout: float = 120) -> float:
+    t0 = time.monotonic()
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return time.monotonic() - t0
+        except OSError:
+            pass
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"{url} did not answer within {timeout:.0f} s")
+        time.sleep(1)
+
+
+def test_the_image_runs_the_dashboard_with_a_host_data_folder(image, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o700)  # only its owner may write: the README's --user makes the container write as that owner
+    port = free_port()
+    run = docker("run", "-d", "--rm", "-e", f"PORT={port}", "-p", f"127.0.0.1:{port}:{port}",
+                 "--user", f"{os.getuid()}:{os.getgid()}", "-v", f"{data}:/app/data", image)
+    container = run.stdout.strip()
+    try:
+        wait_ok(f"http://127.0.0.1:{port}/_stcore/health")
+        from dashboard.screenshots import CHROMIUM, browser_page, wait_idle
+
+        if CHROMIUM.exists():
+            with browser_page() as page:
+                page.goto(f"http://127.0.0.1:{port}")
+                wait_idle(page)
+                assert page.get_by_role("heading", name="svhn-reader").is_visible()
+        else:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}", timeout=10).read()
+        store = data / "synthetic" / "synthetic_union.h5"
+        deadline = time.monotonic() + 60
+        while not store.is_file() and time.monotonic() < deadline:
+            time.sleep(1)
+        assert store.is_file(), docker("logs", container, check=False).stdout[-2000:]
+        assert store.stat().st_uid == os.getuid()
+        health = docker("inspect", "--format", "{{.Config.User}} {{.Config.Healthcheck.Test}}", container).stdout
+        assert "_stcore/health" in health
+    finally:
+        docker("stop", "-t", "5", container, check=False)
+
+
+def test_the_image_holds_only_what_the_dashboard_runs(image):
+    listing = docker("run", "--rm", image, "sh", "-c", "ls -A /app; id -u").stdout.split()
+    assert listing[-1] == "10001"
+    assert {"svhn_api", "dashboard", "artifacts", "sample"} <= set(listing)
+    assert not {"tests", ".ci", "scripts", "benchmarks", "docs", "data", "runs", "requirements-dev.txt"} & set(listing)
