@@ -29,6 +29,7 @@ PAGES = [
     st.Page(VIEWS / "training.py", title="Training", icon=":material/show_chart:"),
 ]
 
+common.keep_keras_state()
 page = st.navigation(PAGES)
 common.init_data()
 common.sidebar_pickers()

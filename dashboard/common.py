@@ -36,6 +36,26 @@ def models_where() -> str:
     return " and ".join(f"`{shown_path(p)}`" for p in view_model.model_folders())
 
 
+def keep_keras_state() -> None:
+    """Stop Streamlit from calling ``keras.backend.clear_session()`` after every script run.
+
+    Streamlit does it for apps that build models inside the script. This app loads its models once per
+    process (``load_model``), and the call threw away TensorFlow's compiled functions of both models, so
+    every reading paid for rebuilding them (200-400 ms a reading instead of about 10). Streamlit offers no
+    option for it; if a Streamlit version moves the hook, this does nothing and the app stays correct.
+    """
+    try:
+        from streamlit.runtime.scriptrunner import script_runner
+    except ImportError:
+        return
+    if callable(getattr(script_runner, "_clean_problem_modules", None)):
+        script_runner._clean_problem_modules = _no_cleanup
+
+
+def _no_cleanup() -> None:
+    """In place of Streamlit's post-run clean-up: nothing in this app needs Keras or matplotlib state reset."""
+
+
 # ------------------------------------------------------------------------------------------ cached calls
 
 

@@ -372,3 +372,16 @@ def test_predict_page_marks_a_low_confidence_reading_as_a_guess(app):
     labels = [m.label for m in at.metric]
     assert "Best guess (unsure)" in labels and "Reading" not in labels
     assert any(w.value.startswith("Unsure:") for w in at.warning)
+
+
+def test_keras_state_survives_the_script_runs(app, monkeypatch):
+    """Streamlit clears the Keras session after every run unless the app stops it; clearing it threw away the
+    models' compiled functions, so each reading paid 200-400 ms to rebuild them."""
+    import keras
+
+    cleared = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda *a, **k: cleared.append(1))
+    at = app()
+    at.run()
+    at.run()
+    assert not at.exception and cleared == []
