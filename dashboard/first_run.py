@@ -3,7 +3,7 @@
 A data folder without a store gets, in order of what is fastest:
 1. the bundled sample (``$SVHN_BUNDLED_SAMPLE``: a folder holding ``synthetic/``, prepared when the Docker
    image was built), copied in;
-2. else a quick sample (``QUICK_SAMPLE``, about 600 photos: seconds) rendered and prepared at once, so the
+2. else a quick sample (``QUICK_SAMPLE``, 300 photos: seconds) rendered and prepared at once, so the
    dashboard can open, and the full sample (``prepare.SYNTHETIC_SAMPLE``, 6,000 photos: a minute or two)
    prepared behind it by a ``SampleJob`` thread that reports its progress (to the page and the terminal).
 
@@ -29,7 +29,7 @@ SYNTHETIC = Path("synthetic")                        # relative to the data fold
 FULL_STORE = SYNTHETIC / "synthetic_union.h5"
 QUICK_STORE = SYNTHETIC / "synthetic_quick_union.h5"
 QUICK_ARCHIVES = SYNTHETIC / "quick-archives"
-QUICK_SAMPLE = {"train": 400, "test": 200}
+QUICK_SAMPLE = {"train": 200, "test": 100}
 BUNDLED_ENV = "SVHN_BUNDLED_SAMPLE"
 Progress = Callable[[str, int, int], None]
 
@@ -76,8 +76,14 @@ def prepare_quick(data_dir: str | Path, on_progress: Progress | None = None) -> 
 
     out = quick_store(data_dir)
     if not ready(out):
-        prepare(Path(data_dir) / QUICK_ARCHIVES, source="synthetic", splits=tuple(QUICK_SAMPLE), out=out,
-                sample=QUICK_SAMPLE, progress=False, on_progress=on_progress)
+        # jobs=1 to prepare: for a few hundred photos, starting worker processes costs more than it saves
+        from svhn_api.synthetic import synth
+
+        archives = Path(data_dir) / QUICK_ARCHIVES
+        if not all((archives / f"{s}.tar.gz").is_file() for s in QUICK_SAMPLE):
+            synth(archives, **{"extra": 0, **QUICK_SAMPLE}, progress=False, on_progress=on_progress)
+        prepare(archives, source="synthetic", splits=tuple(QUICK_SAMPLE), out=out, jobs=1, progress=False,
+                on_progress=on_progress)
     return out
 
 

@@ -45,8 +45,9 @@ def iter_items(split: str, count: int, *, seed: int = 0, jobs: int = -1, chunk: 
     """``(filename, png_bytes, boxes)`` for images 1..count of ``split``, in order."""
     if split not in SPLIT_IDS:
         raise ValueError(f"split {split!r}: choose one of {', '.join(SPLITS)}")
-    chunks = [(a, min(a + chunk, count)) for a in range(0, count, chunk)]
     n_jobs = _effective_jobs(jobs)
+    chunk = max(1, min(chunk, -(-count // (4 * n_jobs))))   # a small split still keeps every worker busy
+    chunks = [(a, min(a + chunk, count)) for a in range(0, count, chunk)]
     if n_jobs == 1 or len(chunks) <= 1:
         for a, b in chunks:
             yield from _render_chunk(seed, split, a, b)
