@@ -235,8 +235,11 @@ def _prepare_quick(location: Path) -> None:
         bar, t0 = st.progress(0.0, text="starting"), time.perf_counter()
 
         def on_progress(stage: str, done: int, total: int) -> None:
+            spent = time.perf_counter() - t0
+            left = f", about {spent * (total - done) / done:.0f} s left" if done and total and stage.startswith(
+                "render") else ""
             bar.progress(min(1.0, done / total) if total else 0.0,
-                         text=f"{stage}: {done:,} of {total:,} photos ({time.perf_counter() - t0:.0f} s)")
+                         text=f"{stage}: {done:,} of {total:,} photos ({spent:.0f} s{left})")
 
         try:
             with _QUICK_LOCK:

@@ -265,6 +265,21 @@ def cmd_predict(a: argparse.Namespace) -> int:
     return 1 if any(r["error"] is not None for r in rows) else 0
 
 
+def cmd_read(a: argparse.Namespace) -> int:
+    _check_model(a.model)
+    _load_backend()
+    from svhn_api.inference.bulk import read_photos
+
+    summary = read_photos(a.inputs, a.out, model=a.model, localizer=False if a.whole_image else a.localizer,
+                          fmt=a.format, batch_size=a.batch_size, workers=a.workers, progress=not a.json)
+    text = (f"{summary.read:,} photos read into {a.out} in {summary.seconds:.1f} s "
+            f"({summary.per_second:,.0f} photos/s)" + (f"; {summary.failed:,} could not be read (see their rows)"
+                                                        if summary.failed else "")
+            + (f"; {summary.skipped:,} already there, skipped" if summary.skipped else ""))
+    _emit({**summary.__dict__, "per_second": round(summary.per_second, 1)}, a.json, text)
+    return 1 if summary.failed else 0
+
+
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     from svhn_api.data.preprocess import CROP_ALIASES, CROP_MODES
     from svhn_api.models import ALIASES as MODEL_ALIASES
@@ -358,6 +373,27 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="model folder or .keras file (default: $SVHN_MODEL, else the shipped model)")
     q.add_argument("--json", action="store_true", help=JSON_HELP)
     q.set_defaults(func=cmd_predict)
+
+    q = sub.add_parser("read", help="read many photos (files, folders, globs, .tar.gz archives) into a CSV or "
+                       "JSON Lines file; rerun to resume",
+                       epilog="One row per photo: path, number, confidence, unsure, box, error. Photos already in "
+                       "--out are skipped, so the same command resumes an interrupted run. Exit status: 0 all "
+                       "read, 1 some could not be read (their rows say why), 2 a usage error.")
+    q.add_argument("inputs", nargs="+", help="image files, folders (searched recursively), glob patterns "
+                   "(quote them) or .tar.gz archives of images")
+    q.add_argument("--out", required=True, help="results file: .csv, or .jsonl for JSON Lines (appended to)")
+    q.add_argument("--format", choices=("csv", "jsonl"), default=None, help="default: from --out's suffix")
+    q.add_argument("--batch-size", type=_positive(int), default=256, help="photos per model batch (default "
+                   "%(default)s)")
+    q.add_argument("--workers", type=_positive(int), default=None,
+                   help="decoding threads (default: one per core)")
+    q.add_argument("--localizer", default=None, help="localizer model folder (default: $SVHN_LOCALIZER, else "
+                   "the shipped one)")
+    q.add_argument("--whole-image", action="store_true", help="read each whole image, without the localizer")
+    q.add_argument("--model", default=None,
+                   help="model folder or .keras file (default: $SVHN_MODEL, else the shipped model)")
+    q.add_argument("--json", action="store_true", help=JSON_HELP)
+    q.set_defaults(func=cmd_read)
     return p
 
 

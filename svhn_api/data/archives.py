@@ -75,15 +75,17 @@ def read_member(
 
 
 def iter_images(
-    archive: str | os.PathLike[str], *, max_image_bytes: int = MAX_IMAGE_BYTES
+    archive: str | os.PathLike[str], *, max_image_bytes: int = MAX_IMAGE_BYTES, full_names: bool = False,
+    suffixes: tuple[str, ...] = (".png",),
 ) -> Iterator[tuple[str, bytes]]:
-    """Yield ``(basename, png_bytes)`` for every ``*.png`` member, in archive order, in one streaming pass."""
+    """Yield ``(basename, bytes)`` for every member ending in ``suffixes`` (lower case; default ``*.png``), in
+    archive order, in one streaming pass; ``full_names``: the member's path in the archive, not its basename."""
     with _open(archive) as (tar, gz):
         for member in _members(archive, tar, gz):
-            if not _is_image(member):
+            if not (member.isreg() and member.name.lower().endswith(suffixes)):
                 continue
             _check_image_size(archive, member, max_image_bytes)
-            yield PurePosixPath(member.name).name, _read(archive, tar, member)
+            yield (member.name if full_names else PurePosixPath(member.name).name), _read(archive, tar, member)
 
 
 def list_members(archive: str | os.PathLike[str]) -> list[str]:

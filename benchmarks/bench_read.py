@@ -1,0 +1,61 @@
+"""Bulk reading throughput: ``python -m svhn_api read`` from PNG files to a CSV file, whole photos with the
+shipped localizer and reader, warm.
+
+    python -m benchmarks.bench_read [--photos 2000] [--runs 3] [--batch-size 256]
+
+Renders ``--photos`` synthetic street photos once (seed 0, the test split's renderer) as PNG files in a
+temporary folder, reads them ``--runs`` times into a fresh results file each time (the first run, which
+loads and traces the models, is not counted), and prints the median photos/s with the machine's core count.
+Beside it, the same photos through ``predict()`` one at a time (the loop a user would write), same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--photos", type=int, default=2000, help="synthetic photos to read")
+    ap.add_argument("--runs", type=int, default=3, help="timed runs (after one warm-up run)")
+    ap.add_argument("--batch-size", type=int, default=256, help="photos per model batch")
+    a = ap.parse_args()
+    from svhn_api.data.archives import iter_images
+    from svhn_api.inference.bulk import read_photos
+    from svhn_api.inference.predict import predict
+    from svhn_api.synthetic import synth
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "photos"
+        folder.mkdir()
+        archive = synth(Path(tmp) / "archives", train=0, extra=0, test=a.photos, progress=False)["test"]
+        for name, data in iter_images(archive):
+            (folder / name).write_bytes(data)
+        rates = []
+        for run in range(a.runs + 1):
+            out = Path(tmp) / f"results{run}.csv"
+            summary = read_photos([folder], out, batch_size=a.batch_size, progress=False)
+            if run:
+                rates.append(summary.per_second)
+        files = sorted(folder.glob("*.png"))[:200]
+        predict(files[0])
+        t0 = time.perf_counter()
+        for f in files:
+            predict(f)
+        one_by_one = len(files) / (time.perf_counter() - t0)
+    print(f"machine: {os.cpu_count()} cores; {a.photos:,} synthetic photos (PNG files), whole photo with the "
+          f"localizer, batch {a.batch_size}")
+    print(f"read (PNG files -> CSV): median {statistics.median(rates):,.0f} photos/s over {a.runs} runs "
+          f"({', '.join(f'{r:,.0f}' for r in rates)})")
+    print(f"predict() one photo at a time, same photos (first 200): {one_by_one:,.0f} photos/s "
+          f"-> read is {statistics.median(rates) / one_by_one:.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,207 @@
+"""Reading house numbers in many photos: ``read_photos(inputs, out)``.
+
+Inputs are files, folders (searched recursively for PNG and JPEG files), glob patterns and ``.tar.gz``
+archives (every PNG/JPEG member, read in one streaming pass with the archive reader's member checks). Each
+photo gives one row of ``FIELDS`` in ``out``, a CSV or JSON Lines file, written batch by batch: nothing holds
+all photos in memory. Rerunning the same command resumes: photos already in ``out`` are skipped (a row cut
+by an interruption is dropped and redone). Photos are decoded on a thread pool while the previous batch is
+read by the models (``predict``: the localizer finds the number, the reader reads it).
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from svhn_api.errors import ImageError, SVHNError
+
+FIELDS = ("path", "number", "confidence", "unsure", "box", "error")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
+FORMATS = ("csv", "jsonl")
+
+
+@dataclass(frozen=True)
+class Photo:
+    """One input photo: its name in the results, and its file or (an archive member's) bytes."""
+
+    name: str
+    source: Path | bytes
+
+
+@dataclass
+class ReadSummary:
+    out: str
+    read: int = 0        # rows written by this run
+    failed: int = 0      # ... of which could not be read (their error is in the row)
+    skipped: int = 0     # photos already in ``out`` from an earlier run
+    seconds: float = 0.0
+
+    @property
+    def per_second(self) -> float:
+        return self.read / self.seconds if self.seconds else 0.0
+
+
+def expand(inputs: Iterable[str | os.PathLike[str]]) -> Iterator[Photo]:
+    """Every photo named by ``inputs``, lazily, in order (a folder's and a glob's files sorted by path). A
+    name that is nothing here is still yielded, so that its row says so."""
+    for item in inputs:
+        text = os.fspath(item)
+        path = Path(text)
+        if path.is_dir():
+            for f in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES):
+                yield Photo(str(f), f)
+        elif path.is_file() and text.lower().endswith(ARCHIVE_SUFFIXES):
+            from svhn_api.data.archives import iter_images
+
+            for member, data in iter_images(path, full_names=True, suffixes=IMAGE_SUFFIXES):
+                yield Photo(f"{text}:{member}", data)
+        elif not path.exists() and glob.has_magic(text):
+            matches = sorted(glob.glob(text, recursive=True))
+            if not matches:
+                yield Photo(text, path)   # its row: no such file
+            yield from expand(matches)
+        else:
+            yield Photo(text, path)
+
+
+def output_format(out: str | os.PathLike[str], fmt: str | None = None) -> str:
+    """``fmt``, else from ``out``'s suffix (``.jsonl``/``.ndjson``: JSON Lines; anything else: CSV)."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise ValueError(f"format {fmt!r}: choose {' or '.join(FORMATS)}")
+        return fmt
+    return "jsonl" if Path(out).suffix.lower() in (".jsonl", ".ndjson") else "csv"
+
+
+def already_read(out: Path, fmt: str) -> set[str]:
+    """The photos ``out`` already holds a row for. A last line cut by an interruption is cut off the file,
+    so that the photo is read again."""
+    if not out.is_file() or out.stat().st_size == 0:
+        return set()
+    data = out.read_bytes()
+    if not data.endswith(b"\n"):
+        with open(out, "r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
+        data = data[:data.rfind(b"\n") + 1]
+    text = data.decode("utf-8")
+    try:
+        if fmt == "jsonl":
+            return {json.loads(line)["path"] for line in text.splitlines() if line.strip()}
+        rows = list(csv.DictReader(io.StringIO(text)))
+        if rows and "path" not in rows[0]:
+            raise KeyError("path")
+        return {r["path"] for r in rows}
+    except (ValueError, KeyError, TypeError) as e:
+        raise SVHNError(f"{out}: not a results file of `read` ({e.__class__.__name__}: {e}); give another --out, "
+                        "or remove it to start over") from None
+
+
+def _decode(photo: Photo) -> Image.Image | str:
+    from svhn_api.data.images import load_image
+
+    try:
+        img = load_image(photo.source, name=photo.name)
+        img.load()
+        return img
+    except ImageError as e:
+        return str(e)
+
+
+def _row(name: str, reading: Any = None, error: str | None = None) -> dict[str, Any]:
+    if reading is None:
+        return {"path": name, "number": None, "confidence": None, "unsure": None, "box": None, "error": error}
+    box = None if reading.box is None else [round(float(v), 1) for v in reading.box]
+    return {"path": name, "number": reading.number, "confidence": round(float(reading.confidence), 6),
+            "unsure": bool(reading.unsure), "box": box, "error": reading.error}
+
+
+class _Writer:
+    """Rows appended to ``out`` and flushed batch by batch (CSV: the header once, for a new file)."""
+
+    def __init__(self, out: Path, fmt: str) -> None:
+        new = not out.is_file() or out.stat().st_size == 0
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(out, "a", newline="", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        self.fmt = fmt
+        self.csv = csv.DictWriter(self.file, FIELDS) if fmt == "csv" else None
+        if self.csv is not None and new:
+            self.csv.writeheader()
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        for r in rows:
+            if self.csv is not None:
+                self.csv.writerow({**r, "box": "" if r["box"] is None else " ".join(map(str, r["box"])),
+                                   "number": "" if r["number"] is None else r["number"]})
+            else:
+                self.file.write(json.dumps(r) + "\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *, model: Any = None,
+                localizer: Any = None, fmt: str | None = None, batch_size: int = 256, workers: int | None = None,
+                progress: bool = True) -> ReadSummary:
+    """Read every photo of ``inputs`` into ``out`` (see the module's docstring); returns what was done.
+
+    ``model``/``localizer`` as for ``predict`` (``localizer=False``: read each photo whole).
+    ``workers``: decoding threads (default: the core count).
+    """
+    from tqdm import tqdm
+
+    from svhn_api.inference.predict import predict
+    from svhn_api.models.io import load
+
+    out, fmt = Path(out), output_format(out, fmt)
+    reader = load(model)
+    finder = load(localizer) if localizer not in (None, False) else localizer
+    done = already_read(out, fmt)
+    summary, t0 = ReadSummary(str(out), skipped=0), time.perf_counter()
+
+    def todo() -> Iterator[Photo]:
+        for p in expand(inputs):
+            if p.name in done:
+                summary.skipped += 1
+            else:
+                yield p
+
+    writer = _Writer(out, fmt)
+    photos = todo()
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1, thread_name_prefix="svhn-decode") as pool, \
+            tqdm(desc=f"read -> {out.name}", unit="photo", disable=not progress, dynamic_ncols=True) as bar:
+        def submit() -> list[tuple[Photo, Future]]:
+            return [(p, pool.submit(_decode, p)) for p in islice(photos, batch_size)]
+
+        try:
+            batch = submit()
+            while batch:
+                following = submit()                 # decoded while this batch is read
+                decoded = [(p, f.result()) for p, f in batch]
+                good = [(p, img) for p, img in decoded if not isinstance(img, str)]
+                readings = iter(predict([img for _, img in good], model=reader, localizer=finder,
+                                        errors="return", names=[p.name for p, _ in good]) if good else [])
+                rows = [_row(p.name, error=img) if isinstance(img, str) else _row(p.name, next(readings))
+                        for p, img in decoded]
+                writer.write(rows)
+                summary.read += len(rows)
+                summary.failed += sum(r["error"] is not None for r in rows)
+                bar.update(len(rows))
+                batch = following
+        finally:
+            writer.close()
+    summary.seconds = round(time.perf_counter() - t0, 3)
+    return summary

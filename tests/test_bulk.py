@@ -1,0 +1,139 @@
+"""Bulk reading (``svhn_api.inference.bulk``, ``python -m svhn_api read``): folders, globs, archives and bad
+inputs in, one row per photo out, the same readings as ``predict``, resumable after an interruption."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tarfile
+
+import numpy as np
+import pytest
+
+from svhn_api.errors import ArchiveError, SVHNError
+from tests.conftest import draw_number
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    from svhn_api.models import architectures
+    from svhn_api.models import io as model_io
+
+    folder = tmp_path_factory.mktemp("models") / "reader"
+    model_io.save(architectures.build("compact"), folder)
+    return folder
+
+
+def _png(number: str, seed: int) -> bytes:
+    img, _ = draw_number(number, np.random.default_rng(seed))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _tar(path, members: dict[str, bytes]) -> None:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    folder = tmp_path / "photos" / "street"
+    folder.mkdir(parents=True)
+    for i in range(5):
+        (folder / f"{i}.png").write_bytes(_png(str(10 + i), i))
+    (folder / "notes.png").write_text("not an image")
+    (folder / "readme.txt").write_text("skipped: not an image name")
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    for i in range(3):
+        (loose / f"house{i}.png").write_bytes(_png(str(200 + i), 10 + i))
+    _tar(tmp_path / "batch.tar.gz", {"set/a.png": _png("7", 20), "set/b.png": _png("81", 21), "set/x.txt": b"x"})
+    return [str(tmp_path / "photos"), str(loose / "house*.png"), str(tmp_path / "batch.tar.gz"),
+            str(tmp_path / "missing.png")]
+
+
+def _rows(path):
+    return list(csv.DictReader(open(path, newline="")))
+
+
+def test_every_kind_of_input_gives_one_row_the_same_as_predict(inputs, tmp_path, model_folder):
+    from svhn_api.inference.bulk import read_photos
+    from svhn_api.inference.predict import predict
+
+    out = tmp_path / "results.csv"
+    summary = read_photos(inputs, out, model=model_folder, localizer=False, batch_size=4, progress=False)
+    rows = _rows(out)
+    names = [r["path"] for r in rows]
+    assert names[:6] == [str(tmp_path / "photos" / "street" / n) for n in ("0.png", "1.png", "2.png", "3.png",
+                                                                           "4.png", "notes.png")]
+    assert names[6:9] == [str(tmp_path / "loose" / f"house{i}.png") for i in range(3)]
+    assert names[9:11] == [f"{tmp_path / 'batch.tar.gz'}:set/a.png", f"{tmp_path / 'batch.tar.gz'}:set/b.png"]
+    assert names[11] == str(tmp_path / "missing.png") and len(rows) == 12
+    assert (summary.read, summary.failed, summary.skipped) == (12, 2, 0)
+    assert "not a readable image" in rows[5]["error"] and "no such file" in rows[11]["error"]
+    photos = [tmp_path / "photos" / "street" / f"{i}.png" for i in range(5)]
+    expected = predict(photos, model=model_folder, localizer=False)
+    assert [r["number"] for r in rows[:5]] == [p.number for p in expected]
+    assert [float(r["confidence"]) for r in rows[:5]] == pytest.approx([p.confidence for p in expected], abs=1e-5)
+
+
+def test_a_rerun_resumes_and_redoes_a_row_cut_by_an_interruption(inputs, tmp_path, model_folder):
+    from svhn_api.inference.bulk import read_photos
+
+    out = tmp_path / "results.jsonl"
+    read_photos(inputs[:2], out, model=model_folder, localizer=False, batch_size=3, progress=False)
+    lines = out.read_text().splitlines()
+    assert len(lines) == 9 and all(json.loads(x)["path"] for x in lines)
+    out.write_text("\n".join(lines[:7]) + "\n" + lines[7][:15])   # killed while writing row 8
+    summary = read_photos(inputs, out, model=model_folder, localizer=False, batch_size=3, progress=False)
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert summary.skipped == 7 and summary.read == 5
+    assert len(rows) == 12 and len({r["path"] for r in rows}) == 12
+    assert set(rows[0]) == {"path", "number", "confidence", "unsure", "box", "error"}
+
+
+def test_with_the_localizer_each_row_has_the_box_it_found(tmp_path, model_folder):
+    from svhn_api.inference.bulk import read_photos
+    from svhn_api.models import architectures
+    from svhn_api.models import io as model_io
+
+    finder = tmp_path / "localizer"
+    model_io.save(architectures.build("localizer"), finder)
+    photo = tmp_path / "p.png"
+    photo.write_bytes(_png("42", 3))
+    out = tmp_path / "r.jsonl"
+    read_photos([photo], out, model=model_folder, localizer=finder, progress=False)
+    [row] = [json.loads(x) for x in out.read_text().splitlines()]
+    assert row["error"] is None and len(row["box"]) == 4 and isinstance(row["unsure"], bool)
+
+
+def test_a_malicious_archive_is_refused_and_a_foreign_file_is_not_overwritten(tmp_path, model_folder):
+    from svhn_api.inference.bulk import read_photos
+
+    evil = tmp_path / "evil.tar.gz"
+    _tar(evil, {"../escape.png": _png("1", 0)})
+    with pytest.raises(ArchiveError, match="evil.tar.gz"):
+        read_photos([evil], tmp_path / "r.csv", model=model_folder, localizer=False, progress=False)
+    foreign = tmp_path / "notes.jsonl"
+    foreign.write_text("my own notes\n")
+    with pytest.raises(SVHNError, match="not a results file of `read`"):
+        read_photos([tmp_path], foreign, model=model_folder, localizer=False, progress=False)
+    assert foreign.read_text() == "my own notes\n"
+
+
+def test_cli_read_reports_and_exits_non_zero_when_some_failed(inputs, tmp_path, model_folder, capsys):
+    from svhn_api.cli import main
+
+    out = tmp_path / "cli.csv"
+    assert main(["read", *inputs, "--out", str(out), "--model", str(model_folder), "--whole-image", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["read"] == 12 and report["failed"] == 2
+    assert main(["read", inputs[0], "--out", str(out), "--model", str(model_folder), "--whole-image"]) == 0
+    assert "6 already there, skipped" in capsys.readouterr().out
