@@ -192,7 +192,7 @@ def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike
                 following = submit()                 # decoded while this batch is read
                 decoded = [(p, f.result()) for p, f in batch]
                 good = [(p, img) for p, img in decoded if not isinstance(img, str)]
-                readings = iter(predict([img for _, img in good], model=reader, localizer=finder,
+                readings = iter(predict([img for _, img in good], model=reader, localizer=finder, top=1,
                                         errors="return", names=[p.name for p, _ in good]) if good else [])
                 rows = [_row(p.name, error=img) if isinstance(img, str) else _row(p.name, next(readings))
                         for p, img in decoded]

@@ -227,7 +227,7 @@ def _read(lm: Any, arrays: dict[int, np.ndarray], top: int) -> dict[int, Predict
     out = {}
     for i, p, row, c in zip(arrays, probs, rows, conf, strict=True):
         best = row_to_number(row)
-        alts = [(n, s) for n, s in topk(p, top, lm.none_terms) if n != best][:max(0, top - 1)]
+        alts = [] if top <= 1 else [(n, s) for n, s in topk(p, top, lm.none_terms) if n != best][:top - 1]
         threshold = lm.card.decode.unsure_below
         out[i] = Prediction(best, float(c), p, alts, unsure=threshold is not None and float(c) < threshold)
     return out
