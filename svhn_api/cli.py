@@ -165,7 +165,7 @@ def cmd_prepare(a: argparse.Namespace) -> int:
 
     s = prepare(a.archives, source=a.source, splits=a.splits, crop=a.crop, jobs=a.jobs, out=a.out,
                 validation_size=a.validation_size, seed=a.seed, download=not a.no_download,
-                verify=not a.no_verify, progress=not a.json)
+                verify=not a.no_verify, progress=not a.json, scheduler=a.scheduler)
     lines = [f"store: {s.path}  (crop {s.crop}, {s.seconds:.1f} s)"]
     if not s.verified:
         lines.append("  source: unverified archives (size/MD5 not checked; every member was)")
@@ -194,7 +194,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     from svhn_api.training.train import train
 
     result = train(data=a.data, model=a.model, name=a.name, epochs=a.epochs, batch_size=a.batch_size,
-                   seed=a.seed, minutes=a.minutes, loss=a.loss, progress=not a.json, fresh=a.fresh)
+                   seed=a.seed, minutes=a.minutes, loss=a.loss, progress=not a.json, fresh=a.fresh,
+                   devices=a.devices)
     _emit(result, a.json, json.dumps(result, indent=2, default=str))
     return 0
 
@@ -299,6 +300,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="union: 64x64 RGB of the expanded union box; capstone: the 2016 capstone's 32x32 strip "
                    f"({_aliases_note(CROP_ALIASES)})")
     q.add_argument("--jobs", type=int, default=-1, help="parallel workers (default: all cores)")
+    q.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="preprocess on this Dask cluster's workers instead of local processes (needs the "
+                        "'cluster' extra: dask, distributed); the store is the same bytes as a local run's")
     q.add_argument("--out", help="output store (default $SVHN_DATA/svhn_<crop>.h5, or "
                    "$SVHN_DATA/synthetic/synthetic_<crop>.h5 for --source synthetic)")
     q.add_argument("--validation-size", type=int, default=6000,
@@ -334,6 +338,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     q.add_argument("--batch-size", type=_positive(int), default=None,
                    help="images per step (default: the architecture's own)")
     q.add_argument("--minutes", type=_positive(float), default=None, help="stop after this much training time")
+    q.add_argument("--devices", default=None, metavar="all|N",
+                   help="data-parallel over all (or N) devices, with KERAS_BACKEND=jax: --batch-size is then per "
+                        "device, and the learning rate is scaled by the device count (default: one device)")
     q.add_argument("--loss", choices=("sum", "masked"), default="sum",
                    help="sum of the six cross-entropies, or the paper's (no gradient for absent digits)")
     q.add_argument("--seed", type=int, default=0, help="random seed of initialisation, shuffling and augmentation")

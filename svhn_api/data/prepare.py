@@ -7,6 +7,7 @@ assembled from the parts into a temporary file and renamed only when complete.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import shutil
@@ -32,7 +33,7 @@ from svhn_api.data.store import (
     split_ranges,
     write_attrs,
 )
-from svhn_api.errors import ArchiveError
+from svhn_api.errors import ArchiveError, DataError
 from svhn_api.paths import archives_dir, data_dir, synthetic_dir
 
 ARCHIVE_NAMES = ("train", "extra", "test")
@@ -86,11 +87,43 @@ def _part_key(archive_md5: str, mode: str) -> str:
     return f"{archive_md5}:{mode}:{__version__}"
 
 
+_CLIENTS: dict[str, object] = {}   # the Dask clients this process opened, kept alive for the next archive
+
+
+def _cluster(scheduler: str | None) -> contextlib.AbstractContextManager:
+    """Where joblib runs: its default (local processes), or joblib's Dask backend on the cluster at
+    ``scheduler``, connected once per process (the client becomes Dask's default, which that backend uses)."""
+    if scheduler is None:
+        return contextlib.nullcontext()
+    from joblib import parallel_config
+
+    try:
+        from distributed import Client, default_client
+    except ImportError as e:
+        raise DataError(f"--scheduler {scheduler}: Dask is not installed; pip install 'svhn-reader[cluster]' "
+                        "(dask and distributed), or prepare without --scheduler") from e
+    try:
+        if default_client().scheduler.address == scheduler:
+            return parallel_config(backend="dask")
+    except ValueError:
+        pass
+    try:
+        _CLIENTS[scheduler] = Client(scheduler, timeout="20s", set_as_default=True)
+    except OSError as e:
+        raise DataError(f"--scheduler {scheduler}: no Dask scheduler answers there ({e}); start one "
+                        "(`dask scheduler`, then `dask worker tcp://HOST:PORT` on each machine) or check the "
+                        "address") from e
+    return parallel_config(backend="dask")
+
+
 def process_archive(archive: Path, name: str, part: Path, *, mode: str = "union", jobs: int = -1,
-                    archive_md5: str = "", progress: bool = True, on_progress: Progress | None = None) -> Path:
+                    archive_md5: str = "", progress: bool = True, on_progress: Progress | None = None,
+                    scheduler: str | None = None) -> Path:
     """Preprocess every image of one archive into ``part`` (an HDF5 file with the store's row datasets).
 
     ``on_progress(stage, done, total)`` is called after each chunk, e.g. to drive a progress bar in a UI.
+    ``scheduler``: a Dask scheduler address; the chunks then run on that cluster's workers (joblib's Dask
+    backend), in the same order, so the part file is the same bytes.
     """
     from joblib import Parallel, delayed
     from tqdm import tqdm
@@ -126,13 +159,13 @@ def process_archive(archive: Path, name: str, part: Path, *, mode: str = "union"
     done = 0
     bar = tqdm(total=len(records), desc=f"prepare {name}", unit="img", disable=not progress, leave=True)
     try:
-        with atomic_path(part) as tmp, h5py.File(tmp, "w") as f:
+        with atomic_path(part) as tmp, h5py.File(tmp, "w") as f, _cluster(scheduler):
             create_datasets(f, CROP_SHAPES[mode])
-            if jobs == 1:
+            if jobs == 1 and scheduler is None:
                 results: Iterable[list[tuple]] = (_process_chunk(c, mode) for c in _chunks(items(), TASK_IMAGES))
             else:
-                results = Parallel(n_jobs=jobs, return_as="generator")(
-                    delayed(_process_chunk)(c, mode) for c in _chunks(items(), TASK_IMAGES))
+                parallel = Parallel(n_jobs=-1 if scheduler else jobs, return_as="generator")
+                results = parallel(delayed(_process_chunk)(c, mode) for c in _chunks(items(), TASK_IMAGES))
             for chunk in results:
                 ok = [r for r in chunk if r[5] is None]
                 left_out += [{"archive": name, "filename": r[0], "reason": r[5]} for r in chunk if r[5] is not None]
@@ -226,7 +259,8 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
             splits: Sequence[str] = ARCHIVE_NAMES, crop: str = "union", jobs: int = -1,
             out: str | Path | None = None, validation_size: int = 6000, seed: int = 0,
             download: bool = True, verify: bool = True, progress: bool = True,
-            on_progress: Progress | None = None, sample: Mapping[str, int] | None = None) -> PrepareSummary:
+            on_progress: Progress | None = None, sample: Mapping[str, int] | None = None,
+            scheduler: str | None = None) -> PrepareSummary:
     """Build the prepared store from the official SVHN archives (``source="official"``, downloaded into
     ``archives`` when missing) or from the embedded synthetic sample (``source="synthetic"``, rendered on
     first use). Returns a summary: path, counts per split, left-out items with reasons, seconds.
@@ -241,6 +275,9 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
     ``source="unverified"``, ``verified=False`` and the archives' actual MD5s.
     ``sample`` (synthetic only): photos per split to render when the archives are missing (default
     ``SYNTHETIC_SAMPLE``); give ``splits`` to match when a split has none.
+    ``scheduler``: a Dask scheduler address (``tcp://HOST:PORT``): the images are preprocessed on that
+    cluster's workers (the archives are read here and sent in chunks); the store is the same bytes as a
+    local run's.
     """
     from svhn_api.data.download import archive_md5, archives_source, ensure_archives, expected_md5
     from svhn_api.data.preprocess import crop_mode
@@ -273,7 +310,8 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
     for name in splits:
         checksums[name] = expected_md5(folder, name) if verify else archive_md5(folder, name, progress=progress)
         parts[name] = process_archive(paths[name], name, parts_dir / f"{name}.h5", mode=crop, jobs=jobs,
-                                      archive_md5=checksums[name], progress=progress, on_progress=on_progress)
+                                      archive_md5=checksums[name], progress=progress, on_progress=on_progress,
+                                      scheduler=scheduler)
     counts = assemble(parts, out, mode=crop, validation_size=validation_size, seed=seed, checksums=checksums,
                       source=archives_source(folder, checksums.values()) if verify else "unverified",
                       verified=verify)

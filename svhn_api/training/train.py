@@ -41,6 +41,7 @@ from svhn_api.models import architecture_name, task
 from svhn_api.models import card as cards
 from svhn_api.training import checkpoint
 from svhn_api.training.batches import epoch_batches, read_ahead, steps_per_epoch
+from svhn_api.training.devices import count, data_parallel, divisible
 from svhn_api.training.loss import LOSSES
 from svhn_api.training.progress import MetricLog, interrupt_on_sigterm, progress_bar
 from svhn_api.training.schedule import learning_rate
@@ -119,7 +120,7 @@ def train(data: str | Path, model: str = "compact", name: str | None = None, epo
           patience: int = 5, checkpoint_minutes: float = 5.0, limit: int | None = None,
           val_limit: int | None = None, lr: float | None = None, fresh: bool = False,
           jit: bool | None = None, log_every: int = 50, stop_after: int | None = None,
-          deterministic: bool = False, init: str | Path | None = None) -> dict:
+          deterministic: bool = False, init: str | Path | None = None, devices: int | str | None = None) -> dict:
     """Train architecture ``model`` on the store ``data`` into ``<root>/<name or model>/``; returns a summary.
 
     ``limit`` / ``val_limit`` cap the train / validation rows used. ``jit``: XLA compilation of the step
@@ -127,30 +128,39 @@ def train(data: str | Path, model: str = "compact", name: str | None = None, epo
     ``stop_after`` (for tests) interrupts the run after that many steps of this call, as Ctrl-C would.
     ``init``: a model (folder or .keras file) of the same architecture whose weights the run starts from
     (fine-tuning), instead of a random initialisation. Never reads the test split.
+    ``devices``: ``"all"`` or a count: data-parallel over that many devices (JAX backend;
+    ``training.devices``), ``batch_size`` per device and the learning rate scaled by the device count.
 
     Global state: building the model seeds Python's ``random``, NumPy's global generator and the Keras
     backend's global seed (``keras.utils.set_random_seed``), as Keras needs for reproducible initial
     weights; Python's and NumPy's generators are restored afterwards, the backend's is left seeded.
     ``deterministic=True`` also turns on TensorFlow's op determinism, which is process-wide and stays on.
     """
+    n = count(devices)
+    if n > 1:   # per-device batch of the recipe; the linear scaling rule for the learning rate
+        from svhn_api.models.architectures import recipe
+
+        batch_size, lr = (batch_size or recipe(model).batch_size) * n, (lr or recipe(model).lr) * n
     plan = _plan(data, model, name, epochs, batch_size, seed, minutes, loss, progress, root, augment, patience,
                  checkpoint_minutes, limit, val_limit, lr, jit, log_every)
     plan.config["init"] = None if init is None else paths.portable(init)
+    plan.config["devices"] = n if n > 1 else None   # None: one device, as in cards written before this setting
     done = _finished_already(plan, fresh)
     if done is not None:
         return done
-    s = _start(plan, deterministic)
-    if s.state.seconds >= plan.budget:
-        return _summary(plan.folder, resumed=True,
-                        note=f"the {minutes} minute budget is used up; give more minutes to continue")
-    try:
-        with interrupt_on_sigterm():
-            return _fit(s, stop_after)
-    except KeyboardInterrupt:
-        _snapshot(s)
-        raise
-    finally:
-        s.log.close()
+    with data_parallel(n):
+        s = _start(plan, deterministic)
+        if s.state.seconds >= plan.budget:
+            return _summary(plan.folder, resumed=True,
+                            note=f"the {minutes} minute budget is used up; give more minutes to continue")
+        try:
+            with interrupt_on_sigterm():
+                return _fit(s, stop_after)
+        except KeyboardInterrupt:
+            _snapshot(s)
+            raise
+        finally:
+            s.log.close()
 
 
 def _fit(s: Session, stop_after: int | None) -> dict:
@@ -169,7 +179,8 @@ def _fit(s: Session, stop_after: int | None) -> dict:
                                 plan.config["limit"], plan.task.fields)
         with progress_bar(plan, state, last_val) as bar:
             for batch in read_ahead(batches):
-                x, y = inputs_and_targets(plan.task, batch, _batch_rng(plan, state))
+                x, y = divisible(*inputs_and_targets(plan.task, batch, _batch_rng(plan, state)),
+                                 plan.config["devices"] or 1)
                 rate = learning_rate(recipe, peak, state.step,
                                      max(state.step / (plan.per_epoch * plan.epochs), s.elapsed() / plan.budget))
                 s.trainer.optimizer.learning_rate.assign(rate)
