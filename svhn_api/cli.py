@@ -373,12 +373,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     q.add_argument("--box", type=_box, help="the number's region left,top,width,height in pixels (applied to "
                    "every image; a box partly outside an image is clipped, with a warning); without it the "
                    "localizer finds the number in the whole photo")
-    q.add_argument("--localizer", default=None, help="localizer model folder for photos without --box "
-                   "(default: $SVHN_LOCALIZER, else the shipped one when there is one)")
-    q.add_argument("--whole-image", action="store_true", help="read the whole image, without the localizer")
-    q.add_argument("--model", default=None,
-                   help="model folder or .keras file (default: $SVHN_MODEL, else the shipped model)")
-    q.add_argument("--json", action="store_true", help=JSON_HELP)
+    _model_options(q, "localizer model folder for photos without --box (default: $SVHN_LOCALIZER, else the "
+                   "shipped one when there is one)")
     q.set_defaults(func=cmd_predict)
 
     q = sub.add_parser("read", help="read many photos (files, folders, globs, .tar.gz archives) into a CSV or "
@@ -394,14 +390,18 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    "%(default)s)")
     q.add_argument("--workers", type=_positive(int), default=None,
                    help="decoding threads (default: one per core)")
-    q.add_argument("--localizer", default=None, help="localizer model folder (default: $SVHN_LOCALIZER, else "
-                   "the shipped one)")
-    q.add_argument("--whole-image", action="store_true", help="read each whole image, without the localizer")
+    _model_options(q, "localizer model folder (default: $SVHN_LOCALIZER, else the shipped one)")
+    q.set_defaults(func=cmd_read)
+    return p
+
+
+def _model_options(q: argparse.ArgumentParser, localizer_help: str) -> None:
+    """The reader, the localizer (or none) and --json: the same for predict and read."""
+    q.add_argument("--localizer", default=None, help=localizer_help)
+    q.add_argument("--whole-image", action="store_true", help="read the whole image, without the localizer")
     q.add_argument("--model", default=None,
                    help="model folder or .keras file (default: $SVHN_MODEL, else the shipped model)")
     q.add_argument("--json", action="store_true", help=JSON_HELP)
-    q.set_defaults(func=cmd_read)
-    return p
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:

@@ -19,11 +19,15 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "artifacts" / "models"
 
 
-def test_predict_page_reads_an_uploaded_photo(tmp_path):
+def need_browser_and_model() -> None:
     if not CHROMIUM.exists():
         pytest.skip(f"real-browser check: no Chromium at {CHROMIUM} (apt-get install chromium)")
     if not (MODELS / "compact" / "model.keras").is_file():
         pytest.skip(f"real-browser check: the shipped model {MODELS / 'compact' / 'model.keras'} is not there yet")
+
+
+def test_predict_page_reads_an_uploaded_photo(tmp_path):
+    need_browser_and_model()
     store = make_store(tmp_path / "svhn_union.h5", {"train": 8, "validation": 4, "test": 8})
     img, _ = draw_number("258", np.random.default_rng(3))
     photo = tmp_path / "house.png"
@@ -57,10 +61,7 @@ TRUNCATED = """() => [...document.querySelectorAll(
 
 
 def test_evaluate_metric_labels_are_not_cut_at_1400px(tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip(f"real-browser check: no Chromium at {CHROMIUM} (apt-get install chromium)")
-    if not (MODELS / "compact" / "model.keras").is_file():
-        pytest.skip(f"real-browser check: the shipped model {MODELS / 'compact' / 'model.keras'} is not there yet")
+    need_browser_and_model()
     store = make_store(tmp_path / "svhn_union.h5", {"train": 8, "validation": 6, "test": 6})
     env = {"SVHN_DATA": str(store), "SVHN_RUNS": str(tmp_path / "runs")}
     with streamlit_server(env, log=tmp_path / "streamlit.log") as url, browser_page(width=1400) as page:
