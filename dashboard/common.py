@@ -10,6 +10,7 @@ Locations follow ``svhn_api.paths``, as for the command line: ``SVHN_DATA`` a st
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -220,12 +221,19 @@ def init_data() -> None:
     found, _ = stores(str(location))
     if location.suffix == ".h5" or any(not first_run.is_quick(e.path) for e in found):
         return  # an explicit store file, or stores of the user's own: nothing is rendered
-    if first_run.copy_bundled(location):
-        stores.clear()
-        return
-    if not found:
-        _prepare_quick(location)
-        stores.clear()
+    try:
+        if first_run.copy_bundled(location):
+            stores.clear()
+            return
+        if not found:
+            _prepare_quick(location)
+            stores.clear()
+    except PermissionError as e:
+        st.error(f"Cannot write the data folder {location} ({e.strerror}: {e.filename}). Make it writable by "
+                 f"this user (uid {os.getuid() if hasattr(os, 'getuid') else '?'}), or point SVHN_DATA at a "
+                 "writable folder. In Docker: run with --user \"$(id -u):$(id -g)\" for a host folder, or use a "
+                 "named volume (-v svhn-data:/app/data).")
+        st.stop()
     full_sample_job(str(location))
 
 

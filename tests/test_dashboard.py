@@ -385,3 +385,22 @@ def test_keras_state_survives_the_script_runs(app, monkeypatch):
     at.run()
     at.run()
     assert not at.exception and cleared == []
+
+
+def test_a_data_folder_it_cannot_write_is_a_clear_error(app, tmp_path, monkeypatch):
+    from dashboard import first_run
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    monkeypatch.setenv("SVHN_DATA", str(locked))
+    monkeypatch.delenv(first_run.BUNDLED_ENV, raising=False)
+
+    def refused(data_dir, on_progress=None):
+        raise PermissionError(13, "Permission denied", str(locked / "synthetic"))
+
+    monkeypatch.setattr(first_run, "prepare_quick", refused)
+    at = app()
+    at.run()
+    assert not at.exception
+    [error] = [e.value for e in at.error]
+    assert f"Cannot write the data folder {locked}" in error and "--user" in error
