@@ -272,7 +272,8 @@ def cmd_read(a: argparse.Namespace) -> int:
     from svhn_api.inference.bulk import read_photos
 
     summary = read_photos(a.inputs, a.out, model=a.model, localizer=False if a.whole_image else a.localizer,
-                          fmt=a.format, batch_size=a.batch_size, workers=a.workers, progress=not a.json)
+                          fmt=a.format, batch_size=a.batch_size, workers=a.workers, progress=not a.json,
+                          scheduler=a.scheduler)
     text = (f"{summary.read:,} photos read into {a.out} in {summary.seconds:.1f} s "
             f"({summary.per_second:,.0f} photos/s)" + (f"; {summary.failed:,} could not be read (see their rows)"
                                                         if summary.failed else "")
@@ -390,6 +391,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    "%(default)s)")
     q.add_argument("--workers", type=_positive(int), default=None,
                    help="decoding threads (default: one per core)")
+    q.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="read the batches on this Dask cluster's workers (they must see the photo files; needs "
+                        "the 'cluster' extra); the rows are the same as a local run's")
     _model_options(q, "localizer model folder (default: $SVHN_LOCALIZER, else the shipped one)")
     q.set_defaults(func=cmd_read)
     return p

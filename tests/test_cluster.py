@@ -57,3 +57,34 @@ def test_an_unreachable_scheduler_is_a_clear_error(archives, tmp_path):
     with pytest.raises(DataError, match="no Dask scheduler answers there"):
         prepare(archives, splits=("test",), out=tmp_path / "x.h5", download=False, progress=False,
                 scheduler=f"tcp://127.0.0.1:{free_port()}")
+
+
+def test_read_on_a_local_dask_cluster_writes_the_same_rows(tmp_path):
+    from distributed import LocalCluster
+
+    from svhn_api.data.archive_writer import write_archive as write
+    from svhn_api.inference.bulk import read_photos
+    from svhn_api.models import architectures
+    from svhn_api.models import io as model_io
+
+    reader, finder = tmp_path / "reader", tmp_path / "localizer"
+    model_io.save(architectures.build("compact"), reader)
+    model_io.save(architectures.build("localizer"), finder)
+    rng = np.random.default_rng(5)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    items = []
+    for i, number in enumerate(random_numbers(9, rng)):
+        img, boxes = draw_number(number, rng)
+        img.save(photos / f"{i}.png")
+        items.append((f"{i}.png", img, boxes))
+    write(tmp_path / "more.tar.gz", "test", items[:4])
+    (photos / "broken.png").write_bytes(b"not a png")
+    inputs = [photos, tmp_path / "more.tar.gz"]
+    read_photos(inputs, tmp_path / "local.csv", model=reader, localizer=finder, batch_size=4, progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                      processes=True) as cluster:
+        summary = read_photos(inputs, tmp_path / "cluster.csv", model=reader, localizer=finder, batch_size=4,
+                              progress=False, scheduler=cluster.scheduler_address)
+    assert summary.read == 14 and summary.failed == 1
+    assert (tmp_path / "cluster.csv").read_text() == (tmp_path / "local.csv").read_text()

@@ -153,17 +153,76 @@ class _Writer:
         self.file.close()
 
 
+def read_batch(photos: Sequence[Photo], reader: Any, localizer: Any, decoded: Sequence[Any] | None = None,
+               ) -> list[dict[str, Any]]:
+    """The rows of one batch: each photo decoded (unless ``decoded`` gives the results of ``_decode``) and
+    read by ``predict``, in order."""
+    from svhn_api.inference.predict import predict
+
+    decoded = [_decode(p) for p in photos] if decoded is None else decoded
+    good = [(p, img) for p, img in zip(photos, decoded, strict=True) if not isinstance(img, str)]
+    readings = iter(predict([img for _, img in good], model=reader, localizer=localizer, top=1, errors="return",
+                            names=[p.name for p, _ in good]) if good else [])
+    return [_row(p.name, error=img) if isinstance(img, str) else _row(p.name, next(readings))
+            for p, img in zip(photos, decoded, strict=True)]
+
+
+def _locally(photos: Iterator[Photo], batch_size: int, reader: Any, localizer: Any, workers: int | None,
+             ) -> Iterator[list[dict[str, Any]]]:
+    """Batches read here: a thread pool decodes the next batch while the models read this one."""
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1, thread_name_prefix="svhn-decode") as pool:
+        def submit() -> list[tuple[Photo, Future]]:
+            return [(p, pool.submit(_decode, p)) for p in islice(photos, batch_size)]
+
+        batch = submit()
+        while batch:
+            following = submit()
+            yield read_batch([p for p, _ in batch], reader, localizer, [f.result() for _, f in batch])
+            batch = following
+
+
+def _remote_batch(photos: list[Photo], reader: str, localizer: str | bool | None) -> list[dict[str, Any]]:
+    """One batch on a Dask worker: the models are loaded once per worker process (``models.io``'s cache)."""
+    return read_batch(photos, reader, localizer)
+
+
+def _on_cluster(photos: Iterator[Photo], batch_size: int, reader: str, localizer: str | bool | None,
+                scheduler: str) -> Iterator[list[dict[str, Any]]]:
+    """Batches read by a Dask cluster's workers, a few in flight per worker, written back in order. Files
+    are read by the workers (a folder every worker sees); archive members travel as bytes."""
+    try:
+        from distributed import Client
+    except ImportError as e:
+        raise SVHNError(f"--scheduler {scheduler}: Dask is not installed; pip install 'svhn-reader[cluster]' "
+                        "(dask and distributed), or read without --scheduler") from e
+    try:
+        client = Client(scheduler, timeout="20s", set_as_default=False)
+    except OSError as e:
+        raise SVHNError(f"--scheduler {scheduler}: no Dask scheduler answers there ({e}); start one or check "
+                        "the address") from e
+    with client:
+        window = 2 * max(1, len(client.scheduler_info().get("workers", {})))
+        pending: list[Any] = []
+        while True:
+            while len(pending) < window and (batch := list(islice(photos, batch_size))):
+                pending.append(client.submit(_remote_batch, batch, reader, localizer, pure=False))
+            if not pending:
+                return
+            yield pending.pop(0).result()
+
+
 def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *, model: Any = None,
                 localizer: Any = None, fmt: str | None = None, batch_size: int = 256, workers: int | None = None,
-                progress: bool = True) -> ReadSummary:
+                progress: bool = True, scheduler: str | None = None) -> ReadSummary:
     """Read every photo of ``inputs`` into ``out`` (see the module's docstring); returns what was done.
 
     ``model``/``localizer`` as for ``predict`` (``localizer=False``: read each photo whole).
     ``workers``: decoding threads (default: the core count).
+    ``scheduler``: a Dask scheduler address: the batches are read by that cluster's workers (each loads the
+    same model files, so the rows are the ones a local run writes).
     """
     from tqdm import tqdm
 
-    from svhn_api.inference.predict import predict
     from svhn_api.models.io import load
 
     out, fmt = Path(out), output_format(out, fmt)
@@ -179,28 +238,19 @@ def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike
             else:
                 yield p
 
+    if scheduler is None:
+        batches = _locally(todo(), batch_size, reader, finder, workers)
+    else:
+        remote_finder = str(Path(finder.path).resolve()) if finder not in (None, False) else finder
+        batches = _on_cluster(todo(), batch_size, str(Path(reader.path).resolve()), remote_finder, scheduler)
     writer = _Writer(out, fmt)
-    photos = todo()
-    with ThreadPoolExecutor(workers or os.cpu_count() or 1, thread_name_prefix="svhn-decode") as pool, \
-            tqdm(desc=f"read -> {out.name}", unit="photo", disable=not progress, dynamic_ncols=True) as bar:
-        def submit() -> list[tuple[Photo, Future]]:
-            return [(p, pool.submit(_decode, p)) for p in islice(photos, batch_size)]
-
+    with tqdm(desc=f"read -> {out.name}", unit="photo", disable=not progress, dynamic_ncols=True) as bar:
         try:
-            batch = submit()
-            while batch:
-                following = submit()                 # decoded while this batch is read
-                decoded = [(p, f.result()) for p, f in batch]
-                good = [(p, img) for p, img in decoded if not isinstance(img, str)]
-                readings = iter(predict([img for _, img in good], model=reader, localizer=finder, top=1,
-                                        errors="return", names=[p.name for p, _ in good]) if good else [])
-                rows = [_row(p.name, error=img) if isinstance(img, str) else _row(p.name, next(readings))
-                        for p, img in decoded]
+            for rows in batches:
                 writer.write(rows)
                 summary.read += len(rows)
                 summary.failed += sum(r["error"] is not None for r in rows)
                 bar.update(len(rows))
-                batch = following
         finally:
             writer.close()
     summary.seconds = round(time.perf_counter() - t0, 3)
