@@ -121,11 +121,18 @@ def test_a_malicious_archive_is_refused_and_a_foreign_file_is_not_overwritten(tm
     _tar(evil, {"../escape.png": _png("1", 0)})
     with pytest.raises(ArchiveError, match="evil.tar.gz"):
         read_photos([evil], tmp_path / "r.csv", model=model_folder, localizer=False, progress=False)
-    foreign = tmp_path / "notes.jsonl"
-    foreign.write_text("my own notes\n")
-    with pytest.raises(SVHNError, match="not a results file of `read`"):
-        read_photos([tmp_path], foreign, model=model_folder, localizer=False, progress=False)
-    assert foreign.read_text() == "my own notes\n"
+    for name, text in (("notes.jsonl", "my own notes\n"), ("notes.csv", "a,b\n1,2\nno newline at the end")):
+        foreign = tmp_path / name
+        foreign.write_text(text)
+        with pytest.raises(SVHNError, match="not a results file of `read`"):
+            read_photos([tmp_path], foreign, model=model_folder, localizer=False, progress=False)
+        assert foreign.read_text() == text   # untouched
+    header_only = tmp_path / "started.csv"      # killed before its first batch was written
+    header_only.write_text(",".join(("path", "number", "confidence", "unsure", "box", "error")) + "\n")
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "a.png").write_bytes(_png("5", 1))
+    assert read_photos([one], header_only, model=model_folder, localizer=False, progress=False).read == 1
 
 
 def test_cli_read_reports_and_exits_non_zero_when_some_failed(inputs, tmp_path, model_folder, capsys):

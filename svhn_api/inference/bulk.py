@@ -87,26 +87,28 @@ def output_format(out: str | os.PathLike[str], fmt: str | None = None) -> str:
 
 
 def already_read(out: Path, fmt: str) -> set[str]:
-    """The photos ``out`` already holds a row for. A last line cut by an interruption is cut off the file,
-    so that the photo is read again."""
+    """The photos ``out`` already holds a row for. A last line cut by an interruption is then cut off the
+    file, so that the photo is read again; a file that is not a results file is refused, untouched."""
     if not out.is_file() or out.stat().st_size == 0:
         return set()
     data = out.read_bytes()
-    if not data.endswith(b"\n"):
-        with open(out, "r+b") as f:
-            f.truncate(data.rfind(b"\n") + 1)
-        data = data[:data.rfind(b"\n") + 1]
-    text = data.decode("utf-8")
+    complete = data[:data.rfind(b"\n") + 1]
+    text = complete.decode("utf-8", errors="replace")
     try:
         if fmt == "jsonl":
-            return {json.loads(line)["path"] for line in text.splitlines() if line.strip()}
-        rows = list(csv.DictReader(io.StringIO(text)))
-        if rows and "path" not in rows[0]:
-            raise KeyError("path")
-        return {r["path"] for r in rows}
+            names = {json.loads(line)["path"] for line in text.splitlines() if line.strip()}
+        else:
+            reader = csv.DictReader(io.StringIO(text))
+            if tuple(reader.fieldnames or ()) != FIELDS:
+                raise KeyError(f"its columns are {reader.fieldnames}, not {list(FIELDS)}")
+            names = {r["path"] for r in reader}
     except (ValueError, KeyError, TypeError) as e:
         raise SVHNError(f"{out}: not a results file of `read` ({e.__class__.__name__}: {e}); give another --out, "
                         "or remove it to start over") from None
+    if len(complete) < len(data):
+        with open(out, "r+b") as f:
+            f.truncate(len(complete))
+    return names
 
 
 def _decode(photo: Photo) -> Image.Image | str:
