@@ -28,6 +28,7 @@ _PUBLIC = {
     "prepare": "svhn_api.data.prepare",
     "evaluate": "svhn_api.inference.evaluate",
     "predict": "svhn_api.inference.predict",
+    "read_photos": "svhn_api.inference.bulk",
     "synth": "svhn_api.synthetic",
     "train": "svhn_api.training.train",
 }
@@ -36,6 +37,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time ``__getattr__`` imp
     from svhn_api.data.archive_writer import write_archive
     from svhn_api.data.digitstruct import read_digitstruct
     from svhn_api.data.prepare import prepare
+    from svhn_api.inference.bulk import read_photos
     from svhn_api.inference.evaluate import evaluate
     from svhn_api.inference.predict import predict
     from svhn_api.synthetic import synth
@@ -54,4 +56,5 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_PUBLIC})
 
 
-__all__ = ["__version__", "evaluate", "predict", "prepare", "read_digitstruct", "synth", "train", "write_archive"]
+__all__ = ["__version__", "evaluate", "predict", "prepare", "read_digitstruct", "read_photos", "synth", "train",
+           "write_archive"]
