@@ -12,7 +12,7 @@ import io
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -259,8 +259,7 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
             splits: Sequence[str] = ARCHIVE_NAMES, crop: str = "union", jobs: int = -1,
             out: str | Path | None = None, validation_size: int = 6000, seed: int = 0,
             download: bool = True, verify: bool = True, progress: bool = True,
-            on_progress: Progress | None = None, sample: Mapping[str, int] | None = None,
-            scheduler: str | None = None) -> PrepareSummary:
+            on_progress: Progress | None = None, scheduler: str | None = None) -> PrepareSummary:
     """Build the prepared store from the official SVHN archives (``source="official"``, downloaded into
     ``archives`` when missing) or from the embedded synthetic sample (``source="synthetic"``, rendered on
     first use). Returns a summary: path, counts per split, left-out items with reasons, seconds.
@@ -273,8 +272,6 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
     not checked against the official (or manifest) ones and nothing is downloaded, but every member is still
     checked (``ArchiveError`` for absolute paths, ``..``, links, devices); the store records
     ``source="unverified"``, ``verified=False`` and the archives' actual MD5s.
-    ``sample`` (synthetic only): photos per split to render when the archives are missing (default
-    ``SYNTHETIC_SAMPLE``); give ``splits`` to match when a split has none.
     ``scheduler``: a Dask scheduler address (``tcp://HOST:PORT``): the images are preprocessed on that
     cluster's workers (the archives are read here and sent in chunks); the store is the same bytes as a
     local run's.
@@ -292,10 +289,7 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
         if not all((folder / f"{s}.tar.gz").is_file() for s in splits):
             from svhn_api.synthetic import synth
 
-            counts = {**dict.fromkeys(ARCHIVE_NAMES, 0), **(SYNTHETIC_SAMPLE if sample is None else sample)}
-            if set(counts) - set(ARCHIVE_NAMES):
-                raise ValueError(f"sample {dict(sample or {})}: photo counts for {', '.join(ARCHIVE_NAMES)} only")
-            synth(folder, **counts, seed=seed, jobs=jobs, progress=progress, on_progress=on_progress)
+            synth(folder, **SYNTHETIC_SAMPLE, seed=seed, jobs=jobs, progress=progress, on_progress=on_progress)
         download = False
         default_out = synthetic_dir() / f"synthetic_{crop}.h5"
     elif source == "official":
