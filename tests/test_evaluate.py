@@ -104,8 +104,8 @@ def test_whole_photo_evaluation_reads_the_original_photos(tmp_path, model_folder
     from svhn_api.data.prepare import prepare
     from svhn_api.errors import DataError
     from svhn_api.inference.evaluate import evaluate
+    from svhn_api.inference.locate import union_boxes as truth_boxes
     from svhn_api.inference.predict import predict
-    from svhn_api.inference.whole_photo import truth_boxes
     from svhn_api.models import architectures
     from svhn_api.models import io as model_io
     from svhn_api.training.tasks import box_iou
@@ -147,7 +147,7 @@ def test_whole_photo_evaluation_reads_the_original_photos(tmp_path, model_folder
 
 
 def test_truth_boxes_are_the_union_of_the_digit_boxes():
-    from svhn_api.inference.whole_photo import truth_boxes
+    from svhn_api.inference.locate import union_boxes as truth_boxes
 
     boxes = np.full((1, 5, 4), np.nan, np.float32)
     boxes[0, :2] = [[10, 5, 8, 20], [20, 7, 9, 21]]

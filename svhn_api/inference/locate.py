@@ -55,3 +55,12 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = iw * ih
     area = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     return inter / np.maximum(area - inter, 1e-9)
+
+
+def union_boxes(boxes: np.ndarray) -> np.ndarray:
+    """``(N, 5, 4)`` digit boxes (left, top, width, height; NaN where absent) -> ``(N, 4)`` union boxes as
+    (left, top, right, bottom) pixels."""
+    left, top = np.nanmin(boxes[..., 0], axis=1), np.nanmin(boxes[..., 1], axis=1)
+    right = np.nanmax(boxes[..., 0] + boxes[..., 2], axis=1)
+    bottom = np.nanmax(boxes[..., 1] + boxes[..., 3], axis=1)
+    return np.stack([left, top, right, bottom], axis=1)

@@ -18,19 +18,10 @@ from svhn_api import paths
 from svhn_api.data import store
 from svhn_api.data.photos import find_archive, original_photo
 from svhn_api.errors import DataError, ModelError
-from svhn_api.inference.locate import box_iou
+from svhn_api.inference.locate import box_iou, union_boxes
 from svhn_api.labels import row_to_number
 
 BATCH = 64
-
-
-def truth_boxes(boxes: np.ndarray) -> np.ndarray:
-    """``(N, 5, 4)`` digit boxes (left, top, width, height; NaN where absent) -> ``(N, 4)`` union boxes as
-    (left, top, right, bottom) pixels."""
-    left, top = np.nanmin(boxes[..., 0], axis=1), np.nanmin(boxes[..., 1], axis=1)
-    right = np.nanmax(boxes[..., 0] + boxes[..., 2], axis=1)
-    bottom = np.nanmax(boxes[..., 1] + boxes[..., 3], axis=1)
-    return np.stack([left, top, right, bottom], axis=1)
 
 
 def whole_photo_metrics(reader: Any, data: str | Path, split: str, indices: np.ndarray, localizer: Any = None,
@@ -59,7 +50,7 @@ def whole_photo_metrics(reader: Any, data: str | Path, split: str, indices: np.n
         chunk = todo[start:start + BATCH]
         photos = [original_photo(archives[rows["sources"][i]], str(rows["filenames"][i])) for i in chunk]
         readings = predict(photos, model=reader, localizer=finder)
-        truth = truth_boxes(rows["boxes"][chunk])
+        truth = union_boxes(rows["boxes"][chunk])
         found = np.array([[b[0], b[1], b[0] + b[2], b[1] + b[3]] for b in (r.box for r in readings)])
         ious.extend(box_iou(found, truth).tolist())
         right.extend(r.number == row_to_number(rows["labels"][i]) for r, i in zip(readings, chunk, strict=True))

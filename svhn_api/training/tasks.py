@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from svhn_api.errors import DataError
-from svhn_api.inference.locate import box_iou
+from svhn_api.inference.locate import box_iou, union_boxes
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,8 @@ def inputs_and_targets(task: Task, batch: dict[str, np.ndarray], rng: np.random.
 def union_fractions(boxes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     """The union of each row's digit boxes (``(N, 5, 4)`` left/top/width/height, NaN where absent) as
     ``(left, top, right, bottom)`` fractions of the photo's ``(width, height)``, clipped to [0, 1]."""
-    left, top = np.nanmin(boxes[..., 0], axis=1), np.nanmin(boxes[..., 1], axis=1)
-    right = np.nanmax(boxes[..., 0] + boxes[..., 2], axis=1)
-    bottom = np.nanmax(boxes[..., 1] + boxes[..., 3], axis=1)
     w, h = sizes[:, 0].astype(np.float32), sizes[:, 1].astype(np.float32)
-    return np.clip(np.stack([left / w, top / h, right / w, bottom / h], axis=1), 0.0, 1.0).astype(np.float32)
+    return np.clip(union_boxes(boxes) / np.stack([w, h, w, h], axis=1), 0.0, 1.0).astype(np.float32)
 
 
 def reframe(images: np.ndarray, boxes: np.ndarray, rng: np.random.Generator,
