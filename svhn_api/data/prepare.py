@@ -33,7 +33,7 @@ from svhn_api.data.store import (
     split_ranges,
     write_attrs,
 )
-from svhn_api.errors import ArchiveError, DataError
+from svhn_api.errors import ArchiveError
 from svhn_api.paths import archives_dir, data_dir, synthetic_dir
 
 ARCHIVE_NAMES = ("train", "extra", "test")
@@ -87,33 +87,19 @@ def _part_key(archive_md5: str, mode: str) -> str:
     return f"{archive_md5}:{mode}:{__version__}"
 
 
-_CLIENTS: dict[str, object] = {}   # the Dask clients this process opened, kept alive for the next archive
-
-
-def _cluster(scheduler: str | None) -> contextlib.AbstractContextManager:
-    """Where joblib runs: its default (local processes), or joblib's Dask backend on the cluster at
-    ``scheduler``, connected once per process (the client becomes Dask's default, which that backend uses)."""
+@contextlib.contextmanager
+def _cluster(scheduler: str | None) -> Iterator[None]:
+    """Where joblib runs within the block: its default (local processes), or joblib's Dask backend on the
+    cluster at ``scheduler`` (``svhn_api.cluster``)."""
     if scheduler is None:
-        return contextlib.nullcontext()
+        yield
+        return
     from joblib import parallel_config
 
-    try:
-        from distributed import Client, default_client
-    except ImportError as e:
-        raise DataError(f"--scheduler {scheduler}: Dask is not installed; pip install 'svhn-reader[cluster]' "
-                        "(dask and distributed), or prepare without --scheduler") from e
-    try:
-        if default_client().scheduler.address == scheduler:
-            return parallel_config(backend="dask")
-    except ValueError:
-        pass
-    try:
-        _CLIENTS[scheduler] = Client(scheduler, timeout="20s", set_as_default=True)
-    except OSError as e:
-        raise DataError(f"--scheduler {scheduler}: no Dask scheduler answers there ({e}); start one "
-                        "(`dask scheduler`, then `dask worker tcp://HOST:PORT` on each machine) or check the "
-                        "address") from e
-    return parallel_config(backend="dask")
+    from svhn_api.cluster import connected
+
+    with connected(scheduler), parallel_config(backend="dask"):
+        yield
 
 
 def process_archive(archive: Path, name: str, part: Path, *, mode: str = "union", jobs: int = -1,

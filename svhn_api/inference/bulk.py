@@ -192,17 +192,9 @@ def _on_cluster(photos: Iterator[Photo], batch_size: int, reader: str, localizer
                 scheduler: str) -> Iterator[list[dict[str, Any]]]:
     """Batches read by a Dask cluster's workers, a few in flight per worker, written back in order. Files
     are read by the workers (a folder every worker sees); archive members travel as bytes."""
-    try:
-        from distributed import Client
-    except ImportError as e:
-        raise SVHNError(f"--scheduler {scheduler}: Dask is not installed; pip install 'svhn-reader[cluster]' "
-                        "(dask and distributed), or read without --scheduler") from e
-    try:
-        client = Client(scheduler, timeout="20s", set_as_default=False)
-    except OSError as e:
-        raise SVHNError(f"--scheduler {scheduler}: no Dask scheduler answers there ({e}); start one or check "
-                        "the address") from e
-    with client:
+    from svhn_api.cluster import connected
+
+    with connected(scheduler) as client:
         window = 2 * max(1, len(client.scheduler_info().get("workers", {})))
         pending: list[Any] = []
         while True:
