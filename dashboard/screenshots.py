@@ -176,6 +176,7 @@ def find_photo() -> tuple[bytes, tuple[int, int, int, int] | None] | None:
 
     from dashboard import view_model
     from svhn_api import paths
+    from svhn_api.data import photos
 
     data = paths.data_dir()
     data = data if data.is_absolute() else ROOT / data  # as the server sees it: it runs in ROOT
@@ -183,10 +184,10 @@ def find_photo() -> tuple[bytes, tuple[int, int, int, int] | None] | None:
     for entry in stores:
         rows = view_model.read(entry.path, "test", fields=("lengths", "sizes", "filenames", "boxes"))
         ok = np.flatnonzero((rows["lengths"] == 3) & (rows["sizes"][:, 0] >= 120))
-        archive = view_model.find_archive(entry.path, "test")
+        archive = photos.find_archive(entry.path, "test")
         if len(ok) and archive is not None:
             buf = io.BytesIO()
-            view_model.original_image(archive, str(rows["filenames"][ok[0]])).save(buf, "PNG")
+            photos.original_photo(archive, str(rows["filenames"][ok[0]])).save(buf, "PNG")
             left, top, width, height = view_model.union_box(view_model.boxes_of(rows["boxes"][ok[0]]))
             return buf.getvalue(), (int(left), int(top), int(round(width)), int(round(height)))
     return None

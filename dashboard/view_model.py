@@ -17,8 +17,7 @@ from PIL import Image, ImageDraw
 
 from dashboard import first_run
 from svhn_api import paths
-from svhn_api.data.photos import find_archive
-from svhn_api.data.photos import original_photo as original_image
+from svhn_api.data.photos import find_archive, original_photo
 from svhn_api.data.preprocess import EXPAND, capstone_tiles, crop_capstone, crop_union, expanded_crop, union_box
 from svhn_api.data.records import DigitBox
 from svhn_api.data.store import SPLITS, StoreInfo, read
@@ -283,7 +282,7 @@ def row_view(store: str | Path, split: str, index: int, extra_dirs: Sequence[str
                         "only the stored crop is shown")
         return view
     try:
-        img = original_image(view.archive, view.filename)
+        img = original_photo(view.archive, view.filename)
     except (ArchiveError, ImageError) as e:
         view.missing = str(e)
         return view

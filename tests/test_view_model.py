@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from dashboard import view_model
+from svhn_api.data import photos
 from svhn_api.data.preprocess import capstone_tiles, crop_capstone, crop_union, union_box
 from svhn_api.data.records import DigitBox
 from svhn_api.data.store import read
@@ -104,9 +105,9 @@ def test_boxes_in_crop_match_the_crop():
 def test_original_image_reads_through_the_archive_index(tmp_path):
     items = [(f"{i}.png", noise_png(60 + i, 40, i)) for i in range(1, 4)]
     archive = write_tar_gz(tmp_path / "test.tar.gz", items)
-    assert view_model.original_image(archive, "2.png").size == (62, 40)
+    assert photos.original_photo(archive, "2.png").size == (62, 40)
     with pytest.raises(ArchiveError, match="no image named"):
-        view_model.original_image(archive, "99.png")
+        photos.original_photo(archive, "99.png")
 
 
 def test_capstone_steps_are_the_preprocess_tiles():
