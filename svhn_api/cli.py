@@ -340,8 +340,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="images per step (default: the architecture's own)")
     q.add_argument("--minutes", type=_positive(float), default=None, help="stop after this much training time")
     q.add_argument("--devices", default=None, metavar="all|N",
-                   help="data-parallel over all (or N) devices, with KERAS_BACKEND=jax: --batch-size is then per "
-                        "device, and the learning rate is scaled by the device count (default: one device)")
+                   help="data-parallel over all (or N) devices (JAX, or TensorFlow's MirroredStrategy; several "
+                        "machines: KERAS_DISTRIBUTION_* with JAX, see the README): --batch-size is then per device, "
+                        "and the learning rate is scaled by the device count (default: one device)")
     q.add_argument("--loss", choices=("sum", "masked"), default="sum",
                    help="sum of the six cross-entropies, or the paper's (no gradient for absent digits)")
     q.add_argument("--seed", type=int, default=0, help="random seed of initialisation, shuffling and augmentation")

@@ -41,7 +41,7 @@ from svhn_api.models import architecture_name, task
 from svhn_api.models import card as cards
 from svhn_api.training import checkpoint
 from svhn_api.training.batches import epoch_batches, read_ahead, steps_per_epoch
-from svhn_api.training.devices import count, data_parallel, divisible
+from svhn_api.training.devices import count, data_parallel, divisible, processes, step
 from svhn_api.training.loss import LOSSES
 from svhn_api.training.progress import MetricLog, interrupt_on_sigterm, progress_bar
 from svhn_api.training.schedule import learning_rate
@@ -128,7 +128,7 @@ def train(data: str | Path, model: str = "compact", name: str | None = None, epo
     ``stop_after`` (for tests) interrupts the run after that many steps of this call, as Ctrl-C would.
     ``init``: a model (folder or .keras file) of the same architecture whose weights the run starts from
     (fine-tuning), instead of a random initialisation. Never reads the test split.
-    ``devices``: ``"all"`` or a count: data-parallel over that many devices (JAX backend;
+    ``devices``: ``"all"`` or a count: data-parallel over that many devices (JAX or TensorFlow backend;
     ``training.devices``), ``batch_size`` per device and the learning rate scaled by the device count.
 
     Global state: building the model seeds Python's ``random``, NumPy's global generator and the Keras
@@ -137,6 +137,9 @@ def train(data: str | Path, model: str = "compact", name: str | None = None, epo
     ``deterministic=True`` also turns on TensorFlow's op determinism, which is process-wide and stays on.
     """
     n = count(devices)
+    if minutes is not None and processes() > 1:
+        raise ValueError("several processes train together: give --epochs, not --minutes, so that they all take the "
+                         "same steps")
     if n > 1:   # per-device batch of the recipe; the linear scaling rule for the learning rate
         from svhn_api.models.architectures import recipe
 
@@ -184,7 +187,7 @@ def _fit(s: Session, stop_after: int | None) -> dict:
                 rate = learning_rate(recipe, peak, state.step,
                                      max(state.step / (plan.per_epoch * plan.epochs), s.elapsed() / plan.budget))
                 s.trainer.optimizer.learning_rate.assign(rate)
-                value = float(s.trainer.train_on_batch(x, y))
+                value = float(step(s.trainer, x, y))
                 if not math.isfinite(value):
                     raise ModelError(f"{plan.folder}: the loss became {value} at step {state.step}; "
                                      "try a smaller learning rate (lr=...)")
