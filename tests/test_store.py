@@ -103,3 +103,36 @@ def test_missing_and_corrupt_store_errors(tmp_path):
     bad.write_bytes(b"not hdf5 at all")
     with pytest.raises(DataError, match="bad.h5"):
         store.inspect(bad)
+
+
+def test_chunk_aligned_writes_whole_chunks_then_the_rest_on_flush(tmp_path):
+    from svhn_api.data.store import CHUNK_ROWS, ChunkAligned, create_datasets
+
+    rng = np.random.default_rng(0)
+    sizes = [100, 128, 300, 7, 500]
+    batches = [{"images": rng.integers(0, 256, (n, 8, 8, 3), dtype=np.uint8),
+                "lengths": rng.integers(0, 6, n).astype(np.int8)} for n in sizes]
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        create_datasets(f, (8, 8, 3), compress_images=False)
+        rows = ChunkAligned(f, rows_per_write=2 * CHUNK_ROWS)
+        written = []
+        for b in batches:
+            rows.add(b)
+            written.append(f["images"].shape[0])
+        assert all(n % CHUNK_ROWS == 0 for n in written) and written[-1] > 0
+        rows.flush()
+        assert f["images"].compression is None
+        np.testing.assert_array_equal(f["images"][:], np.concatenate([b["images"] for b in batches]))
+        np.testing.assert_array_equal(f["lengths"][:], np.concatenate([b["lengths"] for b in batches]))
+
+
+def test_take_reads_dense_and_sparse_rows_alike(tmp_path):
+    from svhn_api.data.prepare import _take
+
+    data = np.arange(5000 * 3).reshape(5000, 3)
+    with h5py.File(tmp_path / "t.h5", "w") as f:
+        ds = f.create_dataset("x", data=data, chunks=(256, 3))
+        dense = np.setdiff1d(np.arange(100, 2100), [150, 151, 999])
+        sparse = np.array([3, 1700, 4999])
+        np.testing.assert_array_equal(_take(ds, dense), data[dense])
+        np.testing.assert_array_equal(_take(ds, sparse), data[sparse])

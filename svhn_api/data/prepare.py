@@ -26,6 +26,7 @@ from svhn_api.atomic import atomic_path
 from svhn_api.data.records import DigitBox
 from svhn_api.data.store import (
     CHUNK_ROWS,
+    ChunkAligned,
     StoreAttrs,
     append_rows,
     box_array,
@@ -146,7 +147,8 @@ def process_archive(archive: Path, name: str, part: Path, *, mode: str = "union"
     bar = tqdm(total=len(records), desc=f"prepare {name}", unit="img", disable=not progress, leave=True)
     try:
         with atomic_path(part) as tmp, h5py.File(tmp, "w") as f, _cluster(scheduler):
-            create_datasets(f, CROP_SHAPES[mode])
+            create_datasets(f, CROP_SHAPES[mode], compress_images=False)
+            rows = ChunkAligned(f)
             if jobs == 1 and scheduler is None:
                 results: Iterable[list[tuple]] = (_process_chunk(c, mode) for c in _chunks(items(), TASK_IMAGES))
             else:
@@ -156,7 +158,7 @@ def process_archive(archive: Path, name: str, part: Path, *, mode: str = "union"
                 ok = [r for r in chunk if r[5] is None]
                 left_out += [{"archive": name, "filename": r[0], "reason": r[5]} for r in chunk if r[5] is not None]
                 if ok:
-                    append_rows(f, {
+                    rows.add({
                         "images": np.stack([r[1] for r in ok]),
                         "labels": np.stack([r[2] for r in ok]),
                         "lengths": np.array([r[2][0] for r in ok], dtype=np.int8),
@@ -170,6 +172,7 @@ def process_archive(archive: Path, name: str, part: Path, *, mode: str = "union"
                 done += len(chunk)
                 if on_progress is not None:
                     on_progress(f"prepare {name}", done, len(records))
+            rows.flush()
             left_out += [{"archive": name, "filename": r.filename, "reason": "listed in digitStruct.mat, "
                           "no image in the archive"} for r in records if r.filename not in seen]
             f.attrs["left_out"] = json.dumps(left_out)
@@ -202,10 +205,19 @@ def _copy_rows(dst: h5py.File, parts: list[h5py.File], rows: np.ndarray, split_c
             if not len(local):
                 continue
             for name in ("images", "labels", "lengths", "boxes", "sizes", "filenames", "sources"):
-                batch.setdefault(name, []).append(p[name][local])
+                batch.setdefault(name, []).append(_take(p[name], local))
         out = {n: np.concatenate(v) for n, v in batch.items()}
         out["split"] = np.full(len(sel), split_code, dtype=np.uint8)
         append_rows(dst, out)
+
+
+def _take(ds: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
+    """``ds[rows]`` for sorted ``rows``: one contiguous read and a NumPy selection where the rows are dense
+    (the train split: everything but a sample), h5py's point selection, far slower per row, where sparse."""
+    first, last = int(rows[0]), int(rows[-1]) + 1
+    if last - first <= 4 * len(rows):
+        return ds[first:last][rows - first]
+    return ds[rows]
 
 
 def assemble(parts: dict[str, Path], out: Path, *, mode: str, validation_size: int, seed: int,

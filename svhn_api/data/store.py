@@ -100,13 +100,14 @@ class StoreInfo:
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
-def create_datasets(f: h5py.File, image_shape: Sequence[int], n: int = 0) -> None:
-    """Empty, resizable, chunked datasets for ``n`` rows (more can be appended)."""
+def create_datasets(f: h5py.File, image_shape: Sequence[int], n: int = 0, *, compress_images: bool = True) -> None:
+    """Empty, resizable, chunked datasets for ``n`` rows (more can be appended). ``compress_images=False``: for
+    prepare's temporary part files, written while the workers wait and compressed once, in the final store."""
     def make(name: str, shape: tuple[int, ...], dtype: Any, **kw: Any) -> None:
         f.create_dataset(name, shape=(n, *shape), maxshape=(None, *shape), dtype=dtype,
                          chunks=(CHUNK_ROWS, *shape), track_times=False, **kw)  # no timestamps: same bytes
 
-    make("images", tuple(image_shape), np.uint8, compression="lzf")
+    make("images", tuple(image_shape), np.uint8, compression="lzf" if compress_images else None)
     make("labels", (LABEL_WIDTH,), LABEL_DTYPE, compression="gzip")
     make("lengths", (), LABEL_DTYPE, compression="gzip")
     make("boxes", (MAX_DIGITS, 4), np.float32, compression="gzip", fillvalue=np.nan)
@@ -125,6 +126,34 @@ def append_rows(f: h5py.File, rows: dict[str, np.ndarray]) -> None:
         ds = f[name]
         ds.resize(start + n, axis=0)
         ds[start:start + n] = values
+
+
+class ChunkAligned:
+    """``append_rows`` in whole chunks: rows are held until ``CHUNK_ROWS`` of them are there, and the rest is
+    written by ``flush()``. A write that covers part of a compressed chunk makes HDF5 read, decompress and
+    compress the chunk again (prepare's 128-row results took 0.84 s for 3,000 images against 0.3 s aligned)."""
+
+    def __init__(self, f: h5py.File, rows_per_write: int = 4 * CHUNK_ROWS) -> None:
+        self.f, self.rows_per_write = f, rows_per_write
+        self.pending: list[dict[str, np.ndarray]] = []
+        self.n = 0
+
+    def add(self, rows: dict[str, np.ndarray]) -> None:
+        self.pending.append(rows)
+        self.n += len(rows["images"])
+        if self.n >= self.rows_per_write:
+            self._write(self.n - self.n % CHUNK_ROWS)
+
+    def flush(self) -> None:
+        self._write(self.n)
+
+    def _write(self, n: int) -> None:
+        if not self.pending or n == 0:
+            return
+        rows = {k: np.concatenate([p[k] for p in self.pending]) for k in self.pending[0]}
+        append_rows(self.f, {k: v[:n] for k, v in rows.items()})
+        rest = {k: v[n:] for k, v in rows.items()}
+        self.pending, self.n = ([rest] if len(rest["images"]) else []), len(rest["images"])
 
 
 def _open(path: str | Path) -> h5py.File:
