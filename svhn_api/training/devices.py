@@ -3,17 +3,21 @@ TensorFlow.
 
 ``with data_parallel(n):`` around building and training, and ``step(trainer, x, y)`` for each batch: every
 variable is replicated on ``n`` devices, each batch is split across them, and the gradients are averaged,
-so one step is the same arithmetic as a single-device step on the whole batch. ``train(devices=...)``
+so one step is the same arithmetic as a single-device step on the whole batch (on TensorFlow, batch norm
+normalises over each replica's slice). ``train(devices=...)``
 keeps the per-device batch of the recipe and multiplies the batch and the learning rate by ``n`` (the
 linear scaling rule).
 
 - JAX: ``keras.distribution.DataParallel`` over the first ``n`` devices. On CPU,
-  ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` gives 2 devices.
-- TensorFlow: ``tf.distribute.MirroredStrategy`` over the GPUs (or, with none, the logical CPU devices);
-  with ``TF_CONFIG`` set, ``MultiWorkerMirroredStrategy`` over every worker's devices (several machines:
-  the README's "Scaling out"). Keras's ``train_on_batch`` would hand each replica the whole batch, so
-  ``step`` gives each replica its own slice (``experimental_distribute_values_from_function``) and runs the
-  trainer's compiled train function on them.
+  ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` gives 2 devices. Several machines: with
+  ``KERAS_DISTRIBUTION_JOB_ADDRESSES`` (and ``..._NUM_PROCESSES``, ``..._PROCESS_ID``) set, every process
+  joins the cluster (``keras.distribution.initialize()``), the devices are every process's, and each
+  process feeds its own share of the global batch (the README's "Scaling out").
+- TensorFlow: ``tf.distribute.MirroredStrategy`` over the GPUs (or, with none, the logical CPU devices).
+  Keras's ``train_on_batch`` would hand each replica the whole batch, so ``step`` gives each replica its
+  own slice (``experimental_distribute_values_from_function``) and runs the trainer's compiled train
+  function on them. ``TF_CONFIG`` (``MultiWorkerMirroredStrategy``) is refused: Keras 3's TensorFlow
+  trainer cannot reduce its loss under it (tensorflow/tensorflow#72388).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from svhn_api.backend import import_keras
 
 def count(devices: int | str | None) -> int:
     """How many devices ``devices`` means: None or 1 -> 1; ``"all"`` -> every device the backend sees (every
-    worker's, under ``TF_CONFIG``); N -> N (at most that many)."""
+    process's, in a JAX cluster); N -> N (at most that many)."""
     if devices is None or devices == 1 or devices == "1":
         return 1
     backend = import_keras().backend.backend()
