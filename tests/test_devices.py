@@ -22,6 +22,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# a 256-row store; "two": 2 devices at 16 per device; "one": 1 device on the same global batch and learning rate
+TWO_AND_ONE = """
+d = Path(sys.argv[1])
+store = make_store(d / "s.h5", {"train": 256, "validation": 32, "test": 8})
+two = train(store, model="compact", name="two", root=d, epochs=2, batch_size=16, devices="all", augment=False,
+            progress=False)
+one = train(store, model="compact", name="one", root=d, epochs=2, batch_size=32, lr=2 * 3e-3, augment=False,
+            progress=False)
+"""
+
 SCRIPT = """
 import json, sys
 from pathlib import Path
@@ -29,13 +39,7 @@ from svhn_api import train
 from tests.conftest import make_store
 import jax
 assert len(jax.devices()) == 2, jax.devices()
-d = Path(sys.argv[1])
-store = make_store(d / "s.h5", {"train": 256, "validation": 32, "test": 8})
-two = train(store, model="compact", name="two", root=d, epochs=2, batch_size=16, devices="all", augment=False,
-            progress=False)
-one = train(store, model="compact", name="one", root=d, epochs=2, batch_size=32, lr=2 * 3e-3, augment=False,
-            progress=False)
-import keras
+""" + TWO_AND_ONE + """import keras
 print(json.dumps({"distribution_after": keras.distribution.distribution() is None,
                   **{k: json.loads((d / k / "card.json").read_text())["training"] for k in ("one", "two")}}))
 """
@@ -79,13 +83,7 @@ with data_parallel(count("all")):
     m = keras.Sequential([keras.Input((3,)), Shape(), keras.layers.Dense(2)])
     m.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     step(m, np.ones((8, 3), "float32"), np.zeros(8, "int64"))
-d = Path(sys.argv[1])
-store = make_store(d / "s.h5", {"train": 256, "validation": 32, "test": 8})
-two = train(store, model="compact", name="two", root=d, epochs=2, batch_size=16, devices="all", augment=False,
-            progress=False)
-one = train(store, model="compact", name="one", root=d, epochs=2, batch_size=32, lr=2 * 3e-3, augment=False,
-            progress=False)
-print(json.dumps({"devices": count("all"), "seen": seen,
+""" + TWO_AND_ONE + """print(json.dumps({"devices": count("all"), "seen": seen,
                   **{k: json.loads((d / k / "card.json").read_text())["training"] for k in ("one", "two")}}))
 """
 
