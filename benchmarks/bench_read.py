@@ -6,7 +6,9 @@ shipped localizer and reader, warm.
 Renders ``--photos`` synthetic street photos once (seed 0, the test split's renderer) as PNG files in a
 temporary folder, reads them ``--runs`` times into a fresh results file each time (the first run, which
 loads and traces the models, is not counted), and prints the median photos/s with the machine's core count.
-Beside it, the same photos through ``predict()`` one at a time (the loop a user would write), same run.
+Beside it, the same photos through ``predict()`` one at a time (the loop a user would write), same run, and
+the models alone on random 64x64 batches of the same size: a whole photo costs two localizer looks and one
+reading, which bounds what ``read`` can reach on this machine before any decoding.
 """
 
 from __future__ import annotations
@@ -54,7 +56,31 @@ def main() -> int:
           f"({', '.join(f'{r:,.0f}' for r in rates)})")
     print(f"predict() one photo at a time, same photos (first 200): {one_by_one:,.0f} photos/s "
           f"-> read is {statistics.median(rates) / one_by_one:.1f}x")
+    look, reading = models_alone(a.batch_size)
+    print(f"models alone, batch {a.batch_size}: localizer {look:,.0f} looks/s, reader {reading:,.0f} crops/s "
+          f"-> at most {1 / (2 / look + 1 / reading):,.0f} photos/s for two looks and one reading")
     return 0
+
+
+def models_alone(batch_size: int, runs: int = 7) -> tuple[float, float]:
+    """Images/s of the shipped localizer and reader on one random uint8 batch each (median of ``runs``)."""
+    import numpy as np
+
+    from svhn_api import paths
+    from svhn_api.models import io
+
+    rates = []
+    for path in (paths.default_localizer(), paths.default_model()):
+        lm = io.load(path)
+        x = np.random.default_rng(0).integers(0, 256, (batch_size, *lm.input_shape), dtype=np.uint8)
+        lm.run(x, batch_size=batch_size)
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            lm.run(x, batch_size=batch_size)
+            times.append(time.perf_counter() - t0)
+        rates.append(batch_size / statistics.median(times))
+    return rates[0], rates[1]
 
 
 if __name__ == "__main__":
