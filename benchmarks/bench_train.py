@@ -47,8 +47,8 @@ def end_to_end(data: str, model: str, seconds: float, batch_size: int | None, de
                         batch_size=batch_size, progress=False, patience=10_000, checkpoint_minutes=60,
                         devices=devices)
         record = json.loads((Path(root) / "bench" / "card.json").read_text())["training"]
-    steps, secs, batch = summary["steps"], summary["wall_seconds"], record["config"]["batch_size"]
     config, later = record["config"], record["history"][1:]   # epochs after the first: compiled already
+    steps, secs, batch = summary["steps"], summary["wall_seconds"], config["batch_size"]
     if later:
         rate = (later[-1]["step"] - record["history"][0]["step"]) * batch / sum(h["seconds"] for h in later)
         print(f"train() {model}: epochs 2-{len(later) + 1}, {rate:,.0f} samples/s (validation included)")

@@ -137,7 +137,6 @@ class _Writer:
         new = not out.is_file() or out.stat().st_size == 0
         out.parent.mkdir(parents=True, exist_ok=True)
         self.file = open(out, "a", newline="", encoding="utf-8")  # noqa: SIM115 - closed by close()
-        self.fmt = fmt
         self.csv = csv.DictWriter(self.file, FIELDS) if fmt == "csv" else None
         if self.csv is not None and new:
             self.csv.writeheader()
@@ -183,15 +182,11 @@ def _locally(photos: Iterator[Photo], batch_size: int, reader: Any, localizer: A
             batch = following
 
 
-def _remote_batch(photos: list[Photo], reader: str, localizer: str | bool | None) -> list[dict[str, Any]]:
-    """One batch on a Dask worker: the models are loaded once per worker process (``models.io``'s cache)."""
-    return read_batch(photos, reader, localizer)
-
-
 def _on_cluster(photos: Iterator[Photo], batch_size: int, reader: str, localizer: str | bool | None,
                 scheduler: str) -> Iterator[list[dict[str, Any]]]:
     """Batches read by a Dask cluster's workers, a few in flight per worker, written back in order. Files
-    are read by the workers (a folder every worker sees); archive members travel as bytes."""
+    are read by the workers (a folder every worker sees); archive members travel as bytes. Each worker
+    process loads the models once (``models.io``'s cache)."""
     from svhn_api.cluster import connected
 
     with connected(scheduler) as client:
@@ -199,7 +194,7 @@ def _on_cluster(photos: Iterator[Photo], batch_size: int, reader: str, localizer
         pending: list[Any] = []
         while True:
             while len(pending) < window and (batch := list(islice(photos, batch_size))):
-                pending.append(client.submit(_remote_batch, batch, reader, localizer, pure=False))
+                pending.append(client.submit(read_batch, batch, reader, localizer, pure=False))
             if not pending:
                 return
             yield pending.pop(0).result()
