@@ -20,6 +20,7 @@ from svhn_api.data.archives import (
     read_image,
     read_member,
     safe_extract,
+    unpacked,
 )
 from svhn_api.errors import ArchiveError
 
@@ -78,6 +79,30 @@ def test_read_member_and_list_members(good: Path) -> None:
     assert str(good) in str(err.value)
 
 
+def _unpack(archive: Path, dest: Path) -> None:
+    with unpacked(archive, dest):
+        pass
+
+
+def test_unpacked_reads_members_by_offset_then_cleans_up(good: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "u.tar"
+    seen: list[int] = []
+    with unpacked(good, dest, on_bytes=seen.append) as tar:
+        assert dest.is_file() and sum(seen) == good.stat().st_size
+        assert [m.name for m in tar.images()] == [f"train/{n}" for n in PNGS]
+        assert [tar.read(m) for m in tar.images()] == list(PNGS.values())
+        assert tar.read(tar.member("digitStruct.mat")) == MAT
+        with pytest.raises(ArchiveError, match="no member named 'nothing.mat'"):
+            tar.member("nothing.mat")
+        with pytest.raises(ArchiveError, match="more than the 10 allowed"):
+            tar.member("digitStruct.mat", max_bytes=10)
+    assert not dest.exists()
+    with pytest.raises(ArchiveError, match="'train/1.png' is 2009 bytes, more than the 100 allowed"):
+        with unpacked(good, dest, max_image_bytes=100):
+            pass
+    assert not dest.exists()
+
+
 def test_safe_extract_good_archive(good: Path, tmp_path: Path) -> None:
     dest = tmp_path / "out"
     written = safe_extract(good, dest)
@@ -108,6 +133,7 @@ def test_hostile_member_is_refused(kind: str, tmp_path: Path) -> None:
         "read_member": lambda: read_member(archive),
         "list_members": lambda: list_members(archive),
         "safe_extract": lambda: safe_extract(archive, tmp_path / "dest"),
+        "unpacked": lambda: _unpack(archive, tmp_path / "unpacked.tar"),
     }
     before = sorted(p.name for p in tmp_path.iterdir())
     for reader, call in readers.items():
@@ -147,10 +173,12 @@ def test_truncated_archive_is_reported(good: Path, tmp_path: Path, keep: float) 
     cut = int(len(raw) * keep) if keep > 0 else len(raw) + int(keep)
     broken = tmp_path / "cut.tar.gz"
     broken.write_bytes(raw[:cut])
-    for call in (lambda: list(iter_images(broken)), lambda: list_members(broken)):
+    for call in (lambda: list(iter_images(broken)), lambda: list_members(broken),
+                 lambda: _unpack(broken, tmp_path / "unpacked.tar")):
         with pytest.raises(ArchiveError, match="corrupt or truncated") as err:
             call()
         assert str(broken) in str(err.value) and "run prepare again" in str(err.value)
+    assert not (tmp_path / "unpacked.tar").exists()
 
 
 def test_every_cut_point_is_caught(tmp_path: Path) -> None:

@@ -126,9 +126,9 @@ def test_interrupted_prepare_resumes_from_finished_archives(archives, tmp_path, 
     import svhn_api.data.archives
 
     opened = []
-    read_member = svhn_api.data.archives.read_member
-    monkeypatch.setattr(svhn_api.data.archives, "read_member", lambda a, *k, **kw: opened.append(a.name) or
-                        read_member(a, *k, **kw))
+    unpacked = svhn_api.data.archives.unpacked
+    monkeypatch.setattr(svhn_api.data.archives, "unpacked", lambda a, *k, **kw: opened.append(a.name) or
+                        unpacked(a, *k, **kw))
     s = prepare(folder, out=out, jobs=1, progress=False, download=False)
     assert out.is_file() and s.counts == {"train": 81, "validation": 9, "test": 20}
     assert opened == ["test.tar.gz"]  # train and extra came from their finished parts

@@ -3,7 +3,9 @@
 Every member is checked before it is used: only regular files and directories with relative paths
 that stay inside the archive are accepted, and no image over ``MAX_IMAGE_BYTES``. A truncated or corrupt
 archive is an ``ArchiveError`` naming the file, including a cut that falls between two members (the gzip
-stream is read to its end). ``ArchiveIndex`` adds random access to one photo after a single indexing pass.
+stream is read to its end). ``ArchiveIndex`` adds random access to one photo after a single indexing pass;
+``unpacked`` decompresses an archive once into a plain tar file (nothing is extracted), whose members any
+process can then read with a seek.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -25,6 +28,7 @@ from svhn_api.errors import ArchiveError
 MAX_IMAGE_BYTES = 64 << 20  # no SVHN photo comes near this; bigger means a broken or hostile archive
 MAX_MEMBER_BYTES = 1 << 30  # for read_member (the extra split's digitStruct.mat is far below this)
 
+_SPILL_CHUNK = 1 << 20
 _CORRUPT = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
 _FIX = "delete it and run prepare again to re-download it (or regenerate synthetic archives)"
 
@@ -121,6 +125,104 @@ def safe_extract(archive: str | os.PathLike[str], dest: str | os.PathLike[str]) 
             if member.isreg():
                 written.append(target)
     return written
+
+
+# ------------------------------------------------------------------------------------------ unpacked once
+@dataclass(frozen=True)
+class Member:
+    """A regular file of an unpacked archive: its path in the archive and where its bytes lie in the tar."""
+
+    name: str
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Unpacked:
+    """An archive decompressed once into a plain tar file (``tar``), with its checked regular members in
+    archive order. Any process that can open ``tar`` reads a member with one seek (``read_at``), so the
+    reading of many members can be shared out without sending their bytes."""
+
+    archive: Path
+    tar: Path
+    members: tuple[Member, ...]
+
+    def images(self, suffixes: tuple[str, ...] = (".png",)) -> list[Member]:
+        return [m for m in self.members if m.name.lower().endswith(suffixes)]
+
+    def member(self, basename: str, max_bytes: int = MAX_MEMBER_BYTES) -> Member:
+        """The first member named ``basename`` (in any folder); the same errors as ``read_member``."""
+        for m in self.members:
+            if PurePosixPath(m.name).name == basename:
+                if m.size > max_bytes:
+                    raise ArchiveError(
+                        f"{self.archive}: member {m.name!r} claims {m.size} bytes, more than the {max_bytes} "
+                        f"allowed: the archive is damaged or not an SVHN archive; {_FIX}.")
+                return m
+        raise ArchiveError(
+            f"{self.archive}: no member named {basename!r}. This is not a complete SVHN archive "
+            f"(each split's archive holds <split>/{basename}); {_FIX}.")
+
+    def read(self, member: Member) -> bytes:
+        return read_at(self.tar, member.offset, member.size)
+
+
+def read_at(tar: str | os.PathLike[str], offset: int, size: int) -> bytes:
+    """``size`` bytes at ``offset`` of a plain file (a member of an ``Unpacked`` tar)."""
+    with open(tar, "rb") as f:
+        f.seek(offset)
+        data = f.read(size)
+    if len(data) != size:
+        raise ArchiveError(f"{tar}: {len(data)} of {size} bytes at offset {offset}: the unpacked archive was "
+                           "changed while in use; run prepare again.")
+    return data
+
+
+@contextmanager
+def unpacked(archive: str | os.PathLike[str], dest: str | os.PathLike[str], *,
+             max_image_bytes: int = MAX_IMAGE_BYTES, on_bytes: Any = None) -> Iterator[Unpacked]:
+    """``archive`` decompressed into the plain tar file ``dest`` (about the archive's size on disk: PNGs do not
+    compress) for the duration of the block, then deleted. One pass of the gzip stream, read to its end
+    (a cut file is an ``ArchiveError``); then every member is checked as in a streaming read (``check_member``,
+    no image over ``max_image_bytes``) before anything is yielded. ``on_bytes(n)``: ``n`` more compressed
+    bytes read, for a progress bar."""
+    path, dest = Path(archive), Path(dest)
+    if not path.is_file():
+        raise ArchiveError(f"{path}: archive not found. Fix: run prepare to download it, or check the path.")
+    try:
+        _gunzip(path, dest, on_bytes)
+        members = []
+        try:
+            with tarfile.open(dest, "r:") as tar:
+                for m in _members(path, tar, None):
+                    if m.isreg():
+                        if _is_image(m):
+                            _check_image_size(path, m, max_image_bytes)
+                        members.append(Member(m.name, m.offset_data, m.size))
+        except _CORRUPT as e:
+            raise _corrupt(path, e) from None
+        yield Unpacked(path, dest, tuple(members))
+    finally:
+        dest.unlink(missing_ok=True)
+
+
+def _gunzip(path: Path, dest: Path, on_bytes: Any) -> None:
+    with open(path, "rb") as raw, open(dest, "wb") as out:
+        d = zlib.decompressobj(31)
+        try:
+            while chunk := raw.read(_SPILL_CHUNK):
+                d, data = _decompress(d, chunk)
+                out.write(data)
+                if on_bytes is not None:
+                    on_bytes(len(chunk))
+        except zlib.error as e:
+            raise _corrupt(path, e) from None
+        except OSError as e:
+            raise ArchiveError(f"{path}: cannot unpack it to {dest} ({e}); it needs about "
+                               f"{path.stat().st_size:,} bytes free there: free some space, or set $SVHN_DATA "
+                               "to a disk with room.") from None
+        if not d.eof:
+            raise _corrupt(path, EOFError("compressed file ended before the end-of-stream marker was reached"))
 
 
 # ------------------------------------------------------------------------------------------ random access

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import islice
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import h5py
@@ -23,6 +23,7 @@ import numpy as np
 
 from svhn_api import __version__
 from svhn_api.atomic import atomic_path
+from svhn_api.data.archives import Unpacked
 from svhn_api.data.records import DigitBox
 from svhn_api.data.store import (
     CHUNK_ROWS,
@@ -59,8 +60,12 @@ class PrepareSummary:
         return json.dumps(asdict(self))
 
 
-def _process_chunk(chunk: list[tuple[str, bytes, list[DigitBox] | None]], mode: str) -> list[tuple]:
-    """Worker: decode and crop a chunk of PNGs. Returns (filename, array|None, labels, boxes, size, reason)."""
+def _process_chunk(chunk: list[tuple[str, Any, list[DigitBox] | None]], mode: str, tar: str | None = None,
+                   ) -> list[tuple]:
+    """Worker: decode and crop a chunk of PNGs, each given as its bytes, or with ``tar`` (a plain tar file this
+    worker can open) as its ``(offset, size)`` there. Returns (filename, array|None, labels, boxes, size, reason).
+    """
+    from svhn_api.data.archives import read_at
     from svhn_api.data.images import load_image
     from svhn_api.data.preprocess import SkipImage, check_boxes, crop
     from svhn_api.labels import boxes_to_row
@@ -71,7 +76,7 @@ def _process_chunk(chunk: list[tuple[str, bytes, list[DigitBox] | None]], mode: 
             if boxes is None:
                 raise SkipImage("no entry in digitStruct.mat")
             check_boxes(boxes)
-            img = load_image(data)
+            img = load_image(read_at(tar, *data) if tar is not None else data)
             out.append((name, crop(img, boxes, mode), boxes_to_row(boxes), boxes, img.size, None))
         except Exception as e:  # every failure is reported by name and reason, never dropped silently
             out.append((name, None, None, boxes, None, str(e) or e.__class__.__name__))
@@ -112,12 +117,10 @@ def process_archive(archive: Path, name: str, part: Path, *, mode: str = "union"
     ``scheduler``: a Dask scheduler address; the chunks then run on that cluster's workers (joblib's Dask
     backend), in the same order, so the part file is the same bytes.
     """
-    from joblib import Parallel, delayed
     from tqdm import tqdm
 
-    from svhn_api.data.archives import iter_images, read_member
-    from svhn_api.data.digitstruct import read_digitstruct
-    from svhn_api.data.preprocess import CROP_SHAPES, crop_mode
+    from svhn_api.data.archives import unpacked
+    from svhn_api.data.preprocess import crop_mode
 
     mode = crop_mode(mode)
     key = _part_key(archive_md5, mode)
@@ -128,20 +131,37 @@ def process_archive(archive: Path, name: str, part: Path, *, mode: str = "union"
                     return part
         except OSError:
             pass
+    part.parent.mkdir(parents=True, exist_ok=True)
+    with tqdm(total=archive.stat().st_size, desc=f"unpack {name}", unit="B", unit_scale=True,
+              disable=not progress, leave=False) as bar, \
+            unpacked(archive, part.with_name(part.name + ".tar"), on_bytes=bar.update) as tar:
+        return _write_part(tar, name, part, mode, key, archive_md5, jobs=jobs, progress=progress,
+                           on_progress=on_progress, scheduler=scheduler)
+
+
+def _write_part(tar: Unpacked, name: str, part: Path, mode: str, key: str, archive_md5: str, *, jobs: int,
+                progress: bool, on_progress: Progress | None, scheduler: str | None) -> Path:
+    """The part file of an unpacked archive. Local workers read their images from the unpacked tar
+    themselves; a cluster's workers, which may not see this disk, are sent the images' bytes."""
+    from joblib import Parallel, delayed
+    from tqdm import tqdm
+
+    from svhn_api.data.digitstruct import read_digitstruct
+    from svhn_api.data.preprocess import CROP_SHAPES
+
     try:
-        records = read_digitstruct(io.BytesIO(read_member(archive, "digitStruct.mat")))
+        records = read_digitstruct(io.BytesIO(tar.read(tar.member("digitStruct.mat"))))
     except ArchiveError:
         raise
     except Exception as e:
-        raise ArchiveError(f"{archive}: its digitStruct.mat is unreadable ({e}); re-download the archive") from e
+        raise ArchiveError(f"{tar.archive}: its digitStruct.mat is unreadable ({e}); re-download the archive") from e
     boxes_by_name = {r.filename: list(r.boxes) for r in records}
-    seen: set[str] = set()
-
-    def items() -> Iterator[tuple[str, bytes, list[DigitBox] | None]]:
-        for fname, data in iter_images(archive):
-            seen.add(fname)
-            yield fname, data, boxes_by_name.get(fname)
-
+    images = tar.images()
+    seen = {PurePosixPath(m.name).name for m in images}
+    local = scheduler is None
+    items = ((PurePosixPath(m.name).name, (m.offset, m.size) if local else tar.read(m),
+              boxes_by_name.get(PurePosixPath(m.name).name)) for m in images)
+    where = str(tar.tar) if local else None
     left_out: list[dict[str, str]] = []
     done = 0
     bar = tqdm(total=len(records), desc=f"prepare {name}", unit="img", disable=not progress, leave=True)
@@ -150,10 +170,10 @@ def process_archive(archive: Path, name: str, part: Path, *, mode: str = "union"
             create_datasets(f, CROP_SHAPES[mode], compress_images=False)
             rows = ChunkAligned(f)
             if jobs == 1 and scheduler is None:
-                results: Iterable[list[tuple]] = (_process_chunk(c, mode) for c in _chunks(items(), TASK_IMAGES))
+                results: Iterable[list[tuple]] = (_process_chunk(c, mode, where) for c in _chunks(items, TASK_IMAGES))
             else:
                 parallel = Parallel(n_jobs=-1 if scheduler else jobs, return_as="generator")
-                results = parallel(delayed(_process_chunk)(c, mode) for c in _chunks(items(), TASK_IMAGES))
+                results = parallel(delayed(_process_chunk)(c, mode, where) for c in _chunks(items, TASK_IMAGES))
             for chunk in results:
                 ok = [r for r in chunk if r[5] is None]
                 left_out += [{"archive": name, "filename": r[0], "reason": r[5]} for r in chunk if r[5] is not None]
