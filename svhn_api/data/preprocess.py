@@ -85,10 +85,15 @@ def check_boxes(boxes: Sequence[DigitBox]) -> None:
             raise SkipImage(f"label {b.label} outside 1-10")
 
 
+def rgb(img: Image.Image) -> Image.Image:
+    """``img`` in RGB mode (itself when it already is: ``convert`` would copy it)."""
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
 def crop_union(img: Image.Image, box: tuple[float, float, float, float] | None = None,
                size: int = 64) -> np.ndarray:
     """The expanded ``box`` (the whole image when None) as a ``size``x``size``x3 uint8 array."""
-    img = img.convert("RGB")
+    img = rgb(img)
     rect = (0, 0, img.width, img.height) if box is None else expanded_crop(box, img.size)
     return np.asarray(img.crop(rect).resize((size, size), RESAMPLE), dtype=np.uint8)
 
@@ -115,7 +120,7 @@ def crop_capstone(img: Image.Image, boxes: Sequence[DigitBox], size: int = 32) -
 def whole_photo(img: Image.Image, size: int = 64) -> np.ndarray:
     """The whole photo as the localizer reads it: RGB, resized to ``size`` x ``size`` (aspect not kept, so
     box coordinates as fractions of the width and height stay valid)."""
-    return np.asarray(img.convert("RGB").resize((size, size), RESAMPLE), dtype=np.uint8)
+    return np.asarray(rgb(img).resize((size, size), RESAMPLE), dtype=np.uint8)
 
 
 def crop(img: Image.Image, boxes: Sequence[DigitBox], mode: str = "union") -> np.ndarray:

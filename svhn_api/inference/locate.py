@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from svhn_api.data.preprocess import RESAMPLE, whole_photo
+from svhn_api.data.preprocess import RESAMPLE, rgb, whole_photo
 
 Box = tuple[float, float, float, float]
 CONTEXT = 2.0          # the second look's window: this many times the first box, each way
@@ -24,7 +24,7 @@ def locate(images: Sequence[Image.Image], localizer: object) -> list[Box]:
     size = localizer.input_shape[0]  # type: ignore[attr-defined]
     first = localizer.run(np.stack([whole_photo(img, size) for img in images]))  # type: ignore[attr-defined]
     windows = [context_window(img.size, f) for img, f in zip(images, first, strict=True)]
-    crops = np.stack([np.asarray(img.convert("RGB").resize((size, size), RESAMPLE, box=w), dtype=np.uint8)
+    crops = np.stack([np.asarray(rgb(img).resize((size, size), RESAMPLE, box=w), dtype=np.uint8)
                       for img, w in zip(images, windows, strict=True)])
     second = localizer.run(crops)  # type: ignore[attr-defined]
     return [to_pixels(s, w) for s, w in zip(second, windows, strict=True)]
