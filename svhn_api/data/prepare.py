@@ -60,11 +60,11 @@ class PrepareSummary:
         return json.dumps(asdict(self))
 
 
-def _process_chunk(chunk: list[tuple[str, Any, list[DigitBox] | None]], mode: str, tar: str | None = None,
+def _process_chunk(chunk: list[tuple[str, Any, list[DigitBox] | None]], mode: str, tar_path: str | None = None,
                    ) -> list[tuple]:
-    """Worker: decode and crop a chunk of PNGs, each given as its bytes, or with ``tar`` (a plain tar file this
-    worker can open) as its ``(offset, size)`` there. Returns (filename, array|None, labels, boxes, size, reason).
-    """
+    """Worker: decode and crop a chunk of PNGs, each given as its bytes, or with ``tar_path`` (a plain tar file
+    this worker can open) as its ``(offset, size)`` there. Returns (filename, array|None, labels, boxes, size,
+    reason); an image that cannot be decoded or cropped gets a reason, a tar that cannot be read raises."""
     from svhn_api.data.archives import read_at
     from svhn_api.data.images import load_image
     from svhn_api.data.preprocess import SkipImage, check_boxes, crop
@@ -72,11 +72,13 @@ def _process_chunk(chunk: list[tuple[str, Any, list[DigitBox] | None]], mode: st
 
     out = []
     for name, data, boxes in chunk:
+        if tar_path is not None:
+            data = read_at(tar_path, *data)
         try:
             if boxes is None:
                 raise SkipImage("no entry in digitStruct.mat")
             check_boxes(boxes)
-            img = load_image(read_at(tar, *data) if tar is not None else data)
+            img = load_image(data)
             out.append((name, crop(img, boxes, mode), boxes_to_row(boxes), boxes, img.size, None))
         except Exception as e:  # every failure is reported by name and reason, never dropped silently
             out.append((name, None, None, boxes, None, str(e) or e.__class__.__name__))
@@ -134,12 +136,12 @@ def process_archive(archive: Path, name: str, part: Path, *, mode: str = "union"
     part.parent.mkdir(parents=True, exist_ok=True)
     with tqdm(total=archive.stat().st_size, desc=f"unpack {name}", unit="B", unit_scale=True,
               disable=not progress, leave=False) as bar, \
-            unpacked(archive, part.with_name(part.name + ".tar"), on_bytes=bar.update) as tar:
-        return _write_part(tar, name, part, mode, key, archive_md5, jobs=jobs, progress=progress,
+            unpacked(archive, part.with_name(part.name + ".tar"), on_bytes=bar.update) as source:
+        return _write_part(source, name, part, mode, key, archive_md5, jobs=jobs, progress=progress,
                            on_progress=on_progress, scheduler=scheduler)
 
 
-def _write_part(tar: Unpacked, name: str, part: Path, mode: str, key: str, archive_md5: str, *, jobs: int,
+def _write_part(source: Unpacked, name: str, part: Path, mode: str, key: str, archive_md5: str, *, jobs: int,
                 progress: bool, on_progress: Progress | None, scheduler: str | None) -> Path:
     """The part file of an unpacked archive. Local workers read their images from the unpacked tar
     themselves; a cluster's workers, which may not see this disk, are sent the images' bytes."""
@@ -150,18 +152,18 @@ def _write_part(tar: Unpacked, name: str, part: Path, mode: str, key: str, archi
     from svhn_api.data.preprocess import CROP_SHAPES
 
     try:
-        records = read_digitstruct(io.BytesIO(tar.read(tar.member("digitStruct.mat"))))
+        records = read_digitstruct(io.BytesIO(source.read(source.member("digitStruct.mat"))))
     except ArchiveError:
         raise
     except Exception as e:
-        raise ArchiveError(f"{tar.archive}: its digitStruct.mat is unreadable ({e}); re-download the archive") from e
+        raise ArchiveError(f"{source.archive}: its digitStruct.mat is unreadable ({e}); re-download the archive") from e
     boxes_by_name = {r.filename: list(r.boxes) for r in records}
-    images = tar.images()
+    images = source.images()
     seen = {PurePosixPath(m.name).name for m in images}
     local = scheduler is None
-    items = ((PurePosixPath(m.name).name, (m.offset, m.size) if local else tar.read(m),
+    items = ((PurePosixPath(m.name).name, (m.offset, m.size) if local else source.read(m),
               boxes_by_name.get(PurePosixPath(m.name).name)) for m in images)
-    where = str(tar.tar) if local else None
+    tar_path = str(source.tar) if local else None
     left_out: list[dict[str, str]] = []
     done = 0
     bar = tqdm(total=len(records), desc=f"prepare {name}", unit="img", disable=not progress, leave=True)
@@ -169,11 +171,12 @@ def _write_part(tar: Unpacked, name: str, part: Path, mode: str, key: str, archi
         with atomic_path(part) as tmp, h5py.File(tmp, "w") as f, _cluster(scheduler):
             create_datasets(f, CROP_SHAPES[mode], compress_images=False)
             rows = ChunkAligned(f)
+            chunks = _chunks(items, TASK_IMAGES)
             if jobs == 1 and scheduler is None:
-                results: Iterable[list[tuple]] = (_process_chunk(c, mode, where) for c in _chunks(items, TASK_IMAGES))
+                results: Iterable[list[tuple]] = (_process_chunk(c, mode, tar_path) for c in chunks)
             else:
                 parallel = Parallel(n_jobs=-1 if scheduler else jobs, return_as="generator")
-                results = parallel(delayed(_process_chunk)(c, mode, where) for c in _chunks(items, TASK_IMAGES))
+                results = parallel(delayed(_process_chunk)(c, mode, tar_path) for c in chunks)
             for chunk in results:
                 ok = [r for r in chunk if r[5] is None]
                 left_out += [{"archive": name, "filename": r[0], "reason": r[5]} for r in chunk if r[5] is not None]
