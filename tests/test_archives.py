@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import random
 import tarfile
@@ -101,6 +102,27 @@ def test_unpacked_reads_members_by_offset_then_cleans_up(good: Path, tmp_path: P
         with unpacked(good, dest, max_image_bytes=100):
             pass
     assert not dest.exists()
+
+
+def test_unpacked_refuses_a_decompression_bomb(tmp_path: Path) -> None:
+    bomb = _write(tmp_path / "bomb.tar.gz", [_file("train/1.png", bytes(40 << 20))])   # 40 MB of zeros
+    assert bomb.stat().st_size < 200_000
+    with pytest.raises(ArchiveError, match="inflates to more than") as err:
+        _unpack(bomb, tmp_path / "u.tar")
+    assert str(bomb) in str(err.value)
+    assert not (tmp_path / "u.tar").exists()
+
+
+def test_unpacked_reads_a_multi_member_gzip_file(good: Path, tmp_path: Path) -> None:
+    twice = tmp_path / "twice.tar.gz"
+    raw = good.read_bytes()
+    with gzip.open(good) as g:
+        plain = g.read()
+    # the same tar split over two gzip members, as `cat a.gz b.gz` makes
+    twice.write_bytes(gzip.compress(plain[:5000]) + gzip.compress(plain[5000:]))
+    assert twice.read_bytes() != raw
+    with unpacked(twice, tmp_path / "u.tar") as tar:
+        assert [tar.read(m) for m in tar.images()] == list(PNGS.values())
 
 
 def test_safe_extract_good_archive(good: Path, tmp_path: Path) -> None:

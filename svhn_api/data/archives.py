@@ -29,6 +29,7 @@ MAX_IMAGE_BYTES = 64 << 20  # no SVHN photo comes near this; bigger means a brok
 MAX_MEMBER_BYTES = 1 << 30  # for read_member (the extra split's digitStruct.mat is far below this)
 
 _SPILL_CHUNK = 1 << 20
+_MAX_RATIO, _SLACK = 20, 16 << 20  # unpacked: the most an archive may inflate to
 _CORRUPT = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
 _FIX = "delete it and run prepare again to re-download it (or regenerate synthetic archives)"
 
@@ -207,12 +208,27 @@ def unpacked(archive: str | os.PathLike[str], dest: str | os.PathLike[str], *,
 
 
 def _gunzip(path: Path, dest: Path, on_bytes: Any) -> None:
+    """The gzip stream of ``path`` (one member or several) inflated into ``dest``, at most ``_SPILL_CHUNK``
+    bytes at a time and no more than ``_MAX_RATIO`` times the archive's size in all (plus some slack for the
+    tar's padding), so a decompression bomb fills neither the memory nor the disk."""
+    limit = _MAX_RATIO * path.stat().st_size + _SLACK
+    written = 0
     with open(path, "rb") as raw, open(dest, "wb") as out:
         d = zlib.decompressobj(31)
         try:
             while chunk := raw.read(_SPILL_CHUNK):
-                d, data = _decompress(d, chunk)
-                out.write(data)
+                pending = chunk
+                while pending:
+                    data = d.decompress(pending, _SPILL_CHUNK)
+                    pending = d.unconsumed_tail
+                    if d.eof and d.unused_data:             # the next member of a multi-member gzip file
+                        pending, d = d.unused_data, zlib.decompressobj(31)
+                    written += len(data)
+                    if written > limit:
+                        raise ArchiveError(
+                            f"{path}: it inflates to more than {limit:,} bytes, {_MAX_RATIO}x its size; an SVHN "
+                            f"archive (PNG photos) inflates to about its own size, so this is not one; {_FIX}.")
+                    out.write(data)
                 if on_bytes is not None:
                     on_bytes(len(chunk))
         except zlib.error as e:
