@@ -28,7 +28,7 @@ from svhn_api.errors import ArchiveError
 MAX_IMAGE_BYTES = 64 << 20  # no SVHN photo comes near this; bigger means a broken or hostile archive
 MAX_MEMBER_BYTES = 1 << 30  # for read_member (the extra split's digitStruct.mat is far below this)
 
-_SPILL_CHUNK = 1 << 20
+_SPILL_CHUNK, _INFLATE_STEP = 1 << 20, 8 << 20   # unpacked: bytes read, most bytes inflated, at a time
 _MAX_RATIO, _SLACK = 20, 16 << 20  # unpacked: the most an archive may inflate to
 _CORRUPT = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
 _FIX = "delete it and run prepare again to re-download it (or regenerate synthetic archives)"
@@ -208,7 +208,7 @@ def unpacked(archive: str | os.PathLike[str], dest: str | os.PathLike[str], *,
 
 
 def _gunzip(path: Path, dest: Path, on_bytes: Any) -> None:
-    """The gzip stream of ``path`` (one member or several) inflated into ``dest``, at most ``_SPILL_CHUNK``
+    """The gzip stream of ``path`` (one member or several) inflated into ``dest``, at most ``_INFLATE_STEP``
     bytes at a time and no more than ``_MAX_RATIO`` times the archive's size in all (plus some slack for the
     tar's padding), so a decompression bomb fills neither the memory nor the disk."""
     limit = _MAX_RATIO * path.stat().st_size + _SLACK
@@ -219,7 +219,7 @@ def _gunzip(path: Path, dest: Path, on_bytes: Any) -> None:
             while chunk := raw.read(_SPILL_CHUNK):
                 pending = chunk
                 while pending:
-                    data = d.decompress(pending, _SPILL_CHUNK)
+                    data = d.decompress(pending, _INFLATE_STEP)
                     pending = d.unconsumed_tail
                     if d.eof and d.unused_data:             # the next member of a multi-member gzip file
                         pending, d = d.unused_data, zlib.decompressobj(31)
