@@ -67,16 +67,9 @@ def read_member(
     with _open(archive) as (tar, _):
         for member in _members(archive, tar, None):
             if member.isreg() and PurePosixPath(member.name).name == basename:
-                if member.size > max_bytes:
-                    raise ArchiveError(
-                        f"{archive}: member {member.name!r} claims {member.size} bytes, more than the "
-                        f"{max_bytes} allowed: the archive is damaged or not an SVHN archive; {_FIX}."
-                    )
+                _check_member_size(archive, member.name, member.size, max_bytes)
                 return _read(archive, tar, member)
-    raise ArchiveError(
-        f"{archive}: no member named {basename!r}. This is not a complete SVHN archive "
-        f"(each split's archive holds <split>/{basename}); {_FIX}."
-    )
+    raise _no_member(archive, basename)
 
 
 def iter_images(
@@ -155,14 +148,9 @@ class Unpacked:
         """The first member named ``basename`` (in any folder); the same errors as ``read_member``."""
         for m in self.members:
             if PurePosixPath(m.name).name == basename:
-                if m.size > max_bytes:
-                    raise ArchiveError(
-                        f"{self.archive}: member {m.name!r} claims {m.size} bytes, more than the {max_bytes} "
-                        f"allowed: the archive is damaged or not an SVHN archive; {_FIX}.")
+                _check_member_size(self.archive, m.name, m.size, max_bytes)
                 return m
-        raise ArchiveError(
-            f"{self.archive}: no member named {basename!r}. This is not a complete SVHN archive "
-            f"(each split's archive holds <split>/{basename}); {_FIX}.")
+        raise _no_member(self.archive, basename)
 
     def read(self, member: Member) -> bytes:
         return read_at(self.tar, member.offset, member.size)
@@ -187,9 +175,7 @@ def unpacked(archive: str | os.PathLike[str], dest: str | os.PathLike[str], *,
     (a cut file is an ``ArchiveError``); then every member is checked as in a streaming read (``check_member``,
     no image over ``max_image_bytes``) before anything is yielded. ``on_bytes(n)``: ``n`` more compressed
     bytes read, for a progress bar."""
-    path, dest = Path(archive), Path(dest)
-    if not path.is_file():
-        raise ArchiveError(f"{path}: archive not found. Fix: run prepare to download it, or check the path.")
+    path, dest = _existing(archive), Path(dest)
     try:
         _gunzip(path, dest, on_bytes)
         members = []
@@ -302,10 +288,7 @@ class ArchiveIndex:
     """
 
     def __init__(self, archive: str | os.PathLike[str], *, max_image_bytes: int = MAX_IMAGE_BYTES) -> None:
-        self.path = Path(archive)
-        if not self.path.is_file():
-            raise ArchiveError(f"{self.path}: archive not found. Fix: run prepare to download it, or check "
-                               "the path.")
+        self.path = _existing(archive)
         self.members: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
         with open(self.path, "rb") as raw:
@@ -363,9 +346,7 @@ def _index(path: str, mtime_ns: int, size: int) -> ArchiveIndex:
 
 def archive_index(archive: str | os.PathLike[str]) -> ArchiveIndex:
     """The index of ``archive``, built once per process (and again when the file changes)."""
-    p = Path(archive)
-    if not p.is_file():
-        raise ArchiveError(f"{p}: archive not found. Fix: run prepare to download it, or check the path.")
+    p = _existing(archive)
     st = p.stat()
     return _index(str(p.resolve()), st.st_mtime_ns, st.st_size)
 
@@ -382,6 +363,24 @@ def _is_image(member: tarfile.TarInfo) -> bool:
     return member.isreg() and member.name.lower().endswith(".png")
 
 
+def _existing(archive: str | os.PathLike[str]) -> Path:
+    path = Path(archive)
+    if not path.is_file():
+        raise ArchiveError(f"{path}: archive not found. Fix: run prepare to download it, or check the path.")
+    return path
+
+
+def _check_member_size(archive: str | os.PathLike[str], name: str, size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise ArchiveError(f"{archive}: member {name!r} claims {size} bytes, more than the {max_bytes} allowed: "
+                           f"the archive is damaged or not an SVHN archive; {_FIX}.")
+
+
+def _no_member(archive: str | os.PathLike[str], basename: str) -> ArchiveError:
+    return ArchiveError(f"{archive}: no member named {basename!r}. This is not a complete SVHN archive "
+                        f"(each split's archive holds <split>/{basename}); {_FIX}.")
+
+
 def _check_image_size(archive: str | os.PathLike[str], member: tarfile.TarInfo, max_image_bytes: int) -> None:
     if member.size > max_image_bytes:
         raise ArchiveError(
@@ -395,9 +394,7 @@ def _check_image_size(archive: str | os.PathLike[str], member: tarfile.TarInfo, 
 @contextmanager
 def _open(archive: str | os.PathLike[str]) -> Iterator[tuple[tarfile.TarFile, gzip.GzipFile]]:
     """A sequential tar reader over our own gzip stream (so a cut gzip stream can be noticed)."""
-    path = Path(archive)
-    if not path.is_file():
-        raise ArchiveError(f"{path}: archive not found. Fix: run prepare to download it, or check the path.")
+    path = _existing(archive)
     with open(path, "rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as gz:
         try:
             tar = tarfile.open(fileobj=gz, mode="r|")

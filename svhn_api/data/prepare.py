@@ -159,10 +159,11 @@ def _write_part(source: Unpacked, name: str, part: Path, mode: str, key: str, ar
         raise ArchiveError(f"{source.archive}: its digitStruct.mat is unreadable ({e}); re-download the archive") from e
     boxes_by_name = {r.filename: list(r.boxes) for r in records}
     images = source.images()
-    seen = {PurePosixPath(m.name).name for m in images}
+    names = [PurePosixPath(m.name).name for m in images]
+    seen = set(names)
     local = scheduler is None
-    items = ((PurePosixPath(m.name).name, (m.offset, m.size) if local else source.read(m),
-              boxes_by_name.get(PurePosixPath(m.name).name)) for m in images)
+    items = ((fname, (m.offset, m.size) if local else source.read(m), boxes_by_name.get(fname))
+             for fname, m in zip(names, images, strict=True))
     tar_path = str(source.tar) if local else None
     left_out: list[dict[str, str]] = []
     done = 0
