@@ -8,9 +8,7 @@ Steps (each is skipped when its output exists, so a rerun continues):
    Both parts are written as official-layout archives (``real/train.tar.gz``; the validation photos as
    ``real/test.tar.gz``, so that they land in their own split) and prepared with ``verify=False``.
    Test-split photos are never read.
-2. Cut the real train photos' surroundings of their numbers into a backgrounds bank (``real/backgrounds.h5``)
-   and render synthetic photos (``synth_realbg/``), half of them on those real walls, the rest on procedural
-   ones (``--no-real-backgrounds``: all procedural, in ``synth/``); prepare them whole (crop ``photo``).
+2. Render synthetic photos (``synth/``) and prepare them, whole (crop ``photo``).
 3. Compose the training store: synthetic train photos once, the real train photos ``--real-copies`` times;
    its validation split is the real validation photos (model selection on real photos only).
 4. Train the localizer into ``--runs``/``--name`` (selected on mean IoU on the real validation photos).
@@ -62,32 +60,6 @@ def real_archives(real: Path, out: Path, split: dict[str, list[str]]) -> None:
         write_archive(path, archive, items)
 
 
-def background_bank(real: Path, out: Path, split: dict[str, list[str]]) -> Path:
-    """``out/backgrounds.h5``: the strips of the real *train* photos of the split around their numbers
-    (``svhn_api.synthetic.backgrounds``), for the renderer's real-photo walls."""
-    from PIL import Image
-
-    from svhn_api.data.preprocess import union_box
-    from svhn_api.data.records import DigitBox
-    from svhn_api.synthetic.backgrounds import cut, write_bank
-
-    path = out / "backgrounds.h5"
-    if path.is_file():
-        return path
-    annotations = {e["filename"]: e for e in json.loads((real / "annotations" / "train.json").read_text())}
-    strips, heights = [], []
-    for name in split["train"]:
-        box = union_box([DigitBox(b["label"], b["left"], b["top"], b["width"], b["height"])
-                         for b in annotations[name]["boxes"]])
-        with Image.open(real / "images" / "train" / name) as photo:
-            pieces = cut(photo, box)
-        strips += pieces
-        heights += [box[3]] * len(pieces)
-    write_bank(path, strips, heights)
-    print(f"{path}: {len(strips)} background strips from {len(split['train'])} real train photos")
-    return path
-
-
 def prepared(archives: Path, crop: str, verify: bool, validation_size: int = 0) -> Path:
     from svhn_api import prepare
 
@@ -101,10 +73,10 @@ def prepared(archives: Path, crop: str, verify: bool, validation_size: int = 0) 
 
 def training_store(work: Path, crop: str, synthetic: Path, real: Path, real_copies: int) -> Path:
     """The ``crop`` store to train on: synthetic train photos once, real train photos ``real_copies`` times;
-    its validation split is the real validation photos. Named after the synthetic folder it comes from."""
+    its validation split is the real validation photos."""
     from svhn_api.data import store
 
-    out = work / f"train_{crop}{synthetic.name.removeprefix('synth')}.h5"
+    out = work / f"train_{crop}.h5"
     if not out.is_file():
         synth_store, real_store = prepared(synthetic, crop, verify=True), prepared(real, crop, verify=False)
         parts = [(synth_store, "train", "train", 1), (real_store, "train", "train", real_copies),
@@ -146,8 +118,6 @@ def main() -> int:
     ap.add_argument("--real-copies", type=int, default=8, help="how often each real train photo is repeated")
     ap.add_argument("--real-validation", type=int, default=103, help="real photos held out for validation")
     ap.add_argument("--seed", type=int, default=2026, help="seed of the real split and the synthetic photos")
-    ap.add_argument("--no-real-backgrounds", dest="real_backgrounds", action="store_false",
-                    help="render every synthetic wall procedurally (default: half of them from the real train photos)")
     ap.add_argument("--minutes", type=float, default=30, help="the localizer's training time budget")
     ap.add_argument("--epochs", type=int, default=40, help="training epochs at most")
     ap.add_argument("--reader-minutes", type=float, default=0,
@@ -167,10 +137,9 @@ def main() -> int:
         print(json.dumps(calibrate(a.real, split, a.calibrate, a.runs / a.name), indent=1))
         return 0
     real_archives(a.real, real, split)
-    bank = background_bank(a.real, real, split) if a.real_backgrounds else None
-    synthetic = a.work / ("synth_realbg" if bank else "synth")
+    synthetic = a.work / "synth"
     if not (synthetic / "train.tar.gz").is_file():
-        synth(synthetic, train=a.synthetic, extra=0, test=0, seed=a.seed, backgrounds=bank)
+        synth(synthetic, train=a.synthetic, extra=0, test=0, seed=a.seed)
     photos = training_store(a.work, "photo", synthetic, real, a.real_copies)
     out = train(photos, model="localizer", name=a.name, root=a.runs, epochs=a.epochs, minutes=a.minutes, patience=8)
     print(json.dumps(out, indent=1))

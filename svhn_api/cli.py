@@ -183,7 +183,7 @@ def cmd_synth(a: argparse.Namespace) -> int:
     from svhn_api.synthetic import synth
 
     paths = synth(a.out, train=a.train, extra=a.extra, test=a.test, seed=a.seed, jobs=a.jobs,
-                  progress=not a.json, backgrounds=a.backgrounds)
+                  progress=not a.json)
     _emit({k: str(v) for k, v in paths.items()}, a.json, "\n".join(f"{k}: {v}" for k, v in paths.items()))
     return 0
 
@@ -324,9 +324,6 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     q.add_argument("--test", type=int, default=1000, help="photos in test.tar.gz (default %(default)s)")
     q.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same archives")
     q.add_argument("--jobs", type=int, default=-1, help="parallel workers (default: all cores)")
-    q.add_argument("--backgrounds", default=None, metavar="BANK",
-                   help="a bank of real-photo backgrounds (an .h5 file, see svhn_api.synthetic.backgrounds) for "
-                        "half of the walls; default: every wall procedural")
     q.add_argument("--json", action="store_true", help=JSON_HELP)
     q.set_defaults(func=cmd_synth)
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from svhn_api.data.records import DigitBox
-from svhn_api.synthetic.backgrounds import load_bank
 from svhn_api.synthetic.render import render_sample
 
 SPLITS = ("train", "extra", "test")
@@ -31,22 +30,19 @@ def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), SPLIT_IDS[split], int(index)])
 
 
-def render_png(seed: int, split: str, index: int, backgrounds: str | None = None) -> Item:
-    bank = None if backgrounds is None else load_bank(backgrounds)
-    img, boxes = render_sample(sample_rng(seed, split, index), split, bank=bank)
+def render_png(seed: int, split: str, index: int) -> Item:
+    img, boxes = render_sample(sample_rng(seed, split, index), split)
     buf = io.BytesIO()
     img.save(buf, "PNG", compress_level=3)  # level 6 is 2x slower for 6% smaller files
     return f"{index + 1}.png", buf.getvalue(), boxes
 
 
-def _render_chunk(seed: int, split: str, start: int, stop: int, backgrounds: str | None = None) -> list[Item]:
-    return [render_png(seed, split, i, backgrounds) for i in range(start, stop)]
+def _render_chunk(seed: int, split: str, start: int, stop: int) -> list[Item]:
+    return [render_png(seed, split, i) for i in range(start, stop)]
 
 
-def iter_items(split: str, count: int, *, seed: int = 0, jobs: int = -1, chunk: int = CHUNK,
-               backgrounds: str | None = None) -> Iterator[Item]:
-    """``(filename, png_bytes, boxes)`` for images 1..count of ``split``, in order (``backgrounds``: a bank
-    file of real-photo backgrounds, see ``synthetic.backgrounds``)."""
+def iter_items(split: str, count: int, *, seed: int = 0, jobs: int = -1, chunk: int = CHUNK) -> Iterator[Item]:
+    """``(filename, png_bytes, boxes)`` for images 1..count of ``split``, in order."""
     if split not in SPLIT_IDS:
         raise ValueError(f"split {split!r}: choose one of {', '.join(SPLITS)}")
     n_jobs = _effective_jobs(jobs)
@@ -54,26 +50,26 @@ def iter_items(split: str, count: int, *, seed: int = 0, jobs: int = -1, chunk: 
     chunks = [(a, min(a + chunk, count)) for a in range(0, count, chunk)]
     if n_jobs == 1 or len(chunks) <= 1:
         for a, b in chunks:
-            yield from _render_chunk(seed, split, a, b, backgrounds)
+            yield from _render_chunk(seed, split, a, b)
         return
     from joblib import Parallel, delayed
 
     par = Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1, pre_dispatch="2*n_jobs")
-    for chunk in par(delayed(_render_chunk)(seed, split, a, b, backgrounds) for a, b in chunks):
+    for chunk in par(delayed(_render_chunk)(seed, split, a, b) for a, b in chunks):
         yield from chunk
 
 
 class _Items:
     """The items of one split with a length, so that the archive writer's progress bar has a total."""
 
-    def __init__(self, split: str, count: int, seed: int, jobs: int, backgrounds: str | None):
-        self.split, self.count, self.seed, self.jobs, self.backgrounds = split, count, seed, jobs, backgrounds
+    def __init__(self, split: str, count: int, seed: int, jobs: int):
+        self.split, self.count, self.seed, self.jobs = split, count, seed, jobs
 
     def __len__(self) -> int:
         return self.count
 
     def __iter__(self) -> Iterator[Item]:
-        return iter_items(self.split, self.count, seed=self.seed, jobs=self.jobs, backgrounds=self.backgrounds)
+        return iter_items(self.split, self.count, seed=self.seed, jobs=self.jobs)
 
 
 def _effective_jobs(jobs: int) -> int:
@@ -97,14 +93,12 @@ def synth(
     jobs: int = -1,
     progress: bool = True,
     on_progress: Callable[[str, int, int], None] | None = None,
-    backgrounds: str | os.PathLike[str] | None = None,
 ) -> dict[str, Path]:
     """Write ``out_dir/{train,extra,test}.tar.gz`` (PNGs + ``digitStruct.mat``) and ``manifest.json``.
 
     Counts are images per split; a split with count 0 is not written. The same ``seed`` gives byte-identical
     images and boxes whatever ``jobs`` is (-1: every core). Returns ``{split: archive path}``.
     ``on_progress(stage, done, total)`` reports the photos rendered, e.g. to a UI ("render train", ...).
-    ``backgrounds``: a bank of real-photo backgrounds (``synthetic.backgrounds``) for half of the walls.
     """
     from svhn_api.data.archive_writer import write_archive
     from svhn_api.data.download import write_manifest
@@ -113,9 +107,6 @@ def synth(
     for name, n in counts.items():
         if int(n) < 0:
             raise ValueError(f"{name}={n}: image counts must be 0 or more")
-    if backgrounds is not None:
-        load_bank(backgrounds)  # a missing or damaged bank is refused, by the name given, before anything is written
-    bank = None if backgrounds is None else str(Path(backgrounds).resolve())
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
@@ -126,7 +117,7 @@ def synth(
         path = out / f"{split}.tar.gz"
         # PNG data does not compress further: the fastest gzip level gives the same size
         report = None if on_progress is None else functools.partial(_renamed, on_progress, f"render {split}")
-        write_archive(path, split, _Items(split, n, seed, jobs, bank), progress=progress, compresslevel=1,
+        write_archive(path, split, _Items(split, n, seed, jobs), progress=progress, compresslevel=1,
                       on_progress=report)
         paths[split] = path
     if paths:

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 from svhn_api.data.records import DigitBox
-from svhn_api.synthetic import backgrounds, fonts, textures
+from svhn_api.synthetic import fonts, textures
 from svhn_api.synthetic.layout import Layout, sample_layout
 
 LETTERS = "ABCDEFHKLMNPRSTabcdehnr"
@@ -297,7 +297,6 @@ def _choose_sx(base: list[fonts.Glyph], lin: np.ndarray, targets: list[float], m
 
 
 # ---- backgrounds ---------------------------------------------------------------------------------
-REAL_SHARE = 0.5  # of the photos drawn on a real-photo strip, when the renderer is given a bank
 KIND_WEIGHTS = {"flat": 2.2, "stucco": 1.6, "brick": 1.6, "siding": 1.2, "wood": 1.2, "panels": 1.0,
                 "stone": 0.5, "glass": 0.6, "tiles": 0.4, "foliage": 0.15}
 FEATURE_REL = {"brick": (0.2, 0.6), "wood": (0.5, 2.0), "siding": (0.35, 1.2), "panels": (2.0, 6.0),
@@ -343,14 +342,11 @@ def _soft_region(w: int, h: int, side: str, pos: float, tilt: float, soft: float
 
 
 def background(rng: np.random.Generator, w: int, h: int, hb: float, union: tuple[float, float, float, float],
-               main_kind: str, main_colors, bank: backgrounds.Bank | None = None) -> np.ndarray:
-    """The canvas under the number: a procedural wall split into regions, or (with a ``bank``, for
-    ``REAL_SHARE`` of the photos) a strip of a real photo; then architecture elements around the number."""
-    real = bank is not None and rng.random() < REAL_SHARE
-    bg = backgrounds.real_layer(rng, bank, w, h, hb) if real else texture_layer(rng, main_kind, w, h, hb, main_colors)
+               main_kind: str, main_colors) -> np.ndarray:
+    bg = texture_layer(rng, main_kind, w, h, hb, main_colors)
     ux0, uy0, ux1, uy1 = union
     pad = 0.35 * hb
-    for _ in range(0 if real else int(rng.choice([0, 1, 2, 3], p=[0.3, 0.4, 0.2, 0.1]))):
+    for _ in range(int(rng.choice([0, 1, 2, 3], p=[0.3, 0.4, 0.2, 0.1]))):
         side = _pick(rng, [(3, "left"), (3, "right"), (1, "top"), (1, "bottom")])
         if side == "left":
             lo, hi = 0.0, ux0 - pad
@@ -533,15 +529,13 @@ def sample_style(rng: np.random.Generator, ink_aspect: float | None = None) -> d
 
 
 # ---- the sample ----------------------------------------------------------------------------------
-def render_sample(rng: np.random.Generator, split: str = "train", *, plain: bool = False,
-                  bank: backgrounds.Bank | None = None) -> tuple[Image.Image, list[DigitBox]]:
+def render_sample(rng: np.random.Generator, split: str = "train", *, plain: bool = False
+                  ) -> tuple[Image.Image, list[DigitBox]]:
     """One RGB photo and its digit boxes (left to right), everything drawn from ``rng``.
 
     ``split`` picks the statistics (``test`` frames digits with more context). ``plain=True`` keeps
     the layout and every geometric transform but draws black digits on white with no plate, clutter
-    or degradation: the tests use it to check that the boxes sit on the ink. ``bank``: real-photo
-    backgrounds (``synthetic.backgrounds``) for part of the walls; without one, no draw is spent on them, so
-    the photos are the same as before banks existed.
+    or degradation: the tests use it to check that the boxes sit on the ink.
     """
     lay = sample_layout(rng, split)
     style = sample_style(rng, float(np.median(lay.aspects)) - 0.07)
@@ -654,7 +648,7 @@ def render_sample(rng: np.random.Generator, split: str = "train", *, plain: bool
     if plain:
         canvas = np.ones((Hc, Wc, 3), np.float32)
     else:
-        canvas = background(rng, Wc, Hc, hbc, cunion, main_kind, main_colors, bank)
+        canvas = background(rng, Wc, Hc, hbc, cunion, main_kind, main_colors)
     if plate:
         plate_col = plate_color(rng)
         under, spread = plate_col, 0.0
