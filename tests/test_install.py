@@ -2,9 +2,11 @@
 shipped model (without its training leftovers) and the renderer's data, and runs without the checkout.
 
 The wheel is built offline from a copy of the sources (so no build files land in the checkout) and installed
-with ``--no-deps`` into a fresh virtual environment that sees the dependencies already installed here
-(``--system-site-packages``). The checkout itself is installed editable in those site-packages, so every
-command runs from another folder and the test checks that ``svhn_api`` is imported from the venv's copy.
+with ``--no-deps`` into a fresh virtual environment that sees the dependencies already installed for the
+interpreter running the tests (a ``.pth`` file naming its site-packages: ``--system-site-packages`` would see
+the base interpreter's instead when the tests run inside a virtualenv). The checkout itself is installed
+editable there, so every command runs from another folder and the test checks that ``svhn_api`` is imported
+from the venv's copy.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -62,10 +65,16 @@ def test_the_wheel_installs_and_reads_a_photo_outside_the_checkout(tmp_path):
         m.group(1).lower() for m in re.finditer(r"^Requires-Dist: ([A-Za-z0-9_.-]+)", metadata, re.M)}
 
     venv = tmp_path / "venv"
-    out = run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv], cwd=tmp_path)
+    out = run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     bin_dir = venv / ("Scripts" if os.name == "nt" else "bin")
     python = bin_dir / ("python.exe" if os.name == "nt" else "python")
+    out = run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    # the dependencies: this interpreter's site-packages as plain path entries (their .pth files, the
+    # checkout's editable hook among them, are not run)
+    here = {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
+    (Path(out.stdout.strip()) / "dependencies.pth").write_text("".join(f"{p}\n" for p in sorted(here)))
     out = run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index",
                "--ignore-installed", wheel], cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
