@@ -4,6 +4,7 @@
 # (e.g. --server.port 9000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install -q --require-hashes -r requirements.lock
-python3 -m pip install -q --no-deps --no-build-isolation -e .
-exec python3 -m streamlit run dashboard/app.py "$@"
+source scripts/python_env.sh
+"$PY" -m pip install -q --require-hashes -r requirements.lock
+"$PY" -m pip install -q --no-deps --no-build-isolation -e .
+exec "$PY" -m streamlit run dashboard/app.py "$@"
