@@ -1,0 +1,100 @@
+"""Ship a model pair: copy trained runs into ``artifacts/models/`` and, in the same step, re-record the shipped
+pair's real-photo evaluations in both cards, so that no card (nor the README, which quotes them) keeps the
+figures of an earlier pair.
+
+    python -m pipelines.ship [--reader runs/compact-real] [--localizer runs/localizer] \
+                             [--split data/whole_photo/real/split.json]
+
+Without ``--reader``/``--localizer`` the models already shipped stay and only their evaluations are measured
+again (after the real material beside the checkout changed, say). Measured, each on the real SVHN material in
+``$SVHN_REAL``: every test photo there (evaluation only) and the real validation photos of ``--split`` (made
+by ``pipelines.whole_photo``, seeded, if it is not there yet), each with the ground-truth box and whole (the
+shipped localizer finding the number); and the format-2 digit crops. Earlier real-SVHN evaluations in the two
+cards are replaced; others (e.g. synthetic splits) stay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+from typing import Any
+
+from svhn_api import paths
+
+SHIPPED_FILES = ("model.keras", "card.json")
+REAL = "real SVHN"
+
+
+def copy_run(run: Path, shipped: Path) -> None:
+    """``run``'s model and card into ``shipped`` (each file replaced atomically; logs and checkpoints stay)."""
+    missing = [n for n in SHIPPED_FILES if not (run / n).is_file()]
+    if missing:
+        raise SystemExit(f"{run}: no {' or '.join(missing)}; train it first (python -m svhn_api train ...)")
+    shipped.mkdir(parents=True, exist_ok=True)
+    for name in SHIPPED_FILES:
+        tmp = shipped / f".{name}.tmp"
+        shutil.copy2(run / name, tmp)
+        tmp.replace(shipped / name)
+
+
+def rerecord(reader: Path, localizer: Path, results: dict[str, dict[str, Any]]) -> None:
+    """Replace the real-SVHN evaluations of both cards with ``results`` (``evaluate_real_svhn``'s): all of them
+    in the reader's card, the whole-photo ones in the localizer's; each record names both models."""
+    from svhn_api.models import card as cards
+
+    def record(r: dict[str, Any], whole: bool) -> dict[str, Any]:
+        models = {"model": paths.portable(reader / "model.keras")}
+        if whole:
+            models["localizer"] = paths.portable(localizer / "model.keras")
+        return {**models, "data": r["data"], "metrics": r["metrics"], "evaluated": r["evaluated"]}
+
+    def whole(key: str) -> bool:
+        return key.endswith("_whole_photo")
+
+    def replace(records: list[dict[str, Any]]):
+        def change(card: cards.ModelCard | None) -> cards.ModelCard:
+            card = card or cards.ModelCard()
+            card.evaluations = [e for e in card.evaluations if e.get("data", {}).get("kind") != REAL] + records
+            return card
+        return change
+
+    cards.update(reader, replace([record(r, whole(k)) for k, r in results.items()]))
+    cards.update(localizer, replace([{**record(r, True), "model": paths.portable(localizer / "model.keras"),
+                                      "reader": paths.portable(reader / "model.keras")}
+                                     for k, r in results.items() if whole(k)]))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reader", type=Path, default=None, help="a trained reader run to ship as compact")
+    ap.add_argument("--localizer", type=Path, default=None, help="a trained localizer run to ship as localizer")
+    ap.add_argument("--shipped", type=Path, default=paths.shipped_models_dir(), help="the shipped models' folder")
+    ap.add_argument("--real", type=Path, default=paths.real_svhn_dir(), help="the real SVHN sample")
+    ap.add_argument("--split", type=Path, default=paths.data_dir() / "whole_photo" / "real" / "split.json",
+                    help="the real train/validation split (pipelines.whole_photo's; made if missing)")
+    a = ap.parse_args()
+    if not (a.real / "images" / "test").is_dir():
+        raise SystemExit(f"{a.real}: no real SVHN material to evaluate on; set SVHN_REAL or --real")
+    reader, localizer = a.shipped / "compact", a.shipped / "localizer"
+    for run, shipped in ((a.reader, reader), (a.localizer, localizer)):
+        if run is not None:
+            copy_run(run, shipped)
+            print(f"shipped {run} as {shipped}")
+
+    from benchmarks.photo_eval import evaluate_real_svhn
+    from pipelines.whole_photo import split_real
+
+    split_real(a.real, a.split.parent, validation=103, seed=2026)
+    results = evaluate_real_svhn(a.real, reader, record=False, localizer=localizer, split=a.split)
+    rerecord(reader, localizer, results)
+    for key, r in results.items():
+        m = r["metrics"]
+        iou = f", mean IoU {m['mean_iou']:.3f}" if "mean_iou" in m else ""
+        print(f"{key:<24} {m['correct']:>5}/{m['count']:<5} = {m['whole_number_accuracy']:.1%}{iou}")
+    print(f"recorded in {reader / 'card.json'} and {localizer / 'card.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
