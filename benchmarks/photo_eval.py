@@ -54,27 +54,62 @@ def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequen
     metrics: dict[str, Any] = {"whole_number_accuracy": round(right / len(rows), 6) if rows else None,
                                "correct": right, "count": len(rows)}
     if truth_boxes is not None and all(p.located for p in preds):
-        metrics["mean_iou"] = round(float(np.mean([box_iou(p.box, t) for p, t in zip(preds, truth_boxes,
-                                                                                      strict=True)])), 4)
+        ious = [box_iou(p.box, t) for p, t in zip(preds, truth_boxes, strict=True)]
+        for r, iou in zip(rows, ious, strict=True):
+            r["iou"] = round(iou, 4)
+        metrics["mean_iou"] = round(float(np.mean(ious)), 4)
+        metrics["found_at_iou_0.5"] = round(float(np.mean(np.array(ious) >= 0.5)), 6)
     report = {"model": paths.portable(lm.path), "data": {**(data or {}), "count": len(rows)},
               "metrics": metrics, "evaluated": cards.now(), "rows": rows}
-    if record and lm.folder is not None and (lm.folder / cards.CARD).is_file():
-        cards.add_evaluation(lm.folder, {k: v for k, v in report.items() if k != "rows"})
+    if record:
+        record_in_card(lm, report)
     return report
 
 
+def record_in_card(model: Any, report: dict[str, Any]) -> None:
+    """Append ``report`` (less its rows) to the card of ``model`` (a loaded model), when it has one."""
+    from svhn_api.models import card as cards
+
+    if model.folder is not None and (model.folder / cards.CARD).is_file():
+        cards.add_evaluation(model.folder, {k: v for k, v in report.items() if k != "rows"})
+
+
+# How large the number is in the photo: union-box height / photo height, in these buckets (upper bounds).
+FRAMING = ((0.25, "< 0.25"), (0.4, "0.25-0.4"), (0.6, "0.4-0.6"), (float("inf"), "> 0.6"))
+
+
+def framing_bucket(box_height: float, photo_height: float) -> str:
+    share = box_height / max(photo_height, 1e-9)
+    return next(name for bound, name in FRAMING if share < bound)
+
+
+def by_framing(framing: Sequence[str], boxed: dict[str, Any], whole: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per framing bucket: photos, read right with the true box and whole, the found box's IoU (>= 0.5 share,
+    mean); from ``evaluate_photos``' reports of the same photos with and without their box."""
+    out = []
+    for _, name in FRAMING:
+        idx = [i for i, f in enumerate(framing) if f == name]
+        ious = [whole["rows"][i]["iou"] for i in idx if "iou" in whole["rows"][i]]
+        out.append({"framing": name, "count": len(idx),
+                    "boxed_correct": sum(boxed["rows"][i]["correct"] for i in idx),
+                    "whole_correct": sum(whole["rows"][i]["correct"] for i in idx),
+                    "found_at_iou_0.5": round(float(np.mean(np.array(ious) >= 0.5)), 4) if ious else None,
+                    "mean_iou": round(float(np.mean(ious)), 4) if ious else None})
+    return out
+
+
 def annotated_photos(images_dir: str | Path, annotations: str | Path, only: set[str] | None = None,
-                     ) -> tuple[list[Path], list[str], list[Box]]:
-    """The PNG photos of a folder (those named in ``only``, if given) with their numbers and union boxes from
-    an annotations JSON (a list of ``{filename, number, boxes: [{label, left, top, width, height}]}``, the
-    layout of ``svhn-real``)."""
+                     ) -> tuple[list[Path], list[str], list[Box], list[str]]:
+    """The PNG photos of a folder (those named in ``only``, if given) with their numbers, union boxes and
+    framing buckets (``FRAMING``) from an annotations JSON (a list of ``{filename, number, image_height,
+    boxes: [{label, left, top, width, height}]}``, the layout of ``svhn-real``)."""
     from svhn_api.data.preprocess import union_box
     from svhn_api.data.records import DigitBox
 
     ann = {a["filename"]: a for a in json.loads(Path(annotations).read_text())}
     paths = sorted((p for p in Path(images_dir).glob("*.png") if only is None or p.name in only),
                    key=lambda p: (len(p.stem), p.stem))
-    numbers, boxes = [], []
+    numbers, boxes, framing = [], [], []
     for p in paths:
         a = ann[p.name]
         numbers.append(a["number"])
@@ -83,7 +118,8 @@ def annotated_photos(images_dir: str | Path, annotations: str | Path, only: set[
         x0, y0 = max(0.0, left), max(0.0, top)   # some official boxes run past the edge: clipped, as prepare does
         x1, y1 = min(float(a["image_width"]), left + width), min(float(a["image_height"]), top + height)
         boxes.append((x0, y0, x1 - x0, y1 - y0))
-    return paths, numbers, boxes
+        framing.append(framing_bucket(y1 - y0, float(a["image_height"])))
+    return paths, numbers, boxes, framing
 
 
 def evaluate_real_svhn(root: str | Path, model: Any = None, record: bool = False, localizer: Any = None,
@@ -96,15 +132,15 @@ def evaluate_real_svhn(root: str | Path, model: Any = None, record: bool = False
 
     root = Path(root)
     where = os.path.relpath(root, locations.CHECKOUT or Path.cwd())
-    photos, numbers, boxes = annotated_photos(root / "images" / "test", root / "annotations" / "test.json")
+    photos, numbers, boxes, framing = annotated_photos(root / "images" / "test", root / "annotations" / "test.json")
     name = f"real SVHN test photos ({len(photos)}: {', '.join(p.stem for p in photos[:3])}, ...)"
-    out = _with_and_without_box("test", photos, numbers, boxes, name, f"{where}/images/test", model, record,
-                                localizer)
+    out = _with_and_without_box("test", photos, numbers, boxes, framing, name, f"{where}/images/test", model,
+                                record, localizer)
     if split is not None:
         held = set(json.loads(Path(split).read_text())["validation"])
-        photos, numbers, boxes = annotated_photos(root / "images" / "train", root / "annotations" / "train.json",
-                                                  only=held)
-        out |= _with_and_without_box("validation", photos, numbers, boxes,
+        photos, numbers, boxes, framing = annotated_photos(root / "images" / "train",
+                                                           root / "annotations" / "train.json", only=held)
+        out |= _with_and_without_box("validation", photos, numbers, boxes, framing,
                                      f"real SVHN validation photos ({len(photos)} train-split photos held out, "
                                      f"{Path(split).name})", f"{where}/images/train", model, record, localizer)
     f2 = root / "format2" / "train_32x32_first1083.npz"
@@ -119,13 +155,39 @@ def evaluate_real_svhn(root: str | Path, model: Any = None, record: bool = False
     return out
 
 
-def _with_and_without_box(key: str, photos: list[Path], numbers: list[str], boxes: list[Box], name: str,
-                          where: str, model: Any, record: bool, localizer: Any) -> dict[str, dict[str, Any]]:
+def _with_and_without_box(key: str, photos: list[Path], numbers: list[str], boxes: list[Box], framing: list[str],
+                          name: str, where: str, model: Any, record: bool, localizer: Any) -> dict[str, dict[str, Any]]:
+    """The photos read with their true box and whole; the whole-photo report also holds ``by_framing``."""
     data = {"name": name, "path": where, "split": key if key == "test" else "train", "kind": "real SVHN"}
-    whole = "whole photo, number found by the localizer" if localizer is not False else "whole photo, no box"
-    return {
-        f"{key}_gt_box": evaluate_photos(photos, numbers, boxes, model=model, record=record,
-                                         data={**data, "crop": "ground-truth union box expanded 30%"}),
-        f"{key}_whole_photo": evaluate_photos(photos, numbers, None, model=model, record=record, localizer=localizer,
-                                              truth_boxes=boxes, data={**data, "crop": whole}),
-    }
+    crop = "whole photo, number found by the localizer" if localizer is not False else "whole photo, no box"
+    boxed = evaluate_photos(photos, numbers, boxes, model=model, record=record,
+                            data={**data, "crop": "ground-truth union box expanded 30%"})
+    whole = evaluate_photos(photos, numbers, None, model=model, localizer=localizer, truth_boxes=boxes,
+                            data={**data, "crop": crop})
+    whole["metrics"]["by_framing"] = by_framing(framing, boxed, whole)
+    if record:
+        from svhn_api.models import io as model_io
+
+        record_in_card(model_io.load(model), whole)
+    return {f"{key}_gt_box": boxed, f"{key}_whole_photo": whole}
+
+
+def summary_lines(results: dict[str, dict[str, Any]]) -> list[str]:
+    """``evaluate_real_svhn``'s results as text: one line a measurement, then the framing breakdowns."""
+    lines = []
+    for key, r in results.items():
+        m = r["metrics"]
+        iou = (f", mean IoU {m['mean_iou']:.3f}, found at IoU >= 0.5: {m['found_at_iou_0.5']:.1%}"
+               if "mean_iou" in m else "")
+        lines.append(f"{key:<24} {m['correct']:>5}/{m['count']:<5} = {m['whole_number_accuracy']:.1%}   "
+                     f"({r['data']['crop']}{iou})")
+    for key, r in results.items():
+        if "by_framing" in r["metrics"]:
+            lines.append(f"{key} by framing (union-box height / photo height): photos, right whole, right with "
+                         "the true box, found box IoU >= 0.5, mean IoU")
+            for b in r["metrics"]["by_framing"]:
+                found = "–" if b["found_at_iou_0.5"] is None else f"{b['found_at_iou_0.5']:.0%}"
+                iou = "–" if b["mean_iou"] is None else f"{b['mean_iou']:.2f}"
+                lines.append(f"  {b['framing']:<9} {b['count']:>4}  {b['whole_correct']:>4}  "
+                             f"{b['boxed_correct']:>4}  {found:>5}  {iou:>5}")
+    return lines

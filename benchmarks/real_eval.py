@@ -5,10 +5,11 @@
                                    [--split data/whole_photo/real/split.json] [--real DIR] [--record] [--json]
 
 Measurements, each naming its data:
-- the 30 real test photos (official test numbers 1-30) with the ground-truth union box (expanded 30%,
-  exactly as the pipeline crops),
-- the same 30 photos whole: the localizer finds the number (mean IoU against the ground-truth union box
-  reported), or with ``--whole-image`` the whole photo is read,
+- every real test photo there (official test numbers 1-130; evaluation only) with the ground-truth union box
+  (expanded 30%, exactly as the pipeline crops),
+- the same photos whole: the localizer finds the number (mean IoU against the ground-truth union box and the
+  share found at IoU >= 0.5 reported), or with ``--whole-image`` the whole photo is read; both broken down by
+  framing (how tall the number is in the photo: < 0.25, 0.25-0.4, 0.4-0.6, > 0.6 of its height),
 - with ``--split``: the same two on the real validation photos that split held out of training,
 - the 1,083 real 32x32 "format 2" digit crops of train images 1-499 (each one digit, read whole).
 Skips with a message when the real material is absent. ``--record`` appends the results to the card.
@@ -41,23 +42,20 @@ def main() -> int:
     ap.add_argument("--split", type=Path, default=None,
                     help="split.json of pipelines.whole_photo: also measure its real validation photos")
     ap.add_argument("--json", action="store_true", help="print the metrics as JSON on the last line")
-    ap.add_argument("--show", action="store_true", help="print every reading of the 30 photos")
+    ap.add_argument("--show", action="store_true", help="print every reading of the test photos")
     a = ap.parse_args()
     if not a.real.is_dir():
         print(f"skipped: the real SVHN material is not at {a.real}")
         return 0
     t0 = time.perf_counter()
-    from benchmarks.photo_eval import evaluate_real_svhn
+    from benchmarks.photo_eval import evaluate_real_svhn, summary_lines
 
     res = evaluate_real_svhn(a.real, a.model, a.record, localizer=False if a.whole_image else a.localizer,
                              split=a.split)
     print(f"machine: {os.cpu_count()} cores; model: {res['test_gt_box']['model']}")
-    for key, r in res.items():
-        m = r["metrics"]
-        iou = f", mean IoU {m['mean_iou']:.3f}" if "mean_iou" in m else ""
-        print(f"{key:<24} {m['correct']:>5}/{m['count']:<5} = {m['whole_number_accuracy']:.1%}   "
-              f"({r['data']['crop']}{iou})")
-    print("quoted baselines (issue 5, not run here): " + ", ".join(f"{k} {v}/30" for k, v in QUOTED_BASELINES.items()))
+    print("\n".join(summary_lines(res)))
+    print("quoted baselines (on test photos 1-30, not run here): "
+          + ", ".join(f"{k} {v}/30" for k, v in QUOTED_BASELINES.items()))
     if a.show:
         for key in ("test_gt_box", "test_whole_photo"):
             print(key, " ".join(f"{x['truth']}:{x['prediction']}" + ("" if x["correct"] else "✗")

@@ -82,16 +82,13 @@ def main() -> int:
             copy_run(run, shipped)
             print(f"shipped {run} as {shipped}")
 
-    from benchmarks.photo_eval import evaluate_real_svhn
+    from benchmarks.photo_eval import evaluate_real_svhn, summary_lines
     from pipelines.whole_photo import split_real
 
     split_real(a.real, a.split.parent, validation=103, seed=2026)
     results = evaluate_real_svhn(a.real, reader, record=False, localizer=localizer, split=a.split)
     rerecord(reader, localizer, results)
-    for key, r in results.items():
-        m = r["metrics"]
-        iou = f", mean IoU {m['mean_iou']:.3f}" if "mean_iou" in m else ""
-        print(f"{key:<24} {m['correct']:>5}/{m['count']:<5} = {m['whole_number_accuracy']:.1%}{iou}")
+    print("\n".join(summary_lines(results)))
     print(f"recorded in {reader / 'card.json'} and {localizer / 'card.json'}")
     return 0
 

@@ -1,0 +1,24 @@
+"""The photo evaluation's framing breakdown (``benchmarks.photo_eval``): how tall the number is in the photo
+decides its bucket, and each bucket counts its own photos' readings and found boxes."""
+
+from __future__ import annotations
+
+from benchmarks.photo_eval import FRAMING, by_framing, framing_bucket
+
+
+def test_framing_buckets_follow_the_number_height_share():
+    assert [framing_bucket(h, 100) for h in (10, 24.9, 25, 39, 40, 59, 60, 100)] == [
+        "< 0.25", "< 0.25", "0.25-0.4", "0.25-0.4", "0.4-0.6", "0.4-0.6", "> 0.6", "> 0.6"]
+
+
+def test_by_framing_counts_each_bucket_from_its_own_photos():
+    framing = ["< 0.25", "< 0.25", "> 0.6"]
+    boxed = {"rows": [{"correct": True}, {"correct": True}, {"correct": False}]}
+    whole = {"rows": [{"correct": False, "iou": 0.1}, {"correct": True, "iou": 0.7}, {"correct": True, "iou": 0.9}]}
+    got = {b["framing"]: b for b in by_framing(framing, boxed, whole)}
+    assert list(got) == [name for _, name in FRAMING]
+    assert got["< 0.25"] == {"framing": "< 0.25", "count": 2, "boxed_correct": 2, "whole_correct": 1,
+                             "found_at_iou_0.5": 0.5, "mean_iou": 0.4}
+    assert got["> 0.6"]["whole_correct"] == 1 and got["> 0.6"]["boxed_correct"] == 0
+    assert got["0.4-0.6"] == {"framing": "0.4-0.6", "count": 0, "boxed_correct": 0, "whole_correct": 0,
+                              "found_at_iou_0.5": None, "mean_iou": None}
