@@ -179,35 +179,65 @@ def samples_for(path: str, version: float, split: str, indices: tuple[int, ...])
     return view_model.sample_grid(path, split, indices, scale=2, draw=False)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def _evaluation(model_dir: str, model_version: float, path: str, version: float, split: str,
-                samples: int | None, seed: int, _on_progress: Any = None, whole_photo: bool = False) -> dict[str, Any]:
+def _evaluate(model_dir: str, model_version: float, path: str, split: str, samples: int | None, seed: int,
+              on_progress: Any = None, whole_photo: bool = False) -> dict[str, Any]:
     from svhn_api.inference.evaluate import evaluate
 
     # record=False: browsing the dashboard must not write to the (shipped) model card
     return evaluate(load_model(model_dir, model_version), path, split=split, samples=samples, seed=seed,
-                    progress=False, record=False, on_progress=_on_progress, whole_photo=whole_photo)
+                    progress=False, record=False, on_progress=on_progress, whole_photo=whole_photo)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _evaluation(model_dir: str, model_version: float, path: str, version: float, split: str,
+                samples: int | None, seed: int) -> dict[str, Any]:
+    return _evaluate(model_dir, model_version, path, split, samples, seed)
 
 
 def evaluation(entry: view_model.ModelEntry, path: str, split: str, samples: int | None = 64,
                seed: int = 0) -> dict[str, Any]:
-    """``evaluate`` on ``samples`` random rows (or the whole split), cached per model and store version."""
+    """``evaluate`` on ``samples`` random rows, cached per model and store version."""
     return _evaluation(str(entry.path), _mtime(entry.path / "model.keras"), path, _mtime(path), split, samples,
                        seed)
 
 
+@st.cache_resource(show_spinner=False)
+def full_results() -> view_model.SharedResults:
+    """The whole-split evaluations of this server process, shared by every session.
+
+    Not ``st.cache_data``: its replay of elements made inside a cached call broke the second press of a button
+    (``CacheReplayClosureError``) since the progress bar is made outside it; and two sessions pressing at once
+    would both have computed it. Here one computes, the other waits, watching the same progress."""
+    return view_model.SharedResults(max_entries=16)
+
+
+def full_key(entry: view_model.ModelEntry, path: str, split: str, whole_photo: bool = False) -> tuple:
+    """What a whole-split result depends on: the model and the store (by path and version), split and mode."""
+    return (str(entry.path), _mtime(entry.path / "model.keras"), path, _mtime(path), split, whole_photo)
+
+
+def known_full_evaluation(entry: view_model.ModelEntry, path: str, split: str,
+                          whole_photo: bool = False) -> dict[str, Any] | None:
+    """The whole-split result already computed in this process (by any session), or None."""
+    return full_results().get(full_key(entry, path, split, whole_photo))
+
+
 def full_evaluation(entry: view_model.ModelEntry, path: str, split: str, bar: Any,
                     whole_photo: bool = False) -> dict[str, Any]:
-    """The whole split, moving the ``st.progress`` bar as batches are done (when evaluate reports them);
-    ``whole_photo``: also each row's original photo read whole, the localizer finding the number."""
+    """The whole split, computed once per process and model/store version; the ``st.progress`` bar moves as
+    batches are done (here or in the session computing it). ``whole_photo``: also each row's original photo
+    read whole, the localizer finding the number."""
     n = view_model.inspect_store(path).counts.get(split, 0)
+    key = full_key(entry, path, split, whole_photo)
 
     def on_progress(done: int, total: int | None = None) -> None:
         total = total or n
         bar.progress(min(1.0, done / max(1, total)), text=f"Evaluating {split}: {done:,} of {total:,} images")
 
-    return _evaluation(str(entry.path), _mtime(entry.path / "model.keras"), path, _mtime(path), split, None, 0,
-                       on_progress, whole_photo)
+    def work(report: Any) -> dict[str, Any]:
+        return _evaluate(key[0], key[1], path, split, None, 0, report, whole_photo)
+
+    return full_results().compute(key, work, on_progress)
 
 
 # ------------------------------------------------------------------------------------------ selection

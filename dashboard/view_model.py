@@ -7,7 +7,8 @@ Nothing here imports TensorFlow or Streamlit; the dashboard caches these results
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -460,3 +461,76 @@ def training_history(card: cards.ModelCard) -> dict[str, list[float | None]]:
     if rows and "epoch" not in series:
         series = {"epoch": [float(i + 1) for i in range(len(rows))], **series}
     return series
+
+
+# ----------------------------------------------------------------------------------------- shared results
+
+
+ProgressReport = Callable[[int, int], None]
+
+
+@dataclass
+class _Job:
+    done: threading.Event = field(default_factory=threading.Event)
+    value: Any = None
+    error: BaseException | None = None
+    progress: tuple[int, int] = (0, 0)
+
+
+class SharedResults:
+    """Results computed once per key for the whole process (every browser session), e.g. whole-split
+    evaluations keyed by model and store versions.
+
+    A caller of a key nobody has computed runs the work in its own thread, with a progress callback; callers of
+    the same key meanwhile wait for it (their ``on_progress`` follows the same work) instead of computing it
+    again. A failed computation is not kept: each waiting caller gets its error, and the next call tries again.
+    At most ``max_entries`` finished results are kept, the oldest dropped first.
+    """
+
+    def __init__(self, max_entries: int = 32) -> None:
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._jobs: dict[Hashable, _Job] = {}
+
+    def get(self, key: Hashable) -> Any | None:
+        """The finished result for ``key``, or None."""
+        with self._lock:
+            job = self._jobs.get(key)
+        return job.value if job is not None and job.done.is_set() and job.error is None else None
+
+    def compute(self, key: Hashable, work: Callable[[ProgressReport], Any],
+                on_progress: ProgressReport | None = None, poll: float = 0.25) -> Any:
+        """``work(report)``'s result for ``key``: kept, being computed by another caller (waited for), or
+        computed now. ``on_progress(done, total)`` is called in the caller's thread either way."""
+        with self._lock:
+            job = self._jobs.get(key)
+            mine = job is None
+            if mine:
+                job = self._jobs[key] = _Job()
+        if not mine:
+            while not job.done.wait(poll):
+                if on_progress is not None and job.progress[1]:
+                    on_progress(*job.progress)
+            if job.error is not None:
+                raise job.error
+            return job.value
+
+        def report(done: int, total: int) -> None:
+            job.progress = (done, total)
+            if on_progress is not None:
+                on_progress(done, total)
+
+        try:
+            job.value = work(report)
+        except BaseException as e:
+            job.error = e
+            with self._lock:
+                self._jobs.pop(key, None)
+            raise
+        finally:
+            job.done.set()
+        with self._lock:
+            finished = [k for k, j in self._jobs.items() if j.done.is_set()]
+            for k in finished[:max(0, len(finished) - self.max_entries)]:
+                del self._jobs[k]
+        return job.value

@@ -75,3 +75,31 @@ def test_evaluate_metric_labels_are_not_cut_at_1400px(tmp_path):
         cut = page.evaluate(TRUNCATED)
         page.screenshot(path=str(tmp_path / "evaluate.png"), full_page=True)
     assert not cut, f"metric labels cut off: {cut}"
+
+
+def test_whole_split_buttons_work_twice_in_two_sessions(tmp_path):
+    """Each 'Evaluate the whole ... split' button, pressed twice in two browser sessions on one server: the
+    second press (a cached result) must show it again, not a traceback, and neither button may go away."""
+    need_browser_and_model()
+    store = make_store(tmp_path / "svhn_union.h5", {"train": 8, "validation": 6, "test": 6})
+    env = {"SVHN_DATA": str(store), "SVHN_RUNS": str(tmp_path / "runs")}
+    splits = ("validation", "test")
+    with streamlit_server(env, log=tmp_path / "streamlit.log") as url, browser_page() as first:
+        second = first.context.browser.new_page(viewport={"width": 1400, "height": 900})  # its own context
+        for page in (first, second):
+            page.goto(f"{url}/evaluate")
+            wait_idle(page)
+        for round_ in range(2):
+            for split in splits:
+                for page in (first, second):   # both sessions press before either is waited for
+                    page.get_by_role("button", name=f"Evaluate the whole {split} split").click()
+                for n, page in enumerate((first, second)):
+                    wait_idle(page)
+                    where = f"session {n + 1}, {split} pressed {round_ + 1} time(s)"
+                    errors = page.locator("[data-testid='stException']")
+                    assert not errors.count(), f"{where}: {errors.first.inner_text()[:500]}"
+                    for s in splits:
+                        assert page.get_by_role("button", name=f"Evaluate the whole {s} split").is_visible(), where
+                    shown = page.locator("[data-testid='stMarkdownContainer'] strong").all_inner_texts()
+                    assert split in shown, f"{where}: the {split} results are not shown ({shown})"
+        first.screenshot(path=str(tmp_path / "evaluate-twice.png"), full_page=True)

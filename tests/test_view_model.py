@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import time
 
 import h5py
 import numpy as np
@@ -227,3 +228,51 @@ def test_network_input_runs_a_keras_models_own_input_layer():
     assert exact and config == {"crop": None, "size": 4, "gray": False, "norm": "scale"}
     want = stored[::2, ::2].astype(float)
     np.testing.assert_allclose(np.asarray(seen), np.round((want - want.min()) * 255 / np.ptp(want)))
+
+
+def test_shared_results_compute_once_for_concurrent_callers():
+    """Two sessions asking for the same whole-split result at once: one computes, the other waits for it (and
+    follows its progress); neither fails."""
+    import threading
+
+    shared = view_model.SharedResults()
+    started, release, calls = threading.Event(), threading.Event(), []
+
+    def work(report):
+        calls.append(1)
+        report(1, 4)
+        started.set()
+        assert release.wait(10)
+        report(4, 4)
+        return {"answer": 42}
+
+    got, seen_by_waiter = {}, []
+    first = threading.Thread(target=lambda: got.setdefault("first", shared.compute("k", work)))
+    first.start()
+    assert started.wait(10)
+    second = threading.Thread(target=lambda: got.setdefault("second", shared.compute(
+        "k", work, lambda done, total: seen_by_waiter.append((done, total)), poll=0.01)))
+    second.start()
+    time.sleep(0.1)
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert calls == [1] and got == {"first": {"answer": 42}, "second": {"answer": 42}}
+    assert (1, 4) in seen_by_waiter
+    assert shared.get("k") == {"answer": 42} and shared.get("other") is None
+    assert shared.compute("k", work) == {"answer": 42} and calls == [1]   # a second press: kept
+
+
+def test_shared_results_forget_failures_and_old_entries():
+    shared = view_model.SharedResults(max_entries=2)
+
+    def broken(report):
+        raise ValueError("no such split")
+
+    with pytest.raises(ValueError, match="no such split"):
+        shared.compute("k", broken)
+    assert shared.get("k") is None
+    assert shared.compute("k", lambda report: 1) == 1   # tried again, not the old error
+    shared.compute("b", lambda report: 2)
+    shared.compute("c", lambda report: 3)
+    assert [shared.get(k) for k in ("k", "b", "c")] == [None, 2, 3]

@@ -62,10 +62,9 @@ st.subheader("Whole splits")
 st.markdown("Whole-number accuracy counts a reading right only when its length and every digit are right. "
             "The 2016 capstone's figure (the mean per-head correctness) is shown beside it for comparison; it "
             "is always higher and is not a whole-number accuracy.")
-results: dict = st.session_state.setdefault("full_eval", {})
+pressed: dict = st.session_state.setdefault("full_eval_pressed", {})   # the splits asked for, in order
 whole = st.checkbox("Also read each photo whole: the localizer finds the number, as `predict(photo)` does for a "
                     "user (the original photos are read from the archives beside the store)", key="eval_whole_photo")
-key_base = (str(entry.path), common.mtime(entry.path / "model.keras"), path, common.mtime(path), whole)
 buttons = st.columns(len(splits))
 for col, s in zip(buttons, reversed(splits), strict=True):
     n = store.info.counts[s]
@@ -73,11 +72,14 @@ for col, s in zip(buttons, reversed(splits), strict=True):
         bar = st.progress(0.0, text=f"Evaluating {n:,} {s} images…")
         try:
             with st.spinner(f"Evaluating the whole {s} split ({n:,} images)…"):
-                results[s] = (key_base, common.full_evaluation(entry, path, s, bar, whole_photo=whole))
+                common.full_evaluation(entry, path, s, bar, whole_photo=whole)
+            pressed.pop(s, None)
+            pressed[s] = True
         except SVHNError as e:
             st.error(str(e))
         bar.empty()
-done = {s: r for s, (k, r) in results.items() if k == key_base}
+# the results this session asked for, for the model, store and mode now selected (kept once per server process)
+done = {s: r for s in pressed if (r := common.known_full_evaluation(entry, path, s, whole)) is not None}
 if not done:
     st.info("Press a button above to evaluate a whole split (validation first: the test split is for the "
             "final figure).")
