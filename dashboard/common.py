@@ -4,8 +4,8 @@ cached calls into ``svhn_api`` (loaded once per server process, not once per cli
 Locations follow ``svhn_api.paths``, as for the command line: ``SVHN_DATA`` a store file or a folder of stores
 (default ``./data``); the models are the shipped ones plus the training runs in ``SVHN_RUNS`` (default
 ``./runs``). When the data folder holds no store, the embedded synthetic sample goes into
-``<data folder>/synthetic/`` on first run: a quick one at once, the full one in the background
-(``dashboard.first_run``).
+``<data folder>/synthetic/`` on first run: a quick one at once (in ``synthetic/quick/``, beside its archives),
+the full one in the background (``dashboard.first_run``).
 """
 
 from __future__ import annotations

@@ -27,8 +27,11 @@ from svhn_api.errors import DataError
 
 SYNTHETIC = Path("synthetic")                        # relative to the data folder
 FULL_STORE = SYNTHETIC / "synthetic_union.h5"
-QUICK_STORE = SYNTHETIC / "synthetic_quick_union.h5"
-QUICK_ARCHIVES = SYNTHETIC / "quick-archives"
+# the quick sample in a folder of its own, its archives beside its store where ``svhn_api.data.photos.find_archive``
+# looks first (the Preprocessing check's original photos, whole-photo evaluation); beside the full store it would
+# find the full sample's archives, other photos under the same names
+QUICK_STORE = SYNTHETIC / "quick" / "synthetic_quick_union.h5"
+QUICK_ARCHIVES = SYNTHETIC / "quick" / "archives"
 QUICK_SAMPLE = {"train": 200, "test": 100}
 BUNDLED_ENV = "SVHN_BUNDLED_SAMPLE"
 Progress = Callable[[str, int, int], None]

@@ -216,6 +216,11 @@ def test_first_run_on_an_empty_data_folder_opens_within_a_minute(app, tmp_path, 
         before = first_run.quick_store(empty).stat().st_mtime_ns
         at.run()
         assert not at.exception and first_run.quick_store(empty).stat().st_mtime_ns == before  # not redone
+        at.switch_page("views/preprocessing.py").run()   # what a newcomer looks at first: the photo is there
+        assert not at.exception and "Original photo not shown" not in texts(at)
+        captions = [c for img in at.image for c in img.captions]
+        assert any(c.startswith("Original photo: digit boxes") for c in captions), captions
+        assert any("32x32: the capstone's input" in c for c in captions), captions
     finally:
         first_run.cancel_all()
 

@@ -85,3 +85,23 @@ def test_time_left_comes_from_the_pace_so_far(done, total, left):
     job = first_run.SampleJob(first_run.Path("."), stage="render train", done=done, total=total,
                               stage_started=time.monotonic() - 10)
     assert job.seconds_left() == (pytest.approx(left, rel=0.05) if left else None)
+
+
+def test_the_quick_sample_shows_its_original_photos(tmp_path, monkeypatch):
+    """The Preprocessing check on the quick sample (what a newcomer sees first) finds each row's original photo
+    in the quick sample's own archives, also once the full sample's archives (other photos) are beside it."""
+    import numpy as np
+
+    from dashboard import view_model
+    from svhn_api.data import photos
+    from svhn_api.synthetic import synth
+
+    monkeypatch.setattr(first_run, "QUICK_SAMPLE", {"train": 6, "test": 4})
+    path = first_run.prepare_quick(tmp_path)
+    view = view_model.row_view(path, "test", 1)
+    assert view.original is not None, view.missing
+    assert "capstone" in view.steps and np.array_equal(np.asarray(view.steps["union"]), view.stored)
+    synth(tmp_path / "synthetic" / "archives", train=2, extra=0, test=2, seed=1, progress=False)  # the full one's
+    assert photos.find_archive(path, "test") == tmp_path / first_run.QUICK_ARCHIVES / "test.tar.gz"
+    view = view_model.row_view(path, "test", 1)
+    assert view.original is not None and np.array_equal(np.asarray(view.steps["union"]), view.stored)
