@@ -24,6 +24,7 @@ from svhn_api.data.records import DigitBox
 from svhn_api.data.store import SPLITS, StoreInfo, read
 from svhn_api.data.store import inspect as inspect_store
 from svhn_api.errors import ArchiveError, DataError, ImageError, ModelError
+from svhn_api.inference.predict import model_input
 from svhn_api.labels import MAX_DIGITS, NO_DIGIT, row_to_number
 from svhn_api.models import card as cards
 
@@ -187,6 +188,33 @@ def upscale(a: np.ndarray | Image.Image, factor: int) -> Image.Image:
     """A small image enlarged with square pixels, so a 32x32 or 64x64 crop stays readable on screen."""
     img = a if isinstance(a, Image.Image) else Image.fromarray(np.asarray(a).squeeze())
     return img.convert("RGB").resize((img.width * factor, img.height * factor), Image.NEAREST)
+
+
+def rounded_box(box: Sequence[float], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A (left, top, width, height) box in whole pixels within a photo of ``size``, as a box form takes it
+    (left and top inside the photo, width and height at least 1 and at most the photo's)."""
+    w, h = size
+    left, top = min(max(0, round(box[0])), w - 1), min(max(0, round(box[1])), h - 1)
+    return left, top, min(max(1, round(box[2])), w), min(max(1, round(box[3])), h)
+
+
+def photo_with_box(img: Image.Image, box: Sequence[float] | None, width: int = 720,
+                   colour: tuple[int, int, int] = BOX_COLOURS["expanded"]) -> Image.Image:
+    """``img`` resized to ``width`` pixels across (small photos enlarged) with ``box`` (photo pixels) drawn in a
+    line thick enough to see at that size."""
+    factor = width / img.width
+    big = img.convert("RGB").resize((width, max(1, round(img.height * factor))), Image.BILINEAR)
+    if box is None:
+        return big
+    return draw_boxes(big, [tuple(v * factor for v in box)], colour, max(3, width // 150))
+
+
+def reader_crop(img: Image.Image, box: Sequence[float] | None, shape: tuple[int, int, int],
+                size: int = 256) -> Image.Image:
+    """What a reader of input ``shape`` reads from ``img`` with ``box`` (expanded and cropped as ``predict`` does;
+    None: the whole image), enlarged with square pixels to about ``size`` across."""
+    arr = model_input(img, shape, None if box is None else tuple(float(v) for v in box))
+    return upscale(arr, max(1, size // shape[1]))
 
 
 @dataclass

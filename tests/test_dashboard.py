@@ -308,6 +308,36 @@ def test_predict_page_upload_good_bad_and_boxed(app):
     assert any("your box in red" in c for i in at.image for c in i.captions)
 
 
+def test_predict_page_upload_shows_the_found_box_and_starts_the_box_form_from_it(app):
+    """An upload read with no box: the photo large with the found box, beside it the crop the reader read.
+    Ticking 'I know where the number is' starts from that found box (rounded), not the whole photo, so the
+    reading stays the localizer's until the user changes the box."""
+    from svhn_api.inference.predict import predict
+
+    models = need_model()
+    img, _ = draw_number("409", np.random.default_rng(1))
+    photo = Image.new("RGB", (img.width * 3, img.height * 3), (90, 90, 90))
+    photo.paste(img, (img.width, img.height))
+    at = page(app(models), "views/predict.py")   # the shipped models, the localizer with them
+    expected = predict(photo, model=models / "compact")
+    if not expected.located:
+        pytest.skip("no localizer installed: the photo is read whole")
+    at.radio(key="pred_source").set_value("Upload a photo").run()
+    at.file_uploader(key="pred_upload").set_value(("house.png", png(photo), "image/png")).run()
+    assert not at.exception and not at.error
+    captions = [c for i in at.image for c in i.captions]
+    assert any("the number found, in red" in c for c in captions), captions
+    assert any(c.startswith("What the reader read: the box expanded by 30%") for c in captions), captions
+    at.checkbox(key="pred_use_box").check().run()
+    assert not at.exception and not at.error
+    start = tuple(at.number_input(key=k).value for k in ("box_left", "box_top", "box_width", "box_height"))
+    assert start == view_model.rounded_box(expected.box, photo.size) != (0, 0, photo.width, photo.height)
+    boxed = predict(photo, model=models / "compact", boxes=start)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown.get("Reading", shown.get("Best guess (unsure)", "").removesuffix(" ?")) == (boxed.number or "–")
+    assert any("your box in red" in c for i in at.image for c in i.captions)
+
+
 def test_evaluate_page_64_samples_and_full_validation(app):
     at = page(app(need_model()), "views/evaluate.py")
     metrics = {m.label: m.value for m in at.metric}

@@ -276,3 +276,31 @@ def test_shared_results_forget_failures_and_old_entries():
     shared.compute("b", lambda report: 2)
     shared.compute("c", lambda report: 3)
     assert [shared.get(k) for k in ("k", "b", "c")] == [None, 2, 3]
+
+
+def test_rounded_box_fits_the_box_form():
+    assert view_model.rounded_box((10.4, 5.6, 30.5, 20.2), (100, 50)) == (10, 6, 30, 20)
+    assert view_model.rounded_box((-3.2, 49.7, 140.0, 0.2), (100, 50)) == (0, 49, 100, 1)
+
+
+def test_photo_with_box_is_large_with_a_visible_box():
+    img = Image.new("RGB", (120, 60), (0, 0, 0))
+    shown = view_model.photo_with_box(img, (30, 15, 60, 30), width=720)
+    assert shown.size == (720, 360)
+    a = np.asarray(shown)
+    red = view_model.BOX_COLOURS["expanded"]
+    left_edge = a[150:210, 180:200]   # the box's left side at x = 30 * 6 = 180, a few pixels thick
+    assert (left_edge == red).all(axis=2).any(axis=0).sum() >= 3
+    assert view_model.photo_with_box(img, None, width=240).size == (240, 120)
+
+
+def test_reader_crop_is_what_predict_reads():
+    from svhn_api.inference.predict import model_input
+
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 256, (80, 160, 3), dtype=np.uint8))
+    crop = view_model.reader_crop(img, (40, 20, 50, 30), (64, 64, 3), size=256)
+    assert crop.size == (256, 256)
+    small = np.asarray(crop)[::4, ::4]
+    assert np.array_equal(small, model_input(img, (64, 64, 3), (40.0, 20.0, 50.0, 30.0)))
+    assert view_model.reader_crop(img, None, (64, 64, 1)).size == (256, 256)

@@ -116,30 +116,46 @@ else:
     except SVHNError as e:
         st.error(f"Could not read {e}")
         st.stop()
-    use_box = st.checkbox("I know where the number is: give its box", key="pred_use_box")
+    found = st.session_state.get("pred_found")   # (photo id, the box the localizer found in it) of the last read
+    use_box = st.checkbox("I know where the number is: give its box", key="pred_use_box",
+                          help="The box starts as the one the localizer found (or the whole photo without one); "
+                          "correct it if it is off.")
     box = None
     if use_box:
+        if not found or found[0] != up.file_id:   # ticked before a reading without a box: find it first
+            try:
+                first, _ = common.read_number(entry, img, name=up.name)
+            except (SVHNError, ValueError):
+                first = None
+            found = (up.file_id, first.box if first is not None and first.located else None)
+            st.session_state.pred_found = found
+        start = view_model.rounded_box(found[1], img.size) if found[1] else (0, 0, img.width, img.height)
         c = st.columns(4)
-        left = c[0].number_input("left", 0, img.width - 1, 0, key="box_left")
-        top = c[1].number_input("top", 0, img.height - 1, 0, key="box_top")
-        width = c[2].number_input("width", 1, img.width, img.width, key="box_width")
-        height = c[3].number_input("height", 1, img.height, img.height, key="box_height")
+        left = c[0].number_input("left", 0, img.width - 1, start[0], key="box_left")
+        top = c[1].number_input("top", 0, img.height - 1, start[1], key="box_top")
+        width = c[2].number_input("width", 1, img.width, start[2], key="box_width")
+        height = c[3].number_input("height", 1, img.height, start[3], key="box_height")
         box = (float(left), float(top), float(width), float(height))
-    a, b = st.columns([1, 3])
+    a, b = st.columns([5, 2], vertical_alignment="top")
     try:
         result, seconds = common.read_number(entry, img, box, name=up.name)
     except (SVHNError, ValueError) as e:
-        a.image(img, caption=f"{up.name} · {img.width}x{img.height}", width="stretch")
+        a.image(view_model.photo_with_box(img, None), caption=f"{up.name} · {img.width}x{img.height}")
         b.error(f"Could not read {e}")
         st.stop()
+    if box is None:
+        st.session_state.pred_found = (up.file_id, result.box if result.located else None)
     if box:
-        shown, where = view_model.draw_boxes(img, [box], view_model.BOX_COLOURS["expanded"],
-                                             max(1, img.width // 150)), " · your box in red"
+        where = "your box in red"
     elif result.located:
-        shown, where = view_model.draw_boxes(img, [result.box], view_model.BOX_COLOURS["expanded"],
-                                             max(1, img.width // 150)), " · the number found, in red"
+        where = "the number found, in red"
     else:
-        shown, where = img, " · read whole (no localizer installed)"
-    a.image(shown, caption=f"{up.name} · {img.width}x{img.height}{where}", width="stretch")
-    with b:
-        show(result, seconds)
+        where = "read whole (no localizer installed)"
+    a.image(view_model.photo_with_box(img, box or result.box), width="stretch",
+            caption=f"{up.name} · {img.width}x{img.height} · {where}")
+    read_box = box or result.box
+    b.image(view_model.reader_crop(img, read_box, common.model(entry).input_shape), width="stretch",
+            caption="What the reader read: " + ("the whole photo" if read_box is None else
+                                                 "the box expanded by 30%") + ", resized to "
+            f"{'x'.join(map(str, common.model(entry).input_shape[:2]))} and enlarged")
+    show(result, seconds)
