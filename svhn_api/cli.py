@@ -1,8 +1,9 @@
 """The command line, ``svhn <command>`` or ``python -m svhn_api <command>``: prepare, synth, train, evaluate
 and predict without the dashboard.
 
-Arguments and input files are checked before Keras/TensorFlow is imported, so a mistake is reported at once;
-the backend is then loaded through ``svhn_api.backend`` (without TensorFlow's start-up chatter).
+Arguments and input files are checked (images decoded, a results file read) before Keras/TensorFlow is
+imported, so a mistake is reported at once, and Keras loads only when there is something to read; it is loaded
+through ``svhn_api.backend`` (without TensorFlow's start-up chatter).
 """
 
 from __future__ import annotations
@@ -125,19 +126,24 @@ def _check_store(path: str) -> None:
                 f"`prepare --source synthetic` makes {synthetic_dir() / 'synthetic_union.h5'})")
 
 
-def _check_images(images: Sequence[str]) -> None:
-    """Nothing to read (no input is a file): an error at once. Otherwise each bad input is reported with
-    the readings of the others."""
-    problems = []
+def _decode_images(images: Sequence[str]) -> list[Any]:
+    """Each input decoded now, before Keras loads: its image, or the message saying why it cannot be read.
+    Nothing readable: an error at once, each input reported; otherwise each bad one is reported with the
+    readings of the others."""
+    from svhn_api.data.images import decoded_or_error
+
+    decoded: list[Any] = []
     for path in images:
         try:
             _check_file(path, ImageError, "an image file", "give image files (PNG, JPEG, ...)")
+            decoded.append(decoded_or_error(path))
         except ImageError as e:
-            problems.append(str(e))
-    if problems and len(problems) == len(images):
-        for message in problems[:-1]:
+            decoded.append(str(e))
+    if all(isinstance(d, str) for d in decoded):
+        for message in decoded[:-1]:
             print(f"error: {message}", file=sys.stderr)
-        raise ImageError(problems[-1])
+        raise ImageError(decoded[-1])
+    return decoded
 
 
 def _check_model(model: str | None) -> None:
@@ -238,17 +244,20 @@ def _reading(r: dict[str, Any]) -> str:
 
 
 def cmd_predict(a: argparse.Namespace) -> int:
-    _check_images(a.images)
+    decoded = _decode_images(a.images)
     _check_model(a.model)
-    _load_backend()
+    if a.localizer:
+        _check_model(a.localizer)
     from svhn_api.errors import BoxWarning
-    from svhn_api.inference.predict import predict
+    from svhn_api.inference.predict import Prediction, predict
 
-    boxes = [a.box] * len(a.images) if a.box else None
+    good = [i for i, d in enumerate(decoded) if not isinstance(d, str)]
+    boxes = [a.box] * len(good) if a.box else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", BoxWarning)
-        results = predict(a.images, model=a.model, boxes=boxes, localizer=False if a.whole_image else a.localizer,
-                          errors="return")
+        readings = iter(predict([decoded[i] for i in good], model=a.model, boxes=boxes, errors="return",
+                                localizer=False if a.whole_image else a.localizer, names=[a.images[i] for i in good]))
+    results = [Prediction.failed(d) if isinstance(d, str) else next(readings) for d in decoded]
     for w in caught:
         if issubclass(w.category, BoxWarning):
             print(f"warning: {w.message}", file=sys.stderr)
@@ -267,9 +276,7 @@ def cmd_predict(a: argparse.Namespace) -> int:
 
 
 def cmd_read(a: argparse.Namespace) -> int:
-    _check_model(a.model)
-    _load_backend()
-    from svhn_api.inference.bulk import read_photos
+    from svhn_api.inference.bulk import read_photos  # it checks --out and the models before Keras loads
 
     summary = read_photos(a.inputs, a.out, model=a.model, localizer=False if a.whole_image else a.localizer,
                           fmt=a.format, batch_size=a.batch_size, workers=a.workers, progress=not a.json,

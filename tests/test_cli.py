@@ -59,6 +59,10 @@ RUN_MAIN = ("import sys; from svhn_api.cli import main; rc = main(sys.argv[1:]);
 @pytest.mark.parametrize(("argv", "message"), [
     (["predict", "missing.png"], "error: missing.png: no such file; give image files"),
     (["predict", "."], "error: .: a folder, not an image file; give image files"),
+    (["predict", "text.png"], "error: text.png: not a readable image (not in any known image format); give a PNG"),
+    (["predict", "empty.png"], "error: empty.png: the file is empty; give a PNG or JPEG photo"),
+    (["predict", "empty.png", "missing.png", "text.png", "--box", "1,1,4,4"],
+     "error: empty.png: the file is empty; give a PNG or JPEG photo\nerror: missing.png: no such file"),
     (["predict", "house.png", "--model", "no-model"], "error: no-model: no such model; give a model folder"),
     (["predict", "house.png", "--model", "house.png"], "error: house.png: not a .keras model file"),
     (["evaluate", "--data", "missing.h5"], "error: missing.h5: no such file; give the .h5 file that `prepare`"),
@@ -72,10 +76,46 @@ def test_bad_inputs_are_reported_before_any_backend_is_imported(tmp_path, argv, 
     from PIL import Image
 
     Image.new("RGB", (8, 8)).save(tmp_path / "house.png")
+    (tmp_path / "text.png").write_text("not an image: a text file named .png\n")
+    (tmp_path / "empty.png").write_bytes(b"")
     out = subprocess.run([sys.executable, "-c", RUN_MAIN, *argv], capture_output=True, text=True, timeout=60,
                          cwd=tmp_path)
     assert out.stdout.strip() == "2 []", out.stdout + out.stderr
     assert out.stderr.startswith(message) and "Traceback" not in out.stderr, out.stderr
+
+
+RESULTS_HEADER = "path,number,confidence,unsure,box,error\n"
+FOREIGN = {"notes.csv": "name,phone\nAda,555\n", "notes.jsonl": "my own notes, no newline at the end"}
+NOT_OURS = "not a results file of `read` ({}); it is left as it is: give another --out, or delete {} to start over"
+
+
+@pytest.mark.parametrize(("argv", "status", "output"), [
+    (["read", "house.png", "--out", "done.csv"], 0, "0 photos read into done.csv"),   # nothing left to do
+    (["read", "missing.png", "text.png", "--out", "new.csv"], 1, "2 photos read into new.csv"),   # all bad: rows
+    (["read", "house.png", "--out", "notes.csv"], 2, "error: notes.csv: " + NOT_OURS.format(
+        "its columns are name, phone; the results of `read` have path, number, confidence, unsure, box, error",
+        "notes.csv")),
+    (["read", "house.png", "--out", "notes.jsonl"], 2, "error: notes.jsonl: " + NOT_OURS.format(
+        "its only line is not a row of `read`", "notes.jsonl")),
+])
+def test_read_loads_no_backend_without_a_readable_photo_to_read(tmp_path, argv, status, output):
+    """Nothing to read, nothing readable, or a --out file that `read` did not write (refused, untouched): answered
+    without Keras."""
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "house.png")
+    (tmp_path / "text.png").write_text("not an image\n")
+    (tmp_path / "done.csv").write_text(RESULTS_HEADER + "house.png,1,0.9,False,,\n")
+    for name, text in FOREIGN.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "model.keras").write_bytes(b"never loaded")
+    out = subprocess.run([sys.executable, "-c", RUN_MAIN, *argv, "--model", "m"], capture_output=True, text=True,
+                         timeout=60, cwd=tmp_path)
+    *printed, last = out.stdout.strip().splitlines() or [""]
+    assert last == f"{status} []", out.stdout + out.stderr
+    assert output in "\n".join(printed) + out.stderr and "Traceback" not in out.stderr, out.stdout + out.stderr
+    assert {name: (tmp_path / name).read_text() for name in FOREIGN} == FOREIGN
 
 
 def test_a_box_may_start_left_of_or_above_the_image(tmp_path, capsys):

@@ -97,6 +97,17 @@ def load_image(source: Any, name: str | None = None) -> Image.Image:
     return to_rgb(img)
 
 
+def decoded_or_error(source: Any, name: str | None = None) -> Image.Image | str:
+    """``load_image(source)``, or the message of its ``ImageError``: for callers that read every good input
+    and report each bad one."""
+    try:
+        img = load_image(source, name)
+        img.load()
+        return img
+    except ImageError as e:
+        return str(e)
+
+
 def _read_file(path: Path, name: str) -> bytes:
     if path.is_dir():
         raise _fail(name, "a folder, not an image file; give an image file (PNG, JPEG, ...)")

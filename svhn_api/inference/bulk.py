@@ -25,7 +25,7 @@ from typing import Any
 
 from PIL import Image
 
-from svhn_api.errors import ImageError, SVHNError
+from svhn_api.errors import SVHNError
 
 FIELDS = ("path", "number", "confidence", "unsure", "box", "error")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -89,37 +89,54 @@ def output_format(out: str | os.PathLike[str], fmt: str | None = None) -> str:
 def already_read(out: Path, fmt: str) -> set[str]:
     """The photos ``out`` already holds a row for. A last line cut by an interruption is then cut off the
     file, so that the photo is read again; a file that is not a results file is refused, untouched."""
+    if out.is_dir():
+        raise SVHNError(f"{out}: a folder; give --out a file name in it, e.g. {out / 'results.csv'}")
     if not out.is_file() or out.stat().st_size == 0:
         return set()
     data = out.read_bytes()
     complete = data[:data.rfind(b"\n") + 1]
     text = complete.decode("utf-8", errors="replace")
-    try:
-        if fmt == "jsonl":
-            names = {json.loads(line)["path"] for line in text.splitlines() if line.strip()}
-        else:
-            reader = csv.DictReader(io.StringIO(text))
-            if tuple(reader.fieldnames or ()) != FIELDS:
-                raise KeyError(f"its columns are {reader.fieldnames}, not {list(FIELDS)}")
-            names = {r["path"] for r in reader}
-    except (ValueError, KeyError, TypeError) as e:
-        raise SVHNError(f"{out}: not a results file of `read` ({e.__class__.__name__}: {e}); give another --out, "
-                        "or remove it to start over") from None
+    names = _jsonl_names(out, text) if fmt == "jsonl" else _csv_names(out, text)
     if len(complete) < len(data):
+        if not complete and not data.startswith(b'{"path": '):   # one line, not cut from one of our rows
+            raise _foreign(out, "its only line is not a row of `read`")
         with open(out, "r+b") as f:
             f.truncate(len(complete))
     return names
 
 
-def _decode(photo: Photo) -> Image.Image | str:
-    from svhn_api.data.images import load_image
+def _foreign(out: Path, why: str) -> SVHNError:
+    return SVHNError(f"{out}: not a results file of `read` ({why}); it is left as it is: give another --out, or "
+                     f"delete {out} to start over")
 
-    try:
-        img = load_image(photo.source, name=photo.name)
-        img.load()
-        return img
-    except ImageError as e:
-        return str(e)
+
+def _csv_names(out: Path, text: str) -> set[str]:
+    reader = csv.DictReader(io.StringIO(text))
+    if tuple(reader.fieldnames or ()) != FIELDS:
+        found = ", ".join(reader.fieldnames or ()) or "none"
+        raise _foreign(out, f"its columns are {found}; the results of `read` have {', '.join(FIELDS)}")
+    return {r["path"] for r in reader}
+
+
+def _jsonl_names(out: Path, text: str) -> set[str]:
+    names = set()
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if not isinstance(row, dict) or not isinstance(row.get("path"), str):
+            raise _foreign(out, f'line {n} is not a JSON row with a "path"')
+        names.add(row["path"])
+    return names
+
+
+def _decode(photo: Photo) -> Image.Image | str:
+    from svhn_api.data.images import decoded_or_error
+
+    return decoded_or_error(photo.source, photo.name)
 
 
 def _row(name: str, reading: Any = None, error: str | None = None) -> dict[str, Any]:
@@ -200,6 +217,16 @@ def _on_cluster(photos: Iterator[Photo], batch_size: int, reader: str, localizer
             yield pending.pop(0).result()
 
 
+def _check_models(model: Any, localizer: Any) -> None:
+    """A model path that names no model is an error before any photo is read (without loading Keras)."""
+    from svhn_api.models.io import resolve
+
+    if model is None or isinstance(model, str | os.PathLike):
+        resolve(model)
+    if isinstance(localizer, str | os.PathLike):
+        resolve(localizer)
+
+
 def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *, model: Any = None,
                 localizer: Any = None, fmt: str | None = None, batch_size: int = 256, workers: int | None = None,
                 progress: bool = True, scheduler: str | None = None) -> ReadSummary:
@@ -212,12 +239,9 @@ def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike
     """
     from tqdm import tqdm
 
-    from svhn_api.models.io import load
-
     out, fmt = Path(out), output_format(out, fmt)
-    reader = load(model)
-    finder = load(localizer) if localizer not in (None, False) else localizer
     done = already_read(out, fmt)
+    _check_models(model, localizer)
     summary, t0 = ReadSummary(str(out), skipped=0), time.perf_counter()
 
     def todo() -> Iterator[Photo]:
@@ -227,9 +251,13 @@ def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike
             else:
                 yield p
 
-    if scheduler is None:
-        batches = _locally(todo(), batch_size, reader, finder, workers)
+    if scheduler is None:   # the models (and Keras) load with the first batch that holds a readable photo
+        batches = _locally(todo(), batch_size, model, localizer, workers)
     else:
+        from svhn_api.models.io import load
+
+        reader = load(model)
+        finder = load(localizer) if localizer not in (None, False) else localizer
         remote_finder = str(Path(finder.path).resolve()) if finder not in (None, False) else finder
         batches = _on_cluster(todo(), batch_size, str(Path(reader.path).resolve()), remote_finder, scheduler)
     writer = _Writer(out, fmt)

@@ -167,12 +167,6 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
     if errors not in ERRORS:
         raise ValueError(f"errors={errors!r}: choose 'raise' (a bad input raises ImageError) or 'return' "
                          "(a bad input gives a Prediction with its error)")
-    lm = load(model)
-    crop = lm.card.input.crop
-    if crop != "union":
-        raise ModelError(f"{lm.path}: this model reads the 2016 capstone's {crop!r} crop (a strip of per-digit "
-                         "boxes), which predict() cannot make from a photo and one number box; use a model "
-                         "trained on a union-crop store, such as the shipped compact model")
     single = _is_single(images)
     items = [images] if single else list(images)
     box_list = _box_list(items, boxes, single)
@@ -199,14 +193,19 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
             pictures[i] = pic
             if box is not None:
                 given[i] = box
-    found = _locate({i: pic for i, pic in pictures.items() if i not in given}, localizer)
-    used = {i: given.get(i, found.get(i)) for i in pictures}
-    arrays = {}
-    for i, b in used.items():
-        arr = attempt(i, _crop, pictures[i], lm.input_shape, b, labels[i])
-        if arr is not None:
-            arrays[i] = arr
-    readings = _read(lm, arrays, top)
+    readings: dict[int, Prediction] = {}
+    found: dict[int, Box] = {}
+    used: dict[int, Box | None] = {}
+    if pictures:   # else nothing is readable, and the models (and Keras) are never loaded
+        lm = _reader(model)
+        found = _locate({i: pic for i, pic in pictures.items() if i not in given}, localizer)
+        used = {i: given.get(i, found.get(i)) for i in pictures}
+        arrays = {}
+        for i, b in used.items():
+            arr = attempt(i, _crop, pictures[i], lm.input_shape, b, labels[i])
+            if arr is not None:
+                arrays[i] = arr
+        readings = _read(lm, arrays, top)
     out = []
     for i in range(len(items)):
         if i in failed:
@@ -216,6 +215,17 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
         r.box, r.located = (None if used[i] is None else tuple(float(v) for v in used[i])), i in found
         out.append(r)
     return out[0] if single else out
+
+
+def _reader(model: Any) -> Any:
+    """The loaded reader; a capstone-crop model is refused (``predict`` cannot make its crop)."""
+    lm = load(model)
+    crop = lm.card.input.crop
+    if crop != "union":
+        raise ModelError(f"{lm.path}: this model reads the 2016 capstone's {crop!r} crop (a strip of per-digit "
+                         "boxes), which predict() cannot make from a photo and one number box; use a model "
+                         "trained on a union-crop store, such as the shipped compact model")
+    return lm
 
 
 def _read(lm: Any, arrays: dict[int, np.ndarray], top: int) -> dict[int, Prediction]:
