@@ -120,10 +120,12 @@ def _check_file(path: str, error: type[SVHNError], what: str, fix: str) -> None:
 
 
 def _check_store(path: str) -> None:
+    from svhn_api.data.store import inspect
     from svhn_api.paths import synthetic_dir
 
     _check_file(path, DataError, "a prepared store", "give the .h5 file that `prepare` wrote (e.g. "
                 f"`prepare --source synthetic` makes {synthetic_dir() / 'synthetic_union.h5'})")
+    inspect(path)  # opened (no pixels read): a file that is not a store is an error before Keras loads
 
 
 def _decode_images(images: Sequence[str]) -> list[Any]:

@@ -66,18 +66,23 @@ RUN_MAIN = ("import sys; from svhn_api.cli import main; rc = main(sys.argv[1:]);
     (["predict", "house.png", "--model", "no-model"], "error: no-model: no such model; give a model folder"),
     (["predict", "house.png", "--model", "house.png"], "error: house.png: not a .keras model file"),
     (["evaluate", "--data", "missing.h5"], "error: missing.h5: no such file; give the .h5 file that `prepare`"),
-    (["evaluate", "--data", "house.png", "--model", "no-model"], "error: no-model: no such model"),
+    (["evaluate", "--data", "s.h5", "--model", "no-model"], "error: no-model: no such model"),
     (["train", "--data", "missing.h5"], "error: missing.h5: no such file; give the .h5 file"),
     (["train", "--data", "."], "error: .: a folder, not a prepared store; give the .h5 file"),
+    (["train", "--data", "text.png"], "error: text.png: not a readable HDF5 store"),
+    (["evaluate", "--data", "empty.png"], "error: empty.png: not a readable HDF5 store"),
 ])
 def test_bad_inputs_are_reported_before_any_backend_is_imported(tmp_path, argv, message):
     """A wrong path is answered at once (a fraction of a second, benchmarks/bench_cli.py): nothing heavy is
     imported before the inputs are checked."""
     from PIL import Image
 
+    from tests.conftest import make_store
+
     Image.new("RGB", (8, 8)).save(tmp_path / "house.png")
     (tmp_path / "text.png").write_text("not an image: a text file named .png\n")
     (tmp_path / "empty.png").write_bytes(b"")
+    make_store(tmp_path / "s.h5", {"test": 1})
     out = subprocess.run([sys.executable, "-c", RUN_MAIN, *argv], capture_output=True, text=True, timeout=60,
                          cwd=tmp_path)
     assert out.stdout.strip() == "2 []", out.stdout + out.stderr
@@ -181,13 +186,14 @@ def test_train_fresh_and_runs_folder(tmp_path, monkeypatch, capsys):
     import types
 
     from svhn_api import cli
+    from tests.conftest import make_store
 
     calls = []
     fake = types.ModuleType("svhn_api.training.train")
     fake.train = lambda **kw: calls.append(kw) or {"folder": "runs/compact"}
     monkeypatch.setitem(sys.modules, "svhn_api.training.train", fake)
     monkeypatch.setattr(cli, "_load_backend", lambda: None)
-    (tmp_path / "s.h5").write_bytes(b"")
+    make_store(tmp_path / "s.h5", {"train": 2})
     assert cli.main(["train", "--data", str(tmp_path / "s.h5"), "--fresh", "--json"]) == 0
     assert cli.main(["train", "--data", str(tmp_path / "s.h5"), "--json"]) == 0
     assert [c["fresh"] for c in calls] == [True, False]
