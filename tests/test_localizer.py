@@ -93,3 +93,32 @@ def test_predict_without_a_box_reads_where_the_localizer_points(tmp_path):
     assert given.box == (10.0, 10.0, 30.0, 20.0) and not given.located
     with pytest.raises(Exception, match="not a localizer"):
         predict(photo, localizer=model_io.load(None))
+
+
+def test_search_windows_see_every_part_of_the_photo_larger():
+    from svhn_api.inference.locate import search_windows
+
+    wins = search_windows((120, 60))
+    assert len(wins) == 2 * 2 + 3 * 3
+    sizes = {(round(r - x, 3), round(b - y, 3)) for x, y, r, b in wins}
+    assert sizes == {(80.0, 40.0), (60.0, 30.0)}     # 2/3 and 1/2 of the photo each way
+    assert all(0 <= x < r <= 120 and 0 <= y < b <= 60 for x, y, r, b in wins)
+    covered = np.zeros((60, 120), bool)
+    for x, y, r, b in wins[4:]:
+        covered[round(y):round(b), round(x):round(r)] = True
+    assert covered.all()
+
+
+def test_agreement_prefers_the_number_that_several_windows_find():
+    from svhn_api.inference.locate import agreement
+
+    whole = (40.0, 20.0, 30.0, 15.0)
+    boxes = [(40.0, 20.0, 12.0, 15.0), whole, (41.0, 21.0, 29.0, 14.0), (39.0, 19.0, 31.0, 16.0), (0.0, 0.0, 9.0, 9.0)]
+    numbers = ["6", "64", "64", "64", None]
+    # one confident partial reading ("6") loses to the whole number read less surely in three windows
+    assert agreement(boxes, numbers, [0.95, 0.5, 0.45, 0.4, 0.99]) in (1, 2, 3)
+    # the same number in boxes far apart does not add up
+    far = [(0.0, 0.0, 10.0, 10.0), (50.0, 50.0, 10.0, 10.0), (100.0, 0.0, 10.0, 10.0)]
+    assert agreement(far, ["1", "1", "7"], [0.3, 0.3, 0.5]) == 2
+    near = [(0.0, 0.0, 10.0, 10.0), (1.0, 0.0, 10.0, 10.0), (100.0, 0.0, 10.0, 10.0)]
+    assert agreement(near, ["1", "1", "7"], [0.3, 0.3, 0.5]) in (0, 1)
