@@ -177,6 +177,13 @@ def cmd_prepare(a: argparse.Namespace) -> int:
     lines = [f"store: {s.path}  (crop {s.crop}, {s.seconds:.1f} s)"]
     if not s.verified:
         lines.append("  source: unverified archives (size/MD5 not checked; every member was)")
+    if a.splits is None and len(s.splits) < 3:
+        from svhn_api.paths import archives_dir
+
+        lines.append(f"  archives: {', '.join(f'{x}.tar.gz' for x in s.splits)}, the ones found in "
+                     f"{a.archives or archives_dir()} (--splits chooses)")
+        if not {"train", "extra"} & set(s.splits):
+            lines.append("  no train or extra archive: a store to evaluate models on, not to train them on")
     lines += [f"  {k:<10} {v:>8,} images" for k, v in s.counts.items()]
     if s.left_out:
         lines.append(f"  left out: {len(s.left_out)} images")
@@ -305,7 +312,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="official SVHN archives (downloaded when missing) or the embedded synthetic sample")
     q.add_argument("--archives", help="folder holding train/extra/test.tar.gz (default $SVHN_DATA/archives, "
                    "or $SVHN_DATA/synthetic/archives for --source synthetic; $SVHN_DATA defaults to ./data)")
-    q.add_argument("--splits", type=_csv, default=("train", "extra", "test"), help="comma list (default all)")
+    q.add_argument("--splits", type=_csv, default=None, help="comma list of train, extra, test (default: all "
+                   "three; with --no-verify, those whose archive is in --archives)")
     q.add_argument("--crop", type=_aliased(CROP_ALIASES), choices=CROP_MODES, default="union",
                    help="union: 64x64 RGB of the expanded union box; capstone: the 2016 capstone's 32x32 strip "
                    f"({_aliases_note(CROP_ALIASES)})")

@@ -170,6 +170,7 @@ def test_cli_no_verify(own, tmp_path, capsys, no_network):
     assert inspect(out).attrs["source"] == "unverified"
     assert cli.main(argv) == 0
     assert "unverified" in capsys.readouterr().out
+    assert sorted(p.name for p in folder.iterdir()) == ["train.tar.gz"]   # nothing written beside the user's archive
 
 
 def test_cli_without_no_verify_names_the_flag(own, tmp_path, capsys, no_network):
@@ -179,3 +180,39 @@ def test_cli_without_no_verify_names_the_flag(own, tmp_path, capsys, no_network)
     argv = ["prepare", "--archives", str(folder), "--splits", "train", "--out", str(tmp_path / "x.h5")]
     assert cli.main(argv) == 2
     assert "pass --no-verify" in capsys.readouterr().err
+
+
+def test_cli_no_verify_prepares_the_archives_that_are_there_and_writes_nothing_beside_them(tmp_path, capsys,
+                                                                                          no_network):
+    """Only test.tar.gz: prepared as it is (no train/extra archive to ask for), said so, nothing written into the
+    user's archive folder; asking for a split that is not there names the --splits that would work."""
+    folder = tmp_path / "mine"
+    own_archive(folder, split="test", n=4)
+    out = tmp_path / "out" / "mine.h5"
+    assert cli.main(["prepare", "--archives", str(folder), "--no-verify", "--out", str(out), "--jobs", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert f"archives: test.tar.gz, the ones found in {folder} (--splits chooses)" in printed, printed
+    assert "a store to evaluate models on, not to train them on" in printed
+    assert inspect(out).counts == {"train": 0, "validation": 0, "test": 4}
+    assert sorted(p.name for p in folder.iterdir()) == ["test.tar.gz"]   # no .verified.json
+    assert sorted(p.name for p in out.parent.iterdir()) == ["mine.h5"]
+    argv = ["prepare", "--archives", str(folder), "--no-verify", "--splits", "train,test", "--out", str(out)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert str(folder / "train.tar.gz") in err and "pass --splits test (API: splits=('test',))" in err, err
+
+
+def test_a_corrupt_own_archive_says_to_rebuild_it_and_leaves_nothing_behind(own, tmp_path, capsys, no_network):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    data = (own[0] / "train.tar.gz").read_bytes()
+    (folder / "train.tar.gz").write_bytes(data[:len(data) // 2])     # a copy cut short
+    out = tmp_path / "out" / "mine.h5"
+    argv = ["prepare", "--archives", str(folder), "--no-verify", "--splits", "train", "--out", str(out), "--jobs", "1"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"error: {folder / 'train.tar.gz'}: corrupt or truncated" in err, err
+    assert "rebuild it or copy it again from where it came from (prepare --no-verify never downloads)" in err
+    assert "download it" not in err.replace("never downloads", "")
+    assert not out.parent.exists() or not list(out.parent.iterdir())   # no store, no empty mine.h5.parts/
+    assert sorted(p.name for p in folder.iterdir()) == ["train.tar.gz"]

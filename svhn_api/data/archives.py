@@ -31,7 +31,9 @@ MAX_MEMBER_BYTES = 1 << 30  # for read_member (the extra split's digitStruct.mat
 _SPILL_CHUNK, _INFLATE_STEP = 1 << 20, 8 << 20   # unpacked: bytes read, most bytes inflated, at a time
 _MAX_RATIO, _SLACK = 20, 16 << 20  # unpacked: the most an archive may inflate to
 _CORRUPT = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
-_FIX = "delete it and run prepare again to re-download it (or regenerate synthetic archives)"
+FIX = "delete it and run prepare again to re-download it (or regenerate synthetic archives)"
+OWN_FIX = ("rebuild it or copy it again from where it came from (prepare --no-verify never downloads), then run "
+           "prepare again")
 
 
 def check_member(tarinfo: tarfile.TarInfo, archive: str | os.PathLike[str]) -> None:
@@ -56,8 +58,14 @@ def check_member(tarinfo: tarfile.TarInfo, archive: str | os.PathLike[str]) -> N
         return
     raise ArchiveError(
         f"{archive}: refusing member {name!r}: it {why}. SVHN archives hold only plain files and folders, "
-        f"so this archive is not an intact SVHN archive: delete it and download or regenerate it."
+        f"so this archive is not an intact SVHN archive; {FIX}."
     )
+
+
+def for_own_archive(error: ArchiveError) -> ArchiveError:
+    """``error`` about a user's own archive (``prepare --no-verify``): its fix says to rebuild or re-copy the
+    archive, not to download one."""
+    return ArchiveError(str(error).replace(FIX, OWN_FIX))
 
 
 def read_member(
@@ -107,11 +115,11 @@ def safe_extract(archive: str | os.PathLike[str], dest: str | os.PathLike[str]) 
         for member in _members(archive, tar, gz):
             target = (root / member.name).resolve()
             if target != root and root not in target.parents:
-                raise ArchiveError(f"{archive}: refusing member {member.name!r}: it leaves {root}. {_FIX}.")
+                raise ArchiveError(f"{archive}: refusing member {member.name!r}: it leaves {root}. {FIX}.")
             try:
                 tar.extract(member, root, filter="data")
             except tarfile.FilterError as e:
-                raise ArchiveError(f"{archive}: refusing member {member.name!r}: {e}. {_FIX}.") from None
+                raise ArchiveError(f"{archive}: refusing member {member.name!r}: {e}. {FIX}.") from None
             except _CORRUPT as e:
                 raise _corrupt(archive, e) from None
             except OSError as e:
@@ -213,7 +221,7 @@ def _gunzip(path: Path, dest: Path, on_bytes: Any) -> None:
                     if written > limit:
                         raise ArchiveError(
                             f"{path}: it inflates to more than {limit:,} bytes, {_MAX_RATIO}x its size; an SVHN "
-                            f"archive (PNG photos) inflates to about its own size, so this is not one; {_FIX}.")
+                            f"archive (PNG photos) inflates to about its own size, so this is not one; {FIX}.")
                     out.write(data)
                 if on_bytes is not None:
                     on_bytes(len(chunk))
@@ -373,12 +381,12 @@ def _existing(archive: str | os.PathLike[str]) -> Path:
 def _check_member_size(archive: str | os.PathLike[str], name: str, size: int, max_bytes: int) -> None:
     if size > max_bytes:
         raise ArchiveError(f"{archive}: member {name!r} claims {size} bytes, more than the {max_bytes} allowed: "
-                           f"the archive is damaged or not an SVHN archive; {_FIX}.")
+                           f"the archive is damaged or not an SVHN archive; {FIX}.")
 
 
 def _no_member(archive: str | os.PathLike[str], basename: str) -> ArchiveError:
     return ArchiveError(f"{archive}: no member named {basename!r}. This is not a complete SVHN archive "
-                        f"(each split's archive holds <split>/{basename}); {_FIX}.")
+                        f"(each split's archive holds <split>/{basename}); {FIX}.")
 
 
 def _check_image_size(archive: str | os.PathLike[str], member: tarfile.TarInfo, max_image_bytes: int) -> None:
@@ -386,7 +394,7 @@ def _check_image_size(archive: str | os.PathLike[str], member: tarfile.TarInfo, 
         raise ArchiveError(
             f"{archive}: image {member.name!r} is {member.size} bytes, more than the "
             f"{max_image_bytes} allowed for one image: the archive is damaged or not an SVHN "
-            f"archive; {_FIX}."
+            f"archive; {FIX}."
         )
 
 
@@ -439,4 +447,4 @@ def _read(archive: str | os.PathLike[str], tar: tarfile.TarFile, member: tarfile
 
 
 def _corrupt(archive: str | os.PathLike[str], error: BaseException) -> ArchiveError:
-    return ArchiveError(f"{archive}: corrupt or truncated ({type(error).__name__}: {error}): {_FIX}.")
+    return ArchiveError(f"{archive}: corrupt or truncated ({type(error).__name__}: {error}): {FIX}.")

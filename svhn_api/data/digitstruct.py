@@ -45,7 +45,7 @@ Source = str | os.PathLike | BinaryIO
 MATLAB_FIELDS = ("height", "left", "top", "width", "label")
 # The same fields in the byte order of their names: the order of a symbol-table group's entries.
 _SORTED_FIELDS = tuple(sorted(MATLAB_FIELDS))  # height, label, left, top, width
-_FIX = "Re-download or re-extract the SVHN archive (svhn download / svhn prepare)."
+FIX = "Re-download or re-extract the SVHN archive (svhn download / svhn prepare)."
 
 
 # --------------------------------------------------------------------------------------------------
@@ -62,7 +62,7 @@ def _source_name(source: Source) -> str:
 
 def _label(value: float, where: str, index: int) -> int:
     if not float(value).is_integer():
-        raise DataError(f"{where}: entry {index} has a non-integer digit label {value!r}. {_FIX}")
+        raise DataError(f"{where}: entry {index} has a non-integer digit label {value!r}. {FIX}")
     return int(value)
 
 
@@ -70,35 +70,35 @@ def _decode_name(units: bytes, where: str, index: int) -> str:
     try:
         return units.decode("utf-16-le")
     except UnicodeDecodeError as exc:
-        raise DataError(f"{where}: entry {index} has an undecodable file name ({exc}). {_FIX}") from None
+        raise DataError(f"{where}: entry {index} has an undecodable file name ({exc}). {FIX}") from None
 
 
 def _open_h5(source: Source, where: str) -> h5py.File:
     try:
         return h5py.File(source, "r")
     except (OSError, ValueError) as exc:
-        raise DataError(f"{where} is not a readable MATLAB v7.3 (HDF5) digitStruct.mat: {exc}. {_FIX}") from None
+        raise DataError(f"{where} is not a readable MATLAB v7.3 (HDF5) digitStruct.mat: {exc}. {FIX}") from None
 
 
 def _top_arrays(f: h5py.File, where: str) -> tuple[h5py.Dataset, h5py.Dataset]:
     """The /digitStruct/name and /digitStruct/bbox reference arrays, checked."""
     group = f.get("digitStruct")
     if not isinstance(group, h5py.Group):
-        raise DataError(f"{where} has no /digitStruct group: not an SVHN digitStruct.mat. {_FIX}")
+        raise DataError(f"{where} has no /digitStruct group: not an SVHN digitStruct.mat. {FIX}")
     arrays = []
     for key in ("name", "bbox"):
         ds = group.get(key)
         if not isinstance(ds, h5py.Dataset):
-            raise DataError(f"{where} has no /digitStruct/{key} dataset: not an SVHN digitStruct.mat. {_FIX}")
+            raise DataError(f"{where} has no /digitStruct/{key} dataset: not an SVHN digitStruct.mat. {FIX}")
         if h5py.check_ref_dtype(ds.dtype) is not h5py.Reference:
-            raise DataError(f"{where}: /digitStruct/{key} holds {ds.dtype}, not object references. {_FIX}")
+            raise DataError(f"{where}: /digitStruct/{key} holds {ds.dtype}, not object references. {FIX}")
         if ds.ndim not in (1, 2) or (ds.ndim == 2 and 1 not in ds.shape):
-            raise DataError(f"{where}: /digitStruct/{key} has shape {ds.shape}, expected (N, 1). {_FIX}")
+            raise DataError(f"{where}: /digitStruct/{key} has shape {ds.shape}, expected (N, 1). {FIX}")
         arrays.append(ds)
     if arrays[0].size != arrays[1].size:
         raise DataError(
             f"{where}: /digitStruct/name has {arrays[0].size} entries but /digitStruct/bbox has "
-            f"{arrays[1].size}. {_FIX}"
+            f"{arrays[1].size}. {FIX}"
         )
     return arrays[0], arrays[1]
 
@@ -135,11 +135,11 @@ def read_digitstruct_per_element(source: Source) -> list[ImageRecord]:
             except DataError:
                 raise
             except (KeyError, ValueError, TypeError, OSError, RuntimeError) as exc:
-                raise DataError(f"{where}: entry {i} does not have the digitStruct layout: {exc}. {_FIX}") from None
+                raise DataError(f"{where}: entry {i} does not have the digitStruct layout: {exc}. {FIX}") from None
             counts = {len(v) for v in columns.values()}
             if len(counts) != 1 or 0 in counts:
                 sizes = {k: len(v) for k, v in columns.items()}
-                raise DataError(f"{where}: entry {i} ({name}) has bbox fields of unequal sizes {sizes}. {_FIX}")
+                raise DataError(f"{where}: entry {i} ({name}) has bbox fields of unequal sizes {sizes}. {FIX}")
             boxes = [
                 DigitBox(_label(lab, where, i), left, top, width, height)
                 for height, left, top, width, lab in zip(*(columns[k] for k in MATLAB_FIELDS), strict=True)
@@ -386,7 +386,7 @@ def _fast_read(img: _Image, name_addr: np.ndarray, bbox_addr: np.ndarray, where:
     if (counts != per_image[:, None]).any() or (per_image == 0).any():
         bad = int(np.flatnonzero((counts != per_image[:, None]).any(axis=1) | (per_image == 0))[0])
         sizes = dict(zip(_SORTED_FIELDS, counts[bad].tolist(), strict=True))
-        raise DataError(f"{where}: entry {bad} ({names[bad]}) has bbox fields of unequal sizes {sizes}. {_FIX}")
+        raise DataError(f"{where}: entry {bad} ({names[bad]}) has bbox fields of unequal sizes {sizes}. {FIX}")
     field_start = (np.cumsum(counts.ravel()) - counts.ravel()).reshape(counts.shape)
     box_pos, box_owner = _spread(field_start[:, 0], per_image, 1)  # index of each box's height value
     offset = box_pos - field_start[box_owner, 0]
@@ -394,7 +394,7 @@ def _fast_read(img: _Image, name_addr: np.ndarray, bbox_addr: np.ndarray, where:
     labels = columns["label"]
     if (labels != np.floor(labels)).any():
         bad = int(box_owner[np.flatnonzero(labels != np.floor(labels))[0]])
-        raise DataError(f"{where}: entry {bad} has a non-integer digit label. {_FIX}")
+        raise DataError(f"{where}: entry {bad} has a non-integer digit label. {FIX}")
     boxes = list(
         map(
             DigitBox,
@@ -435,7 +435,7 @@ def read_digitstruct(source: Source) -> list[ImageRecord]:
     if isinstance(source, str | os.PathLike):
         path = Path(source)
         if not path.is_file():
-            raise DataError(f"{where} does not exist or is not a file. {_FIX}")
+            raise DataError(f"{where} does not exist or is not a file. {FIX}")
         h5_source: Source = path
         buf = _map(path)
     else:
@@ -449,7 +449,7 @@ def read_digitstruct(source: Source) -> list[ImageRecord]:
         try:
             name_addr, bbox_addr = _raw_addresses(name_ds), _raw_addresses(bbox_ds)
         except (OSError, ValueError, TypeError) as exc:
-            raise DataError(f"{where}: cannot read /digitStruct references: {exc}. {_FIX}") from None
+            raise DataError(f"{where}: cannot read /digitStruct references: {exc}. {FIX}") from None
     try:
         return _fast_read(_Image(buf), name_addr, bbox_addr, where)
     except (_Unsupported, IndexError, ValueError, OverflowError) as exc:

@@ -238,22 +238,6 @@ def _present(folder: Path, names: list[str]) -> dict[str, Path]:
     return {name: folder / name for name in names}
 
 
-def archive_md5(folder: str | os.PathLike[str], name: str, *, progress: bool = False) -> str:
-    """The MD5 of ``folder/name`` as it is now (a bare split name means ``<name>.tar.gz``), checked against
-    nothing: from ``.verified.json`` when the file's size and mtime are unchanged, else hashed and cached."""
-    folder, name = Path(folder), _file_name(name)
-    st = (folder / name).stat()
-    cache = _load_cache(folder)
-    entry = cache.get(name)
-    if isinstance(entry, dict) and entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns:
-        return str(entry.get("md5"))
-    md5 = file_md5(folder / name, progress=progress)
-    cache[name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "md5": md5}
-    with contextlib.suppress(OSError):  # the cache only saves time; a read-only folder is fine
-        write_json(folder / CACHE_NAME, cache, sort_keys=True)
-    return md5
-
-
 def _expectations(
     folder: Path, names: list[str], expected: Mapping[str, tuple[int, str]] | None
 ) -> dict[str, tuple[int, str, str]]:

@@ -23,7 +23,9 @@ import numpy as np
 
 from svhn_api import __version__
 from svhn_api.atomic import atomic_path
-from svhn_api.data.archives import Unpacked
+from svhn_api.data.archives import FIX as ARCHIVE_FIX
+from svhn_api.data.archives import Unpacked, for_own_archive
+from svhn_api.data.digitstruct import FIX as DIGITSTRUCT_FIX
 from svhn_api.data.records import DigitBox
 from svhn_api.data.store import (
     CHUNK_ROWS,
@@ -55,6 +57,7 @@ class PrepareSummary:
     seconds: float = 0.0
     archives: dict[str, str] = field(default_factory=dict)
     verified: bool = True  # False: prepare(verify=False), the archives' size/MD5 were not checked
+    splits: list[str] = field(default_factory=list)  # the archives read: train, extra, test or some of them
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -156,7 +159,8 @@ def _write_part(source: Unpacked, name: str, part: Path, mode: str, key: str, ar
     except ArchiveError:
         raise
     except Exception as e:
-        raise ArchiveError(f"{source.archive}: its digitStruct.mat is unreadable ({e}); re-download the archive") from e
+        why = str(e).removesuffix(f" {DIGITSTRUCT_FIX}")
+        raise ArchiveError(f"{source.archive}: its digitStruct.mat is unreadable ({why}); {ARCHIVE_FIX}.") from e
     boxes_by_name = {r.filename: list(r.boxes) for r in records}
     images = source.images()
     names = [PurePosixPath(m.name).name for m in images]
@@ -278,7 +282,7 @@ def assemble(parts: dict[str, Path], out: Path, *, mode: str, validation_size: i
 
 
 def prepare(archives: str | Path | None = None, *, source: str = "official",
-            splits: Sequence[str] = ARCHIVE_NAMES, crop: str = "union", jobs: int = -1,
+            splits: Sequence[str] | None = None, crop: str = "union", jobs: int = -1,
             out: str | Path | None = None, validation_size: int = 6000, seed: int = 0,
             download: bool = True, verify: bool = True, progress: bool = True,
             on_progress: Progress | None = None, scheduler: str | None = None) -> PrepareSummary:
@@ -287,27 +291,29 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
     first use). Returns a summary: path, counts per split, left-out items with reasons, seconds.
     Default locations (archives, the synthetic sample, the output store) come from ``svhn_api.paths``
     (``$SVHN_DATA``). The same inputs always give a store with the same bytes (no timestamps inside).
+    ``splits``: which archives (default: train, extra and test; with ``verify=False``, those of them in
+    ``archives``, e.g. only ``test.tar.gz``).
     ``crop``: ``"union"`` or ``"capstone"`` (``preprocess.CROP_MEANINGS``; ``"seed"``, the capstone strip's
     earlier name, is accepted). ``on_progress(stage, done, total)`` reports progress to a UI; the CLI uses
     tqdm bars instead.
     ``verify=False`` prepares your own archives in the official layout (e.g. a subset): their size/MD5 are
-    not checked against the official (or manifest) ones and nothing is downloaded, but every member is still
-    checked (``ArchiveError`` for absolute paths, ``..``, links, devices); the store records
-    ``source="unverified"``, ``verified=False`` and the archives' actual MD5s.
+    not checked against the official (or manifest) ones, nothing is downloaded and nothing is written into
+    ``archives``, but every member is still checked (``ArchiveError`` for absolute paths, ``..``, links,
+    devices); the store records ``source="unverified"``, ``verified=False`` and the archives' actual MD5s.
     ``scheduler``: a Dask scheduler address (``tcp://HOST:PORT``): the images are preprocessed on that
     cluster's workers (the archives are read here and sent in chunks); the store is the same bytes as a
     local run's.
     """
-    from svhn_api.data.download import archive_md5, archives_source, ensure_archives, expected_md5
+    from svhn_api.data.download import archives_source, ensure_archives, expected_md5, file_md5
     from svhn_api.data.preprocess import crop_mode
 
     t0 = time.perf_counter()
     crop = crop_mode(crop)  # "seed", the capstone strip's earlier name, is accepted
-    unknown = [s for s in splits if s not in ARCHIVE_NAMES]
-    if unknown or not splits:
+    if splits is not None and (not splits or any(s not in ARCHIVE_NAMES for s in splits)):
         raise ValueError(f"splits {list(splits)}: choose among {', '.join(ARCHIVE_NAMES)}")
     if source == "synthetic":
         folder = Path(archives) if archives else synthetic_dir() / "archives"
+        splits = splits or ARCHIVE_NAMES
         if not all((folder / f"{s}.tar.gz").is_file() for s in splits):
             from svhn_api.synthetic import synth
 
@@ -316,18 +322,30 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
         default_out = synthetic_dir() / f"synthetic_{crop}.h5"
     elif source == "official":
         folder = Path(archives) if archives else archives_dir()
+        if splits is None:   # your own archives: those in the folder (none there: the error names all three)
+            splits = (not verify and _splits_in(folder)) or ARCHIVE_NAMES
         default_out = data_dir() / f"svhn_{crop}.h5"
     else:
         raise ValueError(f"source {source!r}: choose 'official' or 'synthetic'")
     out = Path(out) if out else default_out
-    paths = ensure_archives(folder, tuple(splits), download=download, progress=progress, verify=verify)
+    try:
+        paths = ensure_archives(folder, tuple(splits), download=download, progress=progress, verify=verify)
+    except ArchiveError as e:
+        raise ArchiveError(f"{e}{'' if verify else _only_these(folder)}") from None
     parts_dir = out.with_name(out.name + ".parts")
     parts, checksums = {}, {}
-    for name in splits:
-        checksums[name] = expected_md5(folder, name) if verify else archive_md5(folder, name, progress=progress)
-        parts[name] = process_archive(paths[name], name, parts_dir / f"{name}.h5", mode=crop, jobs=jobs,
-                                      archive_md5=checksums[name], progress=progress, on_progress=on_progress,
-                                      scheduler=scheduler)
+    try:
+        for name in splits:
+            checksums[name] = expected_md5(folder, name) if verify else file_md5(paths[name], progress=progress)
+            try:
+                parts[name] = process_archive(paths[name], name, parts_dir / f"{name}.h5", mode=crop, jobs=jobs,
+                                              archive_md5=checksums[name], progress=progress,
+                                              on_progress=on_progress, scheduler=scheduler)
+            except ArchiveError as e:
+                raise (e if verify else for_own_archive(e)) from None
+    finally:
+        with contextlib.suppress(OSError):  # no finished part to resume from: no empty folder left behind
+            parts_dir.rmdir()
     counts = assemble(parts, out, mode=crop, validation_size=validation_size, seed=seed, checksums=checksums,
                       source=archives_source(folder, checksums.values()) if verify else "unverified",
                       verified=verify)
@@ -336,4 +354,19 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
         with h5py.File(p, "r") as f:
             left_out += json.loads(f.attrs["left_out"])
     shutil.rmtree(parts_dir, ignore_errors=True)
-    return PrepareSummary(str(out), crop, counts, left_out, round(time.perf_counter() - t0, 2), checksums, verify)
+    return PrepareSummary(str(out), crop, counts, left_out, round(time.perf_counter() - t0, 2), checksums, verify,
+                          list(splits))
+
+
+def _splits_in(folder: Path) -> tuple[str, ...]:
+    """The splits whose archive is in ``folder``."""
+    return tuple(s for s in ARCHIVE_NAMES if (folder / f"{s}.tar.gz").is_file())
+
+
+def _only_these(folder: Path) -> str:
+    """For an error about missing archives of one's own: how to prepare only those that are there."""
+    found = _splits_in(folder)
+    if not found:
+        return ""
+    return (f" Or prepare only the archive{'s' if len(found) > 1 else ''} that {'are' if len(found) > 1 else 'is'} "
+            f"there: pass --splits {','.join(found)} (API: splits={found!r}).")
