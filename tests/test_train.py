@@ -196,3 +196,13 @@ def test_a_run_can_start_from_another_models_weights(tiny_store, tmp_path):
     with pytest.raises(ModelError, match="not the same architecture"):
         train(tiny_store, root=tmp_path, name="other", init=tmp_path / "start", model="deep", **{
             k: v for k, v in FAST.items() if k != "model"})
+
+
+def test_progress_shows_no_retracing_warnings_and_says_early_accuracy_is_low(tiny_store, tmp_path, capfd, caplog):
+    """Validation traces the inference function once per run (no TensorFlow "triggered tf.function retracing"
+    warnings inside the bar), and an accuracy near 0 in the first epochs comes with a one-line hint."""
+    train(tiny_store, root=tmp_path, name="shown", patience=10,
+          **{**FAST, "epochs": 6, "limit": 32, "val_limit": 16, "progress": True})
+    err = capfd.readouterr().err
+    assert "retracing" not in err + caplog.text
+    assert err.count("note: accuracy starts near 0") == 1, err

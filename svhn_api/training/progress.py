@@ -4,7 +4,9 @@ SIGTERM handled like Ctrl-C (so a killed run still checkpoints)."""
 from __future__ import annotations
 
 import json
+import logging
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,3 +82,40 @@ def interrupt_on_sigterm() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+EARLY_HINT = ("note: accuracy starts near 0: whole-number accuracy needs every digit right; it rises after a few "
+              "epochs")
+EARLY_EPOCHS, NEAR_ZERO = 3, 0.1
+
+
+def early_accuracy_hint(plan: Any, epochs: float, value: float | None) -> bool:
+    """Under the bar, once, when a reader's validation accuracy is near 0 in its first epochs (a newcomer's
+    worry, and normal); returns whether it was shown."""
+    if not (plan.progress and plan.task.name == "read" and value is not None and value < NEAR_ZERO
+            and epochs <= EARLY_EPOCHS):
+        return False
+    from tqdm import tqdm
+
+    tqdm.write(EARLY_HINT, file=sys.stderr)
+    return True
+
+
+class _Retracing(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warnings; every other record passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+@contextmanager
+def quiet_retracing() -> Iterator[None]:
+    """TensorFlow's retracing warnings off (on its ``tensorflow`` logger, the one that prints them) while a run
+    trains: validation compiles its function once per run, and a partial last batch may trace the step again,
+    which is expected, not worth a warning inside the bar. Errors and other warnings still show."""
+    logger, quiet = logging.getLogger("tensorflow"), _Retracing()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)

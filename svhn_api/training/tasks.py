@@ -86,17 +86,17 @@ def loss(task: Task, kind: str) -> Any:
     return box_loss
 
 
-def validation_score(task: Task, net: Any, data: str | Path, limit: int | None, none_terms: bool) -> float:
+def validation_score(task: Task, lm: Any, data: str | Path, limit: int | None, none_terms: bool) -> float:
+    """``lm``: the ``models.io.LoadedModel`` of the net being trained, the same one every time, so that its
+    inference function is compiled once per run (a new one each epoch: TensorFlow's retracing warnings)."""
     from svhn_api.inference.evaluate import split_probabilities, whole_number_accuracy
-    from svhn_api.models.io import wrap
 
     if task is READ:
-        probs, labels = split_probabilities(wrap(net), data, "validation", limit=limit)
+        probs, labels = split_probabilities(lm, data, "validation", limit=limit)
         return whole_number_accuracy(probs, labels, none_terms)
     from svhn_api.data import store
 
     predicted, truth = [], []
-    lm = wrap(net)
     for b in store.iter_batches(data, "validation", 256, fields=LOCATE.fields, limit=limit):
         predicted.append(lm.run(b["images"]))
         truth.append(union_fractions(b["boxes"], b["sizes"]))

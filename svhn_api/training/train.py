@@ -43,7 +43,13 @@ from svhn_api.training import checkpoint
 from svhn_api.training.batches import epoch_batches, read_ahead, steps_per_epoch
 from svhn_api.training.devices import count, data_parallel, divisible, processes, step
 from svhn_api.training.loss import LOSSES
-from svhn_api.training.progress import MetricLog, interrupt_on_sigterm, progress_bar
+from svhn_api.training.progress import (
+    MetricLog,
+    early_accuracy_hint,
+    interrupt_on_sigterm,
+    progress_bar,
+    quiet_retracing,
+)
 from svhn_api.training.schedule import learning_rate
 from svhn_api.training.tasks import TASKS, Task, check_store, inputs_and_targets
 
@@ -109,6 +115,8 @@ class Session:
     log: MetricLog
     t0: float = field(default_factory=time.perf_counter)
     seconds0: float = 0.0
+    scored: Any = None       # ``net`` wrapped for validation once (models.io.LoadedModel): one compiled function
+    hinted: bool = False     # the early-accuracy hint was shown
 
     def elapsed(self) -> float:
         return self.seconds0 + time.perf_counter() - self.t0
@@ -157,7 +165,7 @@ def train(data: str | Path, model: str = "compact", name: str | None = None, epo
             return _summary(plan.folder, resumed=True,
                             note=f"the {minutes} minute budget is used up; give more minutes to continue")
         try:
-            with interrupt_on_sigterm():
+            with interrupt_on_sigterm(), quiet_retracing():
                 return _fit(s, stop_after)
         except KeyboardInterrupt:
             _snapshot(s)
@@ -372,11 +380,15 @@ def _weights(net: Any) -> dict[str, np.ndarray]:
 def _validate(s: Session) -> float | None:
     """The task's score (whole-number accuracy, or mean IoU) of the current weights on the validation split
     (None without one)."""
+    from svhn_api.models.io import wrap
     from svhn_api.training.tasks import validation_score
 
     if not s.plan.n_val:
         return None
-    return validation_score(s.plan.task, s.net, s.plan.data, s.plan.config["val_limit"], s.plan.none_terms)
+    s.scored = s.scored or wrap(s.net)
+    value = validation_score(s.plan.task, s.scored, s.plan.data, s.plan.config["val_limit"], s.plan.none_terms)
+    s.hinted = s.hinted or early_accuracy_hint(s.plan, s.state.epoch + s.state.batch / s.plan.per_epoch, value)
+    return value
 
 
 def _batch_rng(plan: Plan, state: TrainState) -> np.random.Generator:
