@@ -45,7 +45,7 @@ Source = str | os.PathLike | BinaryIO
 MATLAB_FIELDS = ("height", "left", "top", "width", "label")
 # The same fields in the byte order of their names: the order of a symbol-table group's entries.
 _SORTED_FIELDS = tuple(sorted(MATLAB_FIELDS))  # height, label, left, top, width
-FIX = "Re-download or re-extract the SVHN archive (svhn download / svhn prepare)."
+FIX = "Re-download or re-extract the SVHN archive (delete it and run `svhn prepare` again)."
 
 
 # --------------------------------------------------------------------------------------------------

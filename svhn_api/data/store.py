@@ -165,7 +165,8 @@ def _open(path: str | Path) -> h5py.File:
     try:
         f = h5py.File(path, "r")
     except OSError as e:
-        raise DataError(f"{path}: not a readable HDF5 store ({e}); delete it and run prepare again") from e
+        raise DataError(f"{path}: not a readable HDF5 store ({e}); give the .h5 file that `prepare` wrote (if "
+                        "prepare wrote this one, delete it and run prepare again)") from e
     missing = [n for n in ROW_FIELDS if n not in f]
     if missing or "split_ranges" not in f.attrs:
         f.close()
