@@ -83,21 +83,91 @@ def list_stores(data_dir: str | Path | None = None) -> tuple[list[StoreEntry], l
     return found, broken
 
 
+EVALUATION_COLUMNS = ("data", "crop", "whole-number accuracy", "split", "images", "mean IoU", "coverage at 98%",
+                      "evaluated")
+
+
+# the crops evaluations record, said shortly for a table column (the column's help says them in full)
+CROP_SHORT = {"ground-truth union box expanded 30%": "ground-truth box +30%",
+              "whole photo, number found by the localizer": "whole photo, localizer"}
+
+
+def short_crop(crop: str) -> str:
+    return next((short + crop[len(long):] for long, short in CROP_SHORT.items() if crop.startswith(long)), crop)
+
+
+def split_label(data: dict[str, Any]) -> str:
+    """An evaluation's split, saying so when its photos were held out of training as validation (the real
+    validation photos are train-split photos: "train" alone reads as if it were trained on)."""
+    split = str(data.get("split", "?"))
+    held_out = "held out" in str(data.get("name", "")).lower()
+    return f"{split} (held out as validation)" if held_out and split != "validation" else split
+
+
 def evaluation_rows(card: cards.ModelCard) -> list[dict[str, Any]]:
-    """The card's recorded evaluations as table rows: what was read and how, then how well."""
+    """The card's recorded evaluations as table rows (``EVALUATION_COLUMNS``): what was read and how, then
+    how well."""
     rows = []
     for ev in card.evaluations:
         d, m = ev.get("data") or {}, ev.get("metrics") or {}
         if not isinstance(d, dict) or not isinstance(m, dict):
             continue
         acc, cov = m.get("whole_number_accuracy"), (m.get("coverage") or {}).get("coverage_at_98")
+        iou = _scalar(m.get("mean_iou"))
         rows.append({"data": d.get("name") or f"{Path(str(d.get('path', '?'))).name} ({d.get('kind', '?')})",
-                     "crop": d.get("crop", "?"),
+                     "crop": short_crop(str(d.get("crop", "?"))),
                      "whole-number accuracy": "–" if acc is None else f"{100 * acc:.1f}%",
-                     "images": d.get("count"), "split": d.get("split", "?"),
+                     "split": split_label(d), "images": d.get("count"),
+                     "mean IoU": "–" if iou is None else f"{iou:.3f}",
                      "coverage at 98%": "–" if cov is None else f"{100 * cov:.1f}%",
-                     "when": ev.get("evaluated", "")})
+                     "evaluated": str(ev.get("evaluated", ""))[:10]})
     return rows
+
+
+def card_task(card: cards.ModelCard) -> str:
+    """``"read"`` (a reader) or ``"locate"`` (a localizer), from the card's architecture (for an unknown one,
+    from its input: a localizer takes the whole photo)."""
+    from svhn_api.models import task
+
+    try:
+        return task(card.architecture_name or "")
+    except ValueError:
+        return "locate" if card.input.crop == "photo" else "read"
+
+
+def validation_metric(card: cards.ModelCard) -> str:
+    """What the run's ``val_accuracy`` measured: a reader's whole-number accuracy, a localizer's mean IoU."""
+    return "mean IoU" if card_task(card) == "locate" else "whole-number accuracy"
+
+
+def format_validation(card: cards.ModelCard, value: float) -> str:
+    return f"{value:.3f}" if card_task(card) == "locate" else f"{100 * value:.1f}%"
+
+
+def best_validation(card: cards.ModelCard) -> str | None:
+    """e.g. "best validation mean IoU 0.729 (epoch 32)", or None when the card records none."""
+    tr = card.training
+    if tr is None or _scalar(tr.best_val_accuracy) is None:
+        return None
+    epoch = f" (epoch {tr.best_epoch:g})" if _scalar(tr.best_epoch) is not None else ""
+    return f"best validation {validation_metric(card)} {format_validation(card, tr.best_val_accuracy)}{epoch}"
+
+
+def how_training_ended(tr: cards.TrainingRecord) -> str:
+    """Why the run stopped, from what it recorded: its epoch cap, early stopping, or its time budget.
+
+    The epoch cap comes first: a run whose patience ran out on its last epoch is recorded as early stopped,
+    but it had no epoch left anyway."""
+    if tr.epochs_planned and tr.epochs_done >= tr.epochs_planned:
+        return f"reached its {tr.epochs_planned}-epoch cap"
+    if tr.status == "early stopped":
+        return f"early stopped (no gain for {tr.patience} epochs)" if tr.patience else "early stopped"
+    if tr.status == "time limit":
+        return (f"stopped at its time budget ({tr.minutes_budget:g} min)" if _scalar(tr.minutes_budget)
+                else "stopped at its time budget")
+    if tr.status == "training":
+        return "not finished (in progress, or interrupted: the same command resumes it)"
+    return tr.status or "status not recorded"
 
 
 def store_card(entry_or_path: StoreEntry | str | Path) -> dict[str, Any]:

@@ -250,6 +250,48 @@ def test_training_page_plots_each_card_history_and_the_command(app, tmp_path):
     assert "moving average" in texts(at)
 
 
+def test_training_page_says_what_each_run_measured_and_why_it_stopped(app, tmp_path):
+    """A localizer's validation figure is its mean IoU (not an accuracy); a run that used all its epochs says
+    so, even when its patience ran out on the last one (recorded as early stopped)."""
+    models = tmp_path / "models"
+    history = [{"epoch": e, "loss": 1.0 / e, "val_accuracy": 0.5 + 0.01 * e} for e in range(1, 5)]
+    for name, architecture, done, status in (("compact", "compact", 3, "early stopped"),
+                                             ("localizer", "localizer", 4, "early stopped")):
+        (models / name).mkdir(parents=True)
+        (models / name / "card.json").write_text(json.dumps({
+            "architecture": {"name": architecture}, "data": {"kind": "synthetic", "path": "x.h5"},
+            "training": {"status": status, "epochs_done": done, "epochs_planned": 4, "patience": 2,
+                         "best_val_accuracy": 0.7294, "best_epoch": done, "history": history[:done]}}))
+    at = page(app(models), "views/training.py")
+    compact, localizer = (c.value for c in at.caption if c.value.startswith("architecture "))
+    assert "early stopped (no gain for 2 epochs)" in compact and "3 epochs of 4" in compact
+    assert "best validation whole-number accuracy 72.9% (epoch 3)" in compact
+    assert "reached its 4-epoch cap" in localizer and "early stopped" not in localizer
+    assert "best validation mean IoU 0.729 (epoch 4)" in localizer and "accuracy" not in localizer
+    titles = [s["layout"]["title"]["text"] for s in charts(at)]
+    assert titles.count("Accuracy") == 1 and titles.count("Mean IoU") == 1
+    iou = next(s for s in charts(at) if s["layout"]["title"]["text"] == "Mean IoU")
+    assert iou["data"][0]["name"].startswith("validation mean IoU") and iou["layout"]["yaxis"]["tickformat"] != ".0%"
+
+
+def test_overview_table_headers_fit_and_held_out_photos_say_so(app, tmp_path):
+    models = tmp_path / "models"
+    (models / "compact").mkdir(parents=True)
+    (models / "compact" / "card.json").write_text(json.dumps({"architecture": {"name": "compact"}, "evaluations": [
+        {"data": {"name": "real SVHN validation photos (103 train-split photos held out, split.json)",
+                  "split": "train", "count": 103, "crop": "ground-truth union box expanded 30%"},
+         "metrics": {"whole_number_accuracy": 0.835}, "evaluated": "2026-12-02T03:10:00Z"}]}))
+    (models / "compact" / "model.keras").write_bytes(b"")   # listed as ready; the overview does not load it
+    at = page(app(models), "views/overview.py")
+    [table] = at.dataframe
+    assert table.value["split"].tolist() == ["train (held out as validation)"]
+    config = json.loads(table.proto.columns)
+    for column in table.value.columns:   # every header in full: at most 7 px a character (14 px font), 14 px padding
+        label, width = config[column]["label"], config[column]["width"]
+        assert isinstance(width, int) and 7 * len(label) + 14 <= width, (column, label, width)
+        assert config[column].get("help"), column
+
+
 def test_overview_lists_recorded_evaluations_full_width_accuracy_first(app):
     at = page(app(need_model()), "views/overview.py")
     [table] = at.dataframe

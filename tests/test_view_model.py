@@ -304,3 +304,47 @@ def test_reader_crop_is_what_predict_reads():
     small = np.asarray(crop)[::4, ::4]
     assert np.array_equal(small, model_input(img, (64, 64, 3), (40.0, 20.0, 50.0, 30.0)))
     assert view_model.reader_crop(img, None, (64, 64, 1)).size == (256, 256)
+
+
+def training_card(architecture, status, epochs_done, planned=40, patience=8, best=0.7294, minutes=55.0):
+    return cards.ModelCard.from_dict({
+        "architecture": {"name": architecture},
+        "training": {"status": status, "epochs_done": epochs_done, "epochs_planned": planned, "patience": patience,
+                     "minutes_budget": minutes, "best_val_accuracy": best, "best_epoch": 32}})
+
+
+def test_a_localizers_validation_metric_is_its_mean_iou_not_an_accuracy():
+    localizer, reader = training_card("localizer", "complete", 40), training_card("compact", "complete", 40)
+    assert view_model.card_task(localizer) == "locate" and view_model.card_task(reader) == "read"
+    assert view_model.best_validation(localizer) == "best validation mean IoU 0.729 (epoch 32)"
+    assert view_model.best_validation(reader) == "best validation whole-number accuracy 72.9% (epoch 32)"
+    unknown = cards.ModelCard.from_dict({"architecture": {"name": "mine"}, "input": {"crop": "photo"}})
+    assert view_model.card_task(unknown) == "locate" and view_model.best_validation(unknown) is None
+
+
+@pytest.mark.parametrize("status,done,expected", [
+    ("early stopped", 40, "reached its 40-epoch cap"),   # patience ran out on the last epoch: the cap stopped it
+    ("complete", 40, "reached its 40-epoch cap"),
+    ("early stopped", 14, "early stopped (no gain for 8 epochs)"),
+    ("time limit", 23, "stopped at its time budget (55 min)"),
+    ("training", 3, "not finished (in progress, or interrupted: the same command resumes it)"),
+])
+def test_how_training_ended_follows_what_the_run_recorded(status, done, expected):
+    assert view_model.how_training_ended(training_card("compact", status, done).training) == expected
+
+
+def test_evaluation_rows_say_when_train_photos_were_held_out():
+    card = cards.ModelCard.from_dict({"evaluations": [
+        {"data": {"name": "real SVHN validation photos (103 train-split photos held out, split.json)",
+                  "split": "train", "count": 103, "crop": "whole photo, number found by the localizer"},
+         "metrics": {"whole_number_accuracy": 0.8058, "mean_iou": 0.74951}, "evaluated": "2026-12-02T03:10:00Z"},
+        {"data": {"name": "real SVHN format-2 digit crops", "split": "train", "count": 10, "crop": "32x32 crop"},
+         "metrics": {"whole_number_accuracy": 0.5}},
+        {"data": {"name": "x", "split": "test", "crop": "ground-truth union box expanded 30%, 64x64 RGB"},
+         "metrics": {"whole_number_accuracy": 0.9, "coverage": {"coverage_at_98": 0.5}}}]})
+    held, crops, test = view_model.evaluation_rows(card)
+    assert list(held) == list(view_model.EVALUATION_COLUMNS)
+    assert held["split"] == "train (held out as validation)" and held["mean IoU"] == "0.750"
+    assert held["crop"] == "whole photo, localizer" and held["evaluated"] == "2026-12-02"
+    assert crops["split"] == "train" and crops["mean IoU"] == "–" and crops["crop"] == "32x32 crop"
+    assert test["crop"] == "ground-truth box +30%, 64x64 RGB" and test["coverage at 98%"] == "50.0%"

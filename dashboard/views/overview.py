@@ -53,10 +53,10 @@ with right:
                         if isinstance(counts.get("train"), int) else
                         f"Trained on **{data.get('kind', '?')}** data `{data.get('path', '?')}`")
         if tr:
-            st.caption(f"training {tr.status or '?'} · {tr.epochs_done} epochs · {tr.steps} steps"
+            best = view_model.best_validation(mc)
+            st.caption(f"training {view_model.how_training_ended(tr)} · {tr.epochs_done} epochs · {tr.steps} steps"
                        + (f" · {tr.wall_seconds / 60:.0f} min" if tr.wall_seconds else "")
-                       + (f" · best validation whole-number accuracy {common.percent(tr.best_val_accuracy)}"
-                          if tr.best_val_accuracy is not None else ""))
+                       + (f" · {best}" if best else ""))
         with st.expander("Model card"):
             st.code(json.dumps(mc.to_dict(), indent=2, default=str)[:20000], language="json")
 
@@ -68,9 +68,23 @@ if model is not None:
         st.caption(f"From {model.name}'s card, latest last: the data, how each photo was cropped (the ground-truth "
                    "box or the whole photo), and the accuracy on it.")
         st.dataframe(rows[-8:], hide_index=True, width="stretch", column_config={
-            "data": st.column_config.TextColumn("data", width="large"),
-            "crop": st.column_config.TextColumn("crop", width="medium"),
-            "whole-number accuracy": st.column_config.TextColumn("whole-number accuracy", width="small"),
+            "data": st.column_config.TextColumn("data", width=240, help="What was read: the photos' source, "
+                                                "count and (for validation photos) how they were held out"),
+            "crop": st.column_config.TextColumn("crop", width=170, help="How each photo was cropped for the "
+                                                "reader: the ground-truth union box of its digits expanded 30% "
+                                                "(+30%), or the whole photo, the localizer finding the number"),
+            "whole-number accuracy": st.column_config.TextColumn(
+                "accuracy", width=75, help="Whole-number accuracy: a reading counts only when its length and "
+                "every digit are right"),
+            "split": st.column_config.TextColumn("split", width=180, help="The SVHN split the photos come from; "
+                                                 "held out: train-split photos kept out of training"),
+            "images": st.column_config.NumberColumn("images", width=60, help="How many photos were read"),
+            "mean IoU": st.column_config.TextColumn("IoU", width=50, help="Mean IoU of the box the localizer "
+                                                    "found with the digits' union box (whole photos only)"),
+            "coverage at 98%": st.column_config.TextColumn(
+                "cov. 98%", width=70, help="Coverage at 98% accuracy: the share of photos the model can answer, "
+                "most confident first, keeping 98% accuracy"),
+            "evaluated": st.column_config.TextColumn("date", width=85, help="When it was evaluated (UTC)"),
         })
 
 st.subheader("What to do next")

@@ -21,16 +21,18 @@ GROUPS = (("Loss", lambda k: "loss" in k), ("Accuracy", lambda k: "acc" in k or 
           ("Learning rate", lambda k: k in ("lr", "learning_rate")))
 # what each recorded series is, for the legends
 SERIES = {"loss": "training loss (mean over the epoch's batches)",
-          "val_accuracy": "validation whole-number accuracy (or, for a localizer, mean IoU)",
           "learning_rate": "learning rate (at the epoch's end)", "lr": "learning rate (at the epoch's end)",
           "seconds": "seconds per epoch"}
-Y_FORMATS = {"Accuracy": dict(tickformat=".0%", range=[0, 1]), "Learning rate": dict(tickformat=".1e")}
+VALIDATION = {"whole-number accuracy": "validation whole-number accuracy",
+              "mean IoU": "validation mean IoU (overlap of the box found with the digits' union box)"}
+Y_FORMATS = {"Accuracy": dict(tickformat=".0%", range=[0, 1]), "Mean IoU": dict(tickformat=".2f", range=[0, 1]),
+             "Learning rate": dict(tickformat=".1e")}
 
 
-def curves(history: dict[str, list], title: str, keys: list[str]) -> go.Figure:
+def curves(history: dict[str, list], title: str, keys: list[str], names: dict[str, str]) -> go.Figure:
     fig = go.Figure()
     for k in keys:
-        fig.add_trace(go.Scatter(x=history["epoch"], y=history[k], mode="lines+markers", name=SERIES.get(k, k),
+        fig.add_trace(go.Scatter(x=history["epoch"], y=history[k], mode="lines+markers", name=names.get(k, k),
                                  line=dict(dash="dash" if k.startswith("val") else "solid")))
     fig.update_layout(title=title, xaxis_title="epoch", height=360, margin=dict(t=50, b=40, l=60, r=10),
                       showlegend=True, legend=dict(orientation="h", yanchor="top", y=-0.25, x=0))
@@ -47,14 +49,18 @@ for m in models:
     hist = view_model.training_history(m.card)
     tr, data = m.card.training or cards.TrainingRecord(), m.card.data
     cfg = tr.config
+    metric = view_model.validation_metric(m.card)
+    names = {**SERIES, "val_accuracy": VALIDATION[metric]}
     facts = [f"architecture {m.card.architecture_name or '?'}",
              f"trained on {data.get('kind', '?')} data `{data.get('path', '?')}`",
-             f"status {tr.status or '?'}", f"{tr.epochs_done} epochs", f"{tr.steps} steps"]
+             view_model.how_training_ended(tr),
+             f"{tr.epochs_done} epochs" + (f" of {tr.epochs_planned}" if tr.epochs_planned else ""),
+             f"{tr.steps} steps"]
     if tr.wall_seconds:
         facts.append(f"{tr.wall_seconds / 60:.1f} min")
-    if tr.best_val_accuracy is not None:
-        facts.append(f"best validation whole-number accuracy {common.percent(tr.best_val_accuracy)} "
-                     f"(epoch {tr.best_epoch})")
+    best = view_model.best_validation(m.card)
+    if best:
+        facts.append(best)
     if not m.ready:
         facts.append("no model.keras yet (a run in progress, or interrupted: the same command resumes it)")
     st.caption(" · ".join(facts))
@@ -71,10 +77,12 @@ for m in models:
             ks = [k for k in keys if k not in used and pick(k.lower())]
             used.update(ks)
             if ks:
-                figs.append(curves(hist, title, ks))
+                # a localizer's val_accuracy is its mean IoU: its own chart, not a percentage
+                figs.append(curves(hist, "Mean IoU" if title == "Accuracy" and metric == "mean IoU" else title,
+                                   ks, names))
         rest = [k for k in keys if k not in used]
         if rest:
-            figs.append(curves(hist, "Seconds per epoch" if rest == ["seconds"] else "Other", rest))
+            figs.append(curves(hist, "Seconds per epoch" if rest == ["seconds"] else "Other", rest, names))
         for i in range(0, len(figs), 2):
             cols = st.columns(2)
             for col, fig in zip(cols, figs[i:i + 2], strict=False):
