@@ -2,9 +2,11 @@
 
     python3 dashboard/screenshots.py [--out docs/screenshots] [--chromium /usr/bin/chromium]
 
-Starts ``streamlit run dashboard/app.py`` on a free local port (the default data and the shipped model, as a
-user would see them), visits each page, does what a user would do there (run the full validation evaluation,
-upload a photo) and saves ``<page>.png``. The helpers are shared with ``tests/test_dashboard_browser.py``.
+Starts ``streamlit run dashboard/app.py`` on a free local port (the shipped models and, unless ``SVHN_DATA``
+says otherwise, the full embedded synthetic sample in the default data folder, prepared first when it is not
+there: what a fresh clone shows once its first run is over), visits each page, does what a user would do there
+(run the full validation evaluation, upload a photo) and saves ``<page>.png``. The helpers are shared with
+``tests/test_dashboard_browser.py``.
 """
 
 from __future__ import annotations
@@ -137,6 +139,23 @@ def upload_and_read(page: Any, url: str, photo: Path, timeout: float = 120_000, 
     return metric.locator("[data-testid='stMetricValue']").inner_text().strip().removesuffix(" ?")
 
 
+def sample_store() -> Path:
+    """The full embedded synthetic sample's store in the default data folder, prepared now when it is not there
+    (a minute or two): the pages are shot on it, as a fresh clone shows them once its first run is over, whatever
+    else the data folder holds."""
+    from dashboard import first_run
+    from svhn_api import paths
+
+    data = paths.data_dir()
+    data = data if data.is_absolute() else ROOT / data  # as the server sees it: it runs in ROOT
+    store = first_run.full_store(data)
+    if not first_run.ready(store):
+        print(f"preparing the full synthetic sample in {data} for the screenshots (a minute or two)",
+              file=sys.stderr)
+        first_run.prepare_full(data)
+    return store
+
+
 def shoot(out: Path, chromium: Path, env: dict[str, str] | None = None) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -152,11 +171,9 @@ def shoot(out: Path, chromium: Path, env: dict[str, str] | None = None) -> list[
             if name == "predict":
                 found = find_photo()
                 photo = out / "house-number.png"
-                photo.write_bytes(found[0] if found else example_photo())
-                upload_and_read(page, url, photo)
+                photo.write_bytes(found or example_photo())
+                upload_and_read(page, url, photo)   # no box given: the localizer's box and the crop it read
                 photo.unlink()
-                if found and found[1]:
-                    give_box(page, found[1])
                 full_screenshot(page, out / "predict_upload.png")
                 written.append(out / "predict_upload.png")
                 page.goto(f"{url}/{route}")
@@ -169,9 +186,9 @@ def shoot(out: Path, chromium: Path, env: dict[str, str] | None = None) -> list[
     return written
 
 
-def find_photo() -> tuple[bytes, tuple[int, int, int, int] | None] | None:
-    """A 3-digit test photo of the default store, read from its archive, and the union box of its digits
-    (None when the store or its archive is missing)."""
+def find_photo() -> bytes | None:
+    """A 3-digit test photo of the default store, read from its archive (None when the store or its archive
+    is missing)."""
     import numpy as np
 
     from dashboard import view_model
@@ -182,26 +199,14 @@ def find_photo() -> tuple[bytes, tuple[int, int, int, int] | None] | None:
     data = data if data.is_absolute() else ROOT / data  # as the server sees it: it runs in ROOT
     stores, _ = view_model.list_stores(data)
     for entry in stores:
-        rows = view_model.read(entry.path, "test", fields=("lengths", "sizes", "filenames", "boxes"))
+        rows = view_model.read(entry.path, "test", fields=("lengths", "sizes", "filenames"))
         ok = np.flatnonzero((rows["lengths"] == 3) & (rows["sizes"][:, 0] >= 120))
         archive = photos.find_archive(entry.path, "test")
         if len(ok) and archive is not None:
             buf = io.BytesIO()
             photos.original_photo(archive, str(rows["filenames"][ok[0]])).save(buf, "PNG")
-            left, top, width, height = view_model.union_box(view_model.boxes_of(rows["boxes"][ok[0]]))
-            return buf.getvalue(), (int(left), int(top), int(round(width)), int(round(height)))
+            return buf.getvalue()
     return None
-
-
-def give_box(page: Any, box: tuple[int, int, int, int], timeout: float = 120_000) -> None:
-    """Tick 'I know where the number is' on Predict and type the box."""
-    page.get_by_text("I know where the number is").click()
-    wait_idle(page, timeout)
-    for label, value in zip(("left", "top", "width", "height"), box, strict=True):
-        field = page.get_by_label(label, exact=True)
-        field.fill(str(value))
-        field.press("Enter")
-        wait_idle(page, timeout)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     sys.path.insert(0, str(ROOT))
+    if not os.environ.get("SVHN_DATA"):   # this process (find_photo) and the server's: the same store
+        os.environ["SVHN_DATA"] = str(sample_store())
     for p in shoot(a.out, a.chromium):
         print(p)
     return 0
