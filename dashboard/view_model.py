@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import threading
+import warnings
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from svhn_api.data.preprocess import EXPAND, capstone_tiles, crop_capstone, crop
 from svhn_api.data.records import DigitBox
 from svhn_api.data.store import SPLITS, StoreInfo, read
 from svhn_api.data.store import inspect as inspect_store
-from svhn_api.errors import ArchiveError, DataError, ImageError, ModelError
+from svhn_api.errors import ArchiveError, BoxWarning, DataError, ImageError, ModelError
 from svhn_api.inference.predict import model_input
 from svhn_api.labels import MAX_DIGITS, NO_DIGIT, row_to_number
 from svhn_api.models import card as cards
@@ -283,7 +284,9 @@ def reader_crop(img: Image.Image, box: Sequence[float] | None, shape: tuple[int,
                 size: int = 256) -> Image.Image:
     """What a reader of input ``shape`` reads from ``img`` with ``box`` (expanded and cropped as ``predict`` does;
     None: the whole image), enlarged with square pixels to about ``size`` across."""
-    arr = model_input(img, shape, None if box is None else tuple(float(v) for v in box))
+    with warnings.catch_warnings():   # a box partly outside the photo: predict() has said so already
+        warnings.simplefilter("ignore", BoxWarning)
+        arr = model_input(img, shape, None if box is None else tuple(float(v) for v in box))
     return upscale(arr, max(1, size // shape[1]))
 
 

@@ -348,3 +348,13 @@ def test_evaluation_rows_say_when_train_photos_were_held_out():
     assert held["crop"] == "whole photo, localizer" and held["evaluated"] == "2026-12-02"
     assert crops["split"] == "train" and crops["mean IoU"] == "–" and crops["crop"] == "32x32 crop"
     assert test["crop"] == "ground-truth box +30%, 64x64 RGB" and test["coverage at 98%"] == "50.0%"
+
+
+def test_reader_crop_of_a_box_partly_outside_is_clipped_quietly():
+    import warnings
+
+    img = Image.new("RGB", (10, 10), (200, 0, 0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # predict() has warned about such a box already: no second warning
+        crop = view_model.reader_crop(img, (5, 5, 10, 10), (64, 64, 3))
+    assert crop.size == (256, 256)
