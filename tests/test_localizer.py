@@ -84,7 +84,7 @@ def test_predict_without_a_box_reads_where_the_localizer_points(tmp_path):
     window = context_window((120, 50), np.array([0.4, 0.4, 0.6, 0.6]))
     assert window == pytest.approx((36.0, 15.0, 84.0, 35.0))
     assert to_pixels(np.array([0.0, 0.0, 1.0, 1.0]), window) == pytest.approx((36.0, 15.0, 48.0, 20.0))
-    found = predict(photo, localizer=folder)
+    found = predict(photo, localizer=folder, search=False)
     assert found.located and found.box == pytest.approx(box)
     assert found.to_dict()["box"] == [round(v, 1) for v in box]
     whole = predict(photo, localizer=False)
@@ -122,3 +122,27 @@ def test_agreement_prefers_the_number_that_several_windows_find():
     assert agreement(far, ["1", "1", "7"], [0.3, 0.3, 0.5]) == 2
     near = [(0.0, 0.0, 10.0, 10.0), (1.0, 0.0, 10.0, 10.0), (100.0, 0.0, 10.0, 10.0)]
     assert agreement(near, ["1", "1", "7"], [0.3, 0.3, 0.5]) in (0, 1)
+
+
+def test_the_search_reads_numbers_small_in_a_large_photo():
+    """Numbers a fifth of the photo's height in a noisy canvas: one box from the whole-photo look misreads most;
+    the search (windows of the photo, the candidate the readings agree on) reads them. Shipped models."""
+    from svhn_api import paths, predict
+    from tests.conftest import draw_number
+
+    if paths.default_localizer() is None:
+        pytest.skip("no shipped localizer")
+    rng = np.random.default_rng(3)
+    photos, numbers = [], ["258", "71", "4096", "33", "190"]
+    for n in numbers:
+        img, _ = draw_number(n, rng)
+        img = img.resize((img.width * 2, img.height * 2))
+        canvas = Image.fromarray(rng.integers(90, 160, (img.height * 5, img.width * 4, 3), dtype=np.uint8))
+        canvas.paste(img, (int(rng.integers(0, canvas.width - img.width)),
+                           int(rng.integers(0, canvas.height - img.height))))
+        photos.append(canvas)
+    one_box = sum(r.number == n for r, n in zip(predict(photos, search=False), numbers, strict=True))
+    searched = predict(photos)
+    right = sum(r.number == n for r, n in zip(searched, numbers, strict=True))
+    assert right >= 4 and right > one_box, (one_box, [r.number for r in searched])
+    assert all(r.located and r.box is not None for r in searched)

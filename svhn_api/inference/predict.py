@@ -32,7 +32,7 @@ from svhn_api.data.images import input_name, load_image
 from svhn_api.data.preprocess import crop_union
 from svhn_api.errors import BoxWarning, ImageError, ModelError
 from svhn_api.inference.decode import decode_batch, topk
-from svhn_api.inference.locate import locate
+from svhn_api.inference.locate import SEARCH_BELOW, agreement, locate, looks, search_windows
 from svhn_api.labels import row_to_number
 from svhn_api.models.io import load
 
@@ -154,7 +154,7 @@ def _labels(items: list[Any], names: Sequence[str | None] | None) -> list[str]:
 
 def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | None = None,
             top: int = 5, localizer: Any = None, errors: str = "raise", names: Sequence[str | None] | None = None,
-            ) -> Prediction | list[Prediction]:
+            search: bool = True) -> Prediction | list[Prediction]:
     """Read the number in one image (returns a ``Prediction``) or a list of images (returns a list).
 
     ``top``: how many readings to consider; ``alternatives`` holds the ``top - 1`` after the best.
@@ -163,6 +163,9 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
     ``errors``: ``"raise"`` (an input that cannot be read raises ``ImageError`` naming it) or ``"return"``
     (every other input is read; a bad one gives a ``Prediction`` with ``error`` set and no ``number``).
     ``names``: what errors call each input (e.g. an upload's file name); default ``images.input_name``.
+    ``search``: when the reading of the box the localizer found is unsure (under ``locate.SEARCH_BELOW``), look
+    again from overlapping windows of the photo and keep the candidate the readings agree on (``locate``);
+    False: one box per photo (faster, worse on numbers small in the photo).
     """
     if errors not in ERRORS:
         raise ValueError(f"errors={errors!r}: choose 'raise' (a bad input raises ImageError) or 'return' "
@@ -194,27 +197,34 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
             if box is not None:
                 given[i] = box
     readings: dict[int, Prediction] = {}
-    found: dict[int, Box] = {}
-    used: dict[int, Box | None] = {}
     if pictures:   # else nothing is readable, and the models (and Keras) are never loaded
-        lm = _reader(model)
-        found = _locate({i: pic for i, pic in pictures.items() if i not in given}, localizer)
-        used = {i: given.get(i, found.get(i)) for i in pictures}
-        arrays = {}
-        for i, b in used.items():
-            arr = attempt(i, _crop, pictures[i], lm.input_shape, b, labels[i])
-            if arr is not None:
-                arrays[i] = arr
-        readings = _read(lm, arrays, top)
+        readings = _read_pictures(model, localizer, pictures, given, top, search,
+                                  lambda i, shape, box: attempt(i, _crop, pictures[i], shape, box, labels[i]))
     out = []
     for i in range(len(items)):
         if i in failed:
             out.append(Prediction.failed(failed[i]))
             continue
-        r = readings[i]
-        r.box, r.located = (None if used[i] is None else tuple(float(v) for v in used[i])), i in found
-        out.append(r)
+        out.append(readings[i])
     return out[0] if single else out
+
+
+def _read_pictures(model: Any, localizer: Any, pictures: dict[int, Image.Image], given: dict[int, Box], top: int,
+                   search: bool, crop: Any) -> dict[int, Prediction]:
+    """The readings of ``pictures`` (by position), each in its given box, else where the localizer finds the
+    number (searching when that reading is unsure), else whole; ``crop(i, shape, box)``: the model's input,
+    or None when it cannot be made (the error is recorded by the caller)."""
+    lm = _reader(model)
+    finder, found = _locate({i: pic for i, pic in pictures.items() if i not in given}, localizer)
+    used = {i: given.get(i, found.get(i)) for i in pictures}
+    arrays = {i: a for i, b in used.items() if (a := crop(i, lm.input_shape, b)) is not None}
+    readings = _read(lm, arrays, top)
+    for i, (box, reading) in _search(lm, finder if search else None, pictures, found, readings, top).items():
+        found[i] = used[i] = box
+        readings[i] = reading
+    for i, r in readings.items():
+        r.box, r.located = (None if used[i] is None else tuple(float(v) for v in used[i])), i in found
+    return readings
 
 
 def _reader(model: Any) -> Any:
@@ -243,17 +253,43 @@ def _read(lm: Any, arrays: dict[int, np.ndarray], top: int) -> dict[int, Predict
     return out
 
 
-def _locate(pictures: dict[int, Image.Image], localizer: Any) -> dict[int, Box]:
-    """The localizer's boxes for ``pictures`` (those read and given no box), by position."""
-    todo = list(pictures)
-    if not todo or localizer is False:
-        return {}
+def _locate(pictures: dict[int, Image.Image], localizer: Any) -> tuple[Any, dict[int, Box]]:
+    """The loaded localizer (None when photos are read whole) and its boxes for ``pictures`` (those read and
+    given no box), by position."""
+    if not pictures or localizer is False:
+        return None, {}
     if localizer is None:
         localizer = paths.default_localizer()
         if localizer is None:
-            return {}
+            return None, {}
     finder = load(localizer)
     if finder.task != "locate":
         raise ModelError(f"{finder.path}: a reader, not a localizer; give localizer= a model trained with "
                          "--model localizer (or False to read the whole image)")
-    return dict(zip(todo, locate([pictures[i] for i in todo], finder), strict=True))
+    return finder, dict(zip(pictures, locate(list(pictures.values()), finder), strict=True))
+
+
+def _search(lm: Any, finder: Any, pictures: dict[int, Image.Image], found: dict[int, Box],
+            readings: dict[int, Prediction], top: int) -> dict[int, tuple[Box, Prediction]]:
+    """For each photo whose found box reads unsure (under ``SEARCH_BELOW``; none without ``finder``): candidate
+    boxes from the search windows, all read in one batch; the candidate (the first box and reading among them)
+    that the readings agree on most (``locate.agreement``)."""
+    first = {i: (found[i], readings[i]) for i in found if i in readings and readings[i].confidence < SEARCH_BELOW}
+    if finder is None or not first:
+        return {}
+    starts = [(i, w) for i in first for w in search_windows(pictures[i].size)]
+    boxes = looks([(pictures[i], w) for i, w in starts], finder)
+    arrays: dict[int, np.ndarray] = {}
+    for k, ((i, _), box) in enumerate(zip(starts, boxes, strict=True)):
+        try:
+            arrays[k] = _crop(pictures[i], lm.input_shape, box, "")
+        except ImageError:   # a candidate box outside the photo: not a candidate
+            continue
+    readings = _read(lm, arrays, top)
+    out = {}
+    for i, (box, reading) in first.items():
+        cands = [(box, reading)] + [(boxes[k], readings[k]) for k, (j, _) in enumerate(starts)
+                                    if j == i and k in readings]
+        best = agreement([b for b, _ in cands], [r.number for _, r in cands], [r.confidence for _, r in cands])
+        out[i] = cands[best]
+    return out
