@@ -143,7 +143,8 @@ def _latency(call: Any, runs: int) -> tuple[float, float]:
 
 def bench_predict(model: str | None, runs: int, localizer: str | None) -> None:
     """``predict`` on one PNG file: with a box (the reader alone, as before 0.2), and whole with the localizer
-    (two looks + the reader) when there is one; then batched throughput."""
+    when there is one (two looks + the reader; and with the search, 13 windows x 2 looks + 14 readings); then
+    batched throughput."""
     from PIL import Image
 
     from svhn_api import paths
@@ -158,10 +159,12 @@ def bench_predict(model: str | None, runs: int, localizer: str | None) -> None:
         med, p90 = _latency(lambda: predict(str(path), model=model, localizer=False), runs)
         print(f"predict() one 120x60 PNG file, no localizer, warm, end to end: median {med:.2f} ms, p90 {p90:.2f} ms "
               f"over {runs} calls")
-        if finder is not None:
-            med, p90 = _latency(lambda: predict(str(path), model=model, localizer=finder), runs)
-            print(f"predict() one 120x60 PNG file, whole photo with the localizer ({finder}), warm, end to end: "
-                  f"median {med:.2f} ms, p90 {p90:.2f} ms over {runs} calls")
+        if finder is not None:   # a noise photo reads unsure, so predict searches: the worst case
+            for search, how in ((False, "one box (search=False)"), (True, "searching (unsure: always here)")):
+                med, p90 = _latency(lambda s=search: predict(str(path), model=model, localizer=finder, search=s),
+                                    runs)
+                print(f"predict() one 120x60 PNG file, whole photo with the localizer ({finder}), {how}, warm, "
+                      f"end to end: median {med:.2f} ms, p90 {p90:.2f} ms over {runs} calls")
     batch = [rng.integers(0, 256, (60, 120, 3), dtype=np.uint8) for _ in range(256)]
     predict(batch, model=model, localizer=False)
     rates = []
