@@ -127,7 +127,8 @@ def evaluate_real_svhn(root: str | Path, model: Any = None, record: bool = False
     """The real-image measurements on a folder laid out like ``../shared/svhn-real``: the test photos with
     their ground-truth union box (+30%), the same photos whole (found by ``localizer``, as ``predict`` takes
     it; False: read whole), the format-2 train digit crops, and with ``split`` (a ``split.json`` of
-    ``pipelines.whole_photo``) its real validation photos, with the box and whole."""
+    ``pipelines.whole_photo``) its real validation photos, with the box and whole, and their zoomed-out
+    copies (``reframed/`` beside it) when they have been made."""
     from svhn_api import paths as locations
 
     root = Path(root)
@@ -143,6 +144,14 @@ def evaluate_real_svhn(root: str | Path, model: Any = None, record: bool = False
         out |= _with_and_without_box("validation", photos, numbers, boxes, framing,
                                      f"real SVHN validation photos ({len(photos)} train-split photos held out, "
                                      f"{Path(split).name})", f"{where}/images/train", model, record, localizer)
+        reframed = Path(split).parent / "reframed"
+        if (reframed / "annotations.json").is_file():
+            photos, numbers, boxes, framing = annotated_photos(reframed, reframed / "annotations.json")
+            out |= _with_and_without_box("reframed_validation", photos, numbers, boxes, framing,
+                                         f"real SVHN validation photos zoomed out to the test split's framing "
+                                         f"({len(photos)}, seeded)", os.path.relpath(reframed, locations.CHECKOUT
+                                                                                      or Path.cwd()),
+                                         model, record, localizer)
     f2 = root / "format2" / "train_32x32_first1083.npz"
     if f2.is_file():
         with np.load(f2) as z:
@@ -179,7 +188,7 @@ def summary_lines(results: dict[str, dict[str, Any]]) -> list[str]:
         m = r["metrics"]
         iou = (f", mean IoU {m['mean_iou']:.3f}, found at IoU >= 0.5: {m['found_at_iou_0.5']:.1%}"
                if "mean_iou" in m else "")
-        lines.append(f"{key:<24} {m['correct']:>5}/{m['count']:<5} = {m['whole_number_accuracy']:.1%}   "
+        lines.append(f"{key:<32} {m['correct']:>5}/{m['count']:<5} = {m['whole_number_accuracy']:.1%}   "
                      f"({r['data']['crop']}{iou})")
     for key, r in results.items():
         if "by_framing" in r["metrics"]:

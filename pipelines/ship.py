@@ -8,8 +8,9 @@ figures of an earlier pair.
 Without ``--reader``/``--localizer`` the models already shipped stay and only their evaluations are measured
 again (after the real material beside the checkout changed, say). Measured, each on the real SVHN material in
 ``$SVHN_REAL``: every test photo there (evaluation only) and the real validation photos of ``--split`` (made
-by ``pipelines.whole_photo``, seeded, if it is not there yet), each with the ground-truth box and whole (the
-shipped localizer finding the number); and the format-2 digit crops. Earlier real-SVHN evaluations in the two
+by ``pipelines.whole_photo``, seeded, if it is not there yet) and their copies zoomed out to the test split's
+framing, each with the ground-truth box and whole (the shipped localizer finding the number); and the format-2
+digit crops. Earlier real-SVHN evaluations in the two
 cards are replaced; others (e.g. synthetic splits) stay.
 """
 
@@ -83,9 +84,10 @@ def main() -> int:
             print(f"shipped {run} as {shipped}")
 
     from benchmarks.photo_eval import evaluate_real_svhn, summary_lines
-    from pipelines.whole_photo import split_real
+    from pipelines.whole_photo import reframed_validation, split_real
 
-    split_real(a.real, a.split.parent, validation=103, seed=2026)
+    split = split_real(a.real, a.split.parent, validation=103, seed=2026)
+    reframed_validation(a.real, a.split.parent, split, split["seed"])
     results = evaluate_real_svhn(a.real, reader, record=False, localizer=localizer, split=a.split)
     rerecord(reader, localizer, results)
     print("\n".join(summary_lines(results)))

@@ -7,7 +7,8 @@ Steps (each is skipped when its output exists, so a rerun continues):
    held out as the real validation set, the rest for training; the split is written to ``real/split.json``.
    Both parts are written as official-layout archives (``real/train.tar.gz``; the validation photos as
    ``real/test.tar.gz``, so that they land in their own split) and prepared with ``verify=False``.
-   Test-split photos are never read.
+   Test-split photos are never read. The validation photos are also written zoomed out to the test split's
+   framing (``real/reframed/``, seeded): a validation set that sees how numbers small in the photo fare.
 2. Render synthetic photos (``synth/``) and prepare them, whole (crop ``photo``).
 3. Compose the training store: synthetic train photos once, the real train photos ``--real-copies`` times;
    its validation split is the real validation photos (model selection on real photos only).
@@ -42,6 +43,62 @@ def split_real(real: Path, out: Path, validation: int, seed: int) -> dict[str, l
     out.mkdir(parents=True, exist_ok=True)
     split_file.write_text(json.dumps(split, indent=1) + "\n")
     return split
+
+
+def test_framing(real: Path) -> np.ndarray:
+    """How tall the number is in each official test-split photo (union-box height / photo height), from the
+    test annotations' boxes and sizes (no pixels)."""
+    shares = []
+    for e in json.loads((real / "annotations" / "test.json").read_text()):
+        top = max(0.0, min(b["top"] for b in e["boxes"]))
+        bottom = min(float(e["image_height"]), max(b["top"] + b["height"] for b in e["boxes"]))
+        shares.append((bottom - top) / e["image_height"])
+    return np.array(shares)
+
+
+def reframed_validation(real: Path, out: Path, split: dict[str, list[str]], seed: int) -> Path:
+    """The real validation photos zoomed out to the test split's framing, once, seeded (``out/reframed/``:
+    PNGs and ``annotations.json`` in the layout of the real sample's). Each photo draws a target share from
+    the test photos' number heights and is placed smaller in a canvas filled with strips of the other
+    validation photos (``data.reframe``); one already framed that small stays as it is."""
+    from PIL import Image
+
+    from svhn_api.data.preprocess import union_box
+    from svhn_api.data.records import DigitBox
+    from svhn_api.data.reframe import strips, zoom_out
+
+    folder = out / "reframed"
+    done = folder / "annotations.json"
+    if done.is_file():
+        return folder
+    annotations = {e["filename"]: e for e in json.loads((real / "annotations" / "train.json").read_text())}
+    names = split["validation"]
+    photos = {n: Image.open(real / "images" / "train" / n).convert("RGB") for n in names}
+
+    def clipped_union(n: str) -> tuple[float, float, float, float]:
+        e = annotations[n]
+        x, y, w, h = union_box([DigitBox(b["label"], b["left"], b["top"], b["width"], b["height"])
+                                for b in e["boxes"]])
+        x0, y0 = max(0.0, x), max(0.0, y)
+        return x0, y0, min(float(e["image_width"]), x + w) - x0, min(float(e["image_height"]), y + h) - y0
+
+    bank = {n: strips(photos[n], clipped_union(n)) for n in names}
+    shares, rng = test_framing(real), np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for n in names:
+        box = clipped_union(n)
+        filler = [s for m in names if m != n for s in bank[m]]
+        canvas, moved = zoom_out(photos[n], box, float(rng.choice(shares)), filler, rng)
+        dx, dy = moved[0] - box[0], moved[1] - box[1]
+        canvas.save(folder / n)
+        e = annotations[n]
+        rows.append({"filename": n, "number": e["number"], "image_width": canvas.width, "image_height": canvas.height,
+                     "boxes": [{**b, "left": b["left"] + dx, "top": b["top"] + dy} for b in e["boxes"]]})
+    tmp = done.with_suffix(".tmp")
+    tmp.write_text(json.dumps(rows, indent=1) + "\n")
+    tmp.replace(done)
+    return folder
 
 
 def real_archives(real: Path, out: Path, split: dict[str, list[str]]) -> None:
@@ -136,6 +193,7 @@ def main() -> int:
     if a.calibrate is not None:
         print(json.dumps(calibrate(a.real, split, a.calibrate, a.runs / a.name), indent=1))
         return 0
+    reframed_validation(a.real, real, split, a.seed)
     real_archives(a.real, real, split)
     synthetic = a.work / "synth"
     if not (synthetic / "train.tar.gz").is_file():

@@ -1,0 +1,44 @@
+"""Re-framing (``data.reframe``): a photo placed smaller in a canvas of clutter, its number at the chosen share
+of the height, its pixels untouched, the box moved with it; strips cut around a number never hold it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from svhn_api.data.reframe import MIN_STRIP, strips, zoom_out
+
+
+def _photo(seed: int, w: int = 80, h: int = 40) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+def test_strips_are_the_parts_around_the_number():
+    photo = _photo(0)
+    parts = strips(photo, (30.0, 10.0, 20.0, 20.0))     # number at x 30-50, y 10-30 of an 80x40 photo
+    assert [p.shape[:2] for p in parts] == [(40, 28), (40, 28)]   # above and below: under MIN_STRIP high
+    assert all(p.shape[0] >= MIN_STRIP and p.shape[1] >= MIN_STRIP for p in parts)
+    arr = np.asarray(photo)
+    assert np.array_equal(parts[0], arr[:, :28]) and np.array_equal(parts[1], arr[:, 52:])
+
+
+def test_zoom_out_puts_the_number_at_the_share_asked_for():
+    photo, box = _photo(1), (30.0, 10.0, 20.0, 20.0)    # the number is half the photo's height
+    filler = strips(_photo(2), (0.0, 0.0, 10.0, 10.0)) + strips(_photo(3), (60.0, 20.0, 10.0, 10.0))
+    canvas, moved = zoom_out(photo, box, 0.2, filler, np.random.default_rng(0))
+    assert canvas.size == (200, 100)                       # 2.5x: 20 px of 100 = 0.2, the aspect kept
+    assert moved[2:] == box[2:] and moved[3] / canvas.height == pytest.approx(0.2)
+    ox, oy = int(moved[0] - box[0]), int(moved[1] - box[1])
+    assert np.array_equal(np.asarray(canvas)[oy:oy + 40, ox:ox + 80], np.asarray(photo))
+    rest = np.asarray(canvas).copy()
+    rest[oy:oy + 40, ox:ox + 80] = 1
+    assert (rest.reshape(-1, 3) != 0).any(axis=1).mean() > 0.99   # filled: no black canvas left showing
+
+
+def test_zoom_out_keeps_a_photo_already_framed_that_small():
+    photo, box = _photo(4), (30.0, 10.0, 20.0, 8.0)     # 0.2 of the height
+    canvas, moved = zoom_out(photo, box, 0.3, [], np.random.default_rng(0))
+    assert canvas is photo and moved == box
+    with pytest.raises(ValueError, match="filler"):
+        zoom_out(photo, box, 0.1, [], np.random.default_rng(0))
