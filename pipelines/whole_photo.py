@@ -56,23 +56,18 @@ def test_framing(real: Path) -> np.ndarray:
     return np.array(shares)
 
 
-def reframed_validation(real: Path, out: Path, split: dict[str, list[str]], seed: int) -> Path:
-    """The real validation photos zoomed out to the test split's framing, once, seeded (``out/reframed/``:
-    PNGs and ``annotations.json`` in the layout of the real sample's). Each photo draws a target share from
-    the test photos' number heights and is placed smaller in a canvas filled with strips of the other
-    validation photos (``data.reframe``); one already framed that small stays as it is."""
+def zoomed_out(real: Path, names: list[str], copies: int, seed: int) -> list[tuple[str, object, list]]:
+    """``copies`` zoomed-out copies of each of the real train-split photos ``names`` (file name, PIL image,
+    digit boxes): each draws a target share from the test photos' number heights and is placed smaller in a
+    canvas filled with strips of the other photos of ``names`` (``data.reframe``); one already framed that
+    small stays as it is. Copies after the first are named ``<number>_z<copy>.png``."""
     from PIL import Image
 
     from svhn_api.data.preprocess import union_box
     from svhn_api.data.records import DigitBox
     from svhn_api.data.reframe import strips, zoom_out
 
-    folder = out / "reframed"
-    done = folder / "annotations.json"
-    if done.is_file():
-        return folder
     annotations = {e["filename"]: e for e in json.loads((real / "annotations" / "train.json").read_text())}
-    names = split["validation"]
     photos = {n: Image.open(real / "images" / "train" / n).convert("RGB") for n in names}
 
     def clipped_union(n: str) -> tuple[float, float, float, float]:
@@ -84,20 +79,60 @@ def reframed_validation(real: Path, out: Path, split: dict[str, list[str]], seed
 
     bank = {n: strips(photos[n], clipped_union(n)) for n in names}
     shares, rng = test_framing(real), np.random.default_rng(seed)
+    out = []
+    for copy in range(copies):
+        for n in names:
+            box = clipped_union(n)
+            filler = [s for m in names if m != n for s in bank[m]]
+            canvas, moved = zoom_out(photos[n], box, float(rng.choice(shares)), filler, rng)
+            dx, dy = moved[0] - box[0], moved[1] - box[1]
+            boxes = [DigitBox(b["label"], b["left"] + dx, b["top"] + dy, b["width"], b["height"])
+                     for b in annotations[n]["boxes"]]
+            out.append((n if copy == 0 else f"{Path(n).stem}_z{copy}.png", canvas, boxes))
+    return out
+
+
+def reframed_validation(real: Path, out: Path, split: dict[str, list[str]], seed: int) -> Path:
+    """The real validation photos zoomed out to the test split's framing (``zoomed_out``), once, seeded
+    (``out/reframed/``: PNGs and ``annotations.json`` in the layout of the real sample's)."""
+    from svhn_api.labels import boxes_to_row, row_to_number
+
+    folder = out / "reframed"
+    done = folder / "annotations.json"
+    if done.is_file():
+        return folder
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
-    for n in names:
-        box = clipped_union(n)
-        filler = [s for m in names if m != n for s in bank[m]]
-        canvas, moved = zoom_out(photos[n], box, float(rng.choice(shares)), filler, rng)
-        dx, dy = moved[0] - box[0], moved[1] - box[1]
-        canvas.save(folder / n)
-        e = annotations[n]
-        rows.append({"filename": n, "number": e["number"], "image_width": canvas.width, "image_height": canvas.height,
-                     "boxes": [{**b, "left": b["left"] + dx, "top": b["top"] + dy} for b in e["boxes"]]})
+    for name, canvas, boxes in zoomed_out(real, split["validation"], 1, seed):
+        canvas.save(folder / name)
+        rows.append({"filename": name, "number": row_to_number(boxes_to_row(boxes)), "image_width": canvas.width,
+                     "image_height": canvas.height,
+                     "boxes": [{"label": b.label, "left": b.left, "top": b.top, "width": b.width,
+                                "height": b.height} for b in boxes]})
     tmp = done.with_suffix(".tmp")
     tmp.write_text(json.dumps(rows, indent=1) + "\n")
     tmp.replace(done)
+    return folder
+
+
+def zoomed_archives(real: Path, out: Path, split: dict[str, list[str]], copies: int, seed: int) -> Path:
+    """``out/zoomed/``: ``train.tar.gz`` holding ``copies`` zoomed-out copies of each real train photo, and
+    ``test.tar.gz`` the re-framed validation photos (so that they land in their own split when prepared)."""
+    from PIL import Image
+
+    from svhn_api import write_archive
+    from svhn_api.data.records import DigitBox
+
+    folder = out / "zoomed"
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "train.tar.gz").is_file():
+        write_archive(folder / "train.tar.gz", "train", zoomed_out(real, split["train"], copies, seed + 1))
+    if not (folder / "test.tar.gz").is_file():
+        reframed = reframed_validation(real, out, split, seed)
+        items = [(e["filename"], Image.open(reframed / e["filename"]),
+                  [DigitBox(b["label"], b["left"], b["top"], b["width"], b["height"]) for b in e["boxes"]])
+                 for e in json.loads((reframed / "annotations.json").read_text())]
+        write_archive(folder / "test.tar.gz", "test", items)
     return folder
 
 
@@ -128,16 +163,21 @@ def prepared(archives: Path, crop: str, verify: bool, validation_size: int = 0) 
     return out
 
 
-def training_store(work: Path, crop: str, synthetic: Path, real: Path, real_copies: int) -> Path:
+def training_store(work: Path, crop: str, synthetic: Path, real: Path, real_copies: int,
+                   zoomed: Path | None = None) -> Path:
     """The ``crop`` store to train on: synthetic train photos once, real train photos ``real_copies`` times;
-    its validation split is the real validation photos."""
+    its validation split is the real validation photos. With ``zoomed`` (``zoomed_archives``): also the
+    zoomed-out real train photos in training, and the re-framed validation photos in validation."""
     from svhn_api.data import store
 
-    out = work / f"train_{crop}.h5"
+    out = work / (f"train_{crop}.h5" if zoomed is None else f"train_{crop}_zoomed.h5")
     if not out.is_file():
         synth_store, real_store = prepared(synthetic, crop, verify=True), prepared(real, crop, verify=False)
         parts = [(synth_store, "train", "train", 1), (real_store, "train", "train", real_copies),
                  (real_store, "test", "validation", 1)]
+        if zoomed is not None:
+            zoomed_store = prepared(zoomed, crop, verify=False)
+            parts += [(zoomed_store, "train", "train", 1), (zoomed_store, "test", "validation", 1)]
         print(f"composed {out}: {store.compose(out, parts, source='mixed')}")
     return out
 
@@ -182,6 +222,11 @@ def main() -> int:
     ap.add_argument("--reader-init", type=Path, default=paths.default_model(), help="the reader to start from")
     ap.add_argument("--runs", type=Path, default=paths.runs_dir(), help="where the model folders go")
     ap.add_argument("--name", default="localizer", help="the localizer's folder name")
+    ap.add_argument("--zoomed-copies", type=int, default=0,
+                    help="also train on this many zoomed-out copies of each real train photo (test-split framing), "
+                         "and select on the re-framed validation photos too")
+    ap.add_argument("--localizer-init", type=Path, default=None, help="fine-tune this localizer instead of a new one")
+    ap.add_argument("--lr", type=float, default=None, help="learning rate (default: the architecture's recipe)")
     ap.add_argument("--calibrate", type=Path, default=None,
                     help="only calibrate this reader's 'unsure' threshold (with the localizer --runs/--name) on the "
                          "real validation photos, then stop")
@@ -198,8 +243,10 @@ def main() -> int:
     synthetic = a.work / "synth"
     if not (synthetic / "train.tar.gz").is_file():
         synth(synthetic, train=a.synthetic, extra=0, test=0, seed=a.seed)
-    photos = training_store(a.work, "photo", synthetic, real, a.real_copies)
-    out = train(photos, model="localizer", name=a.name, root=a.runs, epochs=a.epochs, minutes=a.minutes, patience=8)
+    zoomed = zoomed_archives(a.real, real, split, a.zoomed_copies, a.seed) if a.zoomed_copies else None
+    photos = training_store(a.work, "photo", synthetic, real, a.real_copies, zoomed)
+    out = train(photos, model="localizer", name=a.name, root=a.runs, epochs=a.epochs, minutes=a.minutes, patience=8,
+                init=a.localizer_init, lr=a.lr)
     print(json.dumps(out, indent=1))
     if a.reader_minutes > 0:
         crops = training_store(a.work, "union", synthetic, real, a.real_copies)
