@@ -100,8 +100,8 @@ def short_crop(crop: str) -> str:
 def split_label(data: dict[str, Any]) -> str:
     """An evaluation's split, saying so when its photos were held out of training as validation (the real
     validation photos are train-split photos: "train" alone reads as if it were trained on)."""
-    split = str(data.get("split", "?"))
-    held_out = "held out" in str(data.get("name", "")).lower()
+    split, name = str(data.get("split", "?")), str(data.get("name", "")).lower()
+    held_out = "held out" in name or "validation" in name   # e.g. "validation photos zoomed out to ..."
     return f"{split} (held out as validation)" if held_out and split != "validation" else split
 
 

@@ -338,14 +338,18 @@ def test_evaluation_rows_say_when_train_photos_were_held_out():
         {"data": {"name": "real SVHN validation photos (103 train-split photos held out, split.json)",
                   "split": "train", "count": 103, "crop": "whole photo, number found by the localizer"},
          "metrics": {"whole_number_accuracy": 0.8058, "mean_iou": 0.74951}, "evaluated": "2026-12-02T03:10:00Z"},
+        {"data": {"name": "real SVHN validation photos zoomed out to the test split's framing (103, seeded)",
+                  "split": "train", "count": 103, "crop": "whole photo, number found by the localizer"},
+         "metrics": {"whole_number_accuracy": 0.718}},
         {"data": {"name": "real SVHN format-2 digit crops", "split": "train", "count": 10, "crop": "32x32 crop"},
          "metrics": {"whole_number_accuracy": 0.5}},
         {"data": {"name": "x", "split": "test", "crop": "ground-truth union box expanded 30%, 64x64 RGB"},
          "metrics": {"whole_number_accuracy": 0.9, "coverage": {"coverage_at_98": 0.5}}}]})
-    held, crops, test = view_model.evaluation_rows(card)
+    held, zoomed, crops, test = view_model.evaluation_rows(card)
     assert list(held) == list(view_model.EVALUATION_COLUMNS)
     assert held["split"] == "train (held out as validation)" and held["mean IoU"] == "0.750"
     assert held["crop"] == "whole photo, localizer" and held["evaluated"] == "2026-12-02"
+    assert zoomed["split"] == "train (held out as validation)"
     assert crops["split"] == "train" and crops["mean IoU"] == "–" and crops["crop"] == "32x32 crop"
     assert test["crop"] == "ground-truth box +30%, 64x64 RGB" and test["coverage at 98%"] == "50.0%"
 
