@@ -165,11 +165,15 @@ def test_interrupted_run_resumes_exactly(tiny_store, tmp_path):
 
 
 @pytest.mark.slow
-def test_early_stopping_time_budget_and_capstone_store(tiny_store, tmp_path):
+def test_early_stopping_time_budget_and_capstone_store(tiny_store, tmp_path, monkeypatch):
     from tests.conftest import make_store
 
     out = train(tiny_store, root=tmp_path, name="es", patience=1, **{**FAST, "epochs": 6, "limit": 32})
     assert out["status"] == "early stopped" and out["epochs"] < 6
+    monkeypatch.setattr("svhn_api.training.tasks.validation_score", lambda *a, **k: 0.5)   # never improves
+    out = train(tiny_store, root=tmp_path, name="cap", patience=1, **{**FAST, "epochs": 2, "limit": 32})
+    assert out["status"] == "complete" and out["epochs"] == 2      # the cap was reached: not "early stopped"
+    monkeypatch.undo()
     out = train(tiny_store, root=tmp_path, name="budget", minutes=0.02, **{**FAST, "epochs": 50})
     assert out["status"] == "time limit" and (tmp_path / "budget" / "model.keras").is_file()
     capstone_store = make_store(tmp_path / "capstone.h5", {"train": 64, "validation": 16}, mode="capstone")

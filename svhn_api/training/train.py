@@ -220,7 +220,7 @@ def _fit(s: Session, stop_after: int | None) -> dict:
             bar.set_postfix(loss_avg=f"{ema:.3f}", val_acc="-" if last_val is None else f"{last_val:.3f}")
         _end_epoch(s, losses, last_val, time.perf_counter() - t_epoch)
         t_ckpt = time.perf_counter()
-    return _finish(s, "early stopped" if state.bad_epochs >= plan.patience else "complete")
+    return _finish(s, "complete")       # the epoch cap, even when the last epoch used up the patience
 
 
 # ------------------------------------------------------------------------------------------ planning
