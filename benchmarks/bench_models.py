@@ -141,10 +141,10 @@ def _latency(call: Any, runs: int) -> tuple[float, float]:
     return statistics.median(times), times[int(0.9 * len(times))]
 
 
-def bench_predict(model: str | None, runs: int, localizer: str | None) -> None:
+def bench_predict(model: str | None, runs: int, localizer: str | None, detector: str | None = None) -> None:
     """``predict`` on one PNG file: with a box (the reader alone, as before 0.2), and whole with the localizer
-    when there is one (two looks + the reader; and with the search, 13 windows x 2 looks + 14 readings); then
-    batched throughput."""
+    when there is one (two looks + the reader; and with the search, 13 windows x 2 looks + 14 readings), led by
+    the detector when there is one, and without it (the same run's baseline); then batched throughput."""
     from PIL import Image
 
     from svhn_api import paths
@@ -153,6 +153,7 @@ def bench_predict(model: str | None, runs: int, localizer: str | None) -> None:
     rng = np.random.default_rng(0)
     img = Image.fromarray(rng.integers(0, 256, (60, 120, 3), dtype=np.uint8))
     finder = localizer or paths.default_localizer()
+    spotter = detector or paths.default_detector()
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "one.png"
         img.save(path)
@@ -160,11 +161,13 @@ def bench_predict(model: str | None, runs: int, localizer: str | None) -> None:
         print(f"predict() one 120x60 PNG file, no localizer, warm, end to end: median {med:.2f} ms, p90 {p90:.2f} ms "
               f"over {runs} calls")
         if finder is not None:   # a noise photo reads unsure, so predict searches: the worst case
-            for search, how in ((False, "one box (search=False)"), (True, "searching (unsure: always here)")):
-                med, p90 = _latency(lambda s=search: predict(str(path), model=model, localizer=finder, search=s),
-                                    runs)
-                print(f"predict() one 120x60 PNG file, whole photo with the localizer ({finder}), {how}, warm, "
-                      f"end to end: median {med:.2f} ms, p90 {p90:.2f} ms over {runs} calls")
+            for led in ([spotter, False] if spotter is not None else [False]):
+                for search, how in ((False, "one box (search=False)"), (True, "searching (unsure: always here)")):
+                    med, p90 = _latency(lambda s=search, d=led: predict(str(path), model=model, localizer=finder,
+                                                                         detector=d, search=s), runs)
+                    who = f"the detector ({led}) and the localizer" if led else "the localizer alone"
+                    print(f"predict() one 120x60 PNG file, whole photo with {who} ({finder}), {how}, warm, end to "
+                          f"end: median {med:.2f} ms, p90 {p90:.2f} ms over {runs} calls")
     batch = [rng.integers(0, 256, (60, 120, 3), dtype=np.uint8) for _ in range(256)]
     predict(batch, model=model, localizer=False)
     rates = []
@@ -185,6 +188,8 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=5, help="timed runs per training figure (median)")
     p.add_argument("--localizer", default=None, help="localizer for the whole-photo latency (default: the "
                    "shipped one, when there is one)")
+    p.add_argument("--detector", default=None, help="detector for the whole-photo latency (default: the "
+                   "shipped one, when there is one)")
     a = p.parse_args()
     keras = import_keras()  # quietly, before anything imports TensorFlow
     print(f"os.cpu_count() = {os.cpu_count()}; Keras {keras.__version__}, backend {keras.backend.backend()}")
@@ -196,7 +201,7 @@ def main() -> None:
                 print(f"{arch}: backend-neutral step {neutral:.0f} samples/s, TensorFlow GradientTape step "
                       f"{tape:.0f} samples/s (interleaved, same process): ratio {neutral / tape:.2f}")
     if not a.skip_predict:
-        bench_predict(a.model, runs=200, localizer=a.localizer)
+        bench_predict(a.model, runs=200, localizer=a.localizer, detector=a.detector)
 
 
 if __name__ == "__main__":

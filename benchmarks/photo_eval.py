@@ -14,6 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from svhn_api.inference import whole_photo
+from svhn_api.inference.evaluate import framing_line
+
 Box = tuple[float, float, float, float]
 
 
@@ -27,13 +30,14 @@ def box_iou(a: Box, b: Box) -> float:
 
 def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequence[Box | None] | None = None,
                     *, model: Any = None, data: dict[str, Any] | None = None, batch: int = 64,
-                    record: bool = False, localizer: Any = False,
+                    record: bool = False, localizer: Any = False, detector: Any = None,
                     truth_boxes: Sequence[Box] | None = None) -> dict[str, Any]:
     """Accuracy of the model's readings of ``images`` against ``numbers``.
 
     ``data`` describes the images for the record (e.g. ``{"name": ..., "split": "test", "kind": "real SVHN",
     "crop": "ground-truth union box +30%"}``); with ``record`` the result is appended to the model card.
-    Without ``boxes``, ``localizer`` (as ``predict`` takes it; False: the whole image) finds the number;
+    Without ``boxes``, ``localizer`` and ``detector`` (as ``predict`` takes them; localizer False: the whole
+    image) find the number;
     with ``truth_boxes`` the mean IoU of the boxes it found is reported too.
     """
     from svhn_api import paths
@@ -47,7 +51,8 @@ def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequen
     preds = []
     for i in range(0, len(images), batch):
         preds += predict(list(images[i:i + batch]), model=lm,
-                         boxes=None if boxes is None else list(boxes[i:i + batch]), localizer=localizer)
+                         boxes=None if boxes is None else list(boxes[i:i + batch]), localizer=localizer,
+                         detector=detector)
     rows = [{"truth": t, "prediction": p.number, "confidence": round(p.confidence, 4), "correct": p.number == t,
              "box": p.box} for t, p in zip(numbers, preds, strict=True)]
     right = sum(r["correct"] for r in rows)
@@ -74,34 +79,17 @@ def record_in_card(model: Any, report: dict[str, Any]) -> None:
         cards.add_evaluation(model.folder, {k: v for k, v in report.items() if k != "rows"})
 
 
-# How large the number is in the photo: union-box height / photo height, in these buckets (upper bounds).
-FRAMING = ((0.25, "< 0.25"), (0.4, "0.25-0.4"), (0.6, "0.4-0.6"), (float("inf"), "> 0.6"))
-
-
-def framing_bucket(box_height: float, photo_height: float) -> str:
-    share = box_height / max(photo_height, 1e-9)
-    return next(name for bound, name in FRAMING if share < bound)
-
-
 def by_framing(framing: Sequence[str], boxed: dict[str, Any], whole: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per framing bucket: photos, read right with the true box and whole, the found box's IoU (>= 0.5 share,
-    mean); from ``evaluate_photos``' reports of the same photos with and without their box."""
-    out = []
-    for _, name in FRAMING:
-        idx = [i for i, f in enumerate(framing) if f == name]
-        ious = [whole["rows"][i]["iou"] for i in idx if "iou" in whole["rows"][i]]
-        out.append({"framing": name, "count": len(idx),
-                    "boxed_correct": sum(boxed["rows"][i]["correct"] for i in idx),
-                    "whole_correct": sum(whole["rows"][i]["correct"] for i in idx),
-                    "found_at_iou_0.5": round(float(np.mean(np.array(ious) >= 0.5)), 4) if ious else None,
-                    "mean_iou": round(float(np.mean(ious)), 4) if ious else None})
-    return out
+    """``whole_photo.by_framing`` from ``evaluate_photos``' reports of the same photos with and without the box."""
+    ious = [r["iou"] for r in whole["rows"]] if all("iou" in r for r in whole["rows"]) else None
+    return whole_photo.by_framing(framing, [r["correct"] for r in whole["rows"]], ious,
+                                  [r["correct"] for r in boxed["rows"]])
 
 
 def annotated_photos(images_dir: str | Path, annotations: str | Path, only: set[str] | None = None,
                      ) -> tuple[list[Path], list[str], list[Box], list[str]]:
     """The PNG photos of a folder (those named in ``only``, if given) with their numbers, union boxes and
-    framing buckets (``FRAMING``) from an annotations JSON (a list of ``{filename, number, image_height,
+    framing buckets (``whole_photo.FRAMING``) from an annotations JSON (a list of ``{filename, number, image_height,
     boxes: [{label, left, top, width, height}]}``, the layout of ``svhn-real``)."""
     from svhn_api.data.preprocess import union_box
     from svhn_api.data.records import DigitBox
@@ -118,32 +106,33 @@ def annotated_photos(images_dir: str | Path, annotations: str | Path, only: set[
         x0, y0 = max(0.0, left), max(0.0, top)   # some official boxes run past the edge: clipped, as prepare does
         x1, y1 = min(float(a["image_width"]), left + width), min(float(a["image_height"]), top + height)
         boxes.append((x0, y0, x1 - x0, y1 - y0))
-        framing.append(framing_bucket(y1 - y0, float(a["image_height"])))
+        framing.append(whole_photo.framing_bucket(y1 - y0, float(a["image_height"])))
     return paths, numbers, boxes, framing
 
 
 def evaluate_real_svhn(root: str | Path, model: Any = None, record: bool = False, localizer: Any = None,
-                       split: str | Path | None = None) -> dict[str, dict[str, Any]]:
+                       split: str | Path | None = None, detector: Any = None) -> dict[str, dict[str, Any]]:
     """The real-image measurements on a folder laid out like ``../shared/svhn-real``: the test photos with
-    their ground-truth union box (+30%), the same photos whole (found by ``localizer``, as ``predict`` takes
-    it; False: read whole), the format-2 train digit crops, and with ``split`` (a ``split.json`` of
-    ``pipelines.whole_photo``) its real validation photos, with the box and whole, and their zoomed-out
-    copies (``reframed/`` beside it) when they have been made."""
+    their ground-truth union box (+30%), the same photos whole (found by ``localizer`` and ``detector``, as
+    ``predict`` takes them; localizer False: read whole), the format-2 train digit crops, and with ``split``
+    (a ``split.json`` of ``pipelines.whole_photo``) its real validation photos, with the box and whole, and
+    their zoomed-out copies (``reframed/`` beside it) when they have been made."""
     from svhn_api import paths as locations
 
     root = Path(root)
     where = os.path.relpath(root, locations.CHECKOUT or Path.cwd())
     photos, numbers, boxes, framing = annotated_photos(root / "images" / "test", root / "annotations" / "test.json")
     name = f"real SVHN test photos ({len(photos)}: {', '.join(p.stem for p in photos[:3])}, ...)"
+    found_by = {"localizer": localizer, "detector": detector}
     out = _with_and_without_box("test", photos, numbers, boxes, framing, name, f"{where}/images/test", model,
-                                record, localizer)
+                                record, found_by)
     if split is not None:
         held = set(json.loads(Path(split).read_text())["validation"])
         photos, numbers, boxes, framing = annotated_photos(root / "images" / "train",
                                                            root / "annotations" / "train.json", only=held)
         out |= _with_and_without_box("validation", photos, numbers, boxes, framing,
                                      f"real SVHN validation photos ({len(photos)} train-split photos held out, "
-                                     f"{Path(split).name})", f"{where}/images/train", model, record, localizer)
+                                     f"{Path(split).name})", f"{where}/images/train", model, record, found_by)
         reframed = Path(split).parent / "reframed"
         if (reframed / "annotations.json").is_file():
             photos, numbers, boxes, framing = annotated_photos(reframed, reframed / "annotations.json")
@@ -151,7 +140,7 @@ def evaluate_real_svhn(root: str | Path, model: Any = None, record: bool = False
                                          f"real SVHN validation photos zoomed out to the test split's framing "
                                          f"({len(photos)}, seeded)", os.path.relpath(reframed, locations.CHECKOUT
                                                                                       or Path.cwd()),
-                                         model, record, localizer)
+                                         model, record, found_by)
     f2 = root / "format2" / "train_32x32_first1083.npz"
     if f2.is_file():
         with np.load(f2) as z:
@@ -165,13 +154,17 @@ def evaluate_real_svhn(root: str | Path, model: Any = None, record: bool = False
 
 
 def _with_and_without_box(key: str, photos: list[Path], numbers: list[str], boxes: list[Box], framing: list[str],
-                          name: str, where: str, model: Any, record: bool, localizer: Any) -> dict[str, dict[str, Any]]:
-    """The photos read with their true box and whole; the whole-photo report also holds ``by_framing``."""
+                          name: str, where: str, model: Any, record: bool, found_by: dict[str, Any],
+                          ) -> dict[str, dict[str, Any]]:
+    """The photos read with their true box and whole (``found_by``: ``evaluate_photos``' localizer and
+    detector); the whole-photo report also holds ``by_framing``."""
     data = {"name": name, "path": where, "split": key if key == "test" else "train", "kind": "real SVHN"}
-    crop = "whole photo, number found by the localizer" if localizer is not False else "whole photo, no box"
+    crop = ("whole photo, no box" if found_by["localizer"] is False else "whole photo, number found by the "
+            + ("localizer" if found_by["detector"] is False or not _has_detector(found_by["detector"])
+               else "detector and the localizer"))
     boxed = evaluate_photos(photos, numbers, boxes, model=model, record=record,
                             data={**data, "crop": "ground-truth union box expanded 30%"})
-    whole = evaluate_photos(photos, numbers, None, model=model, localizer=localizer, truth_boxes=boxes,
+    whole = evaluate_photos(photos, numbers, None, model=model, **found_by, truth_boxes=boxes,
                             data={**data, "crop": crop})
     whole["metrics"]["by_framing"] = by_framing(framing, boxed, whole)
     if record:
@@ -179,6 +172,12 @@ def _with_and_without_box(key: str, photos: list[Path], numbers: list[str], boxe
 
         record_in_card(model_io.load(model), whole)
     return {f"{key}_gt_box": boxed, f"{key}_whole_photo": whole}
+
+
+def _has_detector(detector: Any) -> bool:
+    from svhn_api import paths
+
+    return detector is not None or paths.default_detector() is not None
 
 
 def summary_lines(results: dict[str, dict[str, Any]]) -> list[str]:
@@ -194,9 +193,5 @@ def summary_lines(results: dict[str, dict[str, Any]]) -> list[str]:
         if "by_framing" in r["metrics"]:
             lines.append(f"{key} by framing (union-box height / photo height): photos, right whole, right with "
                          "the true box, found box IoU >= 0.5, mean IoU")
-            for b in r["metrics"]["by_framing"]:
-                found = "–" if b["found_at_iou_0.5"] is None else f"{b['found_at_iou_0.5']:.0%}"
-                iou = "–" if b["mean_iou"] is None else f"{b['mean_iou']:.2f}"
-                lines.append(f"  {b['framing']:<9} {b['count']:>4}  {b['whole_correct']:>4}  "
-                             f"{b['boxed_correct']:>4}  {found:>5}  {iou:>5}")
+            lines += [framing_line(b) for b in r["metrics"]["by_framing"]]
     return lines

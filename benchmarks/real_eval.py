@@ -2,6 +2,7 @@
 ``$SVHN_REAL``, or ``--real``).
 
     python -m benchmarks.real_eval [--model artifacts/models/compact] [--localizer DIR | --whole-image]
+                                   [--detector DIR | --no-detector]
                                    [--split data/whole_photo/real/split.json] [--real DIR] [--record] [--json]
 
 Measurements, each naming its data:
@@ -39,6 +40,9 @@ def main() -> int:
     ap.add_argument("--localizer", default=None,
                     help="localizer for the whole photos (default: $SVHN_LOCALIZER, else the shipped one)")
     ap.add_argument("--whole-image", action="store_true", help="read whole photos without the localizer")
+    ap.add_argument("--detector", default=None,
+                    help="detector that leads the localizer (default: $SVHN_DETECTOR, else the shipped one)")
+    ap.add_argument("--no-detector", action="store_true", help="the localizer alone, without the detector")
     ap.add_argument("--split", type=Path, default=None,
                     help="split.json of pipelines.whole_photo: also measure its real validation photos")
     ap.add_argument("--json", action="store_true", help="print the metrics as JSON on the last line")
@@ -51,7 +55,7 @@ def main() -> int:
     from benchmarks.photo_eval import evaluate_real_svhn, summary_lines
 
     res = evaluate_real_svhn(a.real, a.model, a.record, localizer=False if a.whole_image else a.localizer,
-                             split=a.split)
+                             split=a.split, detector=False if a.no_detector else a.detector)
     print(f"machine: {os.cpu_count()} cores; model: {res['test_gt_box']['model']}")
     print("\n".join(summary_lines(res)))
     print("quoted baselines (on test photos 1-30, not run here): "

@@ -126,19 +126,22 @@ def evaluation_rows(card: cards.ModelCard) -> list[dict[str, Any]]:
 
 
 def card_task(card: cards.ModelCard) -> str:
-    """``"read"`` (a reader) or ``"locate"`` (a localizer), from the card's architecture (for an unknown one,
-    from its input: a localizer takes the whole photo)."""
+    """``"read"`` (a reader), ``"locate"`` (a localizer) or ``"detect"`` (a detector), from the card's
+    architecture (for an unknown one, from its input: a localizer and a detector take the whole photo)."""
     from svhn_api.models import task
 
     try:
         return task(card.architecture_name or "")
     except ValueError:
-        return "locate" if card.input.crop == "photo" else "read"
+        return {"photo": "locate", "scene": "detect"}.get(card.input.crop, "read")
 
 
 def validation_metric(card: cards.ModelCard) -> str:
-    """What the run's ``val_accuracy`` measured: a reader's whole-number accuracy, a localizer's mean IoU."""
-    return "mean IoU" if card_task(card) == "locate" else "whole-number accuracy"
+    """What the run's ``val_accuracy`` measured: a reader's whole-number accuracy, a localizer's mean IoU, a
+    detector's share of photos whose number it found."""
+    from svhn_api.training.tasks import TASKS
+
+    return TASKS[card_task(card)].score
 
 
 def format_validation(card: cards.ModelCard, value: float) -> str:

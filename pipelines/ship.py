@@ -1,17 +1,17 @@
-"""Ship a model pair: copy trained runs into ``artifacts/models/`` and, in the same step, re-record the shipped
-pair's real-photo evaluations in both cards, so that no card (nor the README, which quotes them) keeps the
-figures of an earlier pair.
+"""Ship the models: copy trained runs into ``artifacts/models/`` and, in the same step, re-record the shipped
+models' real-photo evaluations in every card, so that no card (nor the README, which quotes them) keeps the
+figures of earlier models.
 
     python -m pipelines.ship [--reader runs/compact-real] [--localizer runs/localizer] \
-                             [--split data/whole_photo/real/split.json]
+                             [--detector runs/detector] [--split data/whole_photo/real/split.json]
 
-Without ``--reader``/``--localizer`` the models already shipped stay and only their evaluations are measured
-again (after the real material beside the checkout changed, say). Measured, each on the real SVHN material in
-``$SVHN_REAL``: every test photo there (evaluation only) and the real validation photos of ``--split`` (made
-by ``pipelines.whole_photo``, seeded, if it is not there yet) and their copies zoomed out to the test split's
-framing, each with the ground-truth box and whole (the shipped localizer finding the number); and the format-2
-digit crops. Earlier real-SVHN evaluations in the two
-cards are replaced; others (e.g. synthetic splits) stay.
+Without ``--reader``/``--localizer``/``--detector`` the models already shipped stay and only their evaluations
+are measured again (after the real material beside the checkout changed, say). Measured, each on the real
+SVHN material in ``$SVHN_REAL``: every test photo there (evaluation only) and the real validation photos of
+``--split`` (made by ``pipelines.whole_photo``, seeded, if it is not there yet) and their copies zoomed out to
+the test split's framing, each with the ground-truth box and whole (the shipped detector and localizer finding
+the number); and the format-2 digit crops. Earlier real-SVHN evaluations in the cards are replaced; others
+(e.g. synthetic splits) stay.
 """
 
 from __future__ import annotations
@@ -39,15 +39,19 @@ def copy_run(run: Path, shipped: Path) -> None:
         tmp.replace(shipped / name)
 
 
-def rerecord(reader: Path, localizer: Path, results: dict[str, dict[str, Any]]) -> None:
-    """Replace the real-SVHN evaluations of both cards with ``results`` (``evaluate_real_svhn``'s): all of them
-    in the reader's card, the whole-photo ones in the localizer's; each record names both models."""
+def rerecord(reader: Path, localizer: Path, results: dict[str, dict[str, Any]], detector: Path | None = None,
+             ) -> None:
+    """Replace the real-SVHN evaluations of the cards with ``results`` (``evaluate_real_svhn``'s): all of them
+    in the reader's card, the whole-photo ones in the localizer's (and the detector's); each record names the
+    models that made it."""
     from svhn_api.models import card as cards
 
     def record(r: dict[str, Any], whole: bool) -> dict[str, Any]:
         models = {"model": paths.portable(reader / "model.keras")}
         if whole:
             models["localizer"] = paths.portable(localizer / "model.keras")
+            if detector is not None:
+                models["detector"] = paths.portable(detector / "model.keras")
         return {**models, "data": r["data"], "metrics": r["metrics"], "evaluated": r["evaluated"]}
 
     def whole(key: str) -> bool:
@@ -61,15 +65,18 @@ def rerecord(reader: Path, localizer: Path, results: dict[str, dict[str, Any]]) 
         return change
 
     cards.update(reader, replace([record(r, whole(k)) for k, r in results.items()]))
-    cards.update(localizer, replace([{**record(r, True), "model": paths.portable(localizer / "model.keras"),
-                                      "reader": paths.portable(reader / "model.keras")}
-                                     for k, r in results.items() if whole(k)]))
+    for finder in (localizer, detector):
+        if finder is not None:
+            cards.update(finder, replace([{**record(r, True), "model": paths.portable(finder / "model.keras"),
+                                           "reader": paths.portable(reader / "model.keras")}
+                                          for k, r in results.items() if whole(k)]))
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reader", type=Path, default=None, help="a trained reader run to ship as compact")
     ap.add_argument("--localizer", type=Path, default=None, help="a trained localizer run to ship as localizer")
+    ap.add_argument("--detector", type=Path, default=None, help="a trained detector run to ship as detector")
     ap.add_argument("--shipped", type=Path, default=paths.shipped_models_dir(), help="the shipped models' folder")
     ap.add_argument("--real", type=Path, default=paths.real_svhn_dir(), help="the real SVHN sample")
     ap.add_argument("--split", type=Path, default=paths.data_dir() / "whole_photo" / "real" / "split.json",
@@ -77,8 +84,8 @@ def main() -> int:
     a = ap.parse_args()
     if not (a.real / "images" / "test").is_dir():
         raise SystemExit(f"{a.real}: no real SVHN material to evaluate on; set SVHN_REAL or --real")
-    reader, localizer = a.shipped / "compact", a.shipped / "localizer"
-    for run, shipped in ((a.reader, reader), (a.localizer, localizer)):
+    reader, localizer, detector = a.shipped / "compact", a.shipped / "localizer", a.shipped / "detector"
+    for run, shipped in ((a.reader, reader), (a.localizer, localizer), (a.detector, detector)):
         if run is not None:
             copy_run(run, shipped)
             print(f"shipped {run} as {shipped}")
@@ -88,10 +95,12 @@ def main() -> int:
 
     split = split_real(a.real, a.split.parent, validation=103, seed=2026)
     reframed_validation(a.real, a.split.parent, split, split["seed"])
-    results = evaluate_real_svhn(a.real, reader, record=False, localizer=localizer, split=a.split)
-    rerecord(reader, localizer, results)
+    detector = detector if (detector / "model.keras").is_file() else None
+    results = evaluate_real_svhn(a.real, reader, record=False, localizer=localizer, split=a.split,
+                                 detector=detector if detector is not None else False)
+    rerecord(reader, localizer, results, detector)
     print("\n".join(summary_lines(results)))
-    print(f"recorded in {reader / 'card.json'} and {localizer / 'card.json'}")
+    print(f"recorded in the cards of {', '.join(str(m) for m in (reader, localizer, detector) if m is not None)}")
     return 0
 
 

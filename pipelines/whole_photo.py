@@ -1,6 +1,9 @@
-"""Whole-photo reading: the localizer, trained on synthetic whole photos and the real SVHN train photos.
+"""Whole-photo reading: the localizer and the detector, trained on synthetic whole photos and the real SVHN
+train photos.
 
     python -m pipelines.whole_photo --work data/whole_photo --minutes 30
+    python -m pipelines.whole_photo --work data/whole_photo --model detector --zoomed-copies 8 \
+                                    --small-synthetic 10000 --minutes 45
 
 Steps (each is skipped when its output exists, so a rerun continues):
 1. Split the real train-split photos (``$SVHN_REAL``/images/train, 623 photos) once, seeded: about 100
@@ -9,14 +12,20 @@ Steps (each is skipped when its output exists, so a rerun continues):
    ``real/test.tar.gz``, so that they land in their own split) and prepared with ``verify=False``.
    Test-split photos are never read. The validation photos are also written zoomed out to the test split's
    framing (``real/reframed/``, seeded): a validation set that sees how numbers small in the photo fare.
-2. Render synthetic photos (``synth/``) and prepare them, whole (crop ``photo``).
-3. Compose the training store: synthetic train photos once, the real train photos ``--real-copies`` times;
-   its validation split is the real validation photos (model selection on real photos only).
-4. Train the localizer into ``--runs``/``--name`` (selected on mean IoU on the real validation photos).
+2. Render synthetic photos (``synth/``; with ``--small-synthetic`` also ``synth_small/``, laid out with the
+   test split's statistics) and prepare them, whole (crop ``photo`` for the localizer, ``scene`` for the
+   detector).
+3. Compose the training store: synthetic train photos once, the real train photos ``--real-copies`` times,
+   with ``--zoomed-copies`` that many copies of each zoomed out to the test split's framing (filled with
+   strips of the other train photos: doors, walls, signs); its validation split is the real validation
+   photos, and with ``--zoomed-copies`` their re-framed copies too (model selection on real photos only).
+4. Train the ``--model`` into ``--runs``/``--name``: the localizer selected on mean IoU, the detector on the
+   share of validation photos whose number its best candidate finds (IoU >= 0.5).
 5. With ``--reader-minutes``: the same for the reader's union crops, fine-tuning ``--reader-init``.
 
-Then ``python -m benchmarks.real_eval --localizer runs/localizer --split <work>/real/split.json`` measures
-both models on the real validation photos and the real test photos 1-30.
+Then ``python -m benchmarks.real_eval --localizer runs/localizer --detector runs/detector --split
+<work>/real/split.json`` measures the models on the real validation photos (plain and re-framed) and the real
+test photos.
 """
 
 from __future__ import annotations
@@ -164,13 +173,14 @@ def prepared(archives: Path, crop: str, verify: bool, validation_size: int = 0) 
 
 
 def training_store(work: Path, crop: str, synthetic: Path, real: Path, real_copies: int,
-                   zoomed: Path | None = None) -> Path:
+                   zoomed: Path | None = None, small: Path | None = None) -> Path:
     """The ``crop`` store to train on: synthetic train photos once, real train photos ``real_copies`` times;
     its validation split is the real validation photos. With ``zoomed`` (``zoomed_archives``): also the
-    zoomed-out real train photos in training, and the re-framed validation photos in validation."""
+    zoomed-out real train photos in training, and the re-framed validation photos in validation. With
+    ``small`` (``small_synthetic``): also the synthetic photos framed like the test split, in training."""
     from svhn_api.data import store
 
-    out = work / (f"train_{crop}.h5" if zoomed is None else f"train_{crop}_zoomed.h5")
+    out = work / f"train_{crop}{'_zoomed' if zoomed is not None else ''}{'_small' if small is not None else ''}.h5"
     if not out.is_file():
         synth_store, real_store = prepared(synthetic, crop, verify=True), prepared(real, crop, verify=False)
         parts = [(synth_store, "train", "train", 1), (real_store, "train", "train", real_copies),
@@ -178,8 +188,21 @@ def training_store(work: Path, crop: str, synthetic: Path, real: Path, real_copi
         if zoomed is not None:
             zoomed_store = prepared(zoomed, crop, verify=False)
             parts += [(zoomed_store, "train", "train", 1), (zoomed_store, "test", "validation", 1)]
+        if small is not None:
+            parts += [(prepared(small, crop, verify=True), "test", "train", 1)]
         print(f"composed {out}: {store.compose(out, parts, source='mixed')}")
     return out
+
+
+def small_synthetic(work: Path, count: int, seed: int) -> Path:
+    """``count`` synthetic photos laid out with the test split's statistics (numbers smaller in the photo:
+    median digit height 0.48 of the photo against 0.67), as the ``test`` archive of ``work/synth_small``."""
+    from svhn_api import synth
+
+    folder = work / "synth_small"
+    if not (folder / "test.tar.gz").is_file():
+        synth(folder, train=0, extra=0, test=count, seed=seed + 1)
+    return folder
 
 
 def calibrate(real: Path, split: dict[str, list[str]], reader: Path, localizer: Path, target: float = 0.98) -> dict:
@@ -221,16 +244,23 @@ def main() -> int:
                     help="also fine-tune the reader (from --reader-init) on synthetic + real crops this long")
     ap.add_argument("--reader-init", type=Path, default=paths.default_model(), help="the reader to start from")
     ap.add_argument("--runs", type=Path, default=paths.runs_dir(), help="where the model folders go")
-    ap.add_argument("--name", default="localizer", help="the localizer's folder name")
+    ap.add_argument("--model", choices=("localizer", "detector"), default="localizer",
+                    help="what to train: the localizer (box regression on 64x64 photos) or the detector (a map of "
+                         "where the number is, on 128x128 photos)")
+    ap.add_argument("--name", default=None, help="the model's folder name (default: --model)")
+    ap.add_argument("--small-synthetic", type=int, default=0,
+                    help="also train on this many synthetic photos framed like the test split (small numbers)")
     ap.add_argument("--zoomed-copies", type=int, default=0,
                     help="also train on this many zoomed-out copies of each real train photo (test-split framing), "
                          "and select on the re-framed validation photos too")
-    ap.add_argument("--localizer-init", type=Path, default=None, help="fine-tune this localizer instead of a new one")
+    ap.add_argument("--init", "--localizer-init", type=Path, default=None,
+                    help="fine-tune this model (of --model's kind) instead of a new one")
     ap.add_argument("--lr", type=float, default=None, help="learning rate (default: the architecture's recipe)")
     ap.add_argument("--calibrate", type=Path, default=None,
                     help="only calibrate this reader's 'unsure' threshold (with the localizer --runs/--name) on the "
                          "real validation photos, then stop")
     a = ap.parse_args()
+    a.name = a.name or a.model
     from svhn_api import synth, train
 
     real = a.work / "real"
@@ -244,9 +274,11 @@ def main() -> int:
     if not (synthetic / "train.tar.gz").is_file():
         synth(synthetic, train=a.synthetic, extra=0, test=0, seed=a.seed)
     zoomed = zoomed_archives(a.real, real, split, a.zoomed_copies, a.seed) if a.zoomed_copies else None
-    photos = training_store(a.work, "photo", synthetic, real, a.real_copies, zoomed)
-    out = train(photos, model="localizer", name=a.name, root=a.runs, epochs=a.epochs, minutes=a.minutes, patience=8,
-                init=a.localizer_init, lr=a.lr)
+    small = small_synthetic(a.work, a.small_synthetic, a.seed) if a.small_synthetic else None
+    photos = training_store(a.work, "photo" if a.model == "localizer" else "scene", synthetic, real, a.real_copies,
+                            zoomed, small)
+    out = train(photos, model=a.model, name=a.name, root=a.runs, epochs=a.epochs, minutes=a.minutes, patience=8,
+                init=a.init, lr=a.lr)
     print(json.dumps(out, indent=1))
     if a.reader_minutes > 0:
         crops = training_store(a.work, "union", synthetic, real, a.real_copies)

@@ -73,6 +73,13 @@ def default_localizer() -> Path | None:
     return path if (path / "model.keras").is_file() or (path.suffix == ".keras" and path.is_file()) else None
 
 
+def default_detector() -> Path | None:
+    """The detector ``predict`` uses beside the localizer: ``$SVHN_DETECTOR``, else the shipped one; None when
+    neither exists (then the localizer's first look is at the whole photo)."""
+    path = _env("SVHN_DETECTOR", shipped_models_dir() / "detector")
+    return path if (path / "model.keras").is_file() or (path.suffix == ".keras" and path.is_file()) else None
+
+
 def is_shipped(path: str | os.PathLike) -> bool:
     """True for a path inside the shipped models, which nothing may write to."""
     try:

@@ -140,6 +140,16 @@ def test_whole_photo_evaluation_reads_the_original_photos(tmp_path, model_folder
         digit_boxes[i, :len(boxes)] = [[b.left, b.top, b.width, b.height] for b in boxes]
     assert w["mean_iou"] == pytest.approx(float(box_iou(found, truth_boxes(digit_boxes)).mean()), abs=1e-4)
     assert "whole photo, number found by the localizer" in report["text"]
+    from svhn_api.inference.whole_photo import framing_bucket
+
+    buckets = {b["framing"]: b for b in w["by_framing"]}
+    union = truth_boxes(digit_boxes)
+    expected_buckets = [framing_bucket(y1 - y0, p.height) for (_, y0, _, y1), p in zip(union, photos, strict=True)]
+    assert {k: b["count"] for k, b in buckets.items() if b["count"]} == {
+        k: expected_buckets.count(k) for k in set(expected_buckets)}
+    assert sum(b["whole_correct"] for b in buckets.values()) == w["correct"]
+    assert sum(b["boxed_correct"] for b in buckets.values()) == round(report["metrics"]["whole_number_accuracy"] * 12)
+    assert "by framing" in report["text"]
 
     (tmp_path / "archives" / "test.tar.gz").rename(tmp_path / "elsewhere.tar.gz")
     with pytest.raises(DataError, match="none of its original photos is here"):

@@ -65,6 +65,7 @@ def test_the_localizer_trains_on_photos_only(tmp_path, tiny_store):
     card = json.loads((tmp_path / "localizer" / "card.json").read_text())
     assert out["status"] == "complete" and card["architecture"]["name"] == "localizer"
     assert 0.0 <= out["best_val_accuracy"] <= 1.0 and card["input"]["crop"] == "photo"
+    assert "union box" in card["architecture"]["output"]["meaning"]        # not the reader's "softmax; row 0 ..."
     with pytest.raises(DataError, match="prepare one with .*--crop photo"):
         train(tiny_store, model="localizer", root=tmp_path, name="wrong", epochs=1, progress=False)
 

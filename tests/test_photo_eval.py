@@ -1,9 +1,12 @@
-"""The photo evaluation's framing breakdown (``benchmarks.photo_eval``): how tall the number is in the photo
-decides its bucket, and each bucket counts its own photos' readings and found boxes."""
+"""The framing breakdown of whole-photo evaluations (``inference.whole_photo``, used by ``evaluate
+--whole-photo`` and ``benchmarks.photo_eval``): how tall the number is in the photo decides its bucket, and each
+bucket counts its own photos' readings and found boxes."""
 
 from __future__ import annotations
 
-from benchmarks.photo_eval import FRAMING, by_framing, framing_bucket
+from benchmarks.photo_eval import by_framing
+from svhn_api.inference.evaluate import framing_line
+from svhn_api.inference.whole_photo import FRAMING, framing_bucket
 
 
 def test_framing_buckets_follow_the_number_height_share():
@@ -22,3 +25,11 @@ def test_by_framing_counts_each_bucket_from_its_own_photos():
     assert got["> 0.6"]["whole_correct"] == 1 and got["> 0.6"]["boxed_correct"] == 0
     assert got["0.4-0.6"] == {"framing": "0.4-0.6", "count": 0, "boxed_correct": 0, "whole_correct": 0,
                               "found_at_iou_0.5": None, "mean_iou": None}
+
+
+def test_a_bucket_prints_as_one_row_even_when_empty():
+    assert framing_line({"framing": "< 0.25", "count": 21, "whole_correct": 10, "boxed_correct": 17,
+                         "found_at_iou_0.5": 0.476, "mean_iou": 0.4033}).split() == ["<", "0.25", "21", "10", "17",
+                                                                                     "48%", "0.40"]
+    assert framing_line({"framing": "0.4-0.6", "count": 0, "whole_correct": 0, "found_at_iou_0.5": None,
+                         "mean_iou": None}).split() == ["0.4-0.6", "0", "0", "–", "–", "–"]

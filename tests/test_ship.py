@@ -38,3 +38,19 @@ def test_shipping_replaces_the_real_photo_evaluations_of_both_cards(tmp_path):
     assert [e["metrics"]["correct"] for e in located] == [76]
     assert located[0]["model"].endswith("localizer/model.keras") and located[0]["reader"].endswith(
         "compact/model.keras")
+
+
+def test_shipping_with_a_detector_records_it_in_its_card_and_names_it(tmp_path):
+    from pipelines.ship import rerecord
+
+    shipped = tmp_path / "shipped"
+    for name in ("compact", "localizer", "detector"):
+        cards.write(shipped / name, cards.ModelCard(name=name))
+    results = {"test_gt_box": _result("real SVHN test photos (130)", "ground-truth union box", 101, 130),
+               "test_whole_photo": _result("real SVHN test photos (130)", "whole photo", 90, 130)}
+    rerecord(shipped / "compact", shipped / "localizer", results, shipped / "detector")
+    whole = cards.read(shipped / "compact").evaluations[1]
+    assert whole["detector"].endswith("detector/model.keras") and whole["localizer"].endswith("localizer/model.keras")
+    (found,) = cards.read(shipped / "detector").evaluations
+    assert found["metrics"]["correct"] == 90 and found["model"].endswith("detector/model.keras")
+    assert found["reader"].endswith("compact/model.keras")

@@ -320,6 +320,9 @@ def test_a_localizers_validation_metric_is_its_mean_iou_not_an_accuracy():
     assert view_model.best_validation(reader) == "best validation whole-number accuracy 72.9% (epoch 32)"
     unknown = cards.ModelCard.from_dict({"architecture": {"name": "mine"}, "input": {"crop": "photo"}})
     assert view_model.card_task(unknown) == "locate" and view_model.best_validation(unknown) is None
+    detector = training_card("detector", "complete", 40)
+    assert view_model.card_task(detector) == "detect"
+    assert view_model.best_validation(detector) == "best validation found share (IoU >= 0.5) 72.9% (epoch 32)"
 
 
 @pytest.mark.parametrize("status,done,expected", [

@@ -1,6 +1,6 @@
 """From a photo and its digit boxes to the fixed-size array a model reads (labels: ``svhn_api.labels``).
 
-Two crop modes (``CROP_MEANINGS`` says the same for cards and reports):
+The crop modes (``CROP_MEANINGS`` says what each is, for cards and reports); the two that crop the number:
 - ``union`` (Goodfellow et al. 2013): the union of the digit boxes, expanded by 30% (15% each side),
   clipped to the image, resized to 64x64 RGB. Training later takes random 54x54 crops.
 - ``capstone`` (the 2016 capstone): each digit cropped by its own box, resized to 32x32 grayscale, stacked
@@ -18,14 +18,16 @@ from PIL import Image
 from svhn_api.data.records import DigitBox
 from svhn_api.labels import MAX_DIGITS
 
-CROP_MODES = ("union", "capstone", "photo")
+CROP_MODES = ("union", "capstone", "photo", "scene")
 CROP_ALIASES = {"seed": "capstone"}  # earlier names users may have typed (CLI, prepare(crop=...), old stores)
-CROP_SHAPES = {"union": (64, 64, 3), "capstone": (32, 32, 1), "photo": (64, 64, 3)}
+CROP_SHAPES = {"union": (64, 64, 3), "capstone": (32, 32, 1), "photo": (64, 64, 3), "scene": (128, 128, 3)}
 CROP_MEANINGS: dict[str, str] = {
     "union": "ground-truth union box expanded 30%, 64x64 RGB",
     "capstone": "ground-truth digit boxes, each 32x32 gray, side by side, resized to 32x32 (the 2016 capstone's "
                 "strip)",
     "photo": "the whole photo resized to 64x64 RGB (aspect not kept), for the localizer; the digit boxes and "
+             "the photo size are stored beside it",
+    "scene": "the whole photo resized to 128x128 RGB (aspect not kept), for the detector; the digit boxes and "
              "the photo size are stored beside it",
 }
 EXPAND = 0.30
@@ -132,4 +134,6 @@ def crop(img: Image.Image, boxes: Sequence[DigitBox], mode: str = "union") -> np
         return crop_capstone(img, boxes)
     if mode == "photo":
         return whole_photo(img)
+    if mode == "scene":
+        return whole_photo(img, CROP_SHAPES["scene"][0])
     raise NotImplementedError(f"crop mode {mode!r} is listed in CROP_MODES but has no crop here")

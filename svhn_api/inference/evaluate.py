@@ -187,8 +187,10 @@ def evaluate(model: Any = None, data: str | Path | None = None, split: str = "te
 
         with tqdm(total=len(idx), desc=f"whole photos {split}", unit="photo", disable=not progress,
                   dynamic_ncols=True, mininterval=1.0) as bar:
+            decoded, _ = decode_batch(probs, lm.none_terms)
             m["whole_photo"] = whole_photo_metrics(lm, data, split, idx, localizer,
-                                                   on_batch=lambda done, total: bar.update(done - bar.n))
+                                                   on_batch=lambda done, total: bar.update(done - bar.n),
+                                                   boxed_right=np.all(decoded == labels, axis=1))
     facts = cards.data_facts(data, checksum=False)
     report: dict[str, Any] = {
         "model": paths.portable(lm.path),
@@ -217,10 +219,22 @@ def _whole_photo_lines(w: dict[str, Any] | None) -> list[str]:
     if not w:
         return []
     missing = f"; {w['missing']:,} rows without their photo here" if w["missing"] else ""
-    return [f"whole photo, number found by the localizer {w['localizer']}: {w['correct']:,}/{w['count']:,} = "
+    by = f"the detector {w['detector']} and " if w.get("detector") else ""
+    return [f"whole photo, number found by {by}the localizer {w['localizer']}: {w['correct']:,}/{w['count']:,} = "
             f"{100 * w['whole_photo_accuracy']:.1f}%{missing}",
             f"  localizer mean IoU {w['mean_iou']:.3f}, found (IoU >= 0.5) {100 * w['found_at_iou_0.5']:.1f}%; "
-            f"{w['unsure']:,} readings flagged unsure"]
+            f"{w['unsure']:,} readings flagged unsure",
+            "  by framing (number height / photo height): photos, right whole, right with the true box, found "
+            "(IoU >= 0.5), mean IoU",
+            *(framing_line(b) for b in w.get("by_framing", []))]
+
+
+def framing_line(b: dict[str, Any]) -> str:
+    """One bucket of ``whole_photo.by_framing`` as a table row."""
+    found = "–" if b["found_at_iou_0.5"] is None else f"{100 * b['found_at_iou_0.5']:.0f}%"
+    iou = "–" if b["mean_iou"] is None else f"{b['mean_iou']:.2f}"
+    boxed = "–" if b.get("boxed_correct") is None else f"{b['boxed_correct']:,}"
+    return f"    {b['framing']:<9} {b['count']:>6,} {b['whole_correct']:>6,} {boxed:>6} {found:>5} {iou:>5}"
 
 
 def summary_text(report: dict[str, Any]) -> str:

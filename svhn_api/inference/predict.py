@@ -32,7 +32,7 @@ from svhn_api.data.images import input_name, load_image
 from svhn_api.data.preprocess import crop_union
 from svhn_api.errors import BoxWarning, ImageError, ModelError
 from svhn_api.inference.decode import decode_batch, topk
-from svhn_api.inference.locate import SEARCH_BELOW, agreement, locate, looks, search_windows
+from svhn_api.inference.locate import SEARCH_BELOW, Window, agreement, detected, locate, looks, search_windows
 from svhn_api.labels import row_to_number
 from svhn_api.models.io import load
 
@@ -154,7 +154,7 @@ def _labels(items: list[Any], names: Sequence[str | None] | None) -> list[str]:
 
 def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | None = None,
             top: int = 5, localizer: Any = None, errors: str = "raise", names: Sequence[str | None] | None = None,
-            search: bool = True) -> Prediction | list[Prediction]:
+            search: bool = True, detector: Any = None) -> Prediction | list[Prediction]:
     """Read the number in one image (returns a ``Prediction``) or a list of images (returns a list).
 
     ``top``: how many readings to consider; ``alternatives`` holds the ``top - 1`` after the best.
@@ -164,8 +164,10 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
     (every other input is read; a bad one gives a ``Prediction`` with ``error`` set and no ``number``).
     ``names``: what errors call each input (e.g. an upload's file name); default ``images.input_name``.
     ``search``: when the reading of the box the localizer found is unsure (under ``locate.SEARCH_BELOW``), look
-    again from overlapping windows of the photo and keep the candidate the readings agree on (``locate``);
-    False: one box per photo (faster, worse on numbers small in the photo).
+    again from the detector's other candidates and overlapping windows of the photo, and keep the candidate the
+    readings agree on (``locate``); False: one box per photo (faster, worse on numbers small in the photo).
+    ``detector``: a detector model (folder, file or loaded) that tells the localizer where to look first;
+    None: the default one if there is one; False: the localizer looks at the whole photo first.
     """
     if errors not in ERRORS:
         raise ValueError(f"errors={errors!r}: choose 'raise' (a bad input raises ImageError) or 'return' "
@@ -198,7 +200,7 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
                 given[i] = box
     readings: dict[int, Prediction] = {}
     if pictures:   # else nothing is readable, and the models (and Keras) are never loaded
-        readings = _read_pictures(model, localizer, pictures, given, top, search,
+        readings = _read_pictures(model, localizer, detector, pictures, given, top, search,
                                   lambda i, shape, box: attempt(i, _crop, pictures[i], shape, box, labels[i]))
     out = []
     for i in range(len(items)):
@@ -209,17 +211,17 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
     return out[0] if single else out
 
 
-def _read_pictures(model: Any, localizer: Any, pictures: dict[int, Image.Image], given: dict[int, Box], top: int,
-                   search: bool, crop: Any) -> dict[int, Prediction]:
+def _read_pictures(model: Any, localizer: Any, detector: Any, pictures: dict[int, Image.Image],
+                   given: dict[int, Box], top: int, search: bool, crop: Any) -> dict[int, Prediction]:
     """The readings of ``pictures`` (by position), each in its given box, else where the localizer finds the
     number (searching when that reading is unsure), else whole; ``crop(i, shape, box)``: the model's input,
     or None when it cannot be made (the error is recorded by the caller)."""
     lm = _reader(model)
-    finder, found = _locate({i: pic for i, pic in pictures.items() if i not in given}, localizer)
+    finder, found, spots = _locate({i: pic for i, pic in pictures.items() if i not in given}, localizer, detector)
     used = {i: given.get(i, found.get(i)) for i in pictures}
     arrays = {i: a for i, b in used.items() if (a := crop(i, lm.input_shape, b)) is not None}
     readings = _read(lm, arrays, top)
-    for i, (box, reading) in _search(lm, finder if search else None, pictures, found, readings, top).items():
+    for i, (box, reading) in _search(lm, finder if search else None, pictures, found, spots, readings, top).items():
         found[i] = used[i] = box
         readings[i] = reading
     for i, r in readings.items():
@@ -253,31 +255,46 @@ def _read(lm: Any, arrays: dict[int, np.ndarray], top: int) -> dict[int, Predict
     return out
 
 
-def _locate(pictures: dict[int, Image.Image], localizer: Any) -> tuple[Any, dict[int, Box]]:
-    """The loaded localizer (None when photos are read whole) and its boxes for ``pictures`` (those read and
-    given no box), by position."""
+def _locate(pictures: dict[int, Image.Image], localizer: Any, detector: Any,
+            ) -> tuple[Any, dict[int, Box], dict[int, list[Window]]]:
+    """The loaded localizer (None when photos are read whole), its boxes for ``pictures`` (those read and
+    given no box), and the detector's windows of each (empty without a detector), by position."""
     if not pictures or localizer is False:
-        return None, {}
+        return None, {}, {}
+    localizer = localizer if localizer is not None else paths.default_localizer()
     if localizer is None:
-        localizer = paths.default_localizer()
-        if localizer is None:
-            return None, {}
-    finder = load(localizer)
-    if finder.task != "locate":
-        raise ModelError(f"{finder.path}: a reader, not a localizer; give localizer= a model trained with "
-                         "--model localizer (or False to read the whole image)")
-    return finder, dict(zip(pictures, locate(list(pictures.values()), finder), strict=True))
+        return None, {}, {}
+    finder = _model_for(localizer, "locate", "--model localizer (or False to read the whole image)")
+    detector = detector if detector is not None else paths.default_detector()
+    images = list(pictures.values())
+    spots = ([[] for _ in images] if detector in (None, False) else
+             detected(images, _model_for(detector, "detect", "--model detector (or False: none)")))
+    return (finder, dict(zip(pictures, locate(images, finder, spots), strict=True)),
+            dict(zip(pictures, spots, strict=True)))
+
+
+KINDS = {"read": "reader", "locate": "localizer", "detect": "detector"}
+
+
+def _model_for(model: Any, task: str, how: str) -> Any:
+    """The loaded ``model``, which must do ``task``; ``ModelError`` saying what it is instead and ``how`` to get one."""
+    lm = load(model)
+    if lm.task != task:
+        raise ModelError(f"{lm.path}: a {KINDS[lm.task]}, not a {KINDS[task]}; give {KINDS[task]}= a model trained "
+                         f"with {how}")
+    return lm
 
 
 def _search(lm: Any, finder: Any, pictures: dict[int, Image.Image], found: dict[int, Box],
-            readings: dict[int, Prediction], top: int) -> dict[int, tuple[Box, Prediction]]:
+            spots: dict[int, list[Window]], readings: dict[int, Prediction], top: int,
+            ) -> dict[int, tuple[Box, Prediction]]:
     """For each photo whose found box reads unsure (under ``SEARCH_BELOW``; none without ``finder``): candidate
-    boxes from the search windows, all read in one batch; the candidate (the first box and reading among them)
-    that the readings agree on most (``locate.agreement``)."""
+    boxes from the detector's other windows and the search windows, all read in one batch; the candidate (the
+    first box and reading among them) that the readings agree on most (``locate.agreement``)."""
     first = {i: (found[i], readings[i]) for i in found if i in readings and readings[i].confidence < SEARCH_BELOW}
     if finder is None or not first:
         return {}
-    starts = [(i, w) for i in first for w in search_windows(pictures[i].size)]
+    starts = [(i, w) for i in first for w in spots[i][1:] + search_windows(pictures[i].size)]
     boxes = looks([(pictures[i], w) for i, w in starts], finder)
     arrays: dict[int, np.ndarray] = {}
     for k, ((i, _), box) in enumerate(zip(starts, boxes, strict=True)):

@@ -1,14 +1,15 @@
 """Whole-photo evaluation of a store split: what ``predict(photo)`` does for a user, measured.
 
 A store keeps 64x64 crops, but also each row's archive, file name, photo size and digit boxes
-(``data.store``). Each row's original photo is read from its archive (``data.photos``), the localizer finds
-the number, the reader reads the crop it found; the reading is scored against the row's label and the
-box against the union of the row's digit boxes (IoU).
+(``data.store``). Each row's original photo is read from its archive (``data.photos``), the localizer (led by
+the detector, when there is one) finds the number, the reader reads the crop it found; the reading is scored
+against the row's label and the box against the union of the row's digit boxes (IoU), overall and by framing
+(how tall the number is in the photo: ``FRAMING``), where whole-photo reading wins or loses most.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,40 @@ from svhn_api.inference.locate import box_iou, union_boxes
 from svhn_api.labels import row_to_number
 
 BATCH = 64
+# How large the number is in the photo: union-box height / photo height, in these buckets (upper bounds).
+FRAMING = ((0.25, "< 0.25"), (0.4, "0.25-0.4"), (0.6, "0.4-0.6"), (float("inf"), "> 0.6"))
+
+
+def framing_bucket(box_height: float, photo_height: float) -> str:
+    share = box_height / max(photo_height, 1e-9)
+    return next(name for bound, name in FRAMING if share < bound)
+
+
+def by_framing(framing: Sequence[str], whole_right: Sequence[bool], ious: Sequence[float] | None,
+               boxed_right: Sequence[bool] | None = None) -> list[dict[str, Any]]:
+    """Per framing bucket (``FRAMING``): photos, read right whole (and with the true box, when given), the
+    found box's IoU (>= 0.5 share, mean; None without ``ious``)."""
+    out = []
+    for _, name in FRAMING:
+        idx = [i for i, f in enumerate(framing) if f == name]
+        iou = np.array([ious[i] for i in idx]) if ious is not None else np.array([])
+        row = {"framing": name, "count": len(idx), "whole_correct": int(sum(whole_right[i] for i in idx)),
+               "found_at_iou_0.5": round(float((iou >= 0.5).mean()), 4) if len(iou) else None,
+               "mean_iou": round(float(iou.mean()), 4) if len(iou) else None}
+        if boxed_right is not None:
+            row["boxed_correct"] = int(sum(boxed_right[i] for i in idx))
+        out.append(row)
+    return out
 
 
 def whole_photo_metrics(reader: Any, data: str | Path, split: str, indices: np.ndarray, localizer: Any = None,
-                        on_batch: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                        on_batch: Callable[[int, int], None] | None = None,
+                        boxed_right: np.ndarray | None = None) -> dict[str, Any]:
     """Whole-number accuracy reading each row's original photo whole (the localizer finds the number), and
-    the localizer's IoU. ``localizer``: a folder, file or loaded model; None: the default one
-    (``paths.default_localizer``). Rows whose archive is not on this machine are counted as ``missing``."""
+    the localizer's IoU, overall and ``by_framing``. ``localizer``: a folder, file or loaded model; None: the
+    default one (``paths.default_localizer``). ``boxed_right``: whether each row of ``indices`` was read right
+    from its stored crop (the true box), for the breakdown. Rows whose archive is not on this machine are
+    counted as ``missing``."""
     from svhn_api.inference.predict import predict
     from svhn_api.models.io import load
 
@@ -37,7 +65,8 @@ def whole_photo_metrics(reader: Any, data: str | Path, split: str, indices: np.n
         raise ModelError("whole-photo evaluation needs a localizer: give one (--localizer DIR) or install the "
                          "shipped one (artifacts/models/localizer)")
     finder = load(localizer)
-    rows = store.read(data, split, fields=("labels", "boxes", "filenames", "sources"), indices=indices)
+    spotter = paths.default_detector()
+    rows = store.read(data, split, fields=("labels", "boxes", "sizes", "filenames", "sources"), indices=indices)
     archives = {s: find_archive(data, s) for s in set(rows["sources"].tolist())}
     present = np.array([archives[s] is not None for s in rows["sources"]], dtype=bool)
     if not present.any():
@@ -49,7 +78,7 @@ def whole_photo_metrics(reader: Any, data: str | Path, split: str, indices: np.n
     for start in range(0, len(todo), BATCH):
         chunk = todo[start:start + BATCH]
         photos = [original_photo(archives[rows["sources"][i]], str(rows["filenames"][i])) for i in chunk]
-        readings = predict(photos, model=reader, localizer=finder)
+        readings = predict(photos, model=reader, localizer=finder, detector=spotter or False)
         truth = union_boxes(rows["boxes"][chunk])
         found = np.array([[b[0], b[1], b[0] + b[2], b[1] + b[3]] for b in (r.box for r in readings)])
         ious.extend(box_iou(found, truth).tolist())
@@ -59,6 +88,9 @@ def whole_photo_metrics(reader: Any, data: str | Path, split: str, indices: np.n
             on_batch(start + len(chunk), len(todo))
     right_a, iou_a, unsure_a = np.array(right, bool), np.array(ious), np.array(unsure, bool)
     kept = ~unsure_a
+    truth = union_boxes(rows["boxes"][todo])
+    heights = np.minimum(truth[:, 3], rows["sizes"][todo, 1]) - np.maximum(truth[:, 1], 0.0)
+    framing = [framing_bucket(h, s) for h, s in zip(heights, rows["sizes"][todo, 1], strict=True)]
     return {
         "count": int(len(todo)), "correct": int(right_a.sum()), "missing": int((~present).sum()),
         "whole_photo_accuracy": float(right_a.mean()),
@@ -66,4 +98,6 @@ def whole_photo_metrics(reader: Any, data: str | Path, split: str, indices: np.n
         "unsure": int(unsure_a.sum()),
         "accuracy_when_sure": float(right_a[kept].mean()) if kept.any() else None,
         "localizer": paths.portable(finder.path),
+        "detector": None if spotter is None else paths.portable(spotter),
+        "by_framing": by_framing(framing, right_a, iou_a, None if boxed_right is None else boxed_right[todo]),
     }

@@ -3,9 +3,10 @@
 The architecture names live here, importable without Keras, so the CLI can check them instantly.
 """
 
-ARCHITECTURES = ("compact", "capstone", "deep", "localizer")
+ARCHITECTURES = ("compact", "capstone", "deep", "localizer", "detector")
 READERS = ("compact", "capstone", "deep")      # read a number's crop: (N, 6, 11) probabilities
 LOCALIZERS = ("localizer",)                    # find the number in a whole photo: (N, 4) box fractions
+DETECTORS = ("detector",)                      # where digits are in a whole photo: (N, H/4, W/4) probabilities
 ALIASES = {"seed": "capstone"}  # the 2016 model's name before 0.2 ("seed" also named a crop mode and the RNG seed)
 
 
@@ -18,5 +19,6 @@ def architecture_name(name: str) -> str:
 
 
 def task(name: str) -> str:
-    """``"read"`` for the reader architectures, ``"locate"`` for the localizer."""
-    return "locate" if architecture_name(name) in LOCALIZERS else "read"
+    """``"read"`` for the reader architectures, ``"locate"`` for the localizer, ``"detect"`` for the detector."""
+    arch = architecture_name(name)
+    return "locate" if arch in LOCALIZERS else "detect" if arch in DETECTORS else "read"

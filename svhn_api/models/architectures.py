@@ -9,6 +9,7 @@ training, evaluation and prediction all feed raw uint8 arrays.
 - ``deep``: Goodfellow et al. 2013 as reproduced by potterhsu/SVHNClassifier-PyTorch (8 conv layers).
 - ``compact``: the shipped CPU reader, depthwise-separable residual blocks (see ``compact``).
 - ``localizer``: finds the number in a whole photo (crop mode ``photo``), on the same kind of trunk.
+- ``detector``: a map of where the number is in a whole photo (crop mode ``scene``), fully convolutional.
 
 Importing this module imports Keras and its backend; ``svhn_api`` only imports it inside functions.
 """
@@ -21,7 +22,7 @@ from typing import Any
 
 from svhn_api.backend import import_keras
 from svhn_api.labels import N_CLASSES, N_HEADS
-from svhn_api.models import ARCHITECTURES, architecture_name
+from svhn_api.models import ARCHITECTURES, architecture_name, task
 from svhn_api.models.layers import InputAdapter, LocalResponseNorm
 
 keras = import_keras()
@@ -144,6 +145,36 @@ def localizer(input_shape: tuple[int, ...] = (64, 64, 3), stages: tuple[tuple[in
     return keras.Model(inp, box, name="localizer")
 
 
+def detector(input_shape: tuple[int, ...] = (128, 128, 3), width: int = 32) -> keras.Model:
+    """Where the number is in a whole photo (crop mode ``scene``): for each 4x4-pixel cell of the input, the
+    probability that it lies inside the number's union box, as a ``(H/4, W/4)`` map.
+
+    Fully convolutional, so that every part of the photo is judged by the same local evidence: a number a
+    tenth of the photo's height is as visible to it as a large one, and a door or a lamp is judged by what it
+    looks like, not by being the most salient thing in the photo (the localizer's failure on small numbers).
+    Depthwise-separable blocks down to 1/16 for context, then up again (a small feature pyramid) to 1/4.
+    """
+    inp = _input(input_shape)
+    x = InputAdapter(norm="gcn", name="input_adapter")(inp)
+    x = layers.Conv2D(width, 3, strides=2, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    fine = _sep_block(_sep_block(x, width, 2), width, 1)                             # 1/4
+    mid = _sep_block(_sep_block(fine, 2 * width, 2), 2 * width, 1)                   # 1/8
+    x = _sep_block(_sep_block(mid, 3 * width, 2), 3 * width, 1)                      # 1/16
+    x = _sep_block(x, 3 * width, 1)
+    for skip, filters in ((mid, 2 * width), (fine, width)):
+        x = layers.UpSampling2D(2, interpolation="bilinear")(x)
+        x = layers.Concatenate()([x, skip])
+        x = layers.Conv2D(filters, 1, use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = _sep_block(x, filters, 1)
+    x = layers.Conv2D(1, 1, name="cells")(x)
+    logits = layers.Reshape(tuple(x.shape[1:3]), name="map_logits")(x)
+    return keras.Model(inp, layers.Activation("sigmoid", name="map", dtype="float32")(logits), name="detector")
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How an architecture is trained by default."""
@@ -167,6 +198,7 @@ RECIPES: dict[str, Recipe] = {
     "deep": Recipe(deep, 32, "sgd", 0.01, "step", decay_steps=10_000, decay=0.9, weight_decay=5e-4),
     # ours: like compact
     "localizer": Recipe(localizer, 128, "adamw", 3e-3, "cosine", weight_decay=1e-4),
+    "detector": Recipe(detector, 64, "adamw", 3e-3, "cosine", weight_decay=1e-4),
 }
 assert tuple(RECIPES) == ARCHITECTURES
 
@@ -180,10 +212,16 @@ def build(name: str, input_shape: tuple[int, ...] = (64, 64, 3), **kw: Any) -> k
     return recipe(name).build(tuple(int(v) for v in input_shape), **kw)
 
 
+OUTPUT_MEANINGS = {
+    "read": "softmax; row 0 length (0-5, 6 = more than five), rows 1-5 digits (0-9, 10 = no digit)",
+    "locate": "sigmoid; the number's union box as (left, top, right, bottom) fractions of the photo",
+    "detect": "sigmoid; per 4x4-pixel cell of the photo, the probability that it lies inside the number's union box",
+}
+
+
 def facts(model: keras.Model) -> dict:
     """Architecture facts for the card."""
     return {"name": model.name, "parameters": int(model.count_params()),
             "input": {"shape": list(model.input_shape[1:]), "dtype": "uint8"},
-            "output": {"shape": list(model.output_shape[1:]), "meaning": "softmax; row 0 length (0-5, 6 = more "
-                       "than five), rows 1-5 digits (0-9, 10 = no digit)"},
+            "output": {"shape": list(model.output_shape[1:]), "meaning": OUTPUT_MEANINGS[task(model.name)]},
             "layers": len(model.layers)}

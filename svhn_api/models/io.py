@@ -16,6 +16,7 @@ import numpy as np
 from svhn_api import paths
 from svhn_api.atomic import atomic_path
 from svhn_api.errors import ModelError
+from svhn_api.inference.detect import CELL
 from svhn_api.labels import N_CLASSES, N_HEADS, OUTPUT_SHAPE
 from svhn_api.models import card as cards
 
@@ -43,8 +44,11 @@ class LoadedModel:
 
     @property
     def task(self) -> str:
-        """``"read"`` (a reader: ``(N, 6, 11)`` probabilities) or ``"locate"`` (a localizer: ``(N, 4)`` boxes)."""
-        return "locate" if self.output_shape == LOCATE_OUTPUT else "read"
+        """``"read"`` (a reader: ``(N, 6, 11)`` probabilities), ``"locate"`` (a localizer: ``(N, 4)`` boxes) or
+        ``"detect"`` (a detector: ``(N, h, w)`` maps)."""
+        if self.output_shape == LOCATE_OUTPUT:
+            return "locate"
+        return "read" if self.output_shape == OUTPUT_SHAPE else "detect"
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -170,10 +174,11 @@ def wrap(net: Any, file: Path | None = None, folder: Path | None = None,
          card: cards.ModelCard | None = None) -> LoadedModel:
     """A ``LoadedModel`` around an in-memory Keras model."""
     shape = tuple(int(v) for v in net.input_shape[1:])
-    if len(shape) != 3 or tuple(net.output_shape[1:]) not in (OUTPUT_SHAPE, LOCATE_OUTPUT):
+    detect_output = (shape[0] // CELL, shape[1] // CELL) if len(shape) == 3 else None
+    if len(shape) != 3 or tuple(net.output_shape[1:]) not in (OUTPUT_SHAPE, LOCATE_OUTPUT, detect_output):
         raise ModelError(f"{file or net.name}: not an svhn-reader model (input {net.input_shape}, output "
-                         f"{net.output_shape}; expected (N, H, W, C) -> (N, {N_HEADS}, {N_CLASSES}) for a reader "
-                         "or (N, 4) for a localizer)")
+                         f"{net.output_shape}; expected (N, H, W, C) -> (N, {N_HEADS}, {N_CLASSES}) for a reader, "
+                         f"(N, 4) for a localizer or (N, H/{CELL}, W/{CELL}) for a detector)")
     card = card or cards.ModelCard(name=net.name)
     if not card.input.shape:   # a bare .keras file, or an old card: what the model itself says
         card.input = cards.InputSpec(list(shape), "uint8", "capstone" if shape[2] == 1 else "union")

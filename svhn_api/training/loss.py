@@ -1,4 +1,5 @@
-"""The sequence loss: one cross-entropy per head (length + five digit positions), in ``keras.ops``."""
+"""The losses, per example, in ``keras.ops``: the reader's sequence loss (one cross-entropy per head: length +
+five digit positions), the localizer's box loss and the detector's map loss."""
 
 from __future__ import annotations
 
@@ -36,3 +37,17 @@ def box_loss(target: Any, box: Any) -> Any:
     area_b = ops.maximum(b[:, 2] - b[:, 0], 0.0) * ops.maximum(b[:, 3] - b[:, 1], 0.0)
     iou = inter / ops.maximum(area_t + area_b - inter, 1e-6)
     return ops.sum(ops.abs(t - b), axis=1) + (1.0 - iou)
+
+
+def map_loss(target: Any, logits: Any) -> Any:
+    """Per-example detector loss ``(B,)`` for ``(B, h, w)`` 0/1 cell maps and logits: the mean binary
+    cross-entropy of the cells plus ``1 - Dice`` of the map (the Dice term keeps a number that covers a few
+    cells of a large photo as important as one that fills it; an empty target map adds only its false alarms)."""
+    ops = import_keras().ops
+    t, z = ops.cast(target, "float32"), ops.cast(logits, "float32")
+    bce = ops.mean(ops.binary_crossentropy(t, z, from_logits=True), axis=(1, 2))
+    p = ops.sigmoid(z)
+    inter = ops.sum(p * t, axis=(1, 2))
+    total = ops.sum(p, axis=(1, 2)) + ops.sum(t, axis=(1, 2))
+    dice = (2.0 * inter + 1.0) / (total + 1.0)
+    return bce + (1.0 - dice)

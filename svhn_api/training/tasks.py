@@ -1,5 +1,6 @@
-"""What a training run optimises, for each kind of model: the reader (label rows -> six softmax heads) or the
-localizer (digit boxes -> the number's box in the whole photo). ``train`` asks the task for a batch's inputs
+"""What a training run optimises, for each kind of model: the reader (label rows -> six softmax heads), the
+localizer (digit boxes -> the number's box in the whole photo) or the detector (digit boxes -> the map of
+where the number is). ``train`` asks the task for a batch's inputs
 and targets, the loss, and the validation score; everything else is shared."""
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import numpy as np
 from PIL import Image
 
 from svhn_api.errors import DataError
+from svhn_api.inference.detect import CELL, best_boxes, target_maps
 from svhn_api.inference.locate import box_iou, union_boxes
 
 
 @dataclass(frozen=True)
 class Task:
-    name: str                   # "read" or "locate" (svhn_api.models.task)
+    name: str                   # "read", "locate" or "detect" (svhn_api.models.task)
     output: str                 # the layer whose output the trainer fits
     fields: tuple[str, ...]     # the store fields a batch needs
     score: str                  # what validation reports; higher is better
@@ -26,7 +28,8 @@ class Task:
 
 READ = Task("read", "logits", ("images", "labels"), "whole-number accuracy", ("union", "capstone"))
 LOCATE = Task("locate", "box", ("images", "boxes", "sizes"), "mean IoU", ("photo",))
-TASKS = {t.name: t for t in (READ, LOCATE)}
+DETECT = Task("detect", "map_logits", ("images", "boxes", "sizes"), "found share (IoU >= 0.5)", ("scene",))
+TASKS = {t.name: t for t in (READ, LOCATE, DETECT)}
 
 
 def check_store(task: Task, crop: str, data: str | Path, architecture: str) -> None:
@@ -36,13 +39,18 @@ def check_store(task: Task, crop: str, data: str | Path, architecture: str) -> N
 
 
 def inputs_and_targets(task: Task, batch: dict[str, np.ndarray], rng: np.random.Generator | None) -> tuple:
-    """``(images, targets)`` of a store batch; ``rng`` (training only) reframes the localizer's photos."""
+    """``(images, targets)`` of a store batch; ``rng`` (training only) reframes the localizer's and the
+    detector's photos (and shows the detector windows with no number)."""
     if task is READ:
         return batch["images"], batch["labels"]
-    boxes = union_fractions(batch["boxes"], batch["sizes"])
-    if rng is None:
-        return batch["images"], boxes
-    return reframe(batch["images"], boxes, rng)
+    images, boxes = batch["images"], union_fractions(batch["boxes"], batch["sizes"])
+    if rng is not None:
+        images, boxes = reframe(images, boxes, rng, keep=0.35 if task is LOCATE else 0.5)
+    if task is LOCATE:
+        return images, boxes
+    if rng is not None:
+        images, boxes = elsewhere(images, boxes, rng)
+    return images, target_maps(boxes, (images.shape[1] // CELL, images.shape[2] // CELL))
 
 
 def union_fractions(boxes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -71,6 +79,26 @@ def reframe(images: np.ndarray, boxes: np.ndarray, rng: np.random.Generator,
     return out_x, out_b
 
 
+def elsewhere(images: np.ndarray, boxes: np.ndarray, rng: np.random.Generator,
+              share: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """A ``share`` of the photos replaced by a window of them (a third to two thirds of the photo each way)
+    that does not touch the number, resized back, with a NaN box: the detector learns "no number here" from
+    the doors, walls and signs around real numbers."""
+    out_x, out_b = images.copy(), boxes.copy()
+    size = images.shape[1]
+    for i in np.flatnonzero(rng.random(len(images)) < share):
+        x0, y0, x1, y1 = boxes[i]
+        for _ in range(5):
+            cw, ch = rng.uniform(1 / 3, 2 / 3, size=2)
+            left, top = rng.uniform(0, 1 - cw), rng.uniform(0, 1 - ch)
+            if left >= x1 or left + cw <= x0 or top >= y1 or top + ch <= y0:
+                window = (left * size, top * size, (left + cw) * size, (top + ch) * size)
+                out_x[i] = np.asarray(Image.fromarray(images[i]).resize((size, size), Image.BILINEAR, box=window))
+                out_b[i] = np.nan
+                break
+    return out_x, out_b
+
+
 def _between(rng: np.random.Generator, low: float, high: float) -> float:
     """A uniform draw in [low, high] within [0, 1] (the bounds may cross by rounding: then ``low``)."""
     low = max(0.0, low)
@@ -79,11 +107,11 @@ def _between(rng: np.random.Generator, low: float, high: float) -> float:
 
 def loss(task: Task, kind: str) -> Any:
     """The per-example loss ``(targets, outputs) -> (B,)`` the trainer is compiled with."""
-    from svhn_api.training.loss import box_loss, sequence_loss
+    from svhn_api.training.loss import box_loss, map_loss, sequence_loss
 
     if task is READ:
         return lambda y, z: sequence_loss(y, z, kind)
-    return box_loss
+    return box_loss if task is LOCATE else map_loss
 
 
 def validation_score(task: Task, lm: Any, data: str | Path, limit: int | None, none_terms: bool) -> float:
@@ -97,7 +125,9 @@ def validation_score(task: Task, lm: Any, data: str | Path, limit: int | None, n
     from svhn_api.data import store
 
     predicted, truth = [], []
-    for b in store.iter_batches(data, "validation", 256, fields=LOCATE.fields, limit=limit):
-        predicted.append(lm.run(b["images"]))
+    for b in store.iter_batches(data, "validation", 256, fields=task.fields, limit=limit):
+        out = lm.run(b["images"])
+        predicted.append(out if task is LOCATE else best_boxes(out))
         truth.append(union_fractions(b["boxes"], b["sizes"]))
-    return float(box_iou(np.concatenate(predicted), np.concatenate(truth)).mean())
+    iou = np.nan_to_num(box_iou(np.concatenate(predicted), np.concatenate(truth)))
+    return float(iou.mean() if task is LOCATE else (iou >= 0.5).mean())
