@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from svhn_api import paths
 from svhn_api.inference import whole_photo
 from svhn_api.inference.evaluate import framing_line
 
@@ -30,17 +31,16 @@ def box_iou(a: Box, b: Box) -> float:
 
 def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequence[Box | None] | None = None,
                     *, model: Any = None, data: dict[str, Any] | None = None, batch: int = 64,
-                    record: bool = False, localizer: Any = False, detector: Any = None,
+                    record: bool = False, localizer: Any = False, detector: Any = None, digits: Any = None,
                     truth_boxes: Sequence[Box] | None = None) -> dict[str, Any]:
     """Accuracy of the model's readings of ``images`` against ``numbers``.
 
     ``data`` describes the images for the record (e.g. ``{"name": ..., "split": "test", "kind": "real SVHN",
     "crop": "ground-truth union box +30%"}``); with ``record`` the result is appended to the model card.
     Without ``boxes``, ``localizer`` and ``detector`` (as ``predict`` takes them; localizer False: the whole
-    image) find the number;
+    image) find the number; ``digits``: the digit classifier joined with the reader (as ``predict`` takes it);
     with ``truth_boxes`` the mean IoU of the boxes it found is reported too.
     """
-    from svhn_api import paths
     from svhn_api.inference.predict import predict
     from svhn_api.models import card as cards
     from svhn_api.models import io as model_io
@@ -52,9 +52,12 @@ def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequen
     for i in range(0, len(images), batch):
         preds += predict(list(images[i:i + batch]), model=lm,
                          boxes=None if boxes is None else list(boxes[i:i + batch]), localizer=localizer,
-                         detector=detector)
+                         detector=detector, digits=digits)
     rows = [{"truth": t, "prediction": p.number, "confidence": round(p.confidence, 4), "correct": p.number == t,
              "box": p.box} for t, p in zip(numbers, preds, strict=True)]
+    reader = {"model": paths.portable(lm.path)}
+    if _used(digits, paths.default_digits):
+        reader["digits"] = paths.portable(model_io.load(paths.default_digits() if digits is None else digits).path)
     right = sum(r["correct"] for r in rows)
     metrics: dict[str, Any] = {"whole_number_accuracy": round(right / len(rows), 6) if rows else None,
                                "correct": right, "count": len(rows)}
@@ -64,7 +67,7 @@ def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequen
             r["iou"] = round(iou, 4)
         metrics["mean_iou"] = round(float(np.mean(ious)), 4)
         metrics["found_at_iou_0.5"] = round(float(np.mean(np.array(ious) >= 0.5)), 6)
-    report = {"model": paths.portable(lm.path), "data": {**(data or {}), "count": len(rows)},
+    report = {**reader, "data": {**(data or {}), "count": len(rows)},
               "metrics": metrics, "evaluated": cards.now(), "rows": rows}
     if record:
         record_in_card(lm, report)
@@ -95,10 +98,10 @@ def annotated_photos(images_dir: str | Path, annotations: str | Path, only: set[
     from svhn_api.data.records import DigitBox
 
     ann = {a["filename"]: a for a in json.loads(Path(annotations).read_text())}
-    paths = sorted((p for p in Path(images_dir).glob("*.png") if only is None or p.name in only),
+    files = sorted((p for p in Path(images_dir).glob("*.png") if only is None or p.name in only),
                    key=lambda p: (len(p.stem), p.stem))
     numbers, boxes, framing = [], [], []
-    for p in paths:
+    for p in files:
         a = ann[p.name]
         numbers.append(a["number"])
         left, top, width, height = union_box([DigitBox(b["label"], b["left"], b["top"], b["width"], b["height"])
@@ -107,46 +110,47 @@ def annotated_photos(images_dir: str | Path, annotations: str | Path, only: set[
         x1, y1 = min(float(a["image_width"]), left + width), min(float(a["image_height"]), top + height)
         boxes.append((x0, y0, x1 - x0, y1 - y0))
         framing.append(whole_photo.framing_bucket(y1 - y0, float(a["image_height"])))
-    return paths, numbers, boxes, framing
+    return files, numbers, boxes, framing
 
 
 def evaluate_real_svhn(root: str | Path, model: Any = None, record: bool = False, localizer: Any = None,
-                       split: str | Path | None = None, detector: Any = None) -> dict[str, dict[str, Any]]:
+                       split: str | Path | None = None, detector: Any = None, digits: Any = None,
+                       ) -> dict[str, dict[str, Any]]:
     """The real-image measurements on a folder laid out like ``../shared/svhn-real``: the test photos with
     their ground-truth union box (+30%), the same photos whole (found by ``localizer`` and ``detector``, as
-    ``predict`` takes them; localizer False: read whole), the format-2 train digit crops, and with ``split``
+    ``predict`` takes them; localizer False: read whole; ``digits`` the digit classifier joined with the
+    reader), the format-2 train digit crops, and with ``split``
     (a ``split.json`` of ``pipelines.whole_photo``) its real validation photos, with the box and whole, and
     their zoomed-out copies (``reframed/`` beside it) when they have been made."""
-    from svhn_api import paths as locations
 
     root = Path(root)
-    where = os.path.relpath(root, locations.CHECKOUT or Path.cwd())
+    where = os.path.relpath(root, paths.CHECKOUT or Path.cwd())
     photos, numbers, boxes, framing = annotated_photos(root / "images" / "test", root / "annotations" / "test.json")
     name = f"real SVHN test photos ({len(photos)}: {', '.join(p.stem for p in photos[:3])}, ...)"
-    found_by = {"localizer": localizer, "detector": detector}
+    helpers = {"localizer": localizer, "detector": detector, "digits": digits}
     out = _with_and_without_box("test", photos, numbers, boxes, framing, name, f"{where}/images/test", model,
-                                record, found_by)
+                                record, helpers)
     if split is not None:
         held = set(json.loads(Path(split).read_text())["validation"])
         photos, numbers, boxes, framing = annotated_photos(root / "images" / "train",
                                                            root / "annotations" / "train.json", only=held)
         out |= _with_and_without_box("validation", photos, numbers, boxes, framing,
                                      f"real SVHN validation photos ({len(photos)} train-split photos held out, "
-                                     f"{Path(split).name})", f"{where}/images/train", model, record, found_by)
+                                     f"{Path(split).name})", f"{where}/images/train", model, record, helpers)
         reframed = Path(split).parent / "reframed"
         if (reframed / "annotations.json").is_file():
             photos, numbers, boxes, framing = annotated_photos(reframed, reframed / "annotations.json")
             out |= _with_and_without_box("reframed_validation", photos, numbers, boxes, framing,
                                          f"real SVHN validation photos zoomed out to the test split's framing "
-                                         f"({len(photos)}, seeded)", os.path.relpath(reframed, locations.CHECKOUT
+                                         f"({len(photos)}, seeded)", os.path.relpath(reframed, paths.CHECKOUT
                                                                                       or Path.cwd()),
-                                         model, record, found_by)
+                                         model, record, helpers)
     f2 = root / "format2" / "train_32x32_first1083.npz"
     if f2.is_file():
         with np.load(f2) as z:
             x, y = z["X"], z["y"]
         out["format2_train_digits"] = evaluate_photos(list(x), [str(int(v) % 10) for v in y], None, model=model,
-                                                      record=record, data={
+                                                      digits=digits, record=record, data={
             "name": f"real SVHN format-2 32x32 digit crops of train images ({len(x)})",
             "path": f"{where}/format2/{f2.name}", "split": "train",
             "kind": "real SVHN", "crop": "32x32 single-digit crop, read whole"})
@@ -154,17 +158,16 @@ def evaluate_real_svhn(root: str | Path, model: Any = None, record: bool = False
 
 
 def _with_and_without_box(key: str, photos: list[Path], numbers: list[str], boxes: list[Box], framing: list[str],
-                          name: str, where: str, model: Any, record: bool, found_by: dict[str, Any],
+                          name: str, where: str, model: Any, record: bool, helpers: dict[str, Any],
                           ) -> dict[str, dict[str, Any]]:
-    """The photos read with their true box and whole (``found_by``: ``evaluate_photos``' localizer and
-    detector); the whole-photo report also holds ``by_framing``."""
+    """The photos read with their true box and whole (``helpers``: ``evaluate_photos``' localizer, detector
+    and digits); the whole-photo report also holds ``by_framing``."""
     data = {"name": name, "path": where, "split": key if key == "test" else "train", "kind": "real SVHN"}
-    crop = ("whole photo, no box" if found_by["localizer"] is False else "whole photo, number found by the "
-            + ("localizer" if found_by["detector"] is False or not _has_detector(found_by["detector"])
-               else "detector and the localizer"))
-    boxed = evaluate_photos(photos, numbers, boxes, model=model, record=record,
+    crop = ("whole photo, no box" if helpers["localizer"] is False else "whole photo, number found by the "
+            + ("detector and the localizer" if _used(helpers["detector"], paths.default_detector) else "localizer"))
+    boxed = evaluate_photos(photos, numbers, boxes, model=model, digits=helpers["digits"], record=record,
                             data={**data, "crop": "ground-truth union box expanded 30%"})
-    whole = evaluate_photos(photos, numbers, None, model=model, **found_by, truth_boxes=boxes,
+    whole = evaluate_photos(photos, numbers, None, model=model, **helpers, truth_boxes=boxes,
                             data={**data, "crop": crop})
     whole["metrics"]["by_framing"] = by_framing(framing, boxed, whole)
     if record:
@@ -174,10 +177,9 @@ def _with_and_without_box(key: str, photos: list[Path], numbers: list[str], boxe
     return {f"{key}_gt_box": boxed, f"{key}_whole_photo": whole}
 
 
-def _has_detector(detector: Any) -> bool:
-    from svhn_api import paths
-
-    return detector is not None or paths.default_detector() is not None
+def _used(given: Any, default: Any) -> bool:
+    """Whether ``predict`` uses a helper model given as ``given`` (None: ``default()`` if there is one)."""
+    return given is not False and (given is not None or default() is not None)
 
 
 def summary_lines(results: dict[str, dict[str, Any]]) -> list[str]:

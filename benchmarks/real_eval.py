@@ -2,7 +2,7 @@
 ``$SVHN_REAL``, or ``--real``).
 
     python -m benchmarks.real_eval [--model artifacts/models/compact] [--localizer DIR | --whole-image]
-                                   [--detector DIR | --no-detector]
+                                   [--detector DIR | --no-detector] [--digits DIR | --no-digits] [--compare]
                                    [--split data/whole_photo/real/split.json] [--real DIR] [--record] [--json]
 
 Measurements, each naming its data:
@@ -13,7 +13,9 @@ Measurements, each naming its data:
   framing (how tall the number is in the photo: < 0.25, 0.25-0.4, 0.4-0.6, > 0.6 of its height),
 - with ``--split``: the same two on the real validation photos that split held out of training,
 - the 1,083 real 32x32 "format 2" digit crops of train images 1-499 (each one digit, read whole).
-Skips with a message when the real material is absent. ``--record`` appends the results to the card.
+With ``--compare``: every measurement again with the reader alone (no digit classifier), and for each the
+photos the digit classifier fixed and broke (paired, the same photos). Skips with a message when the real
+material is absent. ``--record`` appends the results to the card.
 """
 
 from __future__ import annotations
@@ -31,6 +33,13 @@ QUOTED_BASELINES = {"tesseract5_psm8_digits_on_crops": 18, "rapidocr_ppocrv4_rec
                     "best_offline_ocr_on_full_images": 11}
 
 
+def paired(before: list[dict], after: list[dict]) -> tuple[int, int]:
+    """Photos read right only ``after`` (fixed) and only ``before`` (broken): rows of the same photos."""
+    fixed = sum(b["correct"] < a["correct"] for b, a in zip(before, after, strict=True))
+    broken = sum(b["correct"] > a["correct"] for b, a in zip(before, after, strict=True))
+    return fixed, broken
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="model folder (default: the shipped model)")
@@ -43,6 +52,11 @@ def main() -> int:
     ap.add_argument("--detector", default=None,
                     help="detector that leads the localizer (default: $SVHN_DETECTOR, else the shipped one)")
     ap.add_argument("--no-detector", action="store_true", help="the localizer alone, without the detector")
+    ap.add_argument("--digits", default=None,
+                    help="digit classifier joined with the reader (default: $SVHN_DIGITS, else the shipped one)")
+    ap.add_argument("--no-digits", action="store_true", help="the reader alone, without the digit classifier")
+    ap.add_argument("--compare", action="store_true",
+                    help="also read everything with the reader alone: fixed/broken photos, paired")
     ap.add_argument("--split", type=Path, default=None,
                     help="split.json of pipelines.whole_photo: also measure its real validation photos")
     ap.add_argument("--json", action="store_true", help="print the metrics as JSON on the last line")
@@ -54,10 +68,21 @@ def main() -> int:
     t0 = time.perf_counter()
     from benchmarks.photo_eval import evaluate_real_svhn, summary_lines
 
-    res = evaluate_real_svhn(a.real, a.model, a.record, localizer=False if a.whole_image else a.localizer,
-                             split=a.split, detector=False if a.no_detector else a.detector)
-    print(f"machine: {os.cpu_count()} cores; model: {res['test_gt_box']['model']}")
+    localizer, detector = False if a.whole_image else a.localizer, False if a.no_detector else a.detector
+    res = evaluate_real_svhn(a.real, a.model, a.record, localizer=localizer, split=a.split, detector=detector,
+                             digits=False if a.no_digits else a.digits)
+    print(f"machine: {os.cpu_count()} cores; model: {res['test_gt_box']['model']}"
+          + (f", digit classifier: {res['test_gt_box']['digits']}" if "digits" in res["test_gt_box"] else ""))
     print("\n".join(summary_lines(res)))
+    if a.compare:
+        alone = evaluate_real_svhn(a.real, a.model, False, localizer=localizer, split=a.split, detector=detector,
+                                   digits=False)
+        print("the reader alone, and what the digit classifier changed (same photos: fixed / broken):")
+        for key, r in alone.items():
+            fixed, broken = paired(r["rows"], res[key]["rows"])
+            m = r["metrics"]
+            print(f"  {key:<32} {m['correct']:>5}/{m['count']:<5} = {m['whole_number_accuracy']:.1%}   "
+                  f"with the digit classifier {res[key]['metrics']['correct']}: fixed {fixed}, broken {broken}")
     print("quoted baselines (on test photos 1-30, not run here): "
           + ", ".join(f"{k} {v}/30" for k, v in QUOTED_BASELINES.items()))
     if a.show:

@@ -3,15 +3,16 @@ models' real-photo evaluations in every card, so that no card (nor the README, w
 figures of earlier models.
 
     python -m pipelines.ship [--reader runs/compact-real] [--localizer runs/localizer] \
-                             [--detector runs/detector] [--split data/whole_photo/real/split.json]
+                             [--detector runs/detector] [--digits runs/digits-ccexam] \
+                             [--split data/whole_photo/real/split.json]
 
-Without ``--reader``/``--localizer``/``--detector`` the models already shipped stay and only their evaluations
-are measured again (after the real material beside the checkout changed, say). Measured, each on the real
-SVHN material in ``$SVHN_REAL``: every test photo there (evaluation only) and the real validation photos of
-``--split`` (made by ``pipelines.whole_photo``, seeded, if it is not there yet) and their copies zoomed out to
-the test split's framing, each with the ground-truth box and whole (the shipped detector and localizer finding
-the number); and the format-2 digit crops. Earlier real-SVHN evaluations in the cards are replaced; others
-(e.g. synthetic splits) stay.
+Without ``--reader``/``--localizer``/``--detector``/``--digits`` the models already shipped stay and only
+their evaluations are measured again (after the real material beside the checkout changed, say). Measured,
+each on the real SVHN material in ``$SVHN_REAL``: every test photo there (evaluation only) and the real
+validation photos of ``--split`` (made by ``pipelines.whole_photo``, seeded, if it is not there yet) and their
+copies zoomed out to the test split's framing, each with the ground-truth box and whole (the shipped detector
+and localizer finding the number; the shipped digit classifier joined with the reader); and the format-2
+digit crops. Earlier real-SVHN evaluations in the cards are replaced; others (e.g. synthetic splits) stay.
 """
 
 from __future__ import annotations
@@ -24,30 +25,34 @@ from typing import Any
 from svhn_api import paths
 
 SHIPPED_FILES = ("model.keras", "card.json")
+NOTICES = "LICENSE-*.txt"      # a license notice that must travel with the model (pretrained weights)
 REAL = "real SVHN"
 
 
 def copy_run(run: Path, shipped: Path) -> None:
-    """``run``'s model and card into ``shipped`` (each file replaced atomically; logs and checkpoints stay)."""
+    """``run``'s model, card and license notices into ``shipped`` (each file replaced atomically; logs and
+    checkpoints stay)."""
     missing = [n for n in SHIPPED_FILES if not (run / n).is_file()]
     if missing:
         raise SystemExit(f"{run}: no {' or '.join(missing)}; train it first (python -m svhn_api train ...)")
     shipped.mkdir(parents=True, exist_ok=True)
-    for name in SHIPPED_FILES:
+    for name in (*SHIPPED_FILES, *sorted(p.name for p in run.glob(NOTICES))):
         tmp = shipped / f".{name}.tmp"
         shutil.copy2(run / name, tmp)
         tmp.replace(shipped / name)
 
 
 def rerecord(reader: Path, localizer: Path, results: dict[str, dict[str, Any]], detector: Path | None = None,
-             ) -> None:
+             digits: Path | None = None) -> None:
     """Replace the real-SVHN evaluations of the cards with ``results`` (``evaluate_real_svhn``'s): all of them
-    in the reader's card, the whole-photo ones in the localizer's (and the detector's); each record names the
-    models that made it."""
+    in the reader's card (and the digit classifier's), the whole-photo ones in the localizer's (and the
+    detector's); each record names the models that made it."""
     from svhn_api.models import card as cards
 
     def record(r: dict[str, Any], whole: bool) -> dict[str, Any]:
         models = {"model": paths.portable(reader / "model.keras")}
+        if digits is not None:
+            models["digits"] = paths.portable(digits / "model.keras")
         if whole:
             models["localizer"] = paths.portable(localizer / "model.keras")
             if detector is not None:
@@ -65,6 +70,10 @@ def rerecord(reader: Path, localizer: Path, results: dict[str, dict[str, Any]], 
         return change
 
     cards.update(reader, replace([record(r, whole(k)) for k, r in results.items()]))
+    if digits is not None:
+        cards.update(digits, replace([{**record(r, whole(k)), "model": paths.portable(digits / "model.keras"),
+                                       "reader": paths.portable(reader / "model.keras")}
+                                      for k, r in results.items()]))
     for finder in (localizer, detector):
         if finder is not None:
             cards.update(finder, replace([{**record(r, True), "model": paths.portable(finder / "model.keras"),
@@ -77,6 +86,8 @@ def main() -> int:
     ap.add_argument("--reader", type=Path, default=None, help="a trained reader run to ship as compact")
     ap.add_argument("--localizer", type=Path, default=None, help="a trained localizer run to ship as localizer")
     ap.add_argument("--detector", type=Path, default=None, help="a trained detector run to ship as detector")
+    ap.add_argument("--digits", type=Path, default=None,
+                    help="a digit classifier (pipelines.pretrained_digits) to ship as digits")
     ap.add_argument("--shipped", type=Path, default=paths.shipped_models_dir(), help="the shipped models' folder")
     ap.add_argument("--real", type=Path, default=paths.real_svhn_dir(), help="the real SVHN sample")
     ap.add_argument("--split", type=Path, default=paths.data_dir() / "whole_photo" / "real" / "split.json",
@@ -84,8 +95,8 @@ def main() -> int:
     a = ap.parse_args()
     if not (a.real / "images" / "test").is_dir():
         raise SystemExit(f"{a.real}: no real SVHN material to evaluate on; set SVHN_REAL or --real")
-    reader, localizer, detector = a.shipped / "compact", a.shipped / "localizer", a.shipped / "detector"
-    for run, shipped in ((a.reader, reader), (a.localizer, localizer), (a.detector, detector)):
+    reader, localizer, detector, digits = (a.shipped / n for n in ("compact", "localizer", "detector", "digits"))
+    for run, shipped in ((a.reader, reader), (a.localizer, localizer), (a.detector, detector), (a.digits, digits)):
         if run is not None:
             copy_run(run, shipped)
             print(f"shipped {run} as {shipped}")
@@ -95,12 +106,13 @@ def main() -> int:
 
     split = split_real(a.real, a.split.parent, validation=103, seed=2026)
     reframed_validation(a.real, a.split.parent, split, split["seed"])
-    detector = detector if (detector / "model.keras").is_file() else None
+    detector, digits = ((m if (m / "model.keras").is_file() else None) for m in (detector, digits))
     results = evaluate_real_svhn(a.real, reader, record=False, localizer=localizer, split=a.split,
-                                 detector=detector if detector is not None else False)
-    rerecord(reader, localizer, results, detector)
+                                 detector=detector or False, digits=digits or False)
+    rerecord(reader, localizer, results, detector, digits)
     print("\n".join(summary_lines(results)))
-    print(f"recorded in the cards of {', '.join(str(m) for m in (reader, localizer, detector) if m is not None)}")
+    shipped = (reader, localizer, detector, digits)
+    print(f"recorded in the cards of {', '.join(str(m) for m in shipped if m is not None)}")
     return 0
 
 

@@ -80,6 +80,13 @@ def default_detector() -> Path | None:
     return path if (path / "model.keras").is_file() or (path.suffix == ".keras" and path.is_file()) else None
 
 
+def default_digits() -> Path | None:
+    """The digit classifier ``predict`` joins with the reader: ``$SVHN_DIGITS``, else the shipped one; None
+    when neither exists (then the reader reads alone)."""
+    path = _env("SVHN_DIGITS", shipped_models_dir() / "digits")
+    return path if (path / "model.keras").is_file() or (path.suffix == ".keras" and path.is_file()) else None
+
+
 def is_shipped(path: str | os.PathLike) -> bool:
     """True for a path inside the shipped models, which nothing may write to."""
     try:

@@ -32,8 +32,10 @@ from svhn_api.data.images import input_name, load_image
 from svhn_api.data.preprocess import crop_union
 from svhn_api.errors import BoxWarning, ImageError, ModelError
 from svhn_api.inference.decode import decode_batch, topk
+from svhn_api.inference.digit_slots import combine, slot_requests
 from svhn_api.inference.locate import SEARCH_BELOW, Window, agreement, detected, locate, looks, search_windows
 from svhn_api.labels import row_to_number
+from svhn_api.models.digits import digit_crop
 from svhn_api.models.io import load
 
 __all__ = ["Prediction", "predict", "model_input"]
@@ -154,7 +156,7 @@ def _labels(items: list[Any], names: Sequence[str | None] | None) -> list[str]:
 
 def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | None = None,
             top: int = 5, localizer: Any = None, errors: str = "raise", names: Sequence[str | None] | None = None,
-            search: bool = True, detector: Any = None) -> Prediction | list[Prediction]:
+            search: bool = True, detector: Any = None, digits: Any = None) -> Prediction | list[Prediction]:
     """Read the number in one image (returns a ``Prediction``) or a list of images (returns a list).
 
     ``top``: how many readings to consider; ``alternatives`` holds the ``top - 1`` after the best.
@@ -168,6 +170,9 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
     readings agree on (``locate``); False: one box per photo (faster, worse on numbers small in the photo).
     ``detector``: a detector model (folder, file or loaded) that tells the localizer where to look first;
     None: the default one if there is one; False: the localizer looks at the whole photo first.
+    ``digits``: a digit classifier (folder, file or loaded) that reads each digit slot of the box read, its
+    evidence joined with the reader's (``inference.digit_slots``); None: the default one if there is one;
+    False: the reader alone.
     """
     if errors not in ERRORS:
         raise ValueError(f"errors={errors!r}: choose 'raise' (a bad input raises ImageError) or 'return' "
@@ -200,7 +205,7 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
                 given[i] = box
     readings: dict[int, Prediction] = {}
     if pictures:   # else nothing is readable, and the models (and Keras) are never loaded
-        readings = _read_pictures(model, localizer, detector, pictures, given, top, search,
+        readings = _read_pictures(model, localizer, detector, digits, pictures, given, top, search,
                                   lambda i, shape, box: attempt(i, _crop, pictures[i], shape, box, labels[i]))
     out = []
     for i in range(len(items)):
@@ -211,7 +216,7 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
     return out[0] if single else out
 
 
-def _read_pictures(model: Any, localizer: Any, detector: Any, pictures: dict[int, Image.Image],
+def _read_pictures(model: Any, localizer: Any, detector: Any, digits: Any, pictures: dict[int, Image.Image],
                    given: dict[int, Box], top: int, search: bool, crop: Any) -> dict[int, Prediction]:
     """The readings of ``pictures`` (by position), each in its given box, else where the localizer finds the
     number (searching when that reading is unsure), else whole; ``crop(i, shape, box)``: the model's input,
@@ -224,9 +229,45 @@ def _read_pictures(model: Any, localizer: Any, detector: Any, pictures: dict[int
     for i, (box, reading) in _search(lm, finder if search else None, pictures, found, spots, readings, top).items():
         found[i] = used[i] = box
         readings[i] = reading
+    digits = digits if digits is not None else paths.default_digits()
+    if digits is not False and digits is not None:
+        _with_digits(_model_for(digits, "classify", "pipelines.pretrained_digits (or False: the reader alone)"),
+                     lm, {i: (pictures[i], used[i]) for i in readings}, readings, top)
     for i, r in readings.items():
         r.box, r.located = (None if used[i] is None else tuple(float(v) for v in used[i])), i in found
     return readings
+
+
+def _with_digits(classifier: Any, lm: Any, where: dict[int, tuple[Image.Image, Box | None]],
+                 readings: dict[int, Prediction], top: int) -> None:
+    """Each reading joined with the digit classifier's readings of its box's slots (``digit_slots.combine``),
+    in place: number, confidence, probabilities, alternatives and unsure flag (the classifier card's
+    calibrated threshold)."""
+    keys = list(readings)
+    boxes = [_clipped(*where[i]) for i in keys]
+    requests = slot_requests([readings[i].probabilities for i in keys], boxes)
+    if not requests:
+        return
+    probs = classifier.run(np.stack([digit_crop(where[keys[k]][0], s) for k, _, s in requests]))
+    by_reading: dict[int, dict[int, list[np.ndarray]]] = {}
+    for (k, length, _), p in zip(requests, probs, strict=True):
+        by_reading.setdefault(k, {}).setdefault(length, []).append(p)
+    threshold = classifier.card.decode.unsure_below
+    for k, i in enumerate(keys):
+        r = readings[i]
+        r.probabilities, r.number, r.confidence = combine(
+            r.probabilities, {n: np.stack(v) for n, v in by_reading[k].items()}, lm.none_terms)
+        r.alternatives = [] if top <= 1 else [(n, s) for n, s in topk(r.probabilities, top, lm.none_terms)
+                                              if n != r.number][:top - 1]
+        r.unsure = threshold is not None and r.confidence < threshold
+
+
+def _clipped(img: Image.Image, box: Box | None) -> Box:
+    """``box`` clipped to the photo; the whole photo for None."""
+    if box is None:
+        return 0.0, 0.0, float(img.width), float(img.height)
+    x0, y0 = max(0.0, box[0]), max(0.0, box[1])
+    return x0, y0, min(float(img.width), box[0] + box[2]) - x0, min(float(img.height), box[1] + box[3]) - y0
 
 
 def _reader(model: Any) -> Any:
@@ -273,7 +314,7 @@ def _locate(pictures: dict[int, Image.Image], localizer: Any, detector: Any,
             dict(zip(pictures, spots, strict=True)))
 
 
-KINDS = {"read": "reader", "locate": "localizer", "detect": "detector"}
+KINDS = {"read": "reader", "locate": "localizer", "detect": "detector", "classify": "digit classifier"}
 
 
 def _model_for(model: Any, task: str, how: str) -> Any:

@@ -22,6 +22,7 @@ from svhn_api.models import card as cards
 
 MODEL_FILE = "model.keras"
 LOCATE_OUTPUT = (4,)      # a localizer's box: (left, top, right, bottom) fractions of the photo
+CLASSIFY_OUTPUT = (10,)   # a digit classifier's probabilities of the digits 0-9
 _CACHE: dict[tuple[str, int, int], LoadedModel] = {}
 _LOCK = threading.Lock()
 
@@ -44,11 +45,10 @@ class LoadedModel:
 
     @property
     def task(self) -> str:
-        """``"read"`` (a reader: ``(N, 6, 11)`` probabilities), ``"locate"`` (a localizer: ``(N, 4)`` boxes) or
-        ``"detect"`` (a detector: ``(N, h, w)`` maps)."""
-        if self.output_shape == LOCATE_OUTPUT:
-            return "locate"
-        return "read" if self.output_shape == OUTPUT_SHAPE else "detect"
+        """``"read"`` (a reader: ``(N, 6, 11)`` probabilities), ``"locate"`` (a localizer: ``(N, 4)`` boxes),
+        ``"detect"`` (a detector: ``(N, h, w)`` maps) or ``"classify"`` (a digit classifier: ``(N, 10)``)."""
+        return {LOCATE_OUTPUT: "locate", OUTPUT_SHAPE: "read", CLASSIFY_OUTPUT: "classify"}.get(self.output_shape,
+                                                                                             "detect")
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -175,10 +175,12 @@ def wrap(net: Any, file: Path | None = None, folder: Path | None = None,
     """A ``LoadedModel`` around an in-memory Keras model."""
     shape = tuple(int(v) for v in net.input_shape[1:])
     detect_output = (shape[0] // CELL, shape[1] // CELL) if len(shape) == 3 else None
-    if len(shape) != 3 or tuple(net.output_shape[1:]) not in (OUTPUT_SHAPE, LOCATE_OUTPUT, detect_output):
+    if len(shape) != 3 or tuple(net.output_shape[1:]) not in (OUTPUT_SHAPE, LOCATE_OUTPUT, CLASSIFY_OUTPUT,
+                                                              detect_output):
         raise ModelError(f"{file or net.name}: not an svhn-reader model (input {net.input_shape}, output "
                          f"{net.output_shape}; expected (N, H, W, C) -> (N, {N_HEADS}, {N_CLASSES}) for a reader, "
-                         f"(N, 4) for a localizer or (N, H/{CELL}, W/{CELL}) for a detector)")
+                         f"(N, 4) for a localizer, (N, H/{CELL}, W/{CELL}) for a detector or (N, 10) for a digit "
+                         "classifier)")
     card = card or cards.ModelCard(name=net.name)
     if not card.input.shape:   # a bare .keras file, or an old card: what the model itself says
         card.input = cards.InputSpec(list(shape), "uint8", "capstone" if shape[2] == 1 else "union")

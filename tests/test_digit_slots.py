@@ -1,0 +1,102 @@
+"""Reading with the digit classifier beside the reader (``inference.digit_slots``, ``predict(digits=...)``)."""
+
+import numpy as np
+import pytest
+
+from svhn_api.inference.decode import decode_batch
+from svhn_api.inference.digit_slots import combine, lengths_tried, slot_requests, slots
+from svhn_api.labels import NO_DIGIT
+
+
+def reader_probs(length: dict[int, float], digits: list[dict[int, float]]) -> np.ndarray:
+    """A (6, 11) array: the length row, then per position the given digit probabilities (rest: 'no digit')."""
+    p = np.zeros((6, 11))
+    for n, v in length.items():
+        p[0, n] = v
+    p[0, 0] = 1 - p[0].sum()
+    for i, row in enumerate(digits, start=1):
+        for d, v in row.items():
+            p[i, d] = v
+        p[i, NO_DIGIT] = 1 - p[i].sum()
+    p[len(digits) + 1:, NO_DIGIT] = 1.0
+    return p
+
+
+def onehot(*digits: int, sure: float = 0.9) -> np.ndarray:
+    out = np.full((len(digits), 10), (1 - sure) / 9)
+    out[np.arange(len(digits)), digits] = sure
+    return out
+
+
+def test_slots_cut_the_box_into_equal_parts_left_to_right():
+    assert slots((10, 5, 30, 20), 3) == [(10, 5, 10, 20), (20, 5, 10, 20), (30, 5, 10, 20)]
+    assert slots((0, 0, 7, 7), 1) == [(0, 0, 7, 7)]
+
+
+def test_the_two_most_probable_lengths_are_tried():
+    p = reader_probs({2: 0.6, 3: 0.3, 1: 0.1}, [{4: 0.9}, {2: 0.9}, {7: 0.5}])
+    assert lengths_tried(p) == [2, 3]
+    requests = slot_requests([p], [(0, 0, 60, 20)])
+    assert [(k, n) for k, n, _ in requests] == [(0, 2), (0, 2), (0, 3), (0, 3), (0, 3)]
+
+
+def test_the_classifier_settles_a_digit_the_reader_is_unsure_of():
+    p = reader_probs({2: 0.9}, [{1: 0.5, 7: 0.45}, {5: 0.95}])
+    out, number, confidence = combine(p, {2: onehot(7, 5), 1: onehot(7)})
+    assert decode_batch(p[None])[0][0].tolist()[:3] == [2, 1, 5]        # the reader alone: "15"
+    assert number == "75"
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-6)         # still six distributions
+    assert out[1, NO_DIGIT] == 0 and out[3, NO_DIGIT] == pytest.approx(1.0)
+    assert confidence == pytest.approx(0.9 * out[1, 7] * out[2, 5], rel=1e-5)
+    assert out.shape == (6, 11) and out.dtype == np.float32
+
+
+def test_the_classifier_can_change_the_length_when_its_slots_read_better():
+    """The reader slightly prefers 2 digits; the three slots read three clear digits, the two slots do not."""
+    p = reader_probs({2: 0.5, 3: 0.45}, [{1: 0.6}, {8: 0.6}, {3: 0.6}])
+    def flat(n):
+        return np.full((n, 10), 0.1)
+
+    _, number, _ = combine(p, {2: flat(2), 3: onehot(1, 8, 3, sure=0.99)})
+    assert number == "183"
+    _, number, _ = combine(p, {2: onehot(1, 8, sure=0.99), 3: flat(3)})
+    assert number == "18"
+
+
+def test_combine_refuses_what_is_not_a_reading():
+    with pytest.raises(ValueError, match="combine takes"):
+        combine(np.zeros((5, 11)), {1: onehot(3)})
+    with pytest.raises(ValueError, match="combine takes"):
+        combine(reader_probs({1: 1.0}, [{3: 1.0}]), {})
+
+
+def test_predict_joins_the_digit_classifier_with_the_reader():
+    """A classifier sure of "7" everywhere turns every digit of the reading into 7; digits=False does not."""
+    from PIL import Image
+
+    from svhn_api import predict
+    from svhn_api.backend import import_keras
+    from tests.conftest import draw_number
+
+    keras = import_keras()
+
+    class Sevens(keras.layers.Layer):
+        def call(self, x):
+            logits = keras.ops.zeros((keras.ops.shape(x)[0], 10)) + keras.ops.convert_to_tensor(
+                [0.0] * 7 + [60.0] + [0.0] * 2)
+            return keras.ops.softmax(logits)
+
+    inp = keras.Input((32, 32, 3), dtype="uint8")
+    sevens = keras.Model(inp, Sevens()(inp))
+    img, boxes = draw_number("258", np.random.default_rng(0))
+    photo = Image.fromarray(np.asarray(img))
+    box = (min(b.left for b in boxes), min(b.top for b in boxes),
+           max(b.left + b.width for b in boxes) - min(b.left for b in boxes),
+           max(b.top + b.height for b in boxes) - min(b.top for b in boxes))
+    alone = predict(photo, boxes=box, digits=False)
+    joined = predict(photo, boxes=box, digits=sevens)
+    assert joined.number == "7" * len(joined.number) and joined.number != alone.number
+    assert joined.probabilities.shape == (6, 11) and not joined.unsure
+    assert all(n != joined.number for n, _ in joined.alternatives)
+    with pytest.raises(Exception, match="a reader, not a digit classifier"):
+        predict(photo, boxes=box, digits="artifacts/models/compact")
