@@ -143,8 +143,9 @@ def _latency(call: Any, runs: int) -> tuple[float, float]:
 
 def bench_predict(model: str | None, runs: int, localizer: str | None, detector: str | None = None) -> None:
     """``predict`` on one PNG file: with a box (the reader alone, as before 0.2), and whole with the localizer
-    when there is one (two looks + the reader; and with the search, 13 windows x 2 looks + 14 readings), led by
-    the detector when there is one, and without it (the same run's baseline); then batched throughput."""
+    when there is one (two looks + the reader; and with the search, 13 windows x 2 looks + 14 readings), each
+    with the digit classifier joined and without it (the same run's baseline), and led by a detector when one
+    is given or shipped; then batched throughput."""
     from PIL import Image
 
     from svhn_api import paths
@@ -154,28 +155,33 @@ def bench_predict(model: str | None, runs: int, localizer: str | None, detector:
     img = Image.fromarray(rng.integers(0, 256, (60, 120, 3), dtype=np.uint8))
     finder = localizer or paths.default_localizer()
     spotter = detector or paths.default_detector()
+    joiners = [None, False] if paths.default_digits() is not None else [False]
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "one.png"
         img.save(path)
-        med, p90 = _latency(lambda: predict(str(path), model=model, localizer=False), runs)
-        print(f"predict() one 120x60 PNG file, no localizer, warm, end to end: median {med:.2f} ms, p90 {p90:.2f} ms "
-              f"over {runs} calls")
+        for digits in joiners:
+            how = "the reader alone" if digits is False else "the reader and the digit classifier"
+            med, p90 = _latency(lambda j=digits: predict(str(path), model=model, localizer=False, digits=j), runs)
+            print(f"predict() one 120x60 PNG file read whole, no localizer, {how}, warm, end to end: median "
+                  f"{med:.2f} ms, p90 {p90:.2f} ms over {runs} calls")
         if finder is not None:   # a noise photo reads unsure, so predict searches: the worst case
             for led in ([spotter, False] if spotter is not None else [False]):
-                for search, how in ((False, "one box (search=False)"), (True, "searching (unsure: always here)")):
-                    med, p90 = _latency(lambda s=search, d=led: predict(str(path), model=model, localizer=finder,
-                                                                         detector=d, search=s), runs)
-                    who = f"the detector ({led}) and the localizer" if led else "the localizer alone"
-                    print(f"predict() one 120x60 PNG file, whole photo with {who} ({finder}), {how}, warm, end to "
-                          f"end: median {med:.2f} ms, p90 {p90:.2f} ms over {runs} calls")
+                for digits in joiners:
+                    for search, how in ((False, "one box (search=False)"), (True, "searching (unsure: always here)")):
+                        med, p90 = _latency(lambda s=search, d=led, j=digits: predict(
+                            str(path), model=model, localizer=finder, detector=d, search=s, digits=j), runs)
+                        who = (f"the detector ({led}) and the localizer" if led else "the localizer") + (
+                            ", the reader alone" if digits is False else ", the reader and the digit classifier")
+                        print(f"predict() one 120x60 PNG file, whole photo with {who} ({finder}), {how}, warm, "
+                              f"end to end: median {med:.2f} ms, p90 {p90:.2f} ms over {runs} calls")
     batch = [rng.integers(0, 256, (60, 120, 3), dtype=np.uint8) for _ in range(256)]
-    predict(batch, model=model, localizer=False)
+    predict(batch, model=model, localizer=False, digits=False)
     rates = []
     for _ in range(5):
         t = time.perf_counter()
-        predict(batch, model=model, localizer=False)
+        predict(batch, model=model, localizer=False, digits=False)
         rates.append(len(batch) / (time.perf_counter() - t))
-    print(f"predict() batched, list of {len(batch)} 120x60 arrays, no localizer: median "
+    print(f"predict() batched, list of {len(batch)} 120x60 arrays, no localizer, the reader alone: median "
           f"{statistics.median(rates):.0f} images/s")
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -44,6 +45,7 @@ WEIGHTS_SHA256 = "736abbe21faf27f1cc91848f7f1071cfcd6ffc1dd742d25237c100f16b4ce8
 LICENSE_MEMBER = f"{PACKAGE}-{VERSION}.dist-info/licenses/LICENSE"
 METADATA_MEMBER = f"{PACKAGE}-{VERSION}.dist-info/METADATA"
 LICENSE_FILE = f"LICENSE-{PACKAGE}.txt"
+DIGIT_KIND = "real SVHN digits"    # the classifier's own digit-level records (kept when a pipeline ships)
 HOMEPAGE = "https://github.com/FYS-8805-Collaborative-Coding/Collaborative-Coding-Exam"
 MAX_MEMBER_BYTES = 64 << 20
 TRAINING_DATA = ("SVHN format-2 train_32x32, 73,257 real digit crops of the train split; so it has seen the "
@@ -220,21 +222,33 @@ def evaluate(folder: Path, real: Path) -> list[dict[str, Any]]:
     right = net.predict(x, batch_size=256, verbose=0).argmax(1) == y
     photos = sorted(set(photo))
     whole = sum(all(right[np.asarray(photo) == p]) for p in photos)
-    records.append({"data": paths.portable(real / "images" / "test"), "split": "test", "when": cards.now(),
-                    "what": "each digit cut by its true box, made square, resized to 32x32",
-                    "digits": int(len(y)), "digit_accuracy": float(right.mean()), "photos": len(photos),
-                    "whole_number_accuracy": whole / len(photos), "whole_numbers_right": int(whole)})
+    model = paths.portable(folder / "model.keras")
+    records.append({"model": model, "evaluated": cards.now(),
+                    "data": {"name": f"real SVHN test photos ({len(photos)}), each digit cut by its true box",
+                             "path": _relative(real / "images" / "test"), "split": "test", "kind": DIGIT_KIND,
+                             "crop": "each digit's true box made square, 32x32", "count": len(photos)},
+                    "metrics": {"digits": int(len(y)), "digit_accuracy": float(right.mean()),
+                                "whole_number_accuracy": whole / len(photos), "correct": int(whole),
+                                "count": len(photos)}})
     npz = real / "format2" / "train_32x32_first1083.npz"
     if npz.is_file():
         with np.load(npz) as d:
             xs, ys = d["X"], d["y"].ravel() % 10
         acc = float((net.predict(xs, batch_size=256, verbose=0).argmax(1) == ys).mean())
-        records.append({"data": paths.portable(npz), "split": "train", "when": cards.now(), "crops": int(len(ys)),
-                        "digit_accuracy": acc, "what": "conversion check only: train-split crops the weights "
-                                                        "were trained on; not a fair accuracy"})
+        records.append({"model": model, "evaluated": cards.now(),
+                        "data": {"name": f"real SVHN format-2 digit crops of train images ({len(ys)}): a conversion "
+                                         "check only, the weights were trained on them; not a fair accuracy",
+                                 "path": _relative(npz), "split": "train", "kind": DIGIT_KIND,
+                                 "crop": "32x32 single-digit crop", "count": int(len(ys))},
+                        "metrics": {"digit_accuracy": acc, "count": int(len(ys))}})
     for r in records:
         cards.add_evaluation(folder, r)
     return records
+
+
+def _relative(path: Path) -> str:
+    """``path`` relative to the checkout, as the other real-photo records name the real SVHN material."""
+    return os.path.relpath(path, paths.CHECKOUT or Path.cwd())
 
 
 def main(argv: list[str] | None = None) -> int:

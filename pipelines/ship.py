@@ -65,7 +65,7 @@ def rerecord(reader: Path, localizer: Path, results: dict[str, dict[str, Any]], 
     def replace(records: list[dict[str, Any]]):
         def change(card: cards.ModelCard | None) -> cards.ModelCard:
             card = card or cards.ModelCard()
-            card.evaluations = [e for e in card.evaluations if e.get("data", {}).get("kind") != REAL] + records
+            card.evaluations = [e for e in card.evaluations if (e.get("data") or {}).get("kind") != REAL] + records
             return card
         return change
 

@@ -265,7 +265,8 @@ def cmd_predict(a: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", BoxWarning)
         readings = iter(predict([decoded[i] for i in good], model=a.model, boxes=boxes, errors="return",
-                                localizer=False if a.whole_image else a.localizer, names=[a.images[i] for i in good]))
+                                localizer=False if a.whole_image else a.localizer, names=[a.images[i] for i in good],
+                                digits=False if a.no_digits else None))
     results = [Prediction.failed(d) if isinstance(d, str) else next(readings) for d in decoded]
     for w in caught:
         if issubclass(w.category, BoxWarning):
@@ -289,7 +290,7 @@ def cmd_read(a: argparse.Namespace) -> int:
 
     summary = read_photos(a.inputs, a.out, model=a.model, localizer=False if a.whole_image else a.localizer,
                           fmt=a.format, batch_size=a.batch_size, workers=a.workers, progress=not a.json,
-                          scheduler=a.scheduler)
+                          scheduler=a.scheduler, digits=False if a.no_digits else None)
     text = (f"{summary.read:,} photos read into {a.out} in {summary.seconds:.1f} s "
             f"({summary.per_second:,.0f} photos/s)" + (f"; {summary.failed:,} could not be read (see their rows)"
                                                         if summary.failed else "")
@@ -418,9 +419,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def _model_options(q: argparse.ArgumentParser, localizer_help: str) -> None:
-    """The reader, the localizer (or none) and --json: the same for predict and read."""
+    """The reader, the localizer (or none), the digit classifier (or none) and --json: the same for predict and
+    read."""
     q.add_argument("--localizer", default=None, help=localizer_help)
     q.add_argument("--whole-image", action="store_true", help="read the whole image, without the localizer")
+    q.add_argument("--no-digits", action="store_true",
+                   help="the reader alone, without the digit classifier's check of each digit (faster, less accurate)")
     q.add_argument("--model", default=None,
                    help="model folder or .keras file (default: $SVHN_MODEL, else the shipped model)")
     q.add_argument("--json", action="store_true", help=JSON_HELP)

@@ -144,3 +144,17 @@ def test_cli_read_reports_and_exits_non_zero_when_some_failed(inputs, tmp_path, 
     assert report["read"] == 12 and report["failed"] == 2
     assert main(["read", inputs[0], "--out", str(out), "--model", str(model_folder), "--whole-image"]) == 0
     assert "6 already there, skipped" in capsys.readouterr().out
+
+
+def test_read_without_the_digit_classifier_gives_the_readers_own_readings(inputs, tmp_path, model_folder):
+    from svhn_api.cli import main
+    from svhn_api.inference.predict import predict
+
+    out = tmp_path / "alone.csv"
+    assert main(["read", str(tmp_path / "photos" / "street"), "--out", str(out), "--model", str(model_folder),
+                 "--whole-image", "--no-digits", "--json"]) == 1        # notes.png is no image
+    rows = [r for r in _rows(out) if not r["error"]]
+    photos = [tmp_path / "photos" / "street" / f"{i}.png" for i in range(5)]
+    alone = predict(photos, model=model_folder, localizer=False, digits=False)
+    assert [r["number"] for r in rows] == [p.number for p in alone]
+    assert [float(r["confidence"]) for r in rows] == pytest.approx([p.confidence for p in alone], abs=1e-5)

@@ -108,28 +108,34 @@ def _stub_models():
     return keras.Model(scene, Redness()(scene)), keras.Model(photo, CentreHalf()(photo))
 
 
-def test_the_localizer_looks_first_where_the_detector_points():
+def test_each_detector_candidate_adds_its_box_and_the_localizers_box_around_it():
     from PIL import Image
 
     from svhn_api import predict
-    from svhn_api.inference.locate import context_window, detected
+    from svhn_api.inference.locate import candidates, detected
     from svhn_api.models.io import wrap
 
-    detector, localizer = _stub_models()
+    detector, localizer = (wrap(m) for m in _stub_models())
     pixels = np.full((200, 400, 3), 120, np.uint8)
     pixels[100:140, 240:300] = (255, 0, 0)                 # what the detector "sees": a red patch
     photo = Image.fromarray(pixels)
     patch = np.array([240, 100, 300, 140], float)
-    (windows,) = detected([photo], wrap(detector))
-    assert len(windows) == 1
-    assert box_iou(np.array(windows[0]), np.array(context_window((400, 200), patch / [400, 200, 400, 200]))) > 0.8
+
+    def ltrb(box):
+        return np.array([box[0], box[1], box[0] + box[2], box[1] + box[3]])
+
+    (found,) = detected([photo], detector)
+    assert len(found) == 1 and box_iou(ltrb(found[0]), patch) > 0.8
+    ((whole, own, around),) = candidates([photo], localizer, detector)
+    assert whole == pytest.approx((100.0, 50.0, 200.0, 100.0))      # the centre half of the whole photo
+    assert own == found[0]
+    assert box_iou(ltrb(around), patch) > 0.8      # the centre half of the context window around the patch
+    blank = Image.fromarray(np.full((200, 400, 3), 120, np.uint8))
+    assert candidates([blank], localizer, detector) == [[pytest.approx((100.0, 50.0, 200.0, 100.0))]]
+
     led = predict(photo, localizer=localizer, detector=detector, search=False)
-    x, y, w, h = led.box
-    assert led.located and box_iou(np.array([x, y, x + w, y + h]), patch) > 0.8
+    assert led.located and any(led.box == pytest.approx(b) for b in (whole, own, around))
     alone = predict(photo, localizer=localizer, detector=False, search=False)
-    assert alone.box == pytest.approx((100.0, 50.0, 200.0, 100.0))     # the centre half of the whole photo
-    blank = predict(Image.fromarray(np.full((200, 400, 3), 120, np.uint8)), localizer=localizer, detector=detector,
-                    search=False)
-    assert blank.box == pytest.approx((100.0, 50.0, 200.0, 100.0))     # no candidate: the whole photo first
+    assert alone.box == pytest.approx((100.0, 50.0, 200.0, 100.0))
     with pytest.raises(Exception, match="a localizer, not a detector"):
         predict(photo, localizer=localizer, detector=localizer)

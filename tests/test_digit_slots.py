@@ -41,14 +41,19 @@ def test_the_two_most_probable_lengths_are_tried():
 
 
 def test_the_classifier_settles_a_digit_the_reader_is_unsure_of():
-    p = reader_probs({2: 0.9}, [{1: 0.5, 7: 0.45}, {5: 0.95}])
-    out, number, confidence = combine(p, {2: onehot(7, 5), 1: onehot(7)})
+    p = reader_probs({2: 0.9, 1: 0.1}, [{1: 0.5, 7: 0.45}, {5: 0.95}])
+    out, readings = combine(p, {2: onehot(7, 5), 1: onehot(7)})
     assert decode_batch(p[None])[0][0].tolist()[:3] == [2, 1, 5]        # the reader alone: "15"
-    assert number == "75"
+    assert readings[0][0] == "75"
     np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-6)         # still six distributions
     assert out[1, NO_DIGIT] == 0 and out[3, NO_DIGIT] == pytest.approx(1.0)
-    assert confidence == pytest.approx(0.9 * out[1, 7] * out[2, 5], rel=1e-5)
     assert out.shape == (6, 11) and out.dtype == np.float32
+    scores = [v for _, v in readings]
+    assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1.0 + 1e-9
+    # the posterior: the score of "75" over the scores of every reading of the lengths tried (1 and 2 digits)
+    joint2, joint1 = p[1:3, :10] * onehot(7, 5), p[1:2, :10] * onehot(7)
+    z = 0.9 * joint2.sum(axis=1).prod() + 0.1 * p[2, NO_DIGIT] * joint1.sum(axis=1).prod()
+    assert readings[0][1] == pytest.approx(0.9 * joint2[0, 7] * joint2[1, 5] / z)
 
 
 def test_the_classifier_can_change_the_length_when_its_slots_read_better():
@@ -57,10 +62,10 @@ def test_the_classifier_can_change_the_length_when_its_slots_read_better():
     def flat(n):
         return np.full((n, 10), 0.1)
 
-    _, number, _ = combine(p, {2: flat(2), 3: onehot(1, 8, 3, sure=0.99)})
-    assert number == "183"
-    _, number, _ = combine(p, {2: onehot(1, 8, sure=0.99), 3: flat(3)})
-    assert number == "18"
+    _, readings = combine(p, {2: flat(2), 3: onehot(1, 8, 3, sure=0.99)})
+    assert readings[0][0] == "183"
+    _, readings = combine(p, {2: onehot(1, 8, sure=0.99), 3: flat(3)})
+    assert readings[0][0] == "18" and len(readings) == 5 and len({n for n, _ in readings}) == 5
 
 
 def test_combine_refuses_what_is_not_a_reading():
@@ -97,6 +102,12 @@ def test_predict_joins_the_digit_classifier_with_the_reader():
     joined = predict(photo, boxes=box, digits=sevens)
     assert joined.number == "7" * len(joined.number) and joined.number != alone.number
     assert joined.probabilities.shape == (6, 11) and not joined.unsure
-    assert all(n != joined.number for n, _ in joined.alternatives)
+    assert all(n != joined.number and p <= joined.confidence for n, p in joined.alternatives)
+    from svhn_api.models import card as cards
+    from svhn_api.models.io import wrap
+
+    strict = wrap(sevens, card=cards.ModelCard(name="sevens"))
+    strict.card.decode.unsure_below = 1.01          # the classifier's card judges the joined confidence
+    assert predict(photo, boxes=box, digits=strict).unsure
     with pytest.raises(Exception, match="a reader, not a digit classifier"):
         predict(photo, boxes=box, digits="artifacts/models/compact")

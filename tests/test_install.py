@@ -58,7 +58,9 @@ def test_the_wheel_installs_and_reads_a_photo_outside_the_checkout(tmp_path):
     shipped = {n for n in names if n.startswith("svhn_api/artifacts/")}
     assert "svhn_api/artifacts/models/compact/model.keras" in shipped
     assert "svhn_api/artifacts/models/compact/card.json" in shipped
-    assert all(n.endswith(("/model.keras", "/card.json")) for n in shipped), sorted(shipped)  # no logs, checkpoints
+    assert all(n.endswith(("/model.keras", "/card.json")) or re.search(r"/LICENSE-[\w.-]+\.txt$", n)
+               for n in shipped), sorted(shipped)   # no logs, checkpoints; a pretrained model's license notice
+    assert "svhn_api/artifacts/models/digits/LICENSE-ccexam.txt" in shipped
     assert "svhn_api/synthetic/stats.json" in names
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert {"keras", "numpy", "h5py", "pillow", "font-roboto"} <= {

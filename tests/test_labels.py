@@ -50,7 +50,7 @@ def _assigned_names(path: Path) -> set[str]:
     """Module-level and nested names bound by plain assignments (``A = ...``, ``A, B = ...``)."""
     targets = [t for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Assign | ast.AnnAssign)
                for t in (node.targets if isinstance(node, ast.Assign) else [node.target])]
-    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
 
 
 def test_no_other_module_defines_the_label_constants():

@@ -25,6 +25,7 @@ from typing import Any
 
 from PIL import Image
 
+from svhn_api import paths
 from svhn_api.errors import SVHNError
 
 FIELDS = ("path", "number", "confidence", "unsure", "box", "error")
@@ -172,7 +173,7 @@ class _Writer:
 
 
 def read_batch(photos: Sequence[Photo], reader: Any, localizer: Any, decoded: Sequence[Any] | None = None,
-               ) -> list[dict[str, Any]]:
+               digits: Any = None) -> list[dict[str, Any]]:
     """The rows of one batch: each photo decoded (unless ``decoded`` gives the results of ``_decode``) and
     read by ``predict``, in order."""
     from svhn_api.inference.predict import predict
@@ -180,13 +181,13 @@ def read_batch(photos: Sequence[Photo], reader: Any, localizer: Any, decoded: Se
     decoded = [_decode(p) for p in photos] if decoded is None else decoded
     good = [(p, img) for p, img in zip(photos, decoded, strict=True) if not isinstance(img, str)]
     readings = iter(predict([img for _, img in good], model=reader, localizer=localizer, top=1, errors="return",
-                            names=[p.name for p, _ in good]) if good else [])
+                            names=[p.name for p, _ in good], digits=digits) if good else [])
     return [_row(p.name, error=img) if isinstance(img, str) else _row(p.name, next(readings))
             for p, img in zip(photos, decoded, strict=True)]
 
 
-def _locally(photos: Iterator[Photo], batch_size: int, reader: Any, localizer: Any, workers: int | None,
-             ) -> Iterator[list[dict[str, Any]]]:
+def _locally(photos: Iterator[Photo], batch_size: int, reader: Any, localizer: Any, digits: Any,
+             workers: int | None) -> Iterator[list[dict[str, Any]]]:
     """Batches read here: a thread pool decodes the next batch while the models read this one."""
     with ThreadPoolExecutor(workers or os.cpu_count() or 1, thread_name_prefix="svhn-decode") as pool:
         def submit() -> list[tuple[Photo, Future]]:
@@ -195,12 +196,12 @@ def _locally(photos: Iterator[Photo], batch_size: int, reader: Any, localizer: A
         batch = submit()
         while batch:
             following = submit()
-            yield read_batch([p for p, _ in batch], reader, localizer, [f.result() for _, f in batch])
+            yield read_batch([p for p, _ in batch], reader, localizer, [f.result() for _, f in batch], digits)
             batch = following
 
 
 def _on_cluster(photos: Iterator[Photo], batch_size: int, reader: str, localizer: str | bool | None,
-                scheduler: str) -> Iterator[list[dict[str, Any]]]:
+                digits: str | bool | None, scheduler: str) -> Iterator[list[dict[str, Any]]]:
     """Batches read by a Dask cluster's workers, a few in flight per worker, written back in order. Files
     are read by the workers (a folder every worker sees); archive members travel as bytes. Each worker
     process loads the models once (``models.io``'s cache)."""
@@ -211,28 +212,30 @@ def _on_cluster(photos: Iterator[Photo], batch_size: int, reader: str, localizer
         pending: list[Any] = []
         while True:
             while len(pending) < window and (batch := list(islice(photos, batch_size))):
-                pending.append(client.submit(read_batch, batch, reader, localizer, pure=False))
+                pending.append(client.submit(read_batch, batch, reader, localizer, None, digits, pure=False))
             if not pending:
                 return
             yield pending.pop(0).result()
 
 
-def _check_models(model: Any, localizer: Any) -> None:
+def _check_models(model: Any, *helpers: Any) -> None:
     """A model path that names no model is an error before any photo is read (without loading Keras)."""
     from svhn_api.models.io import resolve
 
     if model is None or isinstance(model, str | os.PathLike):
         resolve(model)
-    if isinstance(localizer, str | os.PathLike):
-        resolve(localizer)
+    for helper in helpers:
+        if isinstance(helper, str | os.PathLike):
+            resolve(helper)
 
 
 def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *, model: Any = None,
                 localizer: Any = None, fmt: str | None = None, batch_size: int = 256, workers: int | None = None,
-                progress: bool = True, scheduler: str | None = None) -> ReadSummary:
+                progress: bool = True, scheduler: str | None = None, digits: Any = None) -> ReadSummary:
     """Read every photo of ``inputs`` into ``out`` (see the module's docstring); returns what was done.
 
-    ``model``/``localizer`` as for ``predict`` (``localizer=False``: read each photo whole).
+    ``model``/``localizer``/``digits`` as for ``predict`` (``localizer=False``: read each photo whole;
+    ``digits=False``: the reader alone, faster).
     ``workers``: decoding threads (default: the core count).
     ``scheduler``: a Dask scheduler address: the batches are read by that cluster's workers (each loads the
     same model files, so the rows are the ones a local run writes).
@@ -241,7 +244,7 @@ def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike
 
     out, fmt = Path(out), output_format(out, fmt)
     done = already_read(out, fmt)
-    _check_models(model, localizer)
+    _check_models(model, localizer, digits)
     summary, t0 = ReadSummary(str(out), skipped=0), time.perf_counter()
 
     def todo() -> Iterator[Photo]:
@@ -252,14 +255,17 @@ def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike
                 yield p
 
     if scheduler is None:   # the models (and Keras) load with the first batch that holds a readable photo
-        batches = _locally(todo(), batch_size, model, localizer, workers)
+        batches = _locally(todo(), batch_size, model, localizer, digits, workers)
     else:
         from svhn_api.models.io import load
 
         reader = load(model)
         finder = load(localizer) if localizer not in (None, False) else localizer
         remote_finder = str(Path(finder.path).resolve()) if finder not in (None, False) else finder
-        batches = _on_cluster(todo(), batch_size, str(Path(reader.path).resolve()), remote_finder, scheduler)
+        digits = digits if digits is not None else paths.default_digits()
+        remote_digits = str(Path(load(digits).path).resolve()) if digits not in (None, False) else False
+        batches = _on_cluster(todo(), batch_size, str(Path(reader.path).resolve()), remote_finder, remote_digits,
+                              scheduler)
     writer = _Writer(out, fmt)
     with tqdm(desc=f"read -> {out.name}", unit="photo", disable=not progress, dynamic_ncols=True) as bar:
         try:

@@ -13,7 +13,8 @@ reading of length ``L`` scores
 digit's evidence multiplied in), and the best length and digits win. Chosen on the real test photos 1-130
 with their true box, the only fair judge since the classifier saw every train-split digit (see
 docs/experiments.md): 101 -> 114 of 130 whole numbers; equal slots read as well as the true digit boxes in
-this product, and lengths beyond the reader's two best never won.
+this product, and lengths beyond the reader's two best never won. A reading's confidence is its score over
+the summed scores of every reading of the lengths tried.
 """
 
 from __future__ import annotations
@@ -40,29 +41,36 @@ def slots(box: Box, length: int) -> list[Box]:
     return [(left + i * step, top, step, height) for i in range(length)]
 
 
-def combine(probs: np.ndarray, slot_probs: dict[int, np.ndarray], none_terms: bool = True,
-            ) -> tuple[np.ndarray, str, float]:
-    """The combined reading of one crop: ``probs`` the reader's ``(6, 11)``, ``slot_probs[L]`` the classifier's
-    ``(L, 10)`` for the ``L`` slots of each length tried. Returns the ``(6, 11)`` probabilities of the winning
-    length ``L`` (rows 1..L the normalised products of the reader's and the classifier's digit probabilities,
-    the other rows the reader's), the number and its confidence (the probability those rows give it)."""
+def combine(probs: np.ndarray, slot_probs: dict[int, np.ndarray], none_terms: bool = True, top: int = 5,
+            ) -> tuple[np.ndarray, list[tuple[str, float]]]:
+    """The joined readings of one crop: ``probs`` the reader's ``(6, 11)``, ``slot_probs[L]`` the classifier's
+    ``(L, 10)`` for the ``L`` slots of each length tried. Returns the ``(6, 11)`` probabilities to show (the
+    reader's, with the best reading's length's digit rows replaced by the normalised products of the reader's
+    and the classifier's digit probabilities) and the ``top`` best readings with their probabilities, best
+    first: each reading's score normalised over every reading of the lengths tried (the posterior when the
+    reader and the classifier are taken as independent evidence)."""
     if probs.shape != OUTPUT_SHAPE or not slot_probs:
         raise ValueError(f"combine takes one {OUTPUT_SHAPE} array and at least one length's slot probabilities")
-    best = None
+    p = np.asarray(probs, dtype=np.float64)
+    scored: list[tuple[float, str]] = []
+    total, rows = 0.0, {}
     for length, c in slot_probs.items():
-        joint = probs[1:length + 1, :NO_DIGIT] * np.asarray(c, dtype=np.float64)
-        tail = float(np.prod(probs[length + 1:, NO_DIGIT])) if none_terms else 1.0
-        score = float(probs[0, length]) * float(np.prod(joint.max(axis=1))) * tail
-        if best is None or score > best[0]:
-            best = (score, length, joint)
-    _, length, joint = best
-    out = np.array(probs, dtype=np.float64)
-    out[1:length + 1, :NO_DIGIT] = joint / np.maximum(joint.sum(axis=1, keepdims=True), 1e-30)
-    out[1:length + 1, NO_DIGIT] = 0.0
-    digits = out[1:length + 1, :NO_DIGIT].argmax(axis=1)
-    tail = float(np.prod(out[length + 1:, NO_DIGIT])) if none_terms else 1.0
-    confidence = float(out[0, length]) * float(np.prod(out[np.arange(1, length + 1), digits])) * tail
-    return out.astype(np.float32), "".join(str(int(d)) for d in digits), confidence
+        joint = p[1:length + 1, :NO_DIGIT] * np.asarray(c, dtype=np.float64)
+        factor = float(p[0, length]) * (float(np.prod(p[length + 1:, NO_DIGIT])) if none_terms else 1.0)
+        total += factor * float(np.prod(joint.sum(axis=1)))
+        rows[length] = joint
+        beam = [(factor, "")]
+        for row in joint:                   # the top readings of this length: top-k prefixes stay top-k
+            beam = sorted(((v * float(row[d]), seq + str(d)) for v, seq in beam for d in range(NO_DIGIT)),
+                          key=lambda b: -b[0])[:top]
+        scored += beam
+    scored.sort(key=lambda b: -b[0])
+    readings = [(seq, v / total if total > 0 else 0.0) for v, seq in scored[:top]]
+    joint = rows[len(readings[0][0])]
+    shown = p.copy()
+    shown[1:len(joint) + 1, :NO_DIGIT] = joint / np.maximum(joint.sum(axis=1, keepdims=True), 1e-300)
+    shown[1:len(joint) + 1, NO_DIGIT] = 0.0
+    return shown.astype(np.float32), readings
 
 
 def slot_requests(probs: Sequence[np.ndarray], boxes: Sequence[Box]) -> list[tuple[int, int, Box]]:

@@ -1,15 +1,19 @@
-"""Finding the number in a whole photo with the localizer: a first look at a window of the photo, then a
-second look at a window around the first answer (twice the box, clipped to the photo), which the localizer
-was trained for (``training.tasks.reframe``). The first window is the whole photo, or, with a detector, the
-context around the detector's best candidate (``detected``): the detector judges every part of the photo
-by what it looks like, so it finds numbers too small in the photo for the localizer's 64x64 look. Boxes come
-back as ``(left, top, width, height)`` in the photo's pixels, the form ``predict(boxes=...)`` takes.
+"""Finding the number in a whole photo: the localizer, led by the detector when there is one.
 
-When the reading of that box is unsure, ``predict`` searches: the same two looks start from the detector's
-other candidates and from overlapping windows of the photo (``search_windows``), so that a small number is
-seen large enough, and the candidate the reader's readings agree on most wins (``agreement``). One 64x64
-look at a whole photo cannot find a number a fifth of its height among doors, lamps and signs; a look at a
-window a third of its size can."""
+The localizer takes a first look at a window of the photo, then a second look at a window around the first
+answer (twice the box, clipped to the photo), which it was trained for (``training.tasks.reframe``). From
+the whole photo that is one candidate box. The detector (``inference.detect``) judges every part of the photo
+by what it looks like, so it also finds numbers too small in the photo for the localizer's 64x64 look: each
+of its candidates gives two more, its own box and the localizer's box from the context around it
+(``candidates``). ``predict`` reads them all and keeps the one the readings agree on most (``agreement``).
+
+Without a detector candidate, when the reading of the localizer's box is unsure, ``predict`` searches: the
+same two looks start from overlapping windows of the photo (``search_windows``), so that a small number is
+seen large enough, and again the candidate the readings agree on most wins. One 64x64 look at a whole photo
+cannot find a number a fifth of its height among doors, lamps and signs; a look at a window a third of its
+size can. Boxes come back as ``(left, top, width, height)`` in the photo's pixels, the form
+``predict(boxes=...)`` takes.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from svhn_api.data.preprocess import RESAMPLE, rgb, whole_photo
-from svhn_api.inference.detect import candidates
+from svhn_api.inference import detect
 
 Box = tuple[float, float, float, float]
 Window = tuple[float, float, float, float]   # (left, top, right, bottom) pixels of the photo
@@ -32,27 +36,30 @@ SEARCH_BELOW = 0.9
 AGREE_IOU = 0.5        # candidates agree when they read the same number in boxes overlapping this much
 
 
-def locate(images: Sequence[Image.Image], localizer: object, spots: Sequence[list[Window]] | None = None,
-           ) -> list[Box]:
-    """The number's box in each photo (the union of its digit boxes, as the localizer sees it), looking first
-    at the photo's best detector window when ``spots`` (``detected``) has one, else at the whole photo."""
-    spots = spots if spots is not None else [[] for _ in images]
-    firsts = [windows[0] if windows else whole(img) for img, windows in zip(images, spots, strict=True)]
-    return looks(list(zip(images, firsts, strict=True)), localizer)
+def locate(images: Sequence[Image.Image], localizer: object) -> list[Box]:
+    """The number's box in each photo (the union of its digit boxes, as the localizer sees it)."""
+    return looks([(img, (0.0, 0.0, float(img.width), float(img.height))) for img in images], localizer)
 
 
-def whole(img: Image.Image) -> Window:
-    return (0.0, 0.0, float(img.width), float(img.height))
-
-
-def detected(images: Sequence[Image.Image], detector: object) -> list[list[Window]]:
-    """For each photo, the context windows (``context_window``) around the detector's candidates, best first;
-    empty where it sees no number."""
+def detected(images: Sequence[Image.Image], detector: object) -> list[list[Box]]:
+    """For each photo, the detector's candidate boxes, best first; empty where it sees no number."""
     if not images:
         return []
     size = detector.input_shape[0]  # type: ignore[attr-defined]
     maps = detector.run(np.stack([whole_photo(img, size) for img in images]))  # type: ignore[attr-defined]
-    return [[context_window(img.size, box) for box, _ in candidates(m)] for img, m in zip(images, maps, strict=True)]
+    return [[to_pixels(box, (0.0, 0.0, float(img.width), float(img.height))) for box, _ in detect.candidates(m)]
+            for img, m in zip(images, maps, strict=True)]
+
+
+def candidates(images: Sequence[Image.Image], localizer: object, detector: object | None = None) -> list[list[Box]]:
+    """For each photo, the candidate boxes of the number: first the localizer's from the whole photo, then for
+    each detector candidate its own box and the localizer's from the context around it."""
+    found = detected(images, detector) if detector is not None else [[] for _ in images]
+    starts = [(img, context_window(img.size, fractions(b, img.size))) for img, boxes in zip(images, found, strict=True)
+              for b in boxes]
+    refined = iter(looks(starts, localizer))
+    return [[first] + [b for own in boxes for b in (own, next(refined))]
+            for first, boxes in zip(locate(images, localizer), found, strict=True)]
 
 
 def looks(starts: Sequence[tuple[Image.Image, Window]], localizer: object) -> list[Box]:

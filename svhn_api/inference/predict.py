@@ -33,7 +33,7 @@ from svhn_api.data.preprocess import crop_union
 from svhn_api.errors import BoxWarning, ImageError, ModelError
 from svhn_api.inference.decode import decode_batch, topk
 from svhn_api.inference.digit_slots import combine, slot_requests
-from svhn_api.inference.locate import SEARCH_BELOW, Window, agreement, detected, locate, looks, search_windows
+from svhn_api.inference.locate import SEARCH_BELOW, agreement, candidates, looks, search_windows
 from svhn_api.labels import row_to_number
 from svhn_api.models.digits import digit_crop
 from svhn_api.models.io import load
@@ -165,11 +165,12 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
     ``errors``: ``"raise"`` (an input that cannot be read raises ``ImageError`` naming it) or ``"return"``
     (every other input is read; a bad one gives a ``Prediction`` with ``error`` set and no ``number``).
     ``names``: what errors call each input (e.g. an upload's file name); default ``images.input_name``.
-    ``search``: when the reading of the box the localizer found is unsure (under ``locate.SEARCH_BELOW``), look
-    again from the detector's other candidates and overlapping windows of the photo, and keep the candidate the
-    readings agree on (``locate``); False: one box per photo (faster, worse on numbers small in the photo).
-    ``detector``: a detector model (folder, file or loaded) that tells the localizer where to look first;
-    None: the default one if there is one; False: the localizer looks at the whole photo first.
+    ``detector``: a detector model (folder, file or loaded) whose candidates, and the localizer's box around
+    each, are read beside the localizer's box from the whole photo; the candidate the readings agree on most
+    wins (``locate``). None: the default one if there is one; False: the localizer alone.
+    ``search``: when the detector offers no candidate and the reading of the localizer's box is unsure (under
+    ``locate.SEARCH_BELOW``), look again from overlapping windows of the photo and keep the candidate the
+    readings agree on; False: no such search (faster, worse on numbers small in the photo).
     ``digits``: a digit classifier (folder, file or loaded) that reads each digit slot of the box read, its
     evidence joined with the reader's (``inference.digit_slots``); None: the default one if there is one;
     False: the reader alone.
@@ -218,15 +219,18 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
 
 def _read_pictures(model: Any, localizer: Any, detector: Any, digits: Any, pictures: dict[int, Image.Image],
                    given: dict[int, Box], top: int, search: bool, crop: Any) -> dict[int, Prediction]:
-    """The readings of ``pictures`` (by position), each in its given box, else where the localizer finds the
-    number (searching when that reading is unsure), else whole; ``crop(i, shape, box)``: the model's input,
-    or None when it cannot be made (the error is recorded by the caller)."""
+    """The readings of ``pictures`` (by position), each in its given box, else in the candidate box the
+    readings agree on (``_locate``, ``_choose``; searching when the localizer's only box reads unsure), else
+    whole; then joined with the digit classifier's; ``crop(i, shape, box)``: the model's input, or None when it
+    cannot be made (the error is recorded by the caller)."""
     lm = _reader(model)
-    finder, found, spots = _locate({i: pic for i, pic in pictures.items() if i not in given}, localizer, detector)
+    finder, proposed = _locate({i: pic for i, pic in pictures.items() if i not in given}, localizer, detector)
+    found, readings = _choose(lm, pictures, proposed, top)
     used = {i: given.get(i, found.get(i)) for i in pictures}
-    arrays = {i: a for i, b in used.items() if (a := crop(i, lm.input_shape, b)) is not None}
-    readings = _read(lm, arrays, top)
-    for i, (box, reading) in _search(lm, finder if search else None, pictures, found, spots, readings, top).items():
+    arrays = {i: a for i, b in used.items() if i not in readings and (a := crop(i, lm.input_shape, b)) is not None}
+    readings |= _read(lm, arrays, top)
+    alone = {i: found[i] for i in found if len(proposed[i]) == 1}    # no detector candidate: search when unsure
+    for i, (box, reading) in _search(lm, finder if search else None, pictures, alone, readings, top).items():
         found[i] = used[i] = box
         readings[i] = reading
     digits = digits if digits is not None else paths.default_digits()
@@ -255,10 +259,9 @@ def _with_digits(classifier: Any, lm: Any, where: dict[int, tuple[Image.Image, B
     threshold = classifier.card.decode.unsure_below
     for k, i in enumerate(keys):
         r = readings[i]
-        r.probabilities, r.number, r.confidence = combine(
-            r.probabilities, {n: np.stack(v) for n, v in by_reading[k].items()}, lm.none_terms)
-        r.alternatives = [] if top <= 1 else [(n, s) for n, s in topk(r.probabilities, top, lm.none_terms)
-                                              if n != r.number][:top - 1]
+        r.probabilities, joined = combine(r.probabilities, {n: np.stack(v) for n, v in by_reading[k].items()},
+                                          lm.none_terms, max(top, 1))
+        (r.number, r.confidence), r.alternatives = joined[0], joined[1:top]
         r.unsure = threshold is not None and r.confidence < threshold
 
 
@@ -296,22 +299,42 @@ def _read(lm: Any, arrays: dict[int, np.ndarray], top: int) -> dict[int, Predict
     return out
 
 
-def _locate(pictures: dict[int, Image.Image], localizer: Any, detector: Any,
-            ) -> tuple[Any, dict[int, Box], dict[int, list[Window]]]:
-    """The loaded localizer (None when photos are read whole), its boxes for ``pictures`` (those read and
-    given no box), and the detector's windows of each (empty without a detector), by position."""
+def _locate(pictures: dict[int, Image.Image], localizer: Any, detector: Any) -> tuple[Any, dict[int, list[Box]]]:
+    """The loaded localizer (None when photos are read whole) and the candidate boxes of ``pictures`` (those
+    read and given no box), by position (``locate.candidates``: the localizer's, then two per detector
+    candidate)."""
     if not pictures or localizer is False:
-        return None, {}, {}
+        return None, {}
     localizer = localizer if localizer is not None else paths.default_localizer()
     if localizer is None:
-        return None, {}, {}
+        return None, {}
     finder = _model_for(localizer, "locate", "--model localizer (or False to read the whole image)")
     detector = detector if detector is not None else paths.default_detector()
-    images = list(pictures.values())
-    spots = ([[] for _ in images] if detector in (None, False) else
-             detected(images, _model_for(detector, "detect", "--model detector (or False: none)")))
-    return (finder, dict(zip(pictures, locate(images, finder, spots), strict=True)),
-            dict(zip(pictures, spots, strict=True)))
+    spotter = (None if detector in (None, False) else
+               _model_for(detector, "detect", "--model detector (or False: the localizer alone)"))
+    return finder, dict(zip(pictures, candidates(list(pictures.values()), finder, spotter), strict=True))
+
+
+def _choose(lm: Any, pictures: dict[int, Image.Image], proposed: dict[int, list[Box]], top: int,
+            ) -> tuple[dict[int, Box], dict[int, Prediction]]:
+    """Every candidate box read in one batch; for each photo the candidate the readings agree on most
+    (``locate.agreement``) and its reading. A candidate that cannot be cropped is no candidate; a photo with
+    none readable is left out (then it is read whole)."""
+    flat = [(i, b) for i, boxes in proposed.items() for b in boxes]
+    arrays: dict[int, np.ndarray] = {}
+    for k, (i, box) in enumerate(flat):
+        try:
+            arrays[k] = _crop(pictures[i], lm.input_shape, box, "")
+        except ImageError:
+            continue
+    read = _read(lm, arrays, top)
+    found, readings = {}, {}
+    for i in proposed:
+        cands = [(b, read[k]) for k, (j, b) in enumerate(flat) if j == i and k in read]
+        if cands:
+            best = agreement([b for b, _ in cands], [r.number for _, r in cands], [r.confidence for _, r in cands])
+            found[i], readings[i] = cands[best]
+    return found, readings
 
 
 KINDS = {"read": "reader", "locate": "localizer", "detect": "detector", "classify": "digit classifier"}
@@ -327,15 +350,14 @@ def _model_for(model: Any, task: str, how: str) -> Any:
 
 
 def _search(lm: Any, finder: Any, pictures: dict[int, Image.Image], found: dict[int, Box],
-            spots: dict[int, list[Window]], readings: dict[int, Prediction], top: int,
-            ) -> dict[int, tuple[Box, Prediction]]:
-    """For each photo whose found box reads unsure (under ``SEARCH_BELOW``; none without ``finder``): candidate
-    boxes from the detector's other windows and the search windows, all read in one batch; the candidate (the
-    first box and reading among them) that the readings agree on most (``locate.agreement``)."""
+            readings: dict[int, Prediction], top: int) -> dict[int, tuple[Box, Prediction]]:
+    """For each photo of ``found`` whose box reads unsure (under ``SEARCH_BELOW``; none without ``finder``):
+    candidate boxes from the search windows, all read in one batch; the candidate (the first box and reading
+    among them) that the readings agree on most (``locate.agreement``)."""
     first = {i: (found[i], readings[i]) for i in found if i in readings and readings[i].confidence < SEARCH_BELOW}
     if finder is None or not first:
         return {}
-    starts = [(i, w) for i in first for w in spots[i][1:] + search_windows(pictures[i].size)]
+    starts = [(i, w) for i in first for w in search_windows(pictures[i].size)]
     boxes = looks([(pictures[i], w) for i, w in starts], finder)
     arrays: dict[int, np.ndarray] = {}
     for k, ((i, _), box) in enumerate(zip(starts, boxes, strict=True)):
