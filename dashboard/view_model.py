@@ -157,6 +157,26 @@ def best_validation(card: cards.ModelCard) -> str | None:
     return f"best validation {validation_metric(card)} {format_validation(card, tr.best_val_accuracy)}{epoch}"
 
 
+def training_facts(card: cards.ModelCard) -> list[str]:
+    """One line of facts about how a model came to be: its training run here, or, for weights trained
+    elsewhere (``training.status`` "pretrained"), where they come from."""
+    tr, data = card.training or cards.TrainingRecord(), card.data
+    arch = f"architecture {card.architecture_name or '?'}"
+    if tr.status == "pretrained":
+        source = data.get("pretrained") or {}
+        origin = " ".join(str(source[k]) for k in ("package", "version") if source.get(k)) or "elsewhere"
+        return [arch, f"pretrained by {origin}, not trained here" + (
+            f" ({source['license']} license)" if source.get("license") else ""),
+            f"on {data['crops']:,} {data.get('kind', '')} digit crops".replace("  ", " ") if data.get("crops")
+            else f"on {data.get('kind', '?')} data"]
+    facts = [arch, f"trained on {data.get('kind', '?')} data `{data.get('path', '?')}`", how_training_ended(tr),
+             f"{tr.epochs_done} epochs" + (f" of {tr.epochs_planned}" if tr.epochs_planned else ""),
+             f"{tr.steps} steps"]
+    if tr.wall_seconds:
+        facts.append(f"{tr.wall_seconds / 60:.1f} min")
+    return facts
+
+
 def how_training_ended(tr: cards.TrainingRecord) -> str:
     """Why the run stopped, from what it recorded: its epoch cap, early stopping, or its time budget.
 

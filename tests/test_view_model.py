@@ -365,3 +365,16 @@ def test_reader_crop_of_a_box_partly_outside_is_clipped_quietly():
         warnings.simplefilter("error")   # predict() has warned about such a box already: no second warning
         crop = view_model.reader_crop(img, (5, 5, 10, 10), (64, 64, 3))
     assert crop.size == (256, 256)
+
+
+def test_a_pretrained_models_card_says_where_its_weights_come_from():
+    digits = cards.ModelCard.from_dict({
+        "architecture": {"name": "digits"},
+        "data": {"kind": "real", "crops": 73257, "pretrained": {"package": "ccexam", "version": "1.0.0",
+                                                                "license": "MIT"}},
+        "training": {"status": "pretrained", "epochs_done": 0, "steps": 0}})
+    assert view_model.training_facts(digits) == [
+        "architecture digits", "pretrained by ccexam 1.0.0, not trained here (MIT license)",
+        "on 73,257 real digit crops"]
+    trained = view_model.training_facts(training_card("compact", "complete", 40, minutes=55.0))
+    assert trained[2] == "reached its 40-epoch cap" and trained[3] == "40 epochs of 40"

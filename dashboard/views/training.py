@@ -47,17 +47,11 @@ if not models:
 for m in models:
     st.subheader(m.name)
     hist = view_model.training_history(m.card)
-    tr, data = m.card.training or cards.TrainingRecord(), m.card.data
+    tr = m.card.training or cards.TrainingRecord()
     cfg = tr.config
     metric = view_model.validation_metric(m.card)
     names = {**SERIES, "val_accuracy": VALIDATION[metric]}
-    facts = [f"architecture {m.card.architecture_name or '?'}",
-             f"trained on {data.get('kind', '?')} data `{data.get('path', '?')}`",
-             view_model.how_training_ended(tr),
-             f"{tr.epochs_done} epochs" + (f" of {tr.epochs_planned}" if tr.epochs_planned else ""),
-             f"{tr.steps} steps"]
-    if tr.wall_seconds:
-        facts.append(f"{tr.wall_seconds / 60:.1f} min")
+    facts = view_model.training_facts(m.card)
     best = view_model.best_validation(m.card)
     if best:
         facts.append(best)
