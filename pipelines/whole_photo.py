@@ -94,9 +94,9 @@ def zoomed_out(real: Path, names: list[str], copies: int, seed: int) -> list[tup
             box = clipped_union(n)
             filler = [s for m in names if m != n for s in bank[m]]
             canvas, moved = zoom_out(photos[n], box, float(rng.choice(shares)), filler, rng)
-            dx, dy = moved[0] - box[0], moved[1] - box[1]
-            boxes = [DigitBox(b["label"], b["left"] + dx, b["top"] + dy, b["width"], b["height"])
-                     for b in annotations[n]["boxes"]]
+            fx, fy = moved[2] / box[2], moved[3] / box[3]     # the union box moved and shrank: so did each digit
+            boxes = [DigitBox(b["label"], moved[0] + (b["left"] - box[0]) * fx, moved[1] + (b["top"] - box[1]) * fy,
+                              b["width"] * fx, b["height"] * fy) for b in annotations[n]["boxes"]]
             out.append((n if copy == 0 else f"{Path(n).stem}_z{copy}.png", canvas, boxes))
     return out
 

@@ -46,3 +46,38 @@ def test_zoom_out_keeps_a_photo_already_framed_that_small():
     assert canvas is photo and moved == box
     with pytest.raises(ValueError, match="filler"):
         zoom_out(photo, box, 0.1, [], np.random.default_rng(0))
+
+
+def test_zoomed_out_copies_move_and_shrink_every_digit_box_with_the_number(tmp_path):
+    """``pipelines.whole_photo.zoomed_out``: in each copy the digit boxes still cover the drawn digits (bright
+    strokes on a dark background, blurred by the shrinking), now a fifth of the photo's height, at the photo's
+    own size."""
+    import json
+
+    from pipelines.whole_photo import zoomed_out
+    from tests.conftest import draw_number
+
+    rng = np.random.default_rng(5)
+    (tmp_path / "images" / "train").mkdir(parents=True)
+    (tmp_path / "annotations").mkdir()
+    train, names = [], []
+    for i, number in enumerate(("27", "4096", "381")):
+        img, boxes = draw_number(number, rng)
+        name = f"{i + 1}.png"
+        img.save(tmp_path / "images" / "train" / name)
+        names.append(name)
+        train.append({"filename": name, "number": number, "image_width": img.width, "image_height": img.height,
+                      "boxes": [{"label": b.label, "left": b.left, "top": b.top, "width": b.width,
+                                 "height": b.height} for b in boxes]})
+    (tmp_path / "annotations" / "train.json").write_text(json.dumps(train))
+    test = [{"filename": "1.png", "image_height": 100, "boxes": [{"top": 40, "height": 20}]}]   # share 0.2
+    (tmp_path / "annotations" / "test.json").write_text(json.dumps(test))
+
+    for (name, canvas, boxes), original in zip(zoomed_out(tmp_path, names, 1, seed=0), train, strict=True):
+        assert name == original["filename"] and canvas.size == (original["image_width"], original["image_height"])
+        top, bottom = min(b.top for b in boxes), max(b.top + b.height for b in boxes)
+        assert (bottom - top) / canvas.height == pytest.approx(0.2, abs=0.02)
+        pixels = np.asarray(canvas.convert("L"), dtype=float)
+        for b in boxes:   # the digit's own box holds its strokes: bright against the background around them
+            inside = pixels[int(b.top):int(np.ceil(b.top + b.height)), int(b.left):int(np.ceil(b.left + b.width))]
+            assert inside.max() - inside.min() > 40, (name, b)
