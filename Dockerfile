@@ -1,5 +1,5 @@
-# The svhn-reader dashboard with the shipped models (artifacts/) and the embedded synthetic sample, prepared
-# at build time (/app/sample; copied into /app/data on the first page, in about a second).
+# The svhn-reader dashboard with the shipped models (artifacts/, run on ONNX Runtime) and the embedded synthetic
+# sample, prepared at build time (/app/sample; copied into /app/data on the first page, in about a second).
 #
 #   docker build -t svhn-reader .
 #   docker run -p 8501:8501 svhn-reader                                    # or -e PORT=9000 -p 9000:9000
@@ -14,7 +14,6 @@ ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    TF_CPP_MIN_LOG_LEVEL=2 \
     PORT=${PORT} \
     HOME=/tmp \
     SVHN_DATA=/app/data \
@@ -22,15 +21,19 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /app
 
-# The whole dependency tree, pinned with hashes (requirements.lock; scripts/lock.sh refreshes it).
-# Then what serving never uses goes, in the same layer (about 400 MB): TensorFlow's C++ headers (for building
-# custom ops), libclang (TensorFlow's code generation) and the libraries' own test suites.
+# What serving needs, pinned with hashes (requirements.lock; scripts/lock.sh refreshes it): the models run on
+# ONNX Runtime, so no TensorFlow and no Keras (training is a job outside the image). Then, in the same layer,
+# what serving never uses goes (about 90 MB): the libraries' test suites, pydeck (only Streamlit's demo imports
+# it), pyarrow's Flight and S3 modules and C++ headers, and ONNX Runtime's model-conversion tools.
 COPY requirements.lock ./
 RUN python3 -m pip install --require-hashes -r requirements.lock \
-    && python3 -m pip uninstall -q -y libclang \
+    && python3 -m pip uninstall -q -y pydeck \
     && site=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") \
-    && rm -rf "$site/tensorflow/include" "$site"/*/tests "$site"/pandas/tests \
-    && python3 -c "import tensorflow, keras, streamlit, pandas, pyarrow, plotly, h5py, PIL"
+    && rm -rf "$site"/*/tests "$site"/pandas/tests "$site"/pyarrow/include "$site"/pyarrow/src \
+        "$site"/pyarrow/*flight* "$site"/pyarrow/*s3* \
+        "$site"/onnxruntime/transformers "$site"/onnxruntime/tools "$site"/onnxruntime/quantization \
+    && python3 -c "import onnxruntime, streamlit, pandas, pyarrow, pyarrow.fs, plotly, h5py, PIL" \
+    && ! python3 -c "import tensorflow" 2>/dev/null
 
 # Only what the dashboard runs: the library, the app, its settings and the shipped models.
 COPY pyproject.toml README.md ./

@@ -9,7 +9,8 @@ backward, optimizer update, with the backend's default compilation, as ``train``
 uint8 batches at each architecture's default batch size and
 native input (capstone: 32x32x1; compact, deep: 64x64x3), after warm-up steps; median of several runs.
 Prediction: ``svhn_api.inference.predict`` on one 120x60 PNG file (decode, crop, model, joint decoding), warm,
-median of many calls; and images/s for a list of 256 in-memory images.
+median of many calls; and images/s for a list of 256 in-memory images; once with the models on Keras, then on
+ONNX Runtime (their ONNX siblings), in the same process.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from svhn_api.backend import import_keras
+
+RUNTIMES = ("keras", "onnx")   # $SVHN_RUNTIME for each pass of the predict benchmark
 
 
 def train_throughput(build, name, input_shape, batch_size, warm=3, steps=5, runs=5, jit=None,
@@ -207,7 +210,10 @@ def main() -> None:
                 print(f"{arch}: backend-neutral step {neutral:.0f} samples/s, TensorFlow GradientTape step "
                       f"{tape:.0f} samples/s (interleaved, same process): ratio {neutral / tape:.2f}")
     if not a.skip_predict:
-        bench_predict(a.model, runs=200, localizer=a.localizer, detector=a.detector)
+        for runtime in RUNTIMES:   # the same run: Keras first (the baseline), then ONNX Runtime
+            os.environ["SVHN_RUNTIME"] = runtime
+            print(f"-- models on {runtime} --")
+            bench_predict(a.model, runs=200, localizer=a.localizer, detector=a.detector)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ shipped localizer and reader, warm.
 
 Renders ``--photos`` synthetic street photos once (seed 0, the test split's renderer) as PNG files in a
 temporary folder, reads them ``--runs`` times into a fresh results file each time (the first run, which
-loads and traces the models, is not counted), and prints the median photos/s with the machine's core count.
+loads and traces the models, is not counted), and prints the median photos/s with the machine's core count:
+with the models on Keras, then on ONNX Runtime, in the same process, each with the digit classifier (the
+default) and without (``--no-digits``), and the speed-up over the Keras path.
 Beside it, the same photos through ``predict()`` one at a time (the loop a user would write), same run, and
 the models alone on random 64x64 batches of the same size: a whole photo costs two localizer looks and one
 reading, which bounds what ``read`` can reach on this machine before any decoding.
@@ -20,6 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+RUNTIMES = ("keras", "onnx")   # $SVHN_RUNTIME of each pass
+WAYS = {"(reader and digit classifier: the default)": None, "--no-digits (the reader alone)": False}
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -32,18 +37,23 @@ def main() -> int:
     from svhn_api.inference.predict import predict
     from svhn_api.synthetic import synth
 
+    rates: dict[tuple[str, str], list[float]] = {}
+    ran: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "photos"
         folder.mkdir()
         archive = synth(Path(tmp) / "archives", train=0, extra=0, test=a.photos, progress=False)["test"]
         for name, data in iter_images(archive):
             (folder / name).write_bytes(data)
-        rates = []
-        for run in range(a.runs + 1):
-            out = Path(tmp) / f"results{run}.csv"
-            summary = read_photos([folder], out, batch_size=a.batch_size, progress=False)
-            if run:
-                rates.append(summary.per_second)
+        for runtime in RUNTIMES:          # the same run: the Keras path first (the baseline)
+            os.environ["SVHN_RUNTIME"] = runtime
+            for how, digits in WAYS.items():
+                for run in range(a.runs + 1):
+                    out = Path(tmp) / f"results-{runtime}-{how}-{run}.csv"
+                    summary = read_photos([folder], out, batch_size=a.batch_size, progress=False, digits=digits)
+                    if run:
+                        rates.setdefault((runtime, how), []).append(summary.per_second)
+                ran[runtime] = summary.runtime
         files = sorted(folder.glob("*.png"))[:200]
         predict(files[0])
         t0 = time.perf_counter()
@@ -52,13 +62,17 @@ def main() -> int:
         one_by_one = len(files) / (time.perf_counter() - t0)
     print(f"machine: {os.cpu_count()} cores; {a.photos:,} synthetic photos (PNG files), whole photo with the "
           f"localizer, batch {a.batch_size}")
-    print(f"read (PNG files -> CSV): median {statistics.median(rates):,.0f} photos/s over {a.runs} runs "
-          f"({', '.join(f'{r:,.0f}' for r in rates)})")
-    print(f"predict() one photo at a time, same photos (first 200): {one_by_one:,.0f} photos/s "
-          f"-> read is {statistics.median(rates) / one_by_one:.1f}x")
+    for (runtime, how), r in rates.items():
+        base = statistics.median(rates[("keras", how)])
+        print(f"read {how:<40} on {ran[runtime]['reader']:<11}: median {statistics.median(r):,.0f} photos/s over "
+              f"{a.runs} runs ({', '.join(f'{v:,.0f}' for v in r)}); {statistics.median(r) / base:.2f}x the Keras "
+              "path")
+    print(f"predict() one photo at a time, same photos (first 200), {ran[RUNTIMES[-1]]['reader']}: "
+          f"{one_by_one:,.0f} photos/s")
     look, reading = models_alone(a.batch_size)
-    print(f"models alone, batch {a.batch_size}: localizer {look:,.0f} looks/s, reader {reading:,.0f} crops/s "
-          f"-> at most {1 / (2 / look + 1 / reading):,.0f} photos/s for two looks and one reading")
+    print(f"models alone on {ran[RUNTIMES[-1]]['reader']}, batch {a.batch_size}: localizer {look:,.0f} looks/s, "
+          f"reader {reading:,.0f} crops/s -> at most {1 / (2 / look + 1 / reading):,.0f} photos/s for two looks "
+          "and one reading")
     return 0
 
 

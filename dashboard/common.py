@@ -106,10 +106,8 @@ def sample_grid(path: str, version: float, split: str, length: int | None, n: in
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def load_model(model_dir: str, version: float) -> Any:
-    """The model, loaded once per process (``predict`` and ``evaluate`` take it in place of a path)."""
-    from svhn_api.backend import import_keras
-
-    import_keras()  # first, so that TensorFlow's start-up lines stay off the server's log
+    """The model, loaded once per process (``predict`` and ``evaluate`` take it in place of a path), on ONNX
+    Runtime when it has a current ONNX sibling (no TensorFlow in the process), else on Keras."""
     from svhn_api.inference.predict import predict
     from svhn_api.models.io import load
 
@@ -119,6 +117,19 @@ def load_model(model_dir: str, version: float) -> Any:
         # and the localizer (a second or more)
         predict(np.zeros((96, 128, 3), np.uint8), model=loaded)
     return loaded
+
+
+def keras_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("keras") is not None
+
+
+def runtime_line(result: Any) -> str:
+    """Which runtime ran each model of a reading, in words."""
+    ran = getattr(result, "runtime", {}) or {}
+    names = {"onnxruntime": "ONNX Runtime", "keras": "Keras"}
+    return ("Run on " + ", ".join(f"{names.get(v, v)} ({k})" for k, v in ran.items())) if ran else ""
 
 
 def model(entry: view_model.ModelEntry) -> Any:
@@ -139,9 +150,16 @@ def network_input(entry: view_model.ModelEntry | None, stored: np.ndarray
     if entry is None:
         return view_model.model_receives(stored), None, "no model selected: the stored crop as it is"
     try:
-        got = view_model.network_input(model(entry).keras_model, stored)
+        loaded = model(entry)
     except SVHNError as e:
         return view_model.model_receives(stored), None, f"{entry.name} did not load: {e}"
+    if loaded.keras_model is None:   # on ONNX Runtime: the input layer's settings come from the .keras file
+        config = view_model.input_config_in_file(loaded.path)
+        if config is None:
+            return view_model.model_receives(stored), None, f"{entry.name} has no input layer"
+        return (view_model.model_receives(stored, **config), config,
+                f"as {entry.name}'s input layer does it (approximated: the model runs on ONNX Runtime)")
+    got = view_model.network_input(loaded.keras_model, stored)
     if got is None:
         return view_model.model_receives(stored), None, f"{entry.name} has no input layer"
     image, config, exact = got

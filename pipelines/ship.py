@@ -24,7 +24,7 @@ from typing import Any
 
 from svhn_api import paths
 
-SHIPPED_FILES = ("model.keras", "card.json")
+SHIPPED_FILES = ("model.keras", "card.json")   # model.onnx is exported again in the shipped folder and checked
 NOTICES = "LICENSE-*.txt"      # a license notice that must travel with the model (pretrained weights)
 REAL = "real SVHN"
 
@@ -93,13 +93,17 @@ def main() -> int:
     ap.add_argument("--split", type=Path, default=paths.data_dir() / "whole_photo" / "real" / "split.json",
                     help="the real train/validation split (pipelines.whole_photo's; made if missing)")
     a = ap.parse_args()
+    from svhn_api.models.runtime import export
+
     if not (a.real / "images" / "test").is_dir():
         raise SystemExit(f"{a.real}: no real SVHN material to evaluate on; set SVHN_REAL or --real")
     reader, localizer, detector, digits = (a.shipped / n for n in ("compact", "localizer", "detector", "digits"))
     for run, shipped in ((a.reader, reader), (a.localizer, localizer), (a.detector, detector), (a.digits, digits)):
         if run is not None:
             copy_run(run, shipped)
-            print(f"shipped {run} as {shipped}")
+            record = export(shipped, a.real)   # its ONNX sibling, checked on real photos too
+            print(f"shipped {run} as {shipped} (model.onnx checked equal: largest difference "
+                  f"{record['max_difference']:.2g})")
 
     from benchmarks.photo_eval import evaluate_real_svhn, summary_lines
     from pipelines.whole_photo import reframed_validation, split_real

@@ -41,8 +41,10 @@ _LOCK = threading.Lock()
 
 
 def import_keras() -> types.ModuleType:
-    """``keras``, imported once per process without TensorFlow's start-up chatter on stderr."""
-    if "keras" in sys.modules:
+    """``keras``, imported once per process without TensorFlow's start-up chatter on stderr. ``ModelError``
+    saying what to install when it (or its backend) is not installed: reading runs without it on ONNX Runtime,
+    training and exporting need it."""
+    if sys.modules.get("keras") is not None:
         import keras
 
         return keras
@@ -50,8 +52,15 @@ def import_keras() -> types.ModuleType:
         for name, value in ENV_DEFAULTS.items():
             os.environ.setdefault(name, value)
         quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() != "0"
-        with filtered_stderr() if quiet else contextlib.nullcontext():
-            import keras
+        try:
+            with filtered_stderr() if quiet else contextlib.nullcontext():
+                import keras
+        except ImportError as e:
+            from svhn_api.errors import ModelError
+
+            raise ModelError(f"this needs Keras and its backend ({e}): pip install 'svhn-reader[train]' (in a "
+                             "checkout: pip install -r requirements-train.lock); reading needs neither when the "
+                             "model has a current ONNX sibling (svhn export, on a machine with Keras)") from e
     return keras
 
 

@@ -25,7 +25,9 @@ Read house numbers from street photos: prepare data, render synthetic data, trai
 
 Every command has --help; --json prints a machine-readable summary as the last line of stdout.
 Default locations: data in $SVHN_DATA (default ./data), training runs in $SVHN_RUNS (default ./runs),
-the model used when none is named in $SVHN_MODEL (default: the shipped compact model)."""
+the model used when none is named in $SVHN_MODEL (default: the shipped compact model).
+Models run on ONNX Runtime when it is installed and the model folder holds a current model.onnx (the
+shipped ones do; `export` writes one), else on Keras; $SVHN_RUNTIME=keras or onnx insists on one."""
 JSON_HELP = "print a machine-readable summary as JSON on the last line of stdout"
 
 
@@ -291,12 +293,29 @@ def cmd_read(a: argparse.Namespace) -> int:
     summary = read_photos(a.inputs, a.out, model=a.model, localizer=False if a.whole_image else a.localizer,
                           fmt=a.format, batch_size=a.batch_size, workers=a.workers, progress=not a.json,
                           scheduler=a.scheduler, digits=False if a.no_digits else None)
+    ran = " and ".join(sorted(set(summary.runtime.values())))
     text = (f"{summary.read:,} photos read into {a.out} in {summary.seconds:.1f} s "
-            f"({summary.per_second:,.0f} photos/s)" + (f"; {summary.failed:,} could not be read (see their rows)"
-                                                        if summary.failed else "")
+            f"({summary.per_second:,.0f} photos/s{', on ' + ran if ran else ''})"
+            + (f"; {summary.failed:,} could not be read (see their rows)" if summary.failed else "")
             + (f"; {summary.skipped:,} already there, skipped" if summary.skipped else ""))
     _emit({**summary.__dict__, "per_second": round(summary.per_second, 1)}, a.json, text)
     return 1 if summary.failed else 0
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from svhn_api.models.runtime import export
+
+    results = {}
+    for folder in a.models:
+        record = export(folder)
+        results[folder] = record
+        if not a.json:
+            print(f"{folder}: model.onnx written and checked equal to model.keras (largest difference "
+                  f"{record['max_difference']:.2g} on {sum(record['checked_on'].values())} images); predict, read and "
+                  "the dashboard now run it on ONNX Runtime")
+    if a.json:
+        _emit(results, True, "")
+    return 0
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -415,6 +434,15 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "the 'cluster' extra); the rows are the same as a local run's")
     _model_options(q, "localizer model folder (default: $SVHN_LOCALIZER, else the shipped one)")
     q.set_defaults(func=cmd_read)
+
+    q = sub.add_parser("export", help="write a model's ONNX sibling (model.onnx), checked equal to model.keras",
+                       epilog="Needs TensorFlow and tf2onnx (pip install 'svhn-reader[train]'). Training writes the "
+                       "sibling itself; export a run trained before, or one whose model.keras changed. With a "
+                       "current sibling and onnxruntime installed, reading runs on ONNX Runtime ($SVHN_RUNTIME: "
+                       "auto, onnx or keras).")
+    q.add_argument("models", nargs="+", help="model folders (each with model.keras and card.json)")
+    q.add_argument("--json", action="store_true", help=JSON_HELP)
+    q.set_defaults(func=cmd_export)
     return p
 
 

@@ -58,13 +58,19 @@ def test_the_wheel_installs_and_reads_a_photo_outside_the_checkout(tmp_path):
     shipped = {n for n in names if n.startswith("svhn_api/artifacts/")}
     assert "svhn_api/artifacts/models/compact/model.keras" in shipped
     assert "svhn_api/artifacts/models/compact/card.json" in shipped
-    assert all(n.endswith(("/model.keras", "/card.json")) or re.search(r"/LICENSE-[\w.-]+\.txt$", n)
+    assert "svhn_api/artifacts/models/compact/model.onnx" in shipped
+    assert all(n.endswith(("/model.keras", "/model.onnx", "/card.json")) or re.search(r"/LICENSE-[\w.-]+\.txt$", n)
                for n in shipped), sorted(shipped)   # no logs, checkpoints; a pretrained model's license notice
     assert "svhn_api/artifacts/models/digits/LICENSE-ccexam.txt" in shipped
     assert "svhn_api/synthetic/stats.json" in names
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
-    assert {"keras", "numpy", "h5py", "pillow", "font-roboto"} <= {
-        m.group(1).lower() for m in re.finditer(r"^Requires-Dist: ([A-Za-z0-9_.-]+)", metadata, re.M)}
+    required = {m.group(1).lower() for m in re.finditer(r"^Requires-Dist: ([A-Za-z0-9_.-]+)(?!.*extra ==)", metadata,
+                                                          re.M)}
+    assert {"onnxruntime", "numpy", "h5py", "pillow", "font-roboto"} <= required   # reading: no TensorFlow
+    assert not {"keras", "tensorflow", "tensorflow-cpu"} & required
+    train = {m.group(1).lower() for m in re.finditer(r"^Requires-Dist: ([A-Za-z0-9_.-]+).*extra == .train.", metadata,
+                                                       re.M)}
+    assert {"keras", "tensorflow-cpu", "tf2onnx"} <= train
 
     venv = tmp_path / "venv"
     out = run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=tmp_path)

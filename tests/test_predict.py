@@ -100,7 +100,8 @@ def test_predict_accepts_every_input_kind(tmp_path, model_folder):
     assert one.probabilities.shape == (6, 11) and 1 <= len(one.number) <= 5
     assert len(one.alternatives) == 4 and all(p <= one.confidence for _, p in one.alternatives)
     d = json.loads(json.dumps(one.to_dict()))
-    assert set(d) == {"number", "confidence", "unsure", "alternatives", "probabilities", "box", "located", "error"}
+    assert set(d) == {"number", "confidence", "unsure", "alternatives", "probabilities", "box", "located", "error",
+                      "runtime"}
     assert one.ok and d["error"] is None
     assert predict([], model=model_folder) == []
 

@@ -26,7 +26,7 @@ LABELS = np.array([[2, 4, 7, 10, 10, 10], [1, 0, 10, 10, 10, 10]], np.int8)
 
 
 def _weights(folder):
-    return [np.asarray(v) for v in model_io.load(folder / "model.keras").keras_model.get_weights()]
+    return [np.asarray(v) for v in model_io.load(folder / "model.keras", runtime="keras").keras_model.get_weights()]
 
 
 @pytest.mark.backends
@@ -193,7 +193,7 @@ def test_a_run_can_start_from_another_models_weights(tiny_store, tmp_path):
     assert out["status"] == "complete"
     card = json.loads((tmp_path / "tuned" / "card.json").read_text())
     assert card["training"]["config"]["init"] == str((tmp_path / "start").resolve())
-    tuned = model_io.load(tmp_path / "tuned").keras_model
+    tuned = model_io.load(tmp_path / "tuned", runtime="keras").keras_model
     dense = [layer for layer in tuned.layers if isinstance(layer, keras.layers.Dense)][0]
     start = [layer for layer in first.layers if isinstance(layer, keras.layers.Dense)][0]
     np.testing.assert_allclose(np.asarray(dense.kernel), np.asarray(start.kernel), atol=1e-6)

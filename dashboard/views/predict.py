@@ -44,7 +44,8 @@ def show(result: object, seconds: float, truth: str | None = None) -> None:
     else:
         c1.metric("Reading", result.number or "–")
     c2.metric("Confidence", common.percent(float(result.confidence)))
-    c3.metric("Answered in", f"{1000 * seconds:.0f} ms")
+    c3.metric("Answered in", f"{1000 * seconds:.0f} ms", help=common.runtime_line(result))
+    st.caption(common.runtime_line(result))
     if unsure:
         st.warning(f"Unsure: {common.percent(float(result.confidence))} is under "
                    f"{common.unsure_line(result)}, so this is a guess, not a reading. Check the photo (is there "

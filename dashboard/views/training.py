@@ -88,6 +88,10 @@ for m in models:
         st.code(json.dumps(m.card.to_dict(), indent=2, default=str)[:20000], language="json")
 
 st.subheader("Start a training run")
+if not common.keras_installed():
+    st.warning("Training needs Keras and TensorFlow, which this installation does not have (it reads photos on "
+               "ONNX Runtime). Install them where you train: `pip install 'svhn-reader[train]'` (in a checkout: "
+               "`pip install -r requirements-train.lock`).")
 st.markdown("Training runs from the command line (it takes minutes to hours; the dashboard only reads its "
             f"results). Each run has its own folder, `{runs}/<name>/` (`$SVHN_RUNS`; the shipped models are "
             "never written to): its model and `card.json` appear on this page once the run finishes, and "

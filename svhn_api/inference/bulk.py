@@ -16,9 +16,10 @@ import io
 import json
 import os
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from PIL import Image
 
 from svhn_api import paths
 from svhn_api.errors import SVHNError
+from svhn_api.models.runtime import one_thread_per_call
 
 FIELDS = ("path", "number", "confidence", "unsure", "box", "error")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -49,6 +51,7 @@ class ReadSummary:
     failed: int = 0      # ... of which could not be read (their error is in the row)
     skipped: int = 0     # photos already in ``out`` from an earlier run
     seconds: float = 0.0
+    runtime: dict[str, str] = field(default_factory=dict)   # what ran each model (``predict.runtimes``)
 
     @property
     def per_second(self) -> float:
@@ -188,16 +191,30 @@ def read_batch(photos: Sequence[Photo], reader: Any, localizer: Any, decoded: Se
 
 def _locally(photos: Iterator[Photo], batch_size: int, reader: Any, localizer: Any, digits: Any,
              workers: int | None) -> Iterator[list[dict[str, Any]]]:
-    """Batches read here: a thread pool decodes the next batch while the models read this one."""
-    with ThreadPoolExecutor(workers or os.cpu_count() or 1, thread_name_prefix="svhn-decode") as pool:
-        def submit() -> list[tuple[Photo, Future]]:
-            return [(p, pool.submit(_decode, p)) for p in islice(photos, batch_size)]
+    """Batches read here, in order: a thread pool decodes photos ahead, and one batch per core is read at once,
+    each model call on one thread (ONNX Runtime, TensorFlow and PIL release the GIL, so one batch's crops are cut
+    while another's run through a model)."""
+    cores = os.cpu_count() or 1
 
-        batch = submit()
-        while batch:
-            following = submit()
-            yield read_batch([p for p, _ in batch], reader, localizer, [f.result() for _, f in batch], digits)
-            batch = following
+    def read(batch: list[Photo], decoded: list[Future]) -> list[dict[str, Any]]:
+        with one_thread_per_call():
+            return read_batch(batch, reader, localizer, [f.result() for f in decoded], digits)
+
+    with ThreadPoolExecutor(workers or cores, thread_name_prefix="svhn-decode") as decoding, \
+            ThreadPoolExecutor(cores, thread_name_prefix="svhn-read") as reading:
+        def submit() -> Future | None:
+            batch = list(islice(photos, batch_size))
+            if not batch:
+                return None
+            return reading.submit(read, batch, [decoding.submit(_decode, p) for p in batch])
+
+        pending: deque[Future] = deque()
+        while True:
+            while len(pending) <= cores and (future := submit()) is not None:
+                pending.append(future)
+            if not pending:
+                return
+            yield pending.popleft().result()
 
 
 def _on_cluster(photos: Iterator[Photo], batch_size: int, reader: str, localizer: str | bool | None,
@@ -277,4 +294,8 @@ def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike
         finally:
             writer.close()
     summary.seconds = round(time.perf_counter() - t0, 3)
+    if summary.read > summary.failed:    # the models were loaded (here, or by the cluster's workers)
+        from svhn_api.inference.predict import runtimes
+
+        summary.runtime = runtimes(model, localizer, digits)
     return summary

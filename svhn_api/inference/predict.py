@@ -59,6 +59,7 @@ class Prediction:
     located: bool = False       # True when the localizer found ``box`` (False: given, or the whole image)
     error: str | None = None    # why this input could not be read; None when it was read
     unsure: bool = False        # confidence under the reader card's calibrated threshold (``decode.unsure_below``)
+    runtime: dict[str, str] = field(default_factory=dict)   # what ran each model: {"reader": "onnxruntime", ...}
 
     @classmethod
     def failed(cls, error: str) -> Prediction:
@@ -75,7 +76,7 @@ class Prediction:
                 "alternatives": [{"number": n, "probability": float(p)} for n, p in self.alternatives],
                 "probabilities": None if self.probabilities is None
                 else np.round(self.probabilities.astype(float), 6).tolist(),
-                "error": self.error}
+                "error": self.error, "runtime": self.runtime}
 
 
 def _fmt(values: Sequence[float]) -> str:
@@ -234,11 +235,15 @@ def _read_pictures(model: Any, localizer: Any, detector: Any, digits: Any, pictu
         found[i] = used[i] = box
         readings[i] = reading
     digits = digits if digits is not None else paths.default_digits()
+    classifier = None
     if digits is not False and digits is not None:
-        _with_digits(_model_for(digits, "classify", "pipelines.pretrained_digits (or False: the reader alone)"),
-                     lm, {i: (pictures[i], used[i]) for i in readings}, readings, top)
+        classifier = _model_for(digits, "classify", "pipelines.pretrained_digits (or False: the reader alone)")
+        _with_digits(classifier, lm, {i: (pictures[i], used[i]) for i in readings}, readings, top)
+    ran = {role: m.runtime for role, m in (("reader", lm), ("localizer", finder), ("digits", classifier))
+           if m is not None}
     for i, r in readings.items():
         r.box, r.located = (None if used[i] is None else tuple(float(v) for v in used[i])), i in found
+        r.runtime = ran
     return readings
 
 
@@ -335,6 +340,15 @@ def _choose(lm: Any, pictures: dict[int, Image.Image], proposed: dict[int, list[
             best = agreement([b for b, _ in cands], [r.number for _, r in cands], [r.confidence for _, r in cands])
             found[i], readings[i] = cands[best]
     return found, readings
+
+
+def runtimes(model: Any = None, localizer: Any = None, digits: Any = None) -> dict[str, str]:
+    """What runs each model ``predict`` uses with these arguments (``"onnxruntime"`` or ``"keras"``); loads them,
+    from the cache when they already ran."""
+    roles = {"reader": model, "localizer": paths.default_localizer() if localizer is None else localizer,
+             "digits": paths.default_digits() if digits is None else digits}
+    return {role: load(m).runtime for role, m in roles.items()
+            if m is not False and (m is not None or role == "reader")}
 
 
 KINDS = {"read": "reader", "locate": "localizer", "detect": "detector", "classify": "digit classifier"}

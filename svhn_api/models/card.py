@@ -75,6 +75,7 @@ class ModelCard:
     versions: dict[str, Any] = field(default_factory=dict)
     evaluations: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    onnx: dict[str, Any] = field(default_factory=dict)   # the checked ONNX export beside model.keras (models.runtime)
     updated: str | None = None
 
     @classmethod
@@ -94,6 +95,7 @@ class ModelCard:
                 versions=_section(d, "versions", dict),
                 evaluations=[e for e in _section(d, "evaluations", list) if isinstance(e, dict)],
                 notes=[str(n) for n in _section(d, "notes", list)],
+                onnx=_section(d, "onnx", dict),
                 updated=d.get("updated"),
             )
         except (TypeError, ValueError) as e:

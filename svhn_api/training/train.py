@@ -318,7 +318,7 @@ def _start_from(net: Any, model: str | Path) -> None:
     path = Path(model)
     if not path.is_absolute() and paths.CHECKOUT is not None:   # paths.portable() made it checkout-relative
         path = paths.CHECKOUT / path
-    source = checkpoint.model_names(io.load(path).keras_model)
+    source = checkpoint.model_names(io.load(path, runtime="keras").keras_model)
     target = checkpoint.model_names(net)
     if {k: tuple(v.shape) for k, v in source.items()} != {k: tuple(v.shape) for k, v in target.items()}:
         raise ModelError(f"{model}: not the same architecture as the model being trained; init= needs a model "
@@ -449,7 +449,19 @@ def _finish(s: Session, status: str) -> dict:
     _write_card(s)
     if final:
         (plan.folder / checkpoint.FILE).unlink(missing_ok=True)
-    return _summary(plan.folder, resumed=state.sessions > 1)
+    note = _export_onnx(plan.folder) if status in FINAL else None
+    return _summary(plan.folder, resumed=state.sessions > 1, note=note)
+
+
+def _export_onnx(folder: Path) -> str | None:
+    """The finished model's ONNX sibling (``models.runtime.export``); a note saying why when there is none."""
+    from svhn_api.models import runtime
+
+    try:
+        runtime.export(folder)
+    except ModelError as e:
+        return f"no ONNX sibling, so this model runs on Keras only: {e}"
+    return None
 
 
 def _write_card(s: Session) -> None:
@@ -484,7 +496,7 @@ def _summary(folder: Path, resumed: bool, note: str | None = None) -> dict:
     out = {"folder": str(folder), "model": str(folder / "model.keras"), "card": str(folder / cards.CARD),
            "architecture": card.architecture_name, "status": t.status, "epochs": t.epochs_done, "steps": t.steps,
            "wall_seconds": t.wall_seconds, "best_val_accuracy": t.best_val_accuracy, "best_epoch": t.best_epoch,
-           "resumed": resumed}
+           "resumed": resumed, "onnx": str(folder / "model.onnx") if card.onnx else None}
     if note:
         out["note"] = note
     return out
