@@ -74,6 +74,29 @@ def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequen
     return report
 
 
+def classifier_alone(images: Sequence[Any], numbers: Sequence[str], boxes: Sequence[Box | None],
+                     lengths: Sequence[int], digits: Any = None) -> dict[str, Any]:
+    """The digit classifier alone: each box (the whole photo for None) cut into ``lengths[i]`` equal slots (it
+    has no length of its own: give the reader's), each slot read as its most probable digit."""
+    from svhn_api.data.images import load_image
+    from svhn_api.inference.digit_slots import slots
+    from svhn_api.models import io as model_io
+    from svhn_api.models.digits import digit_crop
+
+    classifier = model_io.load(paths.default_digits() if digits is None else digits)
+    rows = []
+    for img, truth, box, length in zip(images, numbers, boxes, lengths, strict=True):
+        pic = load_image(img)
+        box = box or (0.0, 0.0, float(pic.width), float(pic.height))
+        probs = classifier.run(np.stack([digit_crop(pic, s) for s in slots(box, max(1, length))]))
+        reading = "".join(str(int(d)) for d in probs.argmax(axis=1))
+        rows.append({"truth": truth, "prediction": reading, "correct": reading == truth})
+    right = sum(r["correct"] for r in rows)
+    return {"digits": paths.portable(classifier.path), "rows": rows,
+            "metrics": {"whole_number_accuracy": round(right / len(rows), 6) if rows else None, "correct": right,
+                        "count": len(rows)}}
+
+
 def record_in_card(model: Any, report: dict[str, Any]) -> None:
     """Append ``report`` (less its rows) to the card of ``model`` (a loaded model), when it has one."""
     from svhn_api.models import card as cards
@@ -113,38 +136,47 @@ def annotated_photos(images_dir: str | Path, annotations: str | Path, only: set[
     return files, numbers, boxes, framing
 
 
-def evaluate_real_svhn(root: str | Path, model: Any = None, record: bool = False, localizer: Any = None,
-                       split: str | Path | None = None, detector: Any = None, digits: Any = None,
-                       ) -> dict[str, dict[str, Any]]:
-    """The real-image measurements on a folder laid out like ``../shared/svhn-real``: the test photos with
-    their ground-truth union box (+30%), the same photos whole (found by ``localizer`` and ``detector``, as
-    ``predict`` takes them; localizer False: read whole; ``digits`` the digit classifier joined with the
-    reader), the format-2 train digit crops, and with ``split``
-    (a ``split.json`` of ``pipelines.whole_photo``) its real validation photos, with the box and whole, and
-    their zoomed-out copies (``reframed/`` beside it) when they have been made."""
-
+def photo_sets(root: str | Path, split: str | Path | None = None,
+               ) -> dict[str, tuple[list[Path], list[str], list[Box], list[str], str, str]]:
+    """The real photo sets beside the checkout, by key: ``test`` (every test photo), and with ``split`` (a
+    ``split.json`` of ``pipelines.whole_photo``) ``validation`` (its held-out train photos) and
+    ``reframed_validation`` (their zoomed-out copies, ``reframed/`` beside it, when made). Each: photos,
+    numbers, true union boxes, framing buckets, a name and the folder, relative to the checkout."""
     root = Path(root)
     where = os.path.relpath(root, paths.CHECKOUT or Path.cwd())
     photos, numbers, boxes, framing = annotated_photos(root / "images" / "test", root / "annotations" / "test.json")
-    name = f"real SVHN test photos ({len(photos)}: {', '.join(p.stem for p in photos[:3])}, ...)"
+    out = {"test": (photos, numbers, boxes, framing,
+                    f"real SVHN test photos ({len(photos)}: {', '.join(p.stem for p in photos[:3])}, ...)",
+                    f"{where}/images/test")}
+    if split is None:
+        return out
+    held = set(json.loads(Path(split).read_text())["validation"])
+    photos, numbers, boxes, framing = annotated_photos(root / "images" / "train", root / "annotations" / "train.json",
+                                                       only=held)
+    out["validation"] = (photos, numbers, boxes, framing, f"real SVHN validation photos ({len(photos)} train-split "
+                         f"photos held out, {Path(split).name})", f"{where}/images/train")
+    reframed = Path(split).parent / "reframed"
+    if (reframed / "annotations.json").is_file():
+        photos, numbers, boxes, framing = annotated_photos(reframed, reframed / "annotations.json")
+        out["reframed_validation"] = (photos, numbers, boxes, framing, "real SVHN validation photos zoomed out to "
+                                      f"the test split's framing ({len(photos)}, seeded)",
+                                      os.path.relpath(reframed, paths.CHECKOUT or Path.cwd()))
+    return out
+
+
+def evaluate_real_svhn(root: str | Path, model: Any = None, record: bool = False, localizer: Any = None,
+                       split: str | Path | None = None, detector: Any = None, digits: Any = None,
+                       ) -> dict[str, dict[str, Any]]:
+    """The real-image measurements on a folder laid out like ``../shared/svhn-real``: each of ``photo_sets``
+    with its ground-truth union box (+30%) and whole (found by ``localizer`` and ``detector``, as ``predict``
+    takes them; localizer False: read whole; ``digits`` the digit classifier joined with the reader), and the
+    format-2 train digit crops."""
+    root = Path(root)
+    where = os.path.relpath(root, paths.CHECKOUT or Path.cwd())
     helpers = {"localizer": localizer, "detector": detector, "digits": digits}
-    out = _with_and_without_box("test", photos, numbers, boxes, framing, name, f"{where}/images/test", model,
-                                record, helpers)
-    if split is not None:
-        held = set(json.loads(Path(split).read_text())["validation"])
-        photos, numbers, boxes, framing = annotated_photos(root / "images" / "train",
-                                                           root / "annotations" / "train.json", only=held)
-        out |= _with_and_without_box("validation", photos, numbers, boxes, framing,
-                                     f"real SVHN validation photos ({len(photos)} train-split photos held out, "
-                                     f"{Path(split).name})", f"{where}/images/train", model, record, helpers)
-        reframed = Path(split).parent / "reframed"
-        if (reframed / "annotations.json").is_file():
-            photos, numbers, boxes, framing = annotated_photos(reframed, reframed / "annotations.json")
-            out |= _with_and_without_box("reframed_validation", photos, numbers, boxes, framing,
-                                         f"real SVHN validation photos zoomed out to the test split's framing "
-                                         f"({len(photos)}, seeded)", os.path.relpath(reframed, paths.CHECKOUT
-                                                                                      or Path.cwd()),
-                                         model, record, helpers)
+    out: dict[str, dict[str, Any]] = {}
+    for key, (photos, numbers, boxes, framing, name, folder) in photo_sets(root, split).items():
+        out |= _with_and_without_box(key, photos, numbers, boxes, framing, name, folder, model, record, helpers)
     f2 = root / "format2" / "train_32x32_first1083.npz"
     if f2.is_file():
         with np.load(f2) as z:

@@ -14,7 +14,8 @@ Measurements, each naming its data:
 - with ``--split``: the same two on the real validation photos that split held out of training,
 - the 1,083 real 32x32 "format 2" digit crops of train images 1-499 (each one digit, read whole).
 With ``--compare``: every measurement again with the reader alone (no digit classifier), and for each the
-photos the digit classifier fixed and broke (paired, the same photos). Skips with a message when the real
+photos the digit classifier fixed and broke (paired, the same photos); then the digit classifier alone, on the
+boxes the reader alone read, cut into as many slots as its reading has digits. Skips with a message when the real
 material is absent. ``--record`` appends the results to the card.
 """
 
@@ -66,7 +67,7 @@ def main() -> int:
         print(f"skipped: the real SVHN material is not at {a.real}")
         return 0
     t0 = time.perf_counter()
-    from benchmarks.photo_eval import evaluate_real_svhn, summary_lines
+    from benchmarks.photo_eval import classifier_alone, evaluate_real_svhn, photo_sets, summary_lines
 
     localizer, detector = False if a.whole_image else a.localizer, False if a.no_detector else a.detector
     res = evaluate_real_svhn(a.real, a.model, a.record, localizer=localizer, split=a.split, detector=detector,
@@ -83,6 +84,19 @@ def main() -> int:
             m = r["metrics"]
             print(f"  {key:<32} {m['correct']:>5}/{m['count']:<5} = {m['whole_number_accuracy']:.1%}   "
                   f"with the digit classifier {res[key]['metrics']['correct']}: fixed {fixed}, broken {broken}")
+        print("the digit classifier alone (the box read by the reader alone, cut into as many equal slots as that "
+              "reading has digits; each slot's most probable digit), against the reader alone (fixed / broken):")
+        for key, r in alone.items():
+            if key == "format2_train_digits":
+                continue
+            photos, numbers, true_boxes, *_ = photo_sets(a.real, a.split)[key.rsplit("_", 2)[0]]
+            boxes = true_boxes if key.endswith("_gt_box") else [row["box"] for row in r["rows"]]
+            solo = classifier_alone(photos, numbers, boxes, [len(row["prediction"] or "") for row in r["rows"]],
+                                    a.digits)
+            fixed, broken = paired(r["rows"], solo["rows"])
+            m = solo["metrics"]
+            print(f"  {key:<32} {m['correct']:>5}/{m['count']:<5} = {m['whole_number_accuracy']:.1%}   "
+                  f"against the reader alone {r['metrics']['correct']}: fixed {fixed}, broken {broken}")
     print("quoted baselines (on test photos 1-30, not run here): "
           + ", ".join(f"{k} {v}/30" for k, v in QUOTED_BASELINES.items()))
     if a.show:

@@ -132,6 +132,14 @@ def runtime_line(result: Any) -> str:
     return ("Run on " + ", ".join(f"{names.get(v, v)} ({k})" for k, v in ran.items())) if ran else ""
 
 
+@st.cache_resource(show_spinner="Loading the model in Keras…", max_entries=2)
+def _keras_model(model_dir: str, version: float) -> Any:
+    """The model on Keras (for the picture its own input layer computes), loaded once per process."""
+    from svhn_api.models.io import load
+
+    return load(model_dir, runtime="keras")
+
+
 def model(entry: view_model.ModelEntry) -> Any:
     return load_model(str(entry.path), _mtime(entry.path / "model.keras"))
 
@@ -153,12 +161,14 @@ def network_input(entry: view_model.ModelEntry | None, stored: np.ndarray
         loaded = model(entry)
     except SVHNError as e:
         return view_model.model_receives(stored), None, f"{entry.name} did not load: {e}"
-    if loaded.keras_model is None:   # on ONNX Runtime: the input layer's settings come from the .keras file
+    if loaded.keras_model is None and keras_installed():   # on ONNX Runtime: the exact picture needs Keras
+        loaded = _keras_model(str(entry.path), _mtime(entry.path / "model.keras"))
+    if loaded.keras_model is None:   # no Keras here: the input layer's settings come from the .keras file
         config = view_model.input_config_in_file(loaded.path)
         if config is None:
             return view_model.model_receives(stored), None, f"{entry.name} has no input layer"
         return (view_model.model_receives(stored, **config), config,
-                f"as {entry.name}'s input layer does it (approximated: the model runs on ONNX Runtime)")
+                f"as {entry.name}'s input layer does it (approximated: Keras is not installed here)")
     got = view_model.network_input(loaded.keras_model, stored)
     if got is None:
         return view_model.model_receives(stored), None, f"{entry.name} has no input layer"

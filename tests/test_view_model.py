@@ -378,3 +378,16 @@ def test_a_pretrained_models_card_says_where_its_weights_come_from():
         "on 73,257 real digit crops"]
     trained = view_model.training_facts(training_card("compact", "complete", 40, minutes=55.0))
     assert trained[2] == "reached its 40-epoch cap" and trained[3] == "40 epochs of 40"
+
+
+def test_the_input_layer_settings_are_read_from_a_keras_file_without_keras(tmp_path):
+    """Where Keras is not installed (the model runs on ONNX Runtime), the settings come from the file itself."""
+    from svhn_api.models import architectures
+    from svhn_api.models import io as model_io
+
+    for name in ("compact", "capstone"):
+        net = architectures.build(name, (64, 64, 3) if name == "compact" else (32, 32, 1))
+        path = model_io.save(net, tmp_path / name)
+        assert view_model.input_config_in_file(path) == view_model.input_config(net)
+    (tmp_path / "broken.keras").write_bytes(b"not a zip")
+    assert view_model.input_config_in_file(tmp_path / "broken.keras") is None
