@@ -15,18 +15,9 @@ from typing import Any
 import numpy as np
 
 from svhn_api import paths
+from svhn_api.boxes import Box, box_iou, union
 from svhn_api.inference import whole_photo
 from svhn_api.inference.evaluate import framing_line
-
-Box = tuple[float, float, float, float]
-
-
-def box_iou(a: Box, b: Box) -> float:
-    """IoU of two (left, top, width, height) boxes."""
-    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1e-9)
 
 
 def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequence[Box | None] | None = None,
@@ -117,7 +108,6 @@ def annotated_photos(images_dir: str | Path, annotations: str | Path, only: set[
     """The PNG photos of a folder (those named in ``only``, if given) with their numbers, union boxes and
     framing buckets (``whole_photo.FRAMING``) from an annotations JSON (a list of ``{filename, number, image_height,
     boxes: [{label, left, top, width, height}]}``, the layout of ``svhn-real``)."""
-    from svhn_api.data.preprocess import union_box
     from svhn_api.data.records import DigitBox
 
     ann = {a["filename"]: a for a in json.loads(Path(annotations).read_text())}
@@ -127,7 +117,7 @@ def annotated_photos(images_dir: str | Path, annotations: str | Path, only: set[
     for p in files:
         a = ann[p.name]
         numbers.append(a["number"])
-        left, top, width, height = union_box([DigitBox(b["label"], b["left"], b["top"], b["width"], b["height"])
+        left, top, width, height = union([DigitBox(b["label"], b["left"], b["top"], b["width"], b["height"])
                                               for b in a["boxes"]])
         x0, y0 = max(0.0, left), max(0.0, top)   # some official boxes run past the edge: clipped, as prepare does
         x1, y1 = min(float(a["image_width"]), left + width), min(float(a["image_height"]), top + height)

@@ -19,8 +19,9 @@ from PIL import Image, ImageDraw
 
 from dashboard import first_run
 from svhn_api import paths
+from svhn_api.boxes import union
 from svhn_api.data.photos import find_archive, original_photo
-from svhn_api.data.preprocess import EXPAND, capstone_tiles, crop_capstone, crop_union, expanded_crop, union_box
+from svhn_api.data.preprocess import EXPAND, capstone_tiles, crop_capstone, crop_union, expanded_crop
 from svhn_api.data.records import DigitBox
 from svhn_api.data.store import SPLITS, StoreInfo, read
 from svhn_api.data.store import inspect as inspect_store
@@ -261,7 +262,7 @@ def boxes_in_crop(boxes: Sequence[DigitBox], size: tuple[int, int], out_size: in
     """Original-photo boxes mapped into the ``out_size`` square of the expanded union crop."""
     if not boxes:
         return []
-    x0, y0, x1, y1 = expanded_crop(union_box(boxes), size, expand)
+    x0, y0, x1, y1 = expanded_crop(union(boxes), size, expand)
     sx, sy = out_size / (x1 - x0), out_size / (y1 - y0)
     return [((b.left - x0) * sx, (b.top - y0) * sy, b.width * sx, b.height * sy) for b in boxes]
 
@@ -440,7 +441,7 @@ def preprocess_steps(img: Image.Image, boxes: Sequence[DigitBox], scale_to: int 
     def sc(r: Sequence[float]) -> tuple[float, ...]:
         return tuple(v * factor for v in r)
 
-    rects["union"] = union_box(boxes)
+    rects["union"] = union(boxes)
     try:
         x0, y0, x1, y1 = expanded_crop(rects["union"], img.size)
         rects["expanded"] = (x0, y0, x1 - x0, y1 - y0)

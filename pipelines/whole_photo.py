@@ -72,7 +72,7 @@ def zoomed_out(real: Path, names: list[str], copies: int, seed: int) -> list[tup
     small stays as it is. Copies after the first are named ``<number>_z<copy>.png``."""
     from PIL import Image
 
-    from svhn_api.data.preprocess import union_box
+    from svhn_api.boxes import union
     from svhn_api.data.records import DigitBox
     from svhn_api.data.reframe import strips, zoom_out
 
@@ -81,7 +81,7 @@ def zoomed_out(real: Path, names: list[str], copies: int, seed: int) -> list[tup
 
     def clipped_union(n: str) -> tuple[float, float, float, float]:
         e = annotations[n]
-        x, y, w, h = union_box([DigitBox(b["label"], b["left"], b["top"], b["width"], b["height"])
+        x, y, w, h = union([DigitBox(b["label"], b["left"], b["top"], b["width"], b["height"])
                                 for b in e["boxes"]])
         x0, y0 = max(0.0, x), max(0.0, y)
         return x0, y0, min(float(e["image_width"]), x + w) - x0, min(float(e["image_height"]), y + h) - y0

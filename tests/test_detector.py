@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
+from svhn_api.boxes import iou
 from svhn_api.inference.detect import best_boxes, candidates, target_maps
-from svhn_api.training.tasks import DETECT, box_iou, elsewhere, inputs_and_targets
+from svhn_api.training.tasks import DETECT, elsewhere, inputs_and_targets
 from tests.conftest import make_store
 
 
@@ -40,7 +41,7 @@ def test_a_map_decodes_back_to_its_box():
         x0, y0 = rng.uniform(0, 0.7, 2)
         box = np.array([x0, y0, x0 + rng.uniform(0.1, 0.3), y0 + rng.uniform(0.1, 0.3)])
         (found, _), = candidates(target_maps(box[None], (32, 32))[0])
-        assert box_iou(found, box) > 0.7
+        assert iou(found, box) > 0.7
 
 
 def test_windows_elsewhere_hold_no_number():
@@ -125,11 +126,11 @@ def test_each_detector_candidate_adds_its_box_and_the_localizers_box_around_it()
         return np.array([box[0], box[1], box[0] + box[2], box[1] + box[3]])
 
     (found,) = detected([photo], detector)
-    assert len(found) == 1 and box_iou(ltrb(found[0]), patch) > 0.8
+    assert len(found) == 1 and iou(ltrb(found[0]), patch) > 0.8
     ((whole, own, around),) = candidates([photo], localizer, detector)
     assert whole == pytest.approx((100.0, 50.0, 200.0, 100.0))      # the centre half of the whole photo
     assert own == found[0]
-    assert box_iou(ltrb(around), patch) > 0.8      # the centre half of the context window around the patch
+    assert iou(ltrb(around), patch) > 0.8      # the centre half of the context window around the patch
     blank = Image.fromarray(np.full((200, 400, 3), 120, np.uint8))
     assert candidates([blank], localizer, detector) == [[pytest.approx((100.0, 50.0, 200.0, 100.0))]]
 

@@ -100,15 +100,14 @@ def test_whole_photo_evaluation_reads_the_original_photos(tmp_path, model_folder
     digit boxes."""
     from PIL import Image
 
+    from svhn_api.boxes import iou, union_corners
     from svhn_api.data.archive_writer import write_archive
     from svhn_api.data.prepare import prepare
     from svhn_api.errors import DataError
     from svhn_api.inference.evaluate import evaluate
-    from svhn_api.inference.locate import union_boxes as truth_boxes
     from svhn_api.inference.predict import predict
     from svhn_api.models import architectures
     from svhn_api.models import io as model_io
-    from svhn_api.training.tasks import box_iou
     from tests.conftest import draw_number, random_numbers
 
     rng = np.random.default_rng(4)
@@ -138,12 +137,12 @@ def test_whole_photo_evaluation_reads_the_original_photos(tmp_path, model_folder
     digit_boxes = np.full((12, 5, 4), np.nan, np.float32)
     for i, (_, _, boxes) in enumerate(items):
         digit_boxes[i, :len(boxes)] = [[b.left, b.top, b.width, b.height] for b in boxes]
-    assert w["mean_iou"] == pytest.approx(float(box_iou(found, truth_boxes(digit_boxes)).mean()), abs=1e-4)
+    assert w["mean_iou"] == pytest.approx(float(iou(found, union_corners(digit_boxes)).mean()), abs=1e-4)
     assert "whole photo, number found by the localizer" in report["text"]
     from svhn_api.inference.whole_photo import framing_bucket
 
     buckets = {b["framing"]: b for b in w["by_framing"]}
-    union = truth_boxes(digit_boxes)
+    union = union_corners(digit_boxes)
     expected_buckets = [framing_bucket(y1 - y0, p.height) for (_, y0, _, y1), p in zip(union, photos, strict=True)]
     assert {k: b["count"] for k, b in buckets.items() if b["count"]} == {
         k: expected_buckets.count(k) for k in set(expected_buckets)}
@@ -157,8 +156,8 @@ def test_whole_photo_evaluation_reads_the_original_photos(tmp_path, model_folder
 
 
 def test_truth_boxes_are_the_union_of_the_digit_boxes():
-    from svhn_api.inference.locate import union_boxes as truth_boxes
+    from svhn_api.boxes import union_corners
 
     boxes = np.full((1, 5, 4), np.nan, np.float32)
     boxes[0, :2] = [[10, 5, 8, 20], [20, 7, 9, 21]]
-    assert truth_boxes(boxes).tolist() == [[10, 5, 29, 28]]
+    assert union_corners(boxes).tolist() == [[10, 5, 29, 28]]

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from svhn_api.boxes import iou, union_fractions
 from svhn_api.data import store
-from svhn_api.training.tasks import box_iou, reframe, union_fractions
+from svhn_api.training.tasks import reframe
 from tests.conftest import make_store
 
 
@@ -19,7 +20,7 @@ def test_union_fractions_are_the_union_of_the_digit_boxes_over_the_photo_size():
     out = union_fractions(boxes, np.array([[40, 40], [30, 40]]))
     np.testing.assert_allclose(out[0], [10 / 40, 5 / 40, 32 / 40, 26 / 40])
     np.testing.assert_allclose(out[1], [0, 0, 15 / 30, 1])
-    assert box_iou(out, out).tolist() == [1.0, 1.0]
+    assert iou(out, out).tolist() == [1.0, 1.0]
 
 
 def test_reframing_moves_the_box_with_the_picture():
@@ -37,7 +38,7 @@ def test_reframing_moves_the_box_with_the_picture():
     for img, box in zip(x, b, strict=True):
         ys, xs = np.nonzero(img[..., 0] > 127)
         seen = np.array([xs.min() / 64, ys.min() / 64, (xs.max() + 1) / 64, (ys.max() + 1) / 64])
-        assert box_iou(seen[None], box[None])[0] > 0.8, (seen, box)
+        assert iou(seen[None], box[None])[0] > 0.8, (seen, box)
 
 
 def test_compose_oversamples_and_names_its_parts(tmp_path):
@@ -72,7 +73,8 @@ def test_the_localizer_trains_on_photos_only(tmp_path, tiny_store):
 
 def test_predict_without_a_box_reads_where_the_localizer_points(tmp_path):
     from svhn_api import predict
-    from svhn_api.inference.locate import context_window, locate, to_pixels
+    from svhn_api.boxes import from_fractions
+    from svhn_api.inference.locate import context_window, locate
     from svhn_api.models import architectures
     from svhn_api.models import io as model_io
 
@@ -84,7 +86,7 @@ def test_predict_without_a_box_reads_where_the_localizer_points(tmp_path):
     assert 0 <= box[0] < 120 and 0 <= box[1] < 50 and box[2] >= 1 and box[3] >= 1
     window = context_window((120, 50), np.array([0.4, 0.4, 0.6, 0.6]))
     assert window == pytest.approx((36.0, 15.0, 84.0, 35.0))
-    assert to_pixels(np.array([0.0, 0.0, 1.0, 1.0]), window) == pytest.approx((36.0, 15.0, 48.0, 20.0))
+    assert from_fractions(np.array([0.0, 0.0, 1.0, 1.0]), window) == pytest.approx((36.0, 15.0, 48.0, 20.0))
     found = predict(photo, localizer=folder, search=False)
     assert found.located and found.box == pytest.approx(box)
     assert found.to_dict()["box"] == [round(v, 1) for v in box]

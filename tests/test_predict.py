@@ -324,7 +324,7 @@ def test_evaluate_cli_names_model_and_store_as_given(tmp_path, model_folder, cap
 def test_shipped_model_reads_real_photos_with_their_boxes():
     """Optional: every real SVHN test photo beside the checkout (evaluation only), cropped by its official boxes."""
     from svhn_api import predict
-    from svhn_api.data.preprocess import union_box
+    from svhn_api.boxes import union
     from svhn_api.data.records import DigitBox
     from tests.conftest import need_shared
 
@@ -334,7 +334,7 @@ def test_shipped_model_reads_real_photos_with_their_boxes():
     ann = {a["filename"]: a for a in json.loads((root / "annotations" / "test.json").read_text())}
     files = sorted((root / "images" / "test").glob("*.png"), key=lambda p: int(p.stem))
     assert files, f"no test photos in {root / 'images' / 'test'}"
-    boxes = [union_box([DigitBox(b["label"], b["left"], b["top"], b["width"], b["height"])
+    boxes = [union([DigitBox(b["label"], b["left"], b["top"], b["width"], b["height"])
                         for b in ann[f.name]["boxes"]]) for f in files]
     results = predict([str(f) for f in files], boxes=boxes)
     right = sum(r.number == ann[f.name]["number"] for r, f in zip(results, files, strict=True))

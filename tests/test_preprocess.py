@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from svhn_api.boxes import union
 from svhn_api.data.preprocess import (
     CROP_MEANINGS,
     CROP_MODES,
@@ -14,7 +15,6 @@ from svhn_api.data.preprocess import (
     crop_mode,
     crop_union,
     expanded_crop,
-    union_box,
 )
 from svhn_api.data.records import DigitBox
 from svhn_api.labels import boxes_to_row, row_to_number
@@ -31,7 +31,7 @@ def test_labels_follow_the_capstone_encoding():
 
 
 def test_union_box_and_30_percent_expansion():
-    assert union_box(boxes_210()) == (99, 5, 34, 26)
+    assert union(boxes_210()) == (99, 5, 34, 26)
     # 15% of 34 = 5.1 and 15% of 26 = 3.9 each side, rounded outwards
     assert expanded_crop((99, 5, 34, 26), (182, 48)) == (93, 1, 139, 35)
 

@@ -14,8 +14,9 @@ import pytest
 from PIL import Image
 
 from dashboard import view_model
+from svhn_api.boxes import union
 from svhn_api.data import photos
-from svhn_api.data.preprocess import capstone_tiles, crop_capstone, crop_union, union_box
+from svhn_api.data.preprocess import capstone_tiles, crop_capstone, crop_union
 from svhn_api.data.records import DigitBox
 from svhn_api.data.store import read
 from svhn_api.errors import ArchiveError
@@ -99,7 +100,7 @@ def test_sample_grid_filters_by_length_and_draws_boxes(data_dir):
 def test_boxes_in_crop_match_the_crop():
     boxes = [DigitBox(1, 20, 10, 10, 20), DigitBox(2, 30, 10, 10, 20)]
     mapped = view_model.boxes_in_crop(boxes, (100, 50), 64)
-    u = union_box([DigitBox(0, *m) for m in mapped])
+    u = union([DigitBox(0, *m) for m in mapped])
     assert u[0] == pytest.approx(64 * 3 / 26, abs=1.0) and u[2] == pytest.approx(64 * 20 / 26, abs=2.0)
 
 
@@ -127,8 +128,8 @@ def test_row_view_redoes_preprocessing_from_the_original(data_dir):
     assert view.original is not None and view.original.size == view.size and not view.missing
     assert set(view.steps) >= {"boxes", "union", "capstone_tiles", "capstone"}
     assert view.steps["union"].size == (64, 64) and view.steps["capstone"].size == (32, 32)
-    assert np.array_equal(np.asarray(view.steps["union"]), crop_union(view.original, union_box(view.boxes)))
-    assert view.rects["union"] == union_box(view.boxes)
+    assert np.array_equal(np.asarray(view.steps["union"]), crop_union(view.original, union(view.boxes)))
+    assert view.rects["union"] == union(view.boxes)
     # rows whose archive is not here still show their stored crop, with the reason
     train = view_model.row_view(store, "train", 0)
     assert train.original is None and "train.tar.gz" in train.missing and train.stored.shape == (64, 64, 3)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from svhn_api.boxes import Box, union
 from svhn_api.data.records import DigitBox
 from svhn_api.labels import MAX_DIGITS
 
@@ -52,16 +53,7 @@ class SkipImage(ValueError):
     """An image the pipeline leaves out; the message is the reason shown in the summary."""
 
 
-def union_box(boxes: Sequence[DigitBox]) -> tuple[float, float, float, float]:
-    """(left, top, width, height) of the smallest box holding every digit box."""
-    x0 = min(b.left for b in boxes)
-    y0 = min(b.top for b in boxes)
-    x1 = max(b.left + b.width for b in boxes)
-    y1 = max(b.top + b.height for b in boxes)
-    return x0, y0, x1 - x0, y1 - y0
-
-
-def expanded_crop(box: tuple[float, float, float, float], size: tuple[int, int],
+def expanded_crop(box: Box, size: tuple[int, int],
                   expand: float = EXPAND) -> tuple[int, int, int, int]:
     """Pixel rectangle (x0, y0, x1, y1) of ``box`` grown by ``expand`` (half each side), clipped to the image."""
     left, top, width, height = box
@@ -92,7 +84,7 @@ def rgb(img: Image.Image) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
-def crop_union(img: Image.Image, box: tuple[float, float, float, float] | None = None,
+def crop_union(img: Image.Image, box: Box | None = None,
                size: int = 64) -> np.ndarray:
     """The expanded ``box`` (the whole image when None) as a ``size``x``size``x3 uint8 array."""
     img = rgb(img)
@@ -129,7 +121,7 @@ def crop(img: Image.Image, boxes: Sequence[DigitBox], mode: str = "union") -> np
     """The model input for one annotated photo in the given crop mode (or an alias of one)."""
     mode = crop_mode(mode)
     if mode == "union":
-        return crop_union(img, union_box(boxes))
+        return crop_union(img, union(boxes))
     if mode == "capstone":
         return crop_capstone(img, boxes)
     if mode == "photo":

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from svhn_api.boxes import Box
 from svhn_api.data.preprocess import RESAMPLE, rgb
 
-Box = tuple[float, float, float, float]   # left, top, width, height (pixels)
 GAP = 2                                   # pixels between a number's box and the strips cut around it
 MIN_STRIP = 12                            # a strip narrower or lower than this is not kept
 MAX_PIECES = 60                           # strips pasted at most to fill one canvas

@@ -23,9 +23,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from svhn_api.boxes import Box
 from svhn_api.labels import NO_DIGIT, OUTPUT_SHAPE
 
-Box = tuple[float, float, float, float]
 LENGTHS_TRIED = 2
 
 

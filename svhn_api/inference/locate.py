@@ -22,11 +22,11 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from svhn_api.boxes import Box, Corners, corners, fractions, from_fractions, iou
 from svhn_api.data.preprocess import RESAMPLE, rgb, whole_photo
 from svhn_api.inference import detect
 
-Box = tuple[float, float, float, float]
-Window = tuple[float, float, float, float]   # (left, top, right, bottom) pixels of the photo
+Window = Corners   # a part of the photo: (x0, y0, x1, y1) pixels
 CONTEXT = 2.0          # the second look's window: this many times the first box, each way
 MIN_WINDOW = 0.25      # ... and at least this share of the photo's width and height
 # The search, chosen on the 103 real validation photos and their copies zoomed out to the test split's framing
@@ -47,7 +47,7 @@ def detected(images: Sequence[Image.Image], detector: object) -> list[list[Box]]
         return []
     size = detector.input_shape[0]  # type: ignore[attr-defined]
     maps = detector.run(np.stack([whole_photo(img, size) for img in images]))  # type: ignore[attr-defined]
-    return [[to_pixels(box, (0.0, 0.0, float(img.width), float(img.height))) for box, _ in detect.candidates(m)]
+    return [[from_fractions(box, (0.0, 0.0, float(img.width), float(img.height))) for box, _ in detect.candidates(m)]
             for img, m in zip(images, maps, strict=True)]
 
 
@@ -74,10 +74,10 @@ def looks(starts: Sequence[tuple[Image.Image, Window]], localizer: object) -> li
                          for img, w in pairs])
 
     first = localizer.run(views(starts))  # type: ignore[attr-defined]
-    contexts = [context_window(img.size, fractions(to_pixels(f, w), img.size))
+    contexts = [context_window(img.size, fractions(from_fractions(f, w), img.size))
                 for (img, w), f in zip(starts, first, strict=True)]
     second = localizer.run(views([(img, c) for (img, _), c in zip(starts, contexts, strict=True)]))  # type: ignore[attr-defined]
-    return [to_pixels(s, c) for s, c in zip(second, contexts, strict=True)]
+    return [from_fractions(s, c) for s, c in zip(second, contexts, strict=True)]
 
 
 def search_windows(size: tuple[int, int], grids: Sequence[int] = SEARCH_GRIDS) -> list[Window]:
@@ -95,51 +95,18 @@ def agreement(boxes: Sequence[Box], numbers: Sequence[str | None], confidences: 
     """The candidate with the most support: the summed confidence of the candidates (itself included) that
     read the same number in a box overlapping its own by ``AGREE_IOU``. A partial number read confidently in
     one window loses to the whole number that several windows find."""
-    ltrb = np.array([(b[0], b[1], b[0] + b[2], b[1] + b[3]) for b in boxes], dtype=float)
-    overlap = box_iou(ltrb[:, None], ltrb[None, :]) >= AGREE_IOU
+    ltrb = np.array([corners(b) for b in boxes], dtype=float)
+    overlap = iou(ltrb[:, None], ltrb[None, :]) >= AGREE_IOU
     same = np.array([[a is not None and a == b for b in numbers] for a in numbers])
     support = ((overlap & same) * np.asarray(confidences, dtype=float)[None, :]).sum(axis=1)
     return int(np.argmax(support))
 
 
-def fractions(box: Box, size: tuple[int, int]) -> np.ndarray:
-    """A ``(left, top, width, height)`` pixel box as ``(x0, y0, x1, y1)`` fractions of a photo of ``size``."""
-    w, h = size
-    return np.array([box[0] / w, box[1] / h, (box[0] + box[2]) / w, (box[1] + box[3]) / h])
-
-
-def context_window(size: tuple[int, int], box: np.ndarray) -> tuple[float, float, float, float]:
-    """``(left, top, right, bottom)`` pixels of the second look around ``box`` (fractions of the photo)."""
+def context_window(size: tuple[int, int], box: np.ndarray) -> Window:
+    """The second look's window around ``box`` (corners as fractions of the photo)."""
     w, h = size
     x0, y0, x1, y1 = (float(v) for v in box)
     cx, cy = (x0 + x1) / 2 * w, (y0 + y1) / 2 * h
     half_w = max((x1 - x0) * w * CONTEXT, MIN_WINDOW * w) / 2
     half_h = max((y1 - y0) * h * CONTEXT, MIN_WINDOW * h) / 2
     return (max(0.0, cx - half_w), max(0.0, cy - half_h), min(float(w), cx + half_w), min(float(h), cy + half_h))
-
-
-def to_pixels(box: np.ndarray, window: tuple[float, float, float, float]) -> Box:
-    """A box given as fractions of ``window`` as ``(left, top, width, height)`` photo pixels (at least 1 px)."""
-    left, top, right, bottom = window
-    ww, wh = right - left, bottom - top
-    x0, y0, x1, y1 = (float(v) for v in box)
-    return (left + x0 * ww, top + y0 * wh, max(1.0, (x1 - x0) * ww), max(1.0, (y1 - y0) * wh))
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of two arrays of ``(left, top, right, bottom)`` boxes (last axis), matched by broadcasting: ``(N, 4)``
-    with ``(N, 4)`` pairs rows, ``(N, 1, 4)`` with ``(1, M, 4)`` gives every pair."""
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    area = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1]) + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    return inter / np.maximum(area - inter, 1e-9)
-
-
-def union_boxes(boxes: np.ndarray) -> np.ndarray:
-    """``(N, 5, 4)`` digit boxes (left, top, width, height; NaN where absent) -> ``(N, 4)`` union boxes as
-    (left, top, right, bottom) pixels."""
-    left, top = np.nanmin(boxes[..., 0], axis=1), np.nanmin(boxes[..., 1], axis=1)
-    right = np.nanmax(boxes[..., 0] + boxes[..., 2], axis=1)
-    bottom = np.nanmax(boxes[..., 1] + boxes[..., 3], axis=1)
-    return np.stack([left, top, right, bottom], axis=1)

@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from svhn_api import paths
+from svhn_api.boxes import Box, clip
 from svhn_api.data.images import input_name, load_image
 from svhn_api.data.preprocess import crop_union
 from svhn_api.errors import BoxWarning, ImageError, ModelError
@@ -39,7 +40,6 @@ from svhn_api.models.digits import digit_crop
 from svhn_api.models.io import load
 
 __all__ = ["Prediction", "predict", "model_input"]
-Box = tuple[float, float, float, float]
 ERRORS = ("raise", "return")
 
 
@@ -96,19 +96,18 @@ def _check_box(box: Any, size: tuple[int, int], name: str, stacklevel: int = 2) 
     if not all(math.isfinite(v) for v in values):
         raise ImageError(f"{name}: box {_fmt(values)} holds a value that is not a finite number (NaN or "
                          "infinity); give 4 numbers: left, top, width, height")
-    left, top, width, height = values
-    if not (width > 0 and height > 0):
+    box = values
+    if not (box[2] > 0 and box[3] > 0):
         raise ImageError(f"{name}: box {_fmt(values)} must be (left, top, width, height) with positive width "
                          "and height")
-    w, h = size
-    x0, y0, x1, y1 = max(0.0, left), max(0.0, top), min(float(w), left + width), min(float(h), top + height)
-    if x1 <= x0 or y1 <= y0:
-        raise ImageError(f"{name}: box {_fmt(values)} lies outside the {w}x{h} image; give the number's "
+    inside = clip(box, size)
+    if inside is None:
+        raise ImageError(f"{name}: box {_fmt(values)} lies outside the {size[0]}x{size[1]} image; give the number's "
                          f"region inside it (left, top, width, height in pixels)")
-    if (x0, y0, x1, y1) != (left, top, left + width, top + height):
-        warnings.warn(f"{name}: box {_fmt(values)} lies partly outside the {w}x{h} image; it is clipped to "
-                      f"the image: {_fmt((x0, y0, x1 - x0, y1 - y0))}", BoxWarning, stacklevel=stacklevel + 1)
-    return left, top, width, height
+    if inside != box:
+        warnings.warn(f"{name}: box {_fmt(values)} lies partly outside the {size[0]}x{size[1]} image; it is clipped "
+                      f"to the image: {_fmt(inside)}", BoxWarning, stacklevel=stacklevel + 1)
+    return box
 
 
 def _crop(img: Image.Image, shape: tuple[int, int, int], box: Box | None, name: str) -> np.ndarray:
@@ -253,7 +252,8 @@ def _with_digits(classifier: Any, lm: Any, where: dict[int, tuple[Image.Image, B
     in place: number, confidence, probabilities, alternatives and unsure flag (the classifier card's
     calibrated threshold)."""
     keys = list(readings)
-    boxes = [_clipped(*where[i]) for i in keys]
+    whole = {i: (0.0, 0.0, float(where[i][0].width), float(where[i][0].height)) for i in keys}
+    boxes = [(clip(where[i][1], where[i][0].size) if where[i][1] is not None else None) or whole[i] for i in keys]
     requests = slot_requests([readings[i].probabilities for i in keys], boxes)
     if not requests:
         return
@@ -268,14 +268,6 @@ def _with_digits(classifier: Any, lm: Any, where: dict[int, tuple[Image.Image, B
                                           lm.none_terms, max(top, 1))
         (r.number, r.confidence), r.alternatives = joined[0], joined[1:top]
         r.unsure = threshold is not None and r.confidence < threshold
-
-
-def _clipped(img: Image.Image, box: Box | None) -> Box:
-    """``box`` clipped to the photo; the whole photo for None."""
-    if box is None:
-        return 0.0, 0.0, float(img.width), float(img.height)
-    x0, y0 = max(0.0, box[0]), max(0.0, box[1])
-    return x0, y0, min(float(img.width), box[0] + box[2]) - x0, min(float(img.height), box[1] + box[3]) - y0
 
 
 def _reader(model: Any) -> Any:

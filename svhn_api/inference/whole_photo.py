@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from svhn_api import paths
+from svhn_api.boxes import iou, union_corners
 from svhn_api.data import store
 from svhn_api.data.photos import find_archive, original_photo
 from svhn_api.errors import DataError, ModelError
-from svhn_api.inference.locate import box_iou, union_boxes
 from svhn_api.labels import row_to_number
 
 BATCH = 64
@@ -79,16 +79,16 @@ def whole_photo_metrics(reader: Any, data: str | Path, split: str, indices: np.n
         chunk = todo[start:start + BATCH]
         photos = [original_photo(archives[rows["sources"][i]], str(rows["filenames"][i])) for i in chunk]
         readings = predict(photos, model=reader, localizer=finder, detector=spotter or False)
-        truth = union_boxes(rows["boxes"][chunk])
+        truth = union_corners(rows["boxes"][chunk])
         found = np.array([[b[0], b[1], b[0] + b[2], b[1] + b[3]] for b in (r.box for r in readings)])
-        ious.extend(box_iou(found, truth).tolist())
+        ious.extend(iou(found, truth).tolist())
         right.extend(r.number == row_to_number(rows["labels"][i]) for r, i in zip(readings, chunk, strict=True))
         unsure.extend(r.unsure for r in readings)
         if on_batch is not None:
             on_batch(start + len(chunk), len(todo))
     right_a, iou_a, unsure_a = np.array(right, bool), np.array(ious), np.array(unsure, bool)
     kept = ~unsure_a
-    truth = union_boxes(rows["boxes"][todo])
+    truth = union_corners(rows["boxes"][todo])
     heights = np.minimum(truth[:, 3], rows["sizes"][todo, 1]) - np.maximum(truth[:, 1], 0.0)
     framing = [framing_bucket(h, s) for h, s in zip(heights, rows["sizes"][todo, 1], strict=True)]
     return {

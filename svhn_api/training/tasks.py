@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from svhn_api.boxes import iou, union_fractions
 from svhn_api.errors import DataError
 from svhn_api.inference.detect import CELL, best_boxes, target_maps
-from svhn_api.inference.locate import box_iou, union_boxes
 
 
 @dataclass(frozen=True)
@@ -51,13 +51,6 @@ def inputs_and_targets(task: Task, batch: dict[str, np.ndarray], rng: np.random.
     if rng is not None:
         images, boxes = elsewhere(images, boxes, rng)
     return images, target_maps(boxes, (images.shape[1] // CELL, images.shape[2] // CELL))
-
-
-def union_fractions(boxes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """The union of each row's digit boxes (``(N, 5, 4)`` left/top/width/height, NaN where absent) as
-    ``(left, top, right, bottom)`` fractions of the photo's ``(width, height)``, clipped to [0, 1]."""
-    w, h = sizes[:, 0].astype(np.float32), sizes[:, 1].astype(np.float32)
-    return np.clip(union_boxes(boxes) / np.stack([w, h, w, h], axis=1), 0.0, 1.0).astype(np.float32)
 
 
 def reframe(images: np.ndarray, boxes: np.ndarray, rng: np.random.Generator,
@@ -129,5 +122,5 @@ def validation_score(task: Task, lm: Any, data: str | Path, limit: int | None, n
         out = lm.run(b["images"])
         predicted.append(out if task is LOCATE else best_boxes(out))
         truth.append(union_fractions(b["boxes"], b["sizes"]))
-    iou = np.nan_to_num(box_iou(np.concatenate(predicted), np.concatenate(truth)))
-    return float(iou.mean() if task is LOCATE else (iou >= 0.5).mean())
+    overlap = np.nan_to_num(iou(np.concatenate(predicted), np.concatenate(truth)))
+    return float(overlap.mean() if task is LOCATE else (overlap >= 0.5).mean())
