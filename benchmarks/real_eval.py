@@ -67,7 +67,7 @@ def main() -> int:
         print(f"skipped: the real SVHN material is not at {a.real}")
         return 0
     t0 = time.perf_counter()
-    from benchmarks.photo_eval import classifier_alone, evaluate_real_svhn, photo_sets, summary_lines
+    from svhn_api.inference.photo_eval import classifier_alone, evaluate_real_svhn, photo_sets, summary_lines
 
     localizer, detector = False if a.whole_image else a.localizer, False if a.no_detector else a.detector
     res = evaluate_real_svhn(a.real, a.model, a.record, localizer=localizer, split=a.split, detector=detector,

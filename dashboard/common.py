@@ -84,7 +84,7 @@ def models() -> list[view_model.ModelEntry]:
     return _models(*(str(p) for p in view_model.model_folders()))
 
 
-def _mtime(path: str | Path) -> float:
+def mtime(path: str | Path) -> float:
     """A file's modification time: passed to the cached calls so that a rewritten file is read again."""
     try:
         return Path(path).stat().st_mtime
@@ -141,7 +141,7 @@ def _keras_model(model_dir: str, version: float) -> Any:
 
 
 def model(entry: view_model.ModelEntry) -> Any:
-    return load_model(str(entry.path), _mtime(entry.path / "model.keras"))
+    return load_model(str(entry.path), mtime(entry.path / "model.keras"))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -162,7 +162,7 @@ def network_input(entry: view_model.ModelEntry | None, stored: np.ndarray
     except SVHNError as e:
         return view_model.model_receives(stored), None, f"{entry.name} did not load: {e}"
     if loaded.keras_model is None and keras_installed():   # on ONNX Runtime: the exact picture needs Keras
-        loaded = _keras_model(str(entry.path), _mtime(entry.path / "model.keras"))
+        loaded = _keras_model(str(entry.path), mtime(entry.path / "model.keras"))
     if loaded.keras_model is None:   # no Keras here: the input layer's settings come from the .keras file
         config = view_model.input_config_in_file(loaded.path)
         if config is None:
@@ -225,7 +225,7 @@ def _evaluation(model_dir: str, model_version: float, path: str, version: float,
 def evaluation(entry: view_model.ModelEntry, path: str, split: str, samples: int | None = 64,
                seed: int = 0) -> dict[str, Any]:
     """``evaluate`` on ``samples`` random rows, cached per model and store version."""
-    return _evaluation(str(entry.path), _mtime(entry.path / "model.keras"), path, _mtime(path), split, samples,
+    return _evaluation(str(entry.path), mtime(entry.path / "model.keras"), path, mtime(path), split, samples,
                        seed)
 
 
@@ -241,7 +241,7 @@ def full_results() -> view_model.SharedResults:
 
 def full_key(entry: view_model.ModelEntry, path: str, split: str, whole_photo: bool = False) -> tuple:
     """What a whole-split result depends on: the model and the store (by path and version), split and mode."""
-    return (str(entry.path), _mtime(entry.path / "model.keras"), path, _mtime(path), split, whole_photo)
+    return (str(entry.path), mtime(entry.path / "model.keras"), path, mtime(path), split, whole_photo)
 
 
 def known_full_evaluation(entry: view_model.ModelEntry, path: str, split: str,
@@ -421,10 +421,6 @@ def shown_path(path: str | Path) -> str:
 def unsure_line(result: Any) -> str:
     return ("this model's calibrated threshold for a reliable reading" if result.unsure else
             f"{percent(FALLBACK_UNSURE)} (this model has no calibrated threshold)")
-
-
-def mtime(path: str | Path) -> float:
-    return _mtime(path)
 
 
 def percent(x: float | None) -> str:

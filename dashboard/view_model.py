@@ -465,14 +465,14 @@ def preprocess_steps(img: Image.Image, boxes: Sequence[DigitBox], scale_to: int 
 
 # The model's input layer (``svhn_api.models.layers.InputAdapter``) does the last preprocessing steps inside the
 # model; its settings are read from the loaded model itself, never mirrored here.
-INPUT_LAYER_NAMES = ("input_adapter", "prepare")  # its name, then its name in models saved before the rename
+INPUT_LAYER = "input_adapter"   # the name of svhn_api.models.layers.InputAdapter in every model
 INPUT_KEYS = ("crop", "size", "gray", "norm")
 
 
 def input_layer(keras_model: Any) -> Any | None:
-    """The model's own input layer (named ``input_adapter``, or ``prepare`` in older models), or None."""
-    by_name = {getattr(layer, "name", None): layer for layer in getattr(keras_model, "layers", [])}
-    return next((by_name[n] for n in INPUT_LAYER_NAMES if n in by_name), None)
+    """The model's own input layer (named ``INPUT_LAYER``), or None."""
+    return next((layer for layer in getattr(keras_model, "layers", []) if getattr(layer, "name", None) == INPUT_LAYER),
+                None)
 
 
 def input_config(keras_model: Any) -> dict[str, Any] | None:
@@ -497,8 +497,8 @@ def input_config_in_file(path: str | Path) -> dict[str, Any] | None:
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return None
     layers = config.get("config", {}).get("layers", []) if isinstance(config, dict) else []
-    found = next((layer.get("config", {}) for name in INPUT_LAYER_NAMES for layer in layers
-                  if isinstance(layer, dict) and layer.get("config", {}).get("name") == name), None)
+    found = next((layer.get("config", {}) for layer in layers
+                  if isinstance(layer, dict) and layer.get("config", {}).get("name") == INPUT_LAYER), None)
     return None if found is None else {k: found.get(k) for k in INPUT_KEYS}
 
 

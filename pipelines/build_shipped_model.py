@@ -41,7 +41,7 @@ def main() -> int:
     a = ap.parse_args()
 
     import svhn_api
-    from benchmarks.photo_eval import evaluate_real_svhn
+    from svhn_api.inference.photo_eval import evaluate_real_svhn
 
     shared = a.real
 

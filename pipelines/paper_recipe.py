@@ -22,14 +22,14 @@ from svhn_api import paths
 
 
 def main() -> int:
-    from svhn_api.data.preprocess import CROP_ALIASES, CROP_MODES
-    from svhn_api.models import ALIASES, ARCHITECTURES
+    from svhn_api.data.preprocess import CROP_MODES
+    from svhn_api.models import ARCHITECTURES
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--archives", default=str(paths.archives_dir()),
                     help="folder of the official archives, downloaded when missing (default: $SVHN_DATA/archives)")
-    ap.add_argument("--model", type=lambda s: ALIASES.get(s, s), choices=ARCHITECTURES, default="deep")
-    ap.add_argument("--crop", type=lambda s: CROP_ALIASES.get(s, s), choices=CROP_MODES, default="union")
+    ap.add_argument("--model", choices=ARCHITECTURES, default="deep")
+    ap.add_argument("--crop", choices=CROP_MODES, default="union")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--minutes", type=float, default=None)
     ap.add_argument("--jobs", type=int, default=-1)

@@ -105,8 +105,8 @@ def main() -> int:
             print(f"shipped {run} as {shipped} (model.onnx checked equal: largest difference "
                   f"{record['max_difference']:.2g})")
 
-    from benchmarks.photo_eval import evaluate_real_svhn, summary_lines
     from pipelines.whole_photo import reframed_validation, split_real
+    from svhn_api.inference.photo_eval import evaluate_real_svhn, summary_lines
 
     split = split_real(a.real, a.split.parent, validation=103, seed=2026)
     reframed_validation(a.real, a.split.parent, split, split["seed"])

@@ -14,7 +14,7 @@ import math
 import re
 import sys
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +33,6 @@ JSON_HELP = "print a machine-readable summary as JSON on the last line of stdout
 
 def _csv(s: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in s.split(",") if x.strip())
-
-
-def _aliased(aliases: Mapping[str, str]) -> Callable[[str], str]:
-    """An argparse ``type`` mapping an earlier name to its current one (argparse's ``choices`` then checks it)."""
-    def name(s: str) -> str:
-        return aliases.get(s, s)
-
-    return name
-
-
-def _aliases_note(aliases: Mapping[str, str]) -> str:
-    return "; ".join(f"{old!r} is accepted for {new!r}" for old, new in aliases.items())
 
 
 def _box(s: str) -> tuple[float, float, float, float]:
@@ -319,8 +307,7 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    from svhn_api.data.preprocess import CROP_ALIASES, CROP_MODES
-    from svhn_api.models import ALIASES as MODEL_ALIASES
+    from svhn_api.data.preprocess import CROP_MODES
     from svhn_api.models import ARCHITECTURES
 
     p = argparse.ArgumentParser(prog=prog or _prog(), description=DESCRIPTION,
@@ -334,9 +321,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    "or $SVHN_DATA/synthetic/archives for --source synthetic; $SVHN_DATA defaults to ./data)")
     q.add_argument("--splits", type=_csv, default=None, help="comma list of train, extra, test (default: all "
                    "three; with --no-verify, those whose archive is in --archives)")
-    q.add_argument("--crop", type=_aliased(CROP_ALIASES), choices=CROP_MODES, default="union",
-                   help="union: 64x64 RGB of the expanded union box; capstone: the 2016 capstone's 32x32 strip "
-                   f"({_aliases_note(CROP_ALIASES)})")
+    q.add_argument("--crop", choices=CROP_MODES, default="union",
+                   help="union: 64x64 RGB of the expanded union box (the readers); capstone: the 2016 capstone's "
+                   "32x32 strip; photo, scene: the whole photo for the localizer, the detector")
     q.add_argument("--jobs", type=int, default=-1, help="parallel workers (default: all cores)")
     q.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                    help="preprocess on this Dask cluster's workers instead of local processes (needs the "
@@ -366,8 +353,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
     q = sub.add_parser("train", help="train a model on a prepared store")
     q.add_argument("--data", required=True, help="prepared store (.h5)")
-    q.add_argument("--model", type=_aliased(MODEL_ALIASES), choices=ARCHITECTURES, default="compact",
-                   help=f"architecture ({_aliases_note(MODEL_ALIASES)})")
+    q.add_argument("--model", choices=ARCHITECTURES, default="compact", help="architecture")
     q.add_argument("--name", help="the run's folder: runs/<name> in $SVHN_RUNS (default ./runs; name default: "
                    "the model name). Rerunning the same command resumes the run")
     q.add_argument("--fresh", action="store_true",

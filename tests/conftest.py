@@ -59,7 +59,7 @@ def random_numbers(n: int, rng: np.random.Generator) -> list[str]:
 
 def make_store(path: Path, counts: dict[str, int], mode: str = "union", seed: int = 0) -> Path:
     """A small prepared store written directly (no archives), with the same datasets and attributes (both
-    from ``svhn_api.data.store``'s schema). ``mode`` is a crop mode or an alias (``"seed"``)."""
+    from ``svhn_api.data.store``'s schema). ``mode`` is a crop mode."""
     rng = np.random.default_rng(seed)
     mode = crop_mode(mode)
     with h5py.File(path, "w") as f:

@@ -28,7 +28,7 @@ def test_every_architecture_reads_uint8_and_gives_six_softmax_heads(name, shape)
 
 @pytest.mark.backends
 def test_architectures_match_their_descriptions():
-    capstone = models.build("seed", (32, 32, 1))   # the old name still builds the capstone
+    capstone = models.build("capstone", (32, 32, 1))
     assert capstone.name == "capstone" and _conv_filters(capstone) == [16, 32, 64]
     assert [layer.padding for layer in capstone.layers if isinstance(layer, keras.layers.Conv2D)] == \
         ["valid", "same", "valid"]

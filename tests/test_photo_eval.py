@@ -1,11 +1,11 @@
 """The framing breakdown of whole-photo evaluations (``inference.whole_photo``, used by ``evaluate
---whole-photo`` and ``benchmarks.photo_eval``): how tall the number is in the photo decides its bucket, and each
+--whole-photo`` and ``svhn_api.inference.photo_eval``): how tall the number is in the photo decides its bucket, and each
 bucket counts its own photos' readings and found boxes."""
 
 from __future__ import annotations
 
-from benchmarks.photo_eval import by_framing
 from svhn_api.inference.evaluate import framing_line
+from svhn_api.inference.photo_eval import by_framing
 from svhn_api.inference.whole_photo import FRAMING, framing_bucket
 
 

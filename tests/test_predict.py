@@ -349,7 +349,7 @@ def test_seed_crop_models_are_refused_with_a_clear_error(tmp_path):
     from svhn_api.models import io as model_io
 
     folder = tmp_path / "capstone"
-    model_io.save(models.build("seed", (32, 32, 1)), folder)  # "seed": accepted before and after the rename
+    model_io.save(models.build("capstone", (32, 32, 1)), folder)
     cards.write(folder, cards.ModelCard(name="capstone", input=cards.InputSpec([32, 32, 1], crop="capstone")))
     with pytest.raises(ModelError, match="'capstone' crop"):
         predict(_png(), model=folder)

@@ -135,21 +135,21 @@ def test_interrupted_prepare_resumes_from_finished_archives(archives, tmp_path, 
     assert not (tmp_path / "s.h5.parts").exists()
 
 
-@pytest.mark.parametrize("crop", ["capstone", "seed"])  # "seed": the capstone strip's earlier name
-def test_capstone_crop_mode_and_its_old_name(archives, tmp_path, crop):
+def test_capstone_crop_mode(archives, tmp_path):
     folder, _ = archives
-    s = prepare(folder, out=tmp_path / f"{crop}.h5", crop=crop, jobs=1, progress=False, download=False,
+    s = prepare(folder, out=tmp_path / "capstone.h5", crop="capstone", jobs=1, progress=False, download=False,
                 splits=("test",))
     info = inspect(s.path)
     assert s.crop == info.crop == info.attrs["crop"] == "capstone" and info.image_shape == (32, 32, 1)
     assert s.counts == {"train": 0, "validation": 0, "test": 20}
     with h5py.File(s.path, "r") as f:
-        assert f.attrs["crop"] == "capstone"  # the store itself records the current name
+        assert f.attrs["crop"] == "capstone"
 
 
-def test_unknown_crop_mode_names_the_choices_and_the_alias(archives, tmp_path):
-    with pytest.raises(ValueError, match="union, capstone.*'seed' for 'capstone'"):
-        prepare(archives[0], out=tmp_path / "x.h5", crop="strip", progress=False, download=False)
+@pytest.mark.parametrize("crop", ["strip", "seed"])   # "seed": the capstone strip's name before 0.2
+def test_unknown_crop_mode_names_the_choices(archives, tmp_path, crop):
+    with pytest.raises(ValueError, match=f"crop mode '{crop}': choose one of union, capstone, photo, scene"):
+        prepare(archives[0], out=tmp_path / "x.h5", crop=crop, progress=False, download=False)
 
 
 def test_cli_prints_json_summary_last(archives, tmp_path):

@@ -30,7 +30,7 @@ def test_the_schema_takes_its_shapes_from_the_label_format_and_the_crop_modes(tm
 
 
 def test_attributes_round_trip_through_the_schema(tmp_path):
-    attrs = store.StoreAttrs(crop="seed", split_ranges=store.split_ranges({"train": 3, "test": 2}),
+    attrs = store.StoreAttrs(crop="capstone", split_ranges=store.split_ranges({"train": 3, "test": 2}),
                              version="9.9", created="2024-01-01T00:00:00Z", archives={"test": "abc"},
                              left_out=[{"archive": "test", "filename": "7.png", "reason": "6 digits"}],
                              validation_seed=4, source="synthetic")
@@ -39,7 +39,7 @@ def test_attributes_round_trip_through_the_schema(tmp_path):
     with h5py.File(path, "w") as f:
         store.create_datasets(f, CROP_SHAPES["capstone"], n=5)
         store.write_attrs(f, attrs)
-        assert f.attrs["crop"] == "capstone"  # written under the current name
+        assert f.attrs["crop"] == "capstone"
         assert json.loads(f.attrs["archives"]) == {"test": "abc"}
     info = store.inspect(path)
     assert info.crop == "capstone" and info.counts == {"train": 3, "validation": 0, "test": 2}
@@ -50,17 +50,18 @@ def test_attributes_round_trip_through_the_schema(tmp_path):
 
 
 def test_the_test_fixture_writes_every_schema_attribute(tmp_path):
-    info = store.inspect(make_store(tmp_path / "s.h5", {"train": 2, "test": 1}, mode="seed"))
+    info = store.inspect(make_store(tmp_path / "s.h5", {"train": 2, "test": 1}, mode="capstone"))
     # source and verified: None in the fixture (no archives), so not written
     names = {f.name for f in dataclasses.fields(store.StoreAttrs)} - {"source", "verified"}
     assert names <= set(info.attrs) and info.crop == "capstone" and info.image_shape == CROP_SHAPES["capstone"]
 
 
-def test_a_store_written_under_the_old_crop_name_reads_as_capstone(tmp_path):
+def test_a_store_written_under_the_old_crop_name_asks_to_be_prepared_again(tmp_path):
     path = make_store(tmp_path / "old.h5", {"test": 1}, mode="capstone")
     with h5py.File(path, "a") as f:
-        f.attrs["crop"] = "seed"  # as stores prepared before the rename say
-    assert store.inspect(path).crop == "capstone"
+        f.attrs["crop"] = "seed"  # as stores prepared before 0.2 say
+    with pytest.raises(DataError, match=r"old\.h5: prepared before 0\.2.*prepare it again"):
+        store.inspect(path)
 
 
 def test_read_split_and_indices(tiny_store):

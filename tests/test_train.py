@@ -177,7 +177,7 @@ def test_early_stopping_time_budget_and_capstone_store(tiny_store, tmp_path, mon
     out = train(tiny_store, root=tmp_path, name="budget", minutes=0.02, **{**FAST, "epochs": 50})
     assert out["status"] == "time limit" and (tmp_path / "budget" / "model.keras").is_file()
     capstone_store = make_store(tmp_path / "capstone.h5", {"train": 64, "validation": 16}, mode="capstone")
-    out = train(capstone_store, root=tmp_path, model="seed", loss="masked", progress=False, epochs=1)
+    out = train(capstone_store, root=tmp_path, model="capstone", loss="masked", progress=False, epochs=1)
     card = json.loads((tmp_path / "capstone" / "card.json").read_text())
     assert out["status"] == "complete" and card["input"]["shape"] == [32, 32, 1]
     assert card["input"]["crop"] == "capstone" and card["architecture"]["name"] == "capstone"

@@ -193,10 +193,9 @@ class FakeModel:
         self.layers, self.input_shape = list(layers), input_shape
 
 
-@pytest.mark.parametrize("name", ["input_adapter", "prepare"])  # its name, and its name in older model files
-def test_input_config_is_read_from_the_models_input_layer(name):
+def test_input_config_is_read_from_the_models_input_layer():
     config = {"crop": 40, "size": 20, "gray": True, "norm": "scale"}
-    net = FakeModel(FakeLayer("image"), FakeLayer(name, **config), FakeLayer("heads", units=66))
+    net = FakeModel(FakeLayer("image"), FakeLayer("input_adapter", **config), FakeLayer("heads", units=66))
     assert view_model.input_layer(net) is net.layers[1]
     assert view_model.input_config(net) == config
     assert not hasattr(view_model, "PREPARE")  # no hand-kept mirror of the layer's arguments

@@ -153,7 +153,7 @@ def ensure_archives(
     unreachable or wrong.
     """
     splits = list(splits)
-    paths = ensure_files(
+    paths = _ensure(
         archives_dir() if folder is None else folder,
         [f"{split}.tar.gz" for split in splits],
         download=download,
@@ -166,7 +166,7 @@ def ensure_archives(
     return {split: paths[f"{split}.tar.gz"] for split in splits}
 
 
-def ensure_files(
+def _ensure(
     folder: str | os.PathLike[str],
     names: Iterable[str],
     *,
@@ -177,7 +177,7 @@ def ensure_files(
     timeout: float = 30,
     verify: bool = True,
 ) -> dict[str, Path]:
-    """Like ``ensure_archives`` for any file names (e.g. ``train_32x32.mat``). Returns name -> path."""
+    """``ensure_archives`` on file names. Returns name -> path."""
     folder = Path(folder)
     names = list(dict.fromkeys(names))
     if not verify:

@@ -21,7 +21,6 @@ from typing import Any
 import h5py
 import numpy as np
 
-from svhn_api import __version__
 from svhn_api.atomic import atomic_path
 from svhn_api.data.archives import FIX as ARCHIVE_FIX
 from svhn_api.data.archives import Unpacked, for_own_archive
@@ -39,6 +38,7 @@ from svhn_api.data.store import (
 )
 from svhn_api.errors import ArchiveError
 from svhn_api.paths import archives_dir, data_dir, synthetic_dir
+from svhn_api.version import __version__
 
 ARCHIVE_NAMES = ("train", "extra", "test")
 SYNTHETIC_SAMPLE = {"train": 4000, "extra": 1000, "test": 1000}
@@ -293,9 +293,8 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
     (``$SVHN_DATA``). The same inputs always give a store with the same bytes (no timestamps inside).
     ``splits``: which archives (default: train, extra and test; with ``verify=False``, those of them in
     ``archives``, e.g. only ``test.tar.gz``).
-    ``crop``: ``"union"`` or ``"capstone"`` (``preprocess.CROP_MEANINGS``; ``"seed"``, the capstone strip's
-    earlier name, is accepted). ``on_progress(stage, done, total)`` reports progress to a UI; the CLI uses
-    tqdm bars instead.
+    ``crop``: ``"union"`` or ``"capstone"`` (``preprocess.CROP_MEANINGS``). ``on_progress(stage, done, total)``
+    reports progress to a UI; the CLI uses tqdm bars instead.
     ``verify=False`` prepares your own archives in the official layout (e.g. a subset): their size/MD5 are
     not checked against the official (or manifest) ones, nothing is downloaded and nothing is written into
     ``archives``, but every member is still checked (``ArchiveError`` for absolute paths, ``..``, links,

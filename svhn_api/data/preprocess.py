@@ -20,7 +20,6 @@ from svhn_api.data.records import DigitBox
 from svhn_api.labels import MAX_DIGITS
 
 CROP_MODES = ("union", "capstone", "photo", "scene")
-CROP_ALIASES = {"seed": "capstone"}  # earlier names users may have typed (CLI, prepare(crop=...), old stores)
 CROP_SHAPES = {"union": (64, 64, 3), "capstone": (32, 32, 1), "photo": (64, 64, 3), "scene": (128, 128, 3)}
 CROP_MEANINGS: dict[str, str] = {
     "union": "ground-truth union box expanded 30%, 64x64 RGB",
@@ -36,16 +35,14 @@ RESAMPLE = Image.BILINEAR
 
 
 def crop_mode(name: str) -> str:
-    """The crop mode ``name`` stands for (``"seed"`` -> ``"capstone"``); ValueError naming the choices if none."""
-    mode = CROP_ALIASES.get(name, name)
-    if mode not in CROP_MODES:
-        aliases = ", ".join(f"{k!r} for {v!r}" for k, v in CROP_ALIASES.items())
-        raise ValueError(f"crop mode {name!r}: choose one of {', '.join(CROP_MODES)} (also accepted: {aliases})")
-    return mode
+    """``name`` when it is a crop mode; ValueError naming the choices if not."""
+    if name not in CROP_MODES:
+        raise ValueError(f"crop mode {name!r}: choose one of {', '.join(CROP_MODES)}")
+    return name
 
 
 def crop_meaning(mode: str) -> str:
-    """What a store of crop mode ``mode`` (or an alias) holds, in words; ValueError for an unknown mode."""
+    """What a store of crop mode ``mode`` holds, in words; ValueError for an unknown mode."""
     return CROP_MEANINGS[crop_mode(mode)]
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from svhn_api.data.preprocess import CROP_ALIASES, crop_mode
+from svhn_api.data.preprocess import crop_mode
 from svhn_api.errors import DataError
 from svhn_api.labels import LABEL_DTYPE, LABEL_WIDTH, MAX_DIGITS
 
@@ -84,8 +84,8 @@ def box_array(boxes: Sequence[Any]) -> np.ndarray:
 
 
 def write_attrs(f: h5py.File, attrs: StoreAttrs) -> None:
-    """Store ``attrs`` on an open store file (the lists and dicts as JSON text, the crop mode by its current
-    name); ``None`` values are not written."""
+    """Store ``attrs`` on an open store file (the lists and dicts as JSON text); ``None`` values are not
+    written."""
     values = {k: v for k, v in asdict(attrs).items() if v is not None}
     values["crop"] = crop_mode(attrs.crop)
     f.attrs.update({k: json.dumps(v) if k in JSON_ATTRS else v for k, v in values.items()})
@@ -184,8 +184,7 @@ def split_range(f: h5py.File, split: str) -> tuple[int, int]:
 
 
 def inspect(path: str | Path) -> StoreInfo:
-    """Counts per split and the store's attributes, without reading any pixels. A store written under an
-    earlier name of its crop mode (``seed``) reads as the current name (``capstone``)."""
+    """Counts per split and the store's attributes, without reading any pixels."""
     with _open(path) as f:
         attrs = {k: (v.decode() if isinstance(v, bytes) else bool(v) if isinstance(v, np.bool_) else v)
                  for k, v in f.attrs.items()}
@@ -193,8 +192,9 @@ def inspect(path: str | Path) -> StoreInfo:
     for k in JSON_ATTRS:
         if isinstance(attrs.get(k), str):
             attrs[k] = json.loads(attrs[k])
-    crop = str(attrs.get("crop"))
-    attrs["crop"] = CROP_ALIASES.get(crop, crop)
+    if attrs.get("crop") == "seed":
+        raise DataError(f"{path}: prepared before 0.2, under the capstone crop's old name 'seed'; prepare it again "
+                        "(python -m svhn_api prepare --crop capstone ...)")
     return StoreInfo(Path(path), attrs["crop"], shape,
                      {s: int(b - a) for s, (a, b) in attrs["split_ranges"].items()}, attrs)
 
@@ -272,8 +272,8 @@ def compose(out: str | Path, parts: Sequence[tuple[str | Path, str, str, int]], 
     store's split, copies)`` (``copies`` > 1 oversamples, e.g. a few real photos among many synthetic ones).
     Written atomically; the attributes name every part. Holds one part's split in memory at a time (a
     training store of a few tens of thousands of 64x64 rows: a few hundred MB). Returns the rows per split."""
-    from svhn_api import __version__
     from svhn_api.atomic import atomic_path
+    from svhn_api.version import __version__
 
     infos = [inspect(p) for p, *_ in parts]
     crops = {i.crop for i in infos}

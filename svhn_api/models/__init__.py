@@ -7,15 +7,13 @@ ARCHITECTURES = ("compact", "capstone", "deep", "localizer", "detector")
 READERS = ("compact", "capstone", "deep")      # read a number's crop: (N, 6, 11) probabilities
 LOCALIZERS = ("localizer",)                    # find the number in a whole photo: (N, 4) box fractions
 DETECTORS = ("detector",)                      # where digits are in a whole photo: (N, H/4, W/4) probabilities
-ALIASES = {"seed": "capstone"}  # the 2016 model's name before 0.2 ("seed" also named a crop mode and the RNG seed)
 
 
 def architecture_name(name: str) -> str:
-    """The architecture ``name`` stands for (accepting old aliases), or a ValueError listing the choices."""
-    canonical = ALIASES.get(name, name)
-    if canonical not in ARCHITECTURES:
+    """``name`` when it is an architecture, else a ValueError listing the choices."""
+    if name not in ARCHITECTURES:
         raise ValueError(f"model {name!r}: choose one of {', '.join(ARCHITECTURES)}")
-    return canonical
+    return name
 
 
 def task(name: str) -> str:

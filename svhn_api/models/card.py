@@ -87,7 +87,7 @@ class ModelCard:
             return cls(
                 name=str(d.get("name", "")),
                 architecture=_section(d, "architecture", dict),
-                input=_input_spec(_section(d, "input", dict)),
+                input=_typed(InputSpec, _section(d, "input", dict)),
                 decode=_typed(DecodeSpec, _section(d, "decode", dict)),
                 data=_section(d, "data", dict),
                 training=_typed(TrainingRecord, d["training"]) if isinstance(d.get("training"), dict) else None,
@@ -120,14 +120,6 @@ def _section(d: dict, key: str, kind: type) -> Any:
     if not isinstance(value, kind):
         raise TypeError(f"{key!r} should be a {kind.__name__}, not {type(value).__name__}")
     return value
-
-
-def _input_spec(d: dict[str, Any]) -> InputSpec:
-    from svhn_api.data.preprocess import CROP_ALIASES
-
-    spec = _typed(InputSpec, d)
-    spec.crop = CROP_ALIASES.get(spec.crop, spec.crop)   # cards written before the capstone rename
-    return spec
 
 
 def _typed(cls: type, d: dict[str, Any]) -> Any:
@@ -306,7 +298,7 @@ def versions() -> dict:
     """Versions of the libraries that shape a model's numbers."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from svhn_api import __version__
+    from svhn_api.version import __version__
 
     out = {"python": platform.python_version(), "svhn_api": __version__}
     for name in ("tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib", "torch", "numpy", "h5py", "pillow"):

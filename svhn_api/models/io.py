@@ -238,8 +238,3 @@ def save(net: Any, folder: str | Path) -> Path:
         finally:
             keras_tmp.unlink(missing_ok=True)
     return path
-
-
-def clear_cache() -> None:
-    with _LOCK:
-        _CACHE.clear()
