@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the project with its test tools, checks style, and runs the test suite: once on the default
-# Keras backend (TensorFlow), then the model and training tests again on JAX. Every step runs and reports
-# even when an earlier one fails; the exit status is non-zero when any failed. Arguments go to both runs
+# Installs the project with its test tools, checks style and types (ruff, mypy), and runs the test suite:
+# once on the default Keras backend (TensorFlow), then the model and training tests again on JAX. Every step
+# runs and reports even when an earlier one fails; the exit status is non-zero when any failed. Arguments go to both runs
 # (e.g. -m "not slow" for the fast loop).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,7 @@ source scripts/python_env.sh
 "$PY" -m pip install -q --no-deps --no-build-isolation -e .
 failed=()
 "$PY" -m ruff check . || failed+=("ruff")
+"$PY" -m mypy || failed+=("mypy")
 "$PY" -m pytest -q "$@" || failed+=("tests (TensorFlow)")
 KERAS_BACKEND=jax "$PY" -m pytest -q -m backends "$@" tests/test_models.py tests/test_train.py || failed+=("tests (JAX)")
 if [ ${#failed[@]} -gt 0 ]; then

@@ -19,10 +19,20 @@ Corners = tuple[float, float, float, float]
 class HasBox(Protocol):
     """Anything with a box's four fields, such as ``records.DigitBox``."""
 
-    left: float
-    top: float
-    width: float
-    height: float
+    @property
+    def left(self) -> float: ...
+    @property
+    def top(self) -> float: ...
+    @property
+    def width(self) -> float: ...
+    @property
+    def height(self) -> float: ...
+
+
+def as_box(values: Iterable[float]) -> Box:
+    """Four numbers as a box of floats; ValueError when they are not four."""
+    left, top, width, height = (float(v) for v in values)
+    return left, top, width, height
 
 
 def corners(box: Box) -> Corners:

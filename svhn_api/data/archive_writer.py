@@ -14,7 +14,7 @@ import gzip
 import io
 import os
 import tarfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sized
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,7 @@ def write_archive(
     path = Path(path)
     if not split or "/" in split or split in (".", ".."):
         raise ValueError(f"split {split!r} must be a plain folder name such as 'train'")
-    total = len(items) if hasattr(items, "__len__") else None
+    total = len(items) if isinstance(items, Sized) else None
     records: list[ImageRecord] = []
     seen: set[str] = set()
     with atomic_path(path) as tmp:

@@ -423,7 +423,7 @@ def _members(
             raise _corrupt(archive, e) from None
         if member is None:
             break
-        tar.members = []  # a streaming pass needs no index: keep memory flat on 200k-member archives
+        tar.members = []  # type: ignore[attr-defined]  # a streaming pass needs no index: memory stays flat
         check_member(member, archive)
         yield member
     if gz is not None:

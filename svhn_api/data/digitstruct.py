@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import h5py
 import numpy as np
@@ -504,7 +504,7 @@ class _Writer:
         self.spaces: dict[tuple[int, ...], h5s.SpaceID] = {}
         self.str_types: dict[int, h5t.TypeID] = {}
         field_type = h5t.vlen_create(self.str_type(1))
-        self.fields_attr = {
+        self.fields_attr: dict[tuple[str, ...], tuple[Any, Any]] = {
             fields: (field_type, self._vlen_buffer(fields)) for fields in (("name", "bbox"), MATLAB_FIELDS)
         }
         self.one = np.empty((1, 1), dtype="<f8")
@@ -612,7 +612,7 @@ def _build(f: h5py.File, records: list[ImageRecord]) -> None:
         w.attr_str(group, b"MATLAB_class", "struct")
         w.attr_str(group, b"H5PATH", f"/#refs#/{key}")
         w.attr_fields(group, MATLAB_FIELDS)
-        columns = {
+        columns: dict[str, list[float]] = {
             "height": [b.height for b in rec.boxes],
             "left": [b.left for b in rec.boxes],
             "top": [b.top for b in rec.boxes],

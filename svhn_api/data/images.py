@@ -64,11 +64,11 @@ def _decode(data: bytes, name: str) -> Image.Image:
             # Pillow's own warning (over Image.MAX_IMAGE_PIXELS) comes after opening, before any pixel is
             # decoded; our lower MAX_PIXELS check below then refuses the image with its size.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            if img.width * img.height > MAX_PIXELS:
-                raise _too_many_pixels(name, f"{img.width}x{img.height} pixels")
-            img.load()
-            img = ImageOps.exif_transpose(img)  # phone photos: decode upright, as a browser shows them
+            opened = Image.open(io.BytesIO(data))
+            if opened.width * opened.height > MAX_PIXELS:
+                raise _too_many_pixels(name, f"{opened.width}x{opened.height} pixels")
+            opened.load()
+            img = ImageOps.exif_transpose(opened)  # phone photos: decode upright, as a browser shows them
     except Image.DecompressionBombError as e:  # over twice Pillow's limit: refused inside Image.open
         found = re.search(r"\((\d+) pixels\)", str(e))
         raise _too_many_pixels(name, f"{int(found.group(1)):,} pixels" if found else "the image") from None

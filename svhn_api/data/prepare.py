@@ -25,6 +25,7 @@ from svhn_api.atomic import atomic_path
 from svhn_api.data.archives import FIX as ARCHIVE_FIX
 from svhn_api.data.archives import Unpacked, for_own_archive
 from svhn_api.data.digitstruct import FIX as DIGITSTRUCT_FIX
+from svhn_api.data.preprocess import CropMode
 from svhn_api.data.records import DigitBox
 from svhn_api.data.store import (
     CHUNK_ROWS,
@@ -63,7 +64,7 @@ class PrepareSummary:
         return json.dumps(asdict(self))
 
 
-def _process_chunk(chunk: list[tuple[str, Any, list[DigitBox] | None]], mode: str, tar_path: str | None = None,
+def _process_chunk(chunk: list[tuple[str, Any, list[DigitBox] | None]], mode: CropMode, tar_path: str | None = None,
                    ) -> list[tuple]:
     """Worker: decode and crop a chunk of PNGs, each given as its bytes, or with ``tar_path`` (a plain tar file
     this worker can open) as its ``(offset, size)`` there. Returns (filename, array|None, labels, boxes, size,
@@ -73,7 +74,7 @@ def _process_chunk(chunk: list[tuple[str, Any, list[DigitBox] | None]], mode: st
     from svhn_api.data.preprocess import SkipImage, check_boxes, crop
     from svhn_api.labels import boxes_to_row
 
-    out = []
+    out: list[tuple] = []
     for name, data, boxes in chunk:
         if tar_path is not None:
             data = read_at(tar_path, *data)
@@ -113,7 +114,7 @@ def _cluster(scheduler: str | None) -> Iterator[None]:
         yield
 
 
-def process_archive(archive: Path, name: str, part: Path, *, mode: str = "union", jobs: int = -1,
+def process_archive(archive: Path, name: str, part: Path, *, mode: CropMode = "union", jobs: int = -1,
                     archive_md5: str = "", progress: bool = True, on_progress: Progress | None = None,
                     scheduler: str | None = None) -> Path:
     """Preprocess every image of one archive into ``part`` (an HDF5 file with the store's row datasets).
@@ -144,7 +145,7 @@ def process_archive(archive: Path, name: str, part: Path, *, mode: str = "union"
                            on_progress=on_progress, scheduler=scheduler)
 
 
-def _write_part(source: Unpacked, name: str, part: Path, mode: str, key: str, archive_md5: str, *, jobs: int,
+def _write_part(source: Unpacked, name: str, part: Path, mode: CropMode, key: str, archive_md5: str, *, jobs: int,
                 progress: bool, on_progress: Progress | None, scheduler: str | None) -> Path:
     """The part file of an unpacked archive. Local workers read their images from the unpacked tar
     themselves; a cluster's workers, which may not see this disk, are sent the images' bytes."""
@@ -282,7 +283,7 @@ def assemble(parts: dict[str, Path], out: Path, *, mode: str, validation_size: i
 
 
 def prepare(archives: str | Path | None = None, *, source: str = "official",
-            splits: Sequence[str] | None = None, crop: str = "union", jobs: int = -1,
+            splits: Sequence[str] | None = None, crop: CropMode = "union", jobs: int = -1,
             out: str | Path | None = None, validation_size: int = 6000, seed: int = 0,
             download: bool = True, verify: bool = True, progress: bool = True,
             on_progress: Progress | None = None, scheduler: str | None = None) -> PrepareSummary:
@@ -307,7 +308,7 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
     from svhn_api.data.preprocess import crop_mode
 
     t0 = time.perf_counter()
-    crop = crop_mode(crop)  # "seed", the capstone strip's earlier name, is accepted
+    crop = crop_mode(crop)   # a ValueError naming the choices for any other string
     if splits is not None and (not splits or any(s not in ARCHIVE_NAMES for s in splits)):
         raise ValueError(f"splits {list(splits)}: choose among {', '.join(ARCHIVE_NAMES)}")
     if source == "synthetic":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 import numpy as np
 from PIL import Image
@@ -19,7 +20,8 @@ from svhn_api.boxes import Box, union
 from svhn_api.data.records import DigitBox
 from svhn_api.labels import MAX_DIGITS
 
-CROP_MODES = ("union", "capstone", "photo", "scene")
+CropMode = Literal["union", "capstone", "photo", "scene"]
+CROP_MODES: tuple[CropMode, ...] = get_args(CropMode)
 CROP_SHAPES = {"union": (64, 64, 3), "capstone": (32, 32, 1), "photo": (64, 64, 3), "scene": (128, 128, 3)}
 CROP_MEANINGS: dict[str, str] = {
     "union": "ground-truth union box expanded 30%, 64x64 RGB",
@@ -31,14 +33,15 @@ CROP_MEANINGS: dict[str, str] = {
              "the photo size are stored beside it",
 }
 EXPAND = 0.30
-RESAMPLE = Image.BILINEAR
+RESAMPLE = Image.Resampling.BILINEAR
 
 
-def crop_mode(name: str) -> str:
+def crop_mode(name: str) -> CropMode:
     """``name`` when it is a crop mode; ValueError naming the choices if not."""
-    if name not in CROP_MODES:
-        raise ValueError(f"crop mode {name!r}: choose one of {', '.join(CROP_MODES)}")
-    return name
+    for mode in CROP_MODES:
+        if name == mode:
+            return mode
+    raise ValueError(f"crop mode {name!r}: choose one of {', '.join(CROP_MODES)}")
 
 
 def crop_meaning(mode: str) -> str:
@@ -114,7 +117,7 @@ def whole_photo(img: Image.Image, size: int = 64) -> np.ndarray:
     return np.asarray(rgb(img).resize((size, size), RESAMPLE), dtype=np.uint8)
 
 
-def crop(img: Image.Image, boxes: Sequence[DigitBox], mode: str = "union") -> np.ndarray:
+def crop(img: Image.Image, boxes: Sequence[DigitBox], mode: CropMode = "union") -> np.ndarray:
     """The model input for one annotated photo in the given crop mode (or an alias of one)."""
     mode = crop_mode(mode)
     if mode == "union":

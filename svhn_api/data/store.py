@@ -186,8 +186,8 @@ def split_range(f: h5py.File, split: str) -> tuple[int, int]:
 def inspect(path: str | Path) -> StoreInfo:
     """Counts per split and the store's attributes, without reading any pixels."""
     with _open(path) as f:
-        attrs = {k: (v.decode() if isinstance(v, bytes) else bool(v) if isinstance(v, np.bool_) else v)
-                 for k, v in f.attrs.items()}
+        attrs: dict[str, Any] = {k: (v.decode() if isinstance(v, bytes) else bool(v) if isinstance(v, np.bool_)
+                                     else v) for k, v in f.attrs.items()}
         shape = tuple(f["images"].shape[1:])
     for k in JSON_ATTRS:
         if isinstance(attrs.get(k), str):

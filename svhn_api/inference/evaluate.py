@@ -203,7 +203,7 @@ def evaluate(model: Any = None, data: str | Path | None = None, split: str = "te
         "seconds": round(time.perf_counter() - t0, 2),
         "evaluated": cards.now(),
     }
-    if samples is not None:
+    if names is not None:   # a --samples draw
         report["samples"] = sample_listing(probs, labels, idx, names, lm.none_terms)
     if record and lm.folder is not None and (lm.folder / cards.CARD).is_file():
         try:

@@ -39,13 +39,13 @@ def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequen
     if len(images) != len(numbers) or (boxes is not None and len(boxes) != len(images)):
         raise ValueError("images, numbers and boxes must have the same length")
     lm = model_io.load(model)
-    preds = []
+    preds: list[Any] = []
     for i in range(0, len(images), batch):
         preds += predict(list(images[i:i + batch]), model=lm,
                          boxes=None if boxes is None else list(boxes[i:i + batch]), localizer=localizer,
                          detector=detector, digits=digits)
-    rows = [{"truth": t, "prediction": p.number, "confidence": round(p.confidence, 4), "correct": p.number == t,
-             "box": p.box} for t, p in zip(numbers, preds, strict=True)]
+    rows: list[dict[str, Any]] = [{"truth": t, "prediction": p.number, "confidence": round(p.confidence, 4),
+                                   "correct": p.number == t, "box": p.box} for t, p in zip(numbers, preds, strict=True)]
     reader = {"model": paths.portable(lm.path)}
     if _used(digits, paths.default_digits):
         reader["digits"] = paths.portable(model_io.load(paths.default_digits() if digits is None else digits).path)
@@ -58,7 +58,7 @@ def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequen
             r["iou"] = round(iou, 4)
         metrics["mean_iou"] = round(float(np.mean(ious)), 4)
         metrics["found_at_iou_0.5"] = round(float(np.mean(np.array(ious) >= 0.5)), 6)
-    report = {**reader, "data": {**(data or {}), "count": len(rows)},
+    report: dict[str, Any] = {**reader, "data": {**(data or {}), "count": len(rows)},
               "metrics": metrics, "evaluated": cards.now(), "rows": rows}
     if record:
         record_in_card(lm, report)
@@ -75,14 +75,14 @@ def classifier_alone(images: Sequence[Any], numbers: Sequence[str], boxes: Seque
     from svhn_api.models.digits import digit_crop
 
     classifier = model_io.load(paths.default_digits() if digits is None else digits)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for img, truth, box, length in zip(images, numbers, boxes, lengths, strict=True):
         pic = load_image(img)
         box = box or (0.0, 0.0, float(pic.width), float(pic.height))
         probs = classifier.run(np.stack([digit_crop(pic, s) for s in slots(box, max(1, length))]))
         reading = "".join(str(int(d)) for d in probs.argmax(axis=1))
         rows.append({"truth": truth, "prediction": reading, "correct": reading == truth})
-    right = sum(r["correct"] for r in rows)
+    right = sum(bool(r["correct"]) for r in rows)
     return {"digits": paths.portable(classifier.path), "rows": rows,
             "metrics": {"whole_number_accuracy": round(right / len(rows), 6) if rows else None, "correct": right,
                         "count": len(rows)}}

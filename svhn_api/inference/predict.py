@@ -22,13 +22,13 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args, overload
 
 import numpy as np
 from PIL import Image
 
 from svhn_api import paths
-from svhn_api.boxes import Box, clip
+from svhn_api.boxes import Box, as_box, clip
 from svhn_api.data.images import input_name, load_image
 from svhn_api.data.preprocess import crop_union
 from svhn_api.errors import BoxWarning, ImageError, ModelError
@@ -40,7 +40,8 @@ from svhn_api.models.digits import digit_crop
 from svhn_api.models.io import load
 
 __all__ = ["Prediction", "predict", "model_input"]
-ERRORS = ("raise", "return")
+Errors = Literal["raise", "return"]
+ERRORS = get_args(Errors)
 
 
 @dataclass
@@ -151,11 +152,25 @@ def _labels(items: list[Any], names: Sequence[str | None] | None) -> list[str]:
     """What errors call each input: its given name, else ``images.input_name``."""
     if names is not None and len(names) != len(items):
         raise ValueError(f"names: got {len(names)} names for {len(items)} images; give one per image (or None)")
-    return [(names[i] if names is not None and names[i] else input_name(x)) for i, x in enumerate(items)]
+    given = list(names) if names is not None else [None] * len(items)
+    return [name or input_name(x) for name, x in zip(given, items, strict=True)]
+
+
+@overload
+def predict(images: list[Any] | tuple[Any, ...], model: Any = None, boxes: Sequence[Box | None] | None = None,
+            top: int = 5, localizer: Any = None, errors: Errors = "raise",
+            names: Sequence[str | None] | None = None, search: bool = True, detector: Any = None,
+            digits: Any = None) -> list[Prediction]: ...
+
+
+@overload
+def predict(images: Any, model: Any = None, boxes: Box | None = None, top: int = 5, localizer: Any = None,
+            errors: Errors = "raise", names: Sequence[str | None] | None = None, search: bool = True,
+            detector: Any = None, digits: Any = None) -> Prediction: ...
 
 
 def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | None = None,
-            top: int = 5, localizer: Any = None, errors: str = "raise", names: Sequence[str | None] | None = None,
+            top: int = 5, localizer: Any = None, errors: Errors = "raise", names: Sequence[str | None] | None = None,
             search: bool = True, detector: Any = None, digits: Any = None) -> Prediction | list[Prediction]:
     """Read the number in one image (returns a ``Prediction``) or a list of images (returns a list).
 
@@ -241,7 +256,8 @@ def _read_pictures(model: Any, localizer: Any, detector: Any, digits: Any, pictu
     ran = {role: m.runtime for role, m in (("reader", lm), ("localizer", finder), ("digits", classifier))
            if m is not None}
     for i, r in readings.items():
-        r.box, r.located = (None if used[i] is None else tuple(float(v) for v in used[i])), i in found
+        where_read = used[i]
+        r.box, r.located = (None if where_read is None else as_box(where_read)), i in found
         r.runtime = ran
     return readings
 
@@ -251,10 +267,14 @@ def _with_digits(classifier: Any, lm: Any, where: dict[int, tuple[Image.Image, B
     """Each reading joined with the digit classifier's readings of its box's slots (``digit_slots.combine``),
     in place: number, confidence, probabilities, alternatives and unsure flag (the classifier card's
     calibrated threshold)."""
-    keys = list(readings)
-    whole = {i: (0.0, 0.0, float(where[i][0].width), float(where[i][0].height)) for i in keys}
-    boxes = [(clip(where[i][1], where[i][0].size) if where[i][1] is not None else None) or whole[i] for i in keys]
-    requests = slot_requests([readings[i].probabilities for i in keys], boxes)
+    heads = {i: r.probabilities for i, r in readings.items() if r.probabilities is not None}
+    keys = list(heads)
+    boxes = []
+    for i in keys:
+        img, box = where[i]
+        boxes.append((clip(box, img.size) if box is not None else None) or (0.0, 0.0, float(img.width),
+                                                                              float(img.height)))
+    requests = slot_requests([heads[i] for i in keys], boxes)
     if not requests:
         return
     probs = classifier.run(np.stack([digit_crop(where[keys[k]][0], s) for k, _, s in requests]))
@@ -264,7 +284,7 @@ def _with_digits(classifier: Any, lm: Any, where: dict[int, tuple[Image.Image, B
     threshold = classifier.card.decode.unsure_below
     for k, i in enumerate(keys):
         r = readings[i]
-        r.probabilities, joined = combine(r.probabilities, {n: np.stack(v) for n, v in by_reading[k].items()},
+        r.probabilities, joined = combine(heads[i], {n: np.stack(v) for n, v in by_reading[k].items()},
                                           lm.none_terms, max(top, 1))
         (r.number, r.confidence), r.alternatives = joined[0], joined[1:top]
         r.unsure = threshold is not None and r.confidence < threshold

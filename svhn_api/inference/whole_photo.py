@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from svhn_api import paths
-from svhn_api.boxes import iou, union_corners
+from svhn_api.boxes import corners, iou, union_corners
 from svhn_api.data import store
 from svhn_api.data.photos import find_archive, original_photo
 from svhn_api.errors import DataError, ModelError
@@ -67,27 +67,30 @@ def whole_photo_metrics(reader: Any, data: str | Path, split: str, indices: np.n
     finder = load(localizer)
     spotter = paths.default_detector()
     rows = store.read(data, split, fields=("labels", "boxes", "sizes", "filenames", "sources"), indices=indices)
-    archives = {s: find_archive(data, s) for s in set(rows["sources"].tolist())}
-    present = np.array([archives[s] is not None for s in rows["sources"]], dtype=bool)
+    found_at = {s: find_archive(data, s) for s in set(rows["sources"].tolist())}
+    archives = {s: a for s, a in found_at.items() if a is not None}
+    present = np.array([s in archives for s in rows["sources"]], dtype=bool)
     if not present.any():
         raise DataError(f"{data}: none of its original photos is here (looked for "
-                        f"{', '.join(sorted(f'{s}.tar.gz' for s in archives))} beside the store); whole-photo "
+                        f"{', '.join(sorted(f'{s}.tar.gz' for s in found_at))} beside the store); whole-photo "
                         "evaluation reads them from the archives the store was prepared from")
     todo = np.flatnonzero(present)
-    right, ious, unsure = [], [], []
+    right: list[bool] = []
+    ious: list[float] = []
+    unsure: list[bool] = []
     for start in range(0, len(todo), BATCH):
         chunk = todo[start:start + BATCH]
         photos = [original_photo(archives[rows["sources"][i]], str(rows["filenames"][i])) for i in chunk]
         readings = predict(photos, model=reader, localizer=finder, detector=spotter or False)
         truth = union_corners(rows["boxes"][chunk])
-        found = np.array([[b[0], b[1], b[0] + b[2], b[1] + b[3]] for b in (r.box for r in readings)])
+        found = np.array([corners(r.box) if r.box is not None else (np.nan,) * 4 for r in readings])
         ious.extend(iou(found, truth).tolist())
         right.extend(r.number == row_to_number(rows["labels"][i]) for r, i in zip(readings, chunk, strict=True))
         unsure.extend(r.unsure for r in readings)
         if on_batch is not None:
             on_batch(start + len(chunk), len(todo))
-    right_a, iou_a, unsure_a = np.array(right, bool), np.array(ious), np.array(unsure, bool)
-    kept = ~unsure_a
+    right_a, iou_a, unsure_a = np.array(right, dtype=np.bool_), np.array(ious), np.array(unsure, dtype=np.bool_)
+    kept = np.logical_not(unsure_a)
     truth = union_corners(rows["boxes"][todo])
     heights = np.minimum(truth[:, 3], rows["sizes"][todo, 1]) - np.maximum(truth[:, 1], 0.0)
     framing = [framing_bucket(h, s) for h, s in zip(heights, rows["sizes"][todo, 1], strict=True)]
@@ -99,5 +102,5 @@ def whole_photo_metrics(reader: Any, data: str | Path, split: str, indices: np.n
         "accuracy_when_sure": float(right_a[kept].mean()) if kept.any() else None,
         "localizer": paths.portable(finder.path),
         "detector": None if spotter is None else paths.portable(spotter),
-        "by_framing": by_framing(framing, right_a, iou_a, None if boxed_right is None else boxed_right[todo]),
+        "by_framing": by_framing(framing, right, ious, None if boxed_right is None else boxed_right[todo].tolist()),
     }

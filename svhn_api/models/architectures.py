@@ -27,6 +27,7 @@ from svhn_api.models.layers import InputAdapter, LocalResponseNorm
 
 keras = import_keras()
 layers = keras.layers
+Model = Any   # keras.Model: Keras is imported at run time (backend.import_keras), so type checkers see Any
 
 
 def _heads(x: Any) -> Any:
@@ -41,7 +42,7 @@ def _input(shape: tuple[int, ...]) -> Any:
     return keras.Input(shape=tuple(shape), dtype="uint8", name="image")
 
 
-def capstone(input_shape: tuple[int, ...] = (32, 32, 1)) -> keras.Model:
+def capstone(input_shape: tuple[int, ...] = (32, 32, 1)) -> Model:
     """The 2016 capstone, faithfully: 32x32 gray, GCN, conv 5x5 16 VALID / 32 SAME / 64 VALID, each with
     ReLU, local response normalisation and 2x2 max pooling (SAME), 2x2x64 = 256 features, six linear heads.
 
@@ -58,7 +59,7 @@ def capstone(input_shape: tuple[int, ...] = (32, 32, 1)) -> keras.Model:
     return keras.Model(inp, _heads(x), name="capstone")
 
 
-def deep(input_shape: tuple[int, ...] = (64, 64, 3), dropout: float = 0.2) -> keras.Model:
+def deep(input_shape: tuple[int, ...] = (64, 64, 3), dropout: float = 0.2) -> Model:
     """Goodfellow et al. 2013 as potterhsu/SVHNClassifier-PyTorch has it: on the 54x54 centre (random at
     training) crop, eight 5x5 conv layers 48-64-128-160-192-192-192-192 each with batch norm, ReLU, 2x2 max
     pooling (padding 1, stride alternating 2/1) and dropout; then 7x7x192 -> 3072 -> 3072 -> heads.
@@ -110,7 +111,7 @@ COMPACT_STAGES = ((32, 1), (64, 2), (64, 1), (96, 2), (96, 1), (128, 1), (128, 1
 
 def compact(input_shape: tuple[int, ...] = (64, 64, 3), crop: int = 54, size: int = 48,
             stages: tuple[tuple[int, int], ...] = COMPACT_STAGES, squeeze: int = 32, hidden: int = 128,
-            dropout: float = 0.2) -> keras.Model:
+            dropout: float = 0.2) -> Model:
     """The shipped CPU model (~220k parameters): the 54x54 centre (random at training) crop, resized to
     48x48, GCN; a 3x3 stride-2 stem and seven depthwise-separable blocks (two of them stride 2, the others
     residual) down to a 6x6x128 map; a 1x1 squeeze to 32 channels keeps the layout (which digit sits
@@ -132,7 +133,7 @@ LOCALIZER_STAGES = ((32, 2), (48, 1), (64, 2), (64, 1), (64, 1), (96, 2), (96, 1
 
 
 def localizer(input_shape: tuple[int, ...] = (64, 64, 3), stages: tuple[tuple[int, int], ...] = LOCALIZER_STAGES,
-              squeeze: int = 16, hidden: int = 128) -> keras.Model:
+              squeeze: int = 16, hidden: int = 128) -> Model:
     """Finds the number in a whole photo (crop mode ``photo``): the 64x64 photo, GCN, a stride-2 stem and
     depthwise-separable blocks down to a 4x4 map, a 1x1 squeeze that keeps where things are, a dense layer,
     and four sigmoids: the union box of the digits as ``(left, top, right, bottom)`` fractions of the photo's
@@ -145,7 +146,7 @@ def localizer(input_shape: tuple[int, ...] = (64, 64, 3), stages: tuple[tuple[in
     return keras.Model(inp, box, name="localizer")
 
 
-def detector(input_shape: tuple[int, ...] = (128, 128, 3), width: int = 32) -> keras.Model:
+def detector(input_shape: tuple[int, ...] = (128, 128, 3), width: int = 32) -> Model:
     """Where the number is in a whole photo (crop mode ``scene``): for each 4x4-pixel cell of the input, the
     probability that it lies inside the number's union box, as a ``(H/4, W/4)`` map.
 
@@ -179,7 +180,7 @@ def detector(input_shape: tuple[int, ...] = (128, 128, 3), width: int = 32) -> k
 class Recipe:
     """How an architecture is trained by default."""
 
-    build: Callable[..., keras.Model]
+    build: Callable[..., Model]
     batch_size: int
     optimizer: str                      # "adagrad", "sgd" (momentum 0.9) or "adamw"
     lr: float
@@ -207,7 +208,7 @@ def recipe(name: str) -> Recipe:
     return RECIPES[architecture_name(name)]
 
 
-def build(name: str, input_shape: tuple[int, ...] = (64, 64, 3), **kw: Any) -> keras.Model:
+def build(name: str, input_shape: tuple[int, ...] = (64, 64, 3), **kw: Any) -> Model:
     """A fresh, untrained model of architecture ``name`` for images of ``input_shape`` (as stored)."""
     return recipe(name).build(tuple(int(v) for v in input_shape), **kw)
 
@@ -219,7 +220,7 @@ OUTPUT_MEANINGS = {
 }
 
 
-def facts(model: keras.Model) -> dict:
+def facts(model: Model) -> dict:
     """Architecture facts for the card."""
     return {"name": model.name, "parameters": int(model.count_params()),
             "input": {"shape": list(model.input_shape[1:]), "dtype": "uint8"},

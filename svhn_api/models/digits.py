@@ -123,7 +123,7 @@ def square_box(left: float, top: float, width: float, height: float) -> tuple[in
 
 
 def digit_crop(img: Image.Image, box: Sequence[float], size: int = INPUT_SHAPE[0],
-               resample: int = Image.BICUBIC) -> np.ndarray:
+               resample: int = Image.Resampling.BICUBIC) -> np.ndarray:
     """One digit as SVHN format 2 frames it: ``box`` = ``(left, top, width, height)`` made square on its
     longer side, cut from ``img`` (black beyond the photo's edges), resized to ``size`` x ``size`` RGB uint8."""
     img = img if img.mode == "RGB" else img.convert("RGB")

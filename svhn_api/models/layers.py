@@ -10,12 +10,13 @@ from svhn_api.backend import import_keras
 
 keras = import_keras()
 ops = keras.ops
+Layer: Any = keras.layers.Layer   # Keras is imported at run time (backend.import_keras): Any to type checkers
 PACKAGE = "svhn_api"
 LUMA = (0.299, 0.587, 0.114)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class InputAdapter(keras.layers.Layer):
+class InputAdapter(Layer):
     """uint8 images -> normalised float32: optional gray, centre crop, resize, then per-image normalisation.
 
     ``norm="gcn"``: global contrast normalisation, (x - mean) / std over each image (the capstone's; also
@@ -63,7 +64,7 @@ class InputAdapter(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class LocalResponseNorm(keras.layers.Layer):
+class LocalResponseNorm(Layer):
     """Local response normalisation across channels with TensorFlow's defaults, as the capstone used it:
     ``x / (bias + alpha * sum(x[..., c-r:c+r+1] ** 2)) ** beta``."""
 

@@ -154,7 +154,7 @@ def check_inputs(shape: tuple[int, ...], real: Path | None = None, count: int = 
     rng = np.random.default_rng(0)
 
     def fit(img: Image.Image) -> np.ndarray:
-        img = img.convert("L" if c == 1 else "RGB").resize((w, h), Image.BILINEAR)
+        img = img.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
         return np.asarray(img, dtype=np.uint8).reshape(h, w, c)
 
     out = {"random pixels": rng.integers(0, 256, (count, h, w, c), dtype=np.uint8),

@@ -211,7 +211,7 @@ def _check_opcodes(data: bytes) -> None:
     for op, arg, _pos in pickletools.genops(data):
         if op.name in _REFUSED_OPCODES:
             raise _Refused(f"refuses the pickle opcode {op.name}")
-        if op.name in ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET") and int(arg) > MAX_MEMO:
+        if op.name in ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET") and int(arg or 0) > MAX_MEMO:
             raise _Refused(f"refuses the memo index {arg}")
 
 

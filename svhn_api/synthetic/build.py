@@ -55,8 +55,8 @@ def iter_items(split: str, count: int, *, seed: int = 0, jobs: int = -1, chunk: 
     from joblib import Parallel, delayed
 
     par = Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1, pre_dispatch="2*n_jobs")
-    for chunk in par(delayed(_render_chunk)(seed, split, a, b) for a, b in chunks):
-        yield from chunk
+    for rendered in par(delayed(_render_chunk)(seed, split, a, b) for a, b in chunks):
+        yield from rendered
 
 
 class _Items:

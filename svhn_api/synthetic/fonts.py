@@ -142,14 +142,14 @@ def _font(idx: int) -> ImageFont.FreeTypeFont:
 
 @cache
 def _zero_top(idx: int) -> int:
-    return _font(idx).getbbox("0")[1]
+    return int(_font(idx).getbbox("0")[1])
 
 
 @lru_cache(maxsize=4096)
 def glyph(idx: int, ch: str) -> Glyph:
     """The cached ink mask of ``ch`` in face ``idx`` (the '0' of every face is REF pixels tall)."""
     font = _font(idx)
-    x0, y0, x1, y1 = font.getbbox(ch)
+    x0, y0, x1, y1 = (int(v) for v in font.getbbox(ch))
     pad = 4
     img = Image.new("L", (x1 - x0 + 2 * pad, y1 - y0 + 2 * pad), 0)
     ImageDraw.Draw(img).text((pad - x0, pad - y0), ch, font=font, fill=255)
@@ -223,6 +223,6 @@ def painted_glyph(ch: str, rng: np.random.Generator, width_frac: float, slant: f
         r = w / 2
         for x, y in (xy[0], xy[-1]):
             draw.ellipse((x - r + 0.5, y - r + 0.5, x + r - 0.5, y + r - 0.5), fill=255)
-    box = img.getbbox()
+    box = img.getbbox() or (0, 0, img.width, img.height)
     mask = np.asarray(img.crop(box))
     return Glyph(mask, float(box[1] - pad - (w - 1) / 2))

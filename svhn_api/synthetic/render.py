@@ -191,7 +191,7 @@ def _make_digits(rng: np.random.Generator, base: list[fonts.Glyph], style: dict)
         h, w = mask.shape
         nw = max(1, int(round(w * sx * rng.uniform(0.97, 1.03))))
         if nw != w:
-            mask = np.asarray(Image.fromarray(mask).resize((nw, h), Image.BILINEAR))
+            mask = np.asarray(Image.fromarray(mask).resize((nw, h), Image.Resampling.BILINEAR))
         top = g.top
         r = style["bold"]
         if r > 0:
@@ -211,9 +211,9 @@ def _make_digits(rng: np.random.Generator, base: list[fonts.Glyph], style: dict)
         if style["mount_rot"] > 0:
             ang = float(rng.normal(0, style["mount_rot"]))
             hh = mask.shape[0]
-            mask = np.asarray(Image.fromarray(mask).rotate(ang, Image.BILINEAR, expand=True))
+            mask = np.asarray(Image.fromarray(mask).rotate(ang, Image.Resampling.BILINEAR, expand=True))
             if ring is not None:
-                ring = np.asarray(Image.fromarray(ring).rotate(ang, Image.BILINEAR, expand=True))
+                ring = np.asarray(Image.fromarray(ring).rotate(ang, Image.Resampling.BILINEAR, expand=True))
             top -= (mask.shape[0] - hh) / 2
         out.append(Digit(mask, ring, top))
     return out
@@ -322,7 +322,7 @@ def texture_layer(rng: np.random.Generator, kind: str, w: int, h: int, hb: float
     if rng.random() < 0.5:
         crop = crop[:, ::-1]
     img = Image.fromarray(np.ascontiguousarray(crop), "LA").resize(
-        (w, h), Image.BILINEAR, box=(0.5, 0.5, 0.5 + w / z, 0.5 + h / z))
+        (w, h), Image.Resampling.BILINEAR, box=(0.5, 0.5, 0.5 + w / z, 0.5 + h / z))
     mv = np.asarray(img, dtype=np.float32) / 255.0
     c1, c2, amp = colors if colors is not None else texture_colors(rng, kind)
     m = mv[..., 0:1]
@@ -471,7 +471,7 @@ def clutter(rng: np.random.Generator, canvas: np.ndarray, hb: float, union, colo
         sc = size / fonts.REF
         gm = g.mask
         nw, nh = max(1, int(gm.shape[1] * sc)), max(1, int(gm.shape[0] * sc))
-        m = np.asarray(Image.fromarray(gm).resize((nw, nh), Image.BILINEAR))
+        m = np.asarray(Image.fromarray(gm).resize((nw, nh), Image.Resampling.BILINEAR))
         vis = rng.uniform(0.15, 0.55) * nw
         left = rng.random() < 0.5
         x = int(vis - nw) if left else int(w - vis)
@@ -487,7 +487,7 @@ def clutter(rng: np.random.Generator, canvas: np.ndarray, hb: float, union, colo
             g = fonts.glyph(f, c)
             sc = size / fonts.REF
             ms.append(np.asarray(Image.fromarray(g.mask).resize(
-                (max(1, int(g.mask.shape[1] * sc)), max(1, int(g.mask.shape[0] * sc))), Image.BILINEAR)))
+                (max(1, int(g.mask.shape[1] * sc)), max(1, int(g.mask.shape[0] * sc))), Image.Resampling.BILINEAR)))
         total = sum(m.shape[1] for m in ms) + int(0.15 * size) * len(ms)
         below = rng.random() < 0.6
         y = int(uy1 + rng.uniform(0.1, 0.4) * hb) if below else int(uy0 - size - rng.uniform(0.1, 0.4) * hb)
@@ -709,7 +709,7 @@ def render_sample(rng: np.random.Generator, split: str = "train", *, plain: bool
                 bd.rectangle(b2, outline=255, width=width)
             ba = np.asarray(bm, dtype=np.float32)[..., None] / 255.0
             pcol = pcol * (1 - ba) + txt * ba
-        rgb = pcol
+        rgb: np.ndarray = pcol
     else:
         plate_a = np.zeros((ph, pw), np.float32)
         rgb = tcol.copy()
@@ -722,14 +722,14 @@ def render_sample(rng: np.random.Generator, split: str = "train", *, plain: bool
     plane = Image.fromarray((np.dstack([rgb, alpha]) * 255).round().astype(np.uint8), "RGBA")
     if k < 0.75:  # shrink the plane with a proper filter first; the warp then only rotates/shears
         pre = k * 1.25
-        plane = plane.resize((max(1, int(round(pw * pre))), max(1, int(round(ph * pre)))), Image.BOX)
+        plane = plane.resize((max(1, int(round(pw * pre))), max(1, int(round(ph * pre)))), Image.Resampling.BOX)
         D = np.diag([plane.width / pw, plane.height / ph, 1.0])
         Mp = M @ np.linalg.inv(D)
     else:
         Mp = M
     inv = np.linalg.inv(Mp)
     inv = inv / inv[2, 2]
-    warped = plane.transform((Wc, Hc), Image.PERSPECTIVE, tuple(inv.flatten()[:8]), Image.BILINEAR)
+    warped = plane.transform((Wc, Hc), Image.Transform.PERSPECTIVE, tuple(inv.flatten()[:8]), Image.Resampling.BILINEAR)
     wa = np.asarray(warped, dtype=np.float32) / 255.0
     a = wa[..., 3:4]
     if rng.random() < 0.4 and not plain:  # cast / drop shadow of the plate or the raised digits
@@ -744,7 +744,7 @@ def render_sample(rng: np.random.Generator, split: str = "train", *, plain: bool
     # -- optics at canvas scale, then down/up-scale to the output size
     img = Image.fromarray((np.clip(canvas, 0, 1) * 255).round().astype(np.uint8), "RGB")
     if plain:
-        img = img.resize((W, H), Image.BOX, reducing_gap=None)
+        img = img.resize((W, H), Image.Resampling.BOX, reducing_gap=None)
     else:
         img = _degrade(rng, img, W, H, fx, hb_out)
 
@@ -767,13 +767,14 @@ def _degrade(rng: np.random.Generator, img: Image.Image, W: int, H: int, fx: flo
     sigma_out = min(float(np.exp(rng.normal(np.log(0.55), 0.55))), digit_h / 12)
     if sigma_out * fx > 0.35:
         img = img.filter(ImageFilter.GaussianBlur(sigma_out * fx))
-    resample = _pick(rng, [(3, Image.BILINEAR), (2, Image.BICUBIC), (1, Image.LANCZOS), (1, Image.BOX)])
+    resample = _pick(rng, [(3, Image.Resampling.BILINEAR), (2, Image.Resampling.BICUBIC),
+                           (1, Image.Resampling.LANCZOS), (1, Image.Resampling.BOX)])
     img = img.resize((W, H), resample, reducing_gap=None)
     img = _photometric(rng, img)
     f = min(rng.uniform(1.3, 3.0), digit_h / 9)
     if rng.random() < 0.35 and f > 1.15:  # low effective resolution
-        small = img.resize((max(4, int(W / f)), max(4, int(H / f))), Image.BILINEAR)
-        img = small.resize((W, H), Image.NEAREST if rng.random() < 0.1 else Image.BILINEAR)
+        small = img.resize((max(4, int(W / f)), max(4, int(H / f))), Image.Resampling.BILINEAR)
+        img = small.resize((W, H), Image.Resampling.NEAREST if rng.random() < 0.1 else Image.Resampling.BILINEAR)
     if rng.random() < 0.6:
         buf = io.BytesIO()
         img.save(buf, "JPEG", quality=int(rng.integers(30, 92)))
@@ -811,7 +812,7 @@ def _photometric(rng: np.random.Generator, img: Image.Image) -> Image.Image:
     lmax = float(light.max())
     grad = Image.fromarray(np.round(light * (255 / lmax)).astype(np.uint8), "L")
     img = ImageChops.multiply(img, Image.merge("RGB", (grad, grad, grad)))
-    mean = np.asarray(img.resize((1, 1), Image.BOX), dtype=np.float64).reshape(3) / 255 * lmax
+    mean = np.asarray(img.resize((1, 1), Image.Resampling.BOX), dtype=np.float64).reshape(3) / 255 * lmax
     contrast = rng.uniform(0.65, 1.1) if rng.random() < 0.85 else rng.uniform(0.4, 0.65)
     lum = np.array([0.299, 0.587, 0.114])
     sat = rng.uniform(0.3, 1.0)

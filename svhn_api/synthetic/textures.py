@@ -22,7 +22,7 @@ def _noise(rng: np.random.Generator, cell: float, shape: tuple[int, int] = (SIZE
     gh = max(2, int(shape[0] / (cell * aspect)) + 2)
     gw = max(2, int(shape[1] / cell) + 2)
     grid = Image.fromarray(rng.random((gh, gw)).astype(np.float32), mode="F")
-    return np.asarray(grid.resize((shape[1], shape[0]), Image.BICUBIC), dtype=np.float32).clip(0, 1)
+    return np.asarray(grid.resize((shape[1], shape[0]), Image.Resampling.BICUBIC), dtype=np.float32).clip(0, 1)
 
 
 def _fbm(rng: np.random.Generator, cell: float, octaves: int = 3) -> np.ndarray:
@@ -129,8 +129,8 @@ def stone(rng: np.random.Generator) -> tuple[np.ndarray, float]:
     edge = (d2 - d1) / (2 * sep)  # distance to the bisector between the two nearest cells
     shade = rng.random(n).astype(np.float32)[owner]
     m_small = np.clip(1.5 - edge / 2, 0, 1)
-    m = np.asarray(Image.fromarray(m_small, "F").resize((SIZE, SIZE), Image.BILINEAR))
-    s = np.asarray(Image.fromarray(shade, "F").resize((SIZE, SIZE), Image.NEAREST))
+    m = np.asarray(Image.fromarray(m_small, "F").resize((SIZE, SIZE), Image.Resampling.BILINEAR))
+    s = np.asarray(Image.fromarray(shade, "F").resize((SIZE, SIZE), Image.Resampling.NEAREST))
     v = 0.3 + 0.4 * s + 0.3 * _fbm(rng, 5)
     return _pack(m, v), SIZE / np.sqrt(n)
 

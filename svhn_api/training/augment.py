@@ -15,10 +15,11 @@ from svhn_api.backend import import_keras
 
 keras = import_keras()
 ops = keras.ops
+Layer: Any = keras.layers.Layer   # Keras is imported at run time (backend.import_keras): Any to type checkers
 MAX_SHIFT, MAX_ROTATE_DEG, SCALE = 5.0, 8.0, (0.9, 1.1)
 
 
-class Augment(keras.layers.Layer):
+class Augment(Layer):
     """uint8 ``(B, H, W, 3)`` -> augmented uint8 of the same shape when ``training``; unchanged otherwise."""
 
     def __init__(self, seed: int = 0, geometric: bool = True, **kw: Any) -> None:

@@ -67,7 +67,7 @@ def reframe(images: np.ndarray, boxes: np.ndarray, rng: np.random.Generator,
         left = _between(rng, x1 - cw, min(x0, 1.0 - cw))
         top = _between(rng, y1 - ch, min(y0, 1.0 - ch))
         window = (left * size, top * size, (left + cw) * size, (top + ch) * size)
-        out_x[i] = np.asarray(Image.fromarray(images[i]).resize((size, size), Image.BILINEAR, box=window))
+        out_x[i] = np.asarray(Image.fromarray(images[i]).resize((size, size), Image.Resampling.BILINEAR, box=window))
         out_b[i] = np.clip([(x0 - left) / cw, (y0 - top) / ch, (x1 - left) / cw, (y1 - top) / ch], 0.0, 1.0)
     return out_x, out_b
 
@@ -86,7 +86,8 @@ def elsewhere(images: np.ndarray, boxes: np.ndarray, rng: np.random.Generator,
             left, top = rng.uniform(0, 1 - cw), rng.uniform(0, 1 - ch)
             if left >= x1 or left + cw <= x0 or top >= y1 or top + ch <= y0:
                 window = (left * size, top * size, (left + cw) * size, (top + ch) * size)
-                out_x[i] = np.asarray(Image.fromarray(images[i]).resize((size, size), Image.BILINEAR, box=window))
+                out_x[i] = np.asarray(Image.fromarray(images[i]).resize((size, size), Image.Resampling.BILINEAR,
+                                                                        box=window))
                 out_b[i] = np.nan
                 break
     return out_x, out_b
@@ -107,7 +108,7 @@ def loss(task: Task, kind: str) -> Any:
     return box_loss if task is LOCATE else map_loss
 
 
-def validation_score(task: Task, lm: Any, data: str | Path, limit: int | None, none_terms: bool) -> float:
+def validation_score(task: Task, lm: Any, data: str | Path, limit: int | None, none_terms: bool) -> float | None:
     """``lm``: the ``models.io.LoadedModel`` of the net being trained, the same one every time, so that its
     inference function is compiled once per run (a new one each epoch: TensorFlow's retracing warnings)."""
     from svhn_api.inference.evaluate import split_probabilities, whole_number_accuracy

@@ -190,8 +190,8 @@ def _fit(s: Session, stop_after: int | None) -> dict:
                                 plan.config["limit"], plan.task.fields)
         with progress_bar(plan, state, last_val) as bar:
             for batch in read_ahead(batches):
-                x, y = divisible(*inputs_and_targets(plan.task, batch, _batch_rng(plan, state)),
-                                 plan.config["devices"] or 1)
+                x, y = inputs_and_targets(plan.task, batch, _batch_rng(plan, state))
+                x, y = divisible(x, y, plan.config["devices"] or 1)
                 rate = learning_rate(recipe, peak, state.step,
                                      max(state.step / (plan.per_epoch * plan.epochs), s.elapsed() / plan.budget))
                 s.trainer.optimizer.learning_rate.assign(rate)
