@@ -307,12 +307,16 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    from svhn_api.data.preprocess import CROP_MODES
-    from svhn_api.models import ARCHITECTURES
-
     p = argparse.ArgumentParser(prog=prog or _prog(), description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="command")
+    for add in (_add_prepare, _add_synth, _add_train, _add_evaluate, _add_predict, _add_read, _add_export):
+        add(sub)
+    return p
+
+
+def _add_prepare(sub: Any) -> None:
+    from svhn_api.data.preprocess import CROP_MODES
 
     q = sub.add_parser("prepare", help="archives -> prepared HDF5 store")
     q.add_argument("--source", choices=("official", "synthetic"), default="official",
@@ -341,6 +345,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true", help=JSON_HELP)
     q.set_defaults(func=cmd_prepare)
 
+
+def _add_synth(sub: Any) -> None:
     q = sub.add_parser("synth", help="write synthetic house-number archives in the official layout")
     q.add_argument("--out", required=True, help="folder for train/extra/test.tar.gz")
     q.add_argument("--train", type=int, default=4000, help="photos in train.tar.gz (default %(default)s)")
@@ -350,6 +356,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     q.add_argument("--jobs", type=int, default=-1, help="parallel workers (default: all cores)")
     q.add_argument("--json", action="store_true", help=JSON_HELP)
     q.set_defaults(func=cmd_synth)
+
+
+def _add_train(sub: Any) -> None:
+    from svhn_api.models import ARCHITECTURES
 
     q = sub.add_parser("train", help="train a model on a prepared store")
     q.add_argument("--data", required=True, help="prepared store (.h5)")
@@ -372,6 +382,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true", help=JSON_HELP)
     q.set_defaults(func=cmd_train)
 
+
+def _add_evaluate(sub: Any) -> None:
     q = sub.add_parser("evaluate", help="accuracy of a model on a split of a prepared store")
     q.add_argument("--model", default=None,
                    help="model folder or .keras file (default: $SVHN_MODEL, else the shipped model)")
@@ -390,6 +402,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true", help=JSON_HELP)
     q.set_defaults(func=cmd_evaluate)
 
+
+def _add_predict(sub: Any) -> None:
     q = sub.add_parser("predict", help="read the house number in one or more images",
                        epilog="Every image that can be read is read; each one that cannot is reported on stderr "
                        "(error: <image>: why). Exit status: 0 all read, 1 some could not be read, 2 a usage "
@@ -402,6 +416,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    "shipped one when there is one)")
     q.set_defaults(func=cmd_predict)
 
+
+def _add_read(sub: Any) -> None:
     q = sub.add_parser("read", help="read many photos (files, folders, globs, .tar.gz archives) into a CSV or "
                        "JSON Lines file; rerun to resume",
                        epilog="One row per photo: path, number, confidence, unsure, box, error. Photos already in "
@@ -421,6 +437,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     _model_options(q, "localizer model folder (default: $SVHN_LOCALIZER, else the shipped one)")
     q.set_defaults(func=cmd_read)
 
+
+def _add_export(sub: Any) -> None:
     q = sub.add_parser("export", help="write a model's ONNX sibling (model.onnx), checked equal to model.keras",
                        epilog="Needs TensorFlow and tf2onnx (pip install 'svhn-reader[train]'). Training writes the "
                        "sibling itself; export a run trained before, or one whose model.keras changed. With a "
@@ -429,7 +447,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     q.add_argument("models", nargs="+", help="model folders (each with model.keras and card.json)")
     q.add_argument("--json", action="store_true", help=JSON_HELP)
     q.set_defaults(func=cmd_export)
-    return p
+
 
 
 def _model_options(q: argparse.ArgumentParser, localizer_help: str) -> None:

@@ -223,12 +223,7 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
     if pictures:   # else nothing is readable, and the models (and Keras) are never loaded
         readings = _read_pictures(model, localizer, detector, digits, pictures, given, top, search,
                                   lambda i, shape, box: attempt(i, _crop, pictures[i], shape, box, labels[i]))
-    out = []
-    for i in range(len(items)):
-        if i in failed:
-            out.append(Prediction.failed(failed[i]))
-            continue
-        out.append(readings[i])
+    out = [Prediction.failed(failed[i]) if i in failed else readings[i] for i in range(len(items))]
     return out[0] if single else out
 
 
