@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import colorsys
 import io
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
@@ -387,21 +388,10 @@ def _element(rng: np.random.Generator, bg: np.ndarray, hb: float, keep: tuple[fl
     h, w = bg.shape[:2]
     kind = _pick(rng, [(3, "window"), (2, "door"), (2, "post"), (1.5, "sill"), (0.4, "lamp"), (1, "plant"),
                        (1, "opening")])
-    if kind == "post":
-        ew, eh = hb * rng.uniform(0.2, 1.2), h * rng.uniform(1.0, 1.2)
-    elif kind == "sill":
-        ew, eh = w * rng.uniform(0.5, 1.2), hb * rng.uniform(0.15, 0.6)
-    elif kind == "lamp":
-        ew, eh = hb * rng.uniform(0.5, 1.2), hb * rng.uniform(0.8, 1.8)
-    else:
-        ew, eh = hb * rng.uniform(1.0, 5.0), hb * rng.uniform(1.0, 6.0)
-    for _ in range(6):
-        x0 = rng.uniform(-ew * 0.7, w - ew * 0.3)
-        y0 = rng.uniform(-eh * 0.7, h - eh * 0.3) if kind != "post" else -rng.uniform(0, 0.1) * h
-        if x0 > keep[2] or x0 + ew < keep[0] or y0 > keep[3] or y0 + eh < keep[1]:
-            break
-    else:
+    where = _element_place(rng, kind, w, h, hb, keep)
+    if where is None:
         return
+    x0, y0, ew, eh = where
     xa, ya, xb, yb = int(max(0, x0)), int(max(0, y0)), int(min(w, x0 + ew)), int(min(h, y0 + eh))
     if xb - xa < 2 or yb - ya < 2:
         return
@@ -424,14 +414,49 @@ def _element(rng: np.random.Generator, bg: np.ndarray, hb: float, keep: tuple[fl
                 frame[iy0:iy1, max(ix0, mx - fw // 2):mx + fw // 2 + 1] = 1
         bg[ya:yb, xa:xb] = inner * (1 - frame) + trim * frame
     elif kind in ("post", "sill"):
-        col = trim if rng.random() < 0.6 else texture_layer(rng, _pick_kind(rng), rw, rh, hb)
-        shade = np.linspace(1.0, rng.uniform(0.6, 1.0), rh if kind == "sill" else rw, dtype=np.float32)
-        shade = shade[:, None, None] if kind == "sill" else shade[None, :, None]
-        bg[ya:yb, xa:xb] = col * shade
-        if kind == "sill" and yb < h:  # its shadow on the wall below
-            sh = min(h - yb, max(1, int(hb * rng.uniform(0.05, 0.3))))
-            bg[yb:yb + sh, xa:xb] *= np.linspace(rng.uniform(0.4, 0.7), 1, sh, dtype=np.float32)[:, None, None]
+        _bar(rng, bg, kind, (xa, ya, xb, yb), hb, trim)
+    else:
+        _patch(rng, region, kind, hb)
+
+
+def _element_place(rng: np.random.Generator, kind: str, w: int, h: int, hb: float,
+                   keep: tuple[float, float, float, float]) -> tuple[float, float, float, float] | None:
+    """``(x0, y0, width, height)`` of an element of ``kind`` clear of ``keep``; None after six tries."""
+    if kind == "post":
+        ew, eh = hb * rng.uniform(0.2, 1.2), h * rng.uniform(1.0, 1.2)
+    elif kind == "sill":
+        ew, eh = w * rng.uniform(0.5, 1.2), hb * rng.uniform(0.15, 0.6)
     elif kind == "lamp":
+        ew, eh = hb * rng.uniform(0.5, 1.2), hb * rng.uniform(0.8, 1.8)
+    else:
+        ew, eh = hb * rng.uniform(1.0, 5.0), hb * rng.uniform(1.0, 6.0)
+    for _ in range(6):
+        x0 = rng.uniform(-ew * 0.7, w - ew * 0.3)
+        y0 = rng.uniform(-eh * 0.7, h - eh * 0.3) if kind != "post" else -rng.uniform(0, 0.1) * h
+        if x0 > keep[2] or x0 + ew < keep[0] or y0 > keep[3] or y0 + eh < keep[1]:
+            return x0, y0, ew, eh
+    return None
+
+
+def _bar(rng: np.random.Generator, bg: np.ndarray, kind: str, rect: tuple[int, int, int, int], hb: float,
+         trim: np.ndarray) -> None:
+    """A post (shaded across) or a sill (shaded down, with its shadow on the wall below) at ``rect``."""
+    h = bg.shape[0]
+    xa, ya, xb, yb = rect
+    rw, rh = xb - xa, yb - ya
+    col = trim if rng.random() < 0.6 else texture_layer(rng, _pick_kind(rng), rw, rh, hb)
+    shade = np.linspace(1.0, rng.uniform(0.6, 1.0), rh if kind == "sill" else rw, dtype=np.float32)
+    shade = shade[:, None, None] if kind == "sill" else shade[None, :, None]
+    bg[ya:yb, xa:xb] = col * shade
+    if kind == "sill" and yb < h:  # its shadow on the wall below
+        sh = min(h - yb, max(1, int(hb * rng.uniform(0.05, 0.3))))
+        bg[yb:yb + sh, xa:xb] *= np.linspace(rng.uniform(0.4, 0.7), 1, sh, dtype=np.float32)[:, None, None]
+
+
+def _patch(rng: np.random.Generator, region: np.ndarray, kind: str, hb: float) -> None:
+    """A lamp, a plant or a dark opening over ``region`` (a view of the background)."""
+    rh, rw = region.shape[:2]
+    if kind == "lamp":
         m = Image.new("L", (rw, rh), 0)
         ImageDraw.Draw(m).ellipse((0, 0, rw - 1, rh - 1), fill=255)
         a = np.asarray(m, dtype=np.float32)[..., None] / 255.0
@@ -529,6 +554,51 @@ def sample_style(rng: np.random.Generator, ink_aspect: float | None = None) -> d
 
 
 # ---- the sample ----------------------------------------------------------------------------------
+@dataclass
+class _Number:
+    """One number in the plane, before the camera: its digits, the geometry, the box margins."""
+
+    digits: list[Digit]
+    geo: dict
+    ml: np.ndarray       # left box margins of the digits, as shares of the box height (annotator looseness)
+    mr: np.ndarray       # right box margins
+    loose_h: float       # how much taller than the ink the boxes are
+    hb: float = 0.0      # the tallest digit in plane units, times ``loose_h``
+    pw: int = 0          # the plane's size
+    ph: int = 0
+
+
+@dataclass
+class _View:
+    """The camera: the plane mapped onto a canvas (``M``), the canvas and output sizes, the boxes on it."""
+
+    M: np.ndarray
+    W: int
+    H: int
+    Wc: int
+    Hc: int
+    fx: float
+    fy: float
+    k: float
+    hb_out: float
+    cboxes: np.ndarray
+    hbc: float
+
+    @property
+    def cunion(self) -> tuple[float, float, float, float]:
+        b = self.cboxes
+        return b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
+
+
+@dataclass
+class _Paint:
+    """The colours of the number: plate (or None), digits and their outline."""
+
+    plate: np.ndarray | None
+    text: np.ndarray
+    ring: np.ndarray
+
+
 def render_sample(rng: np.random.Generator, split: str = "train", *, plain: bool = False
                   ) -> tuple[Image.Image, list[DigitBox]]:
     """One RGB photo and its digit boxes (left to right), everything drawn from ``rng``.
@@ -539,9 +609,26 @@ def render_sample(rng: np.random.Generator, split: str = "train", *, plain: bool
     """
     lay = sample_layout(rng, split)
     style = sample_style(rng, float(np.median(lay.aspects)) - 0.07)
-    n = len(lay.digits)
+    num = _sized_digits(rng, lay, style)
+    extent = _lay_out(rng, num, lay, style)
+    main_kind, plate, shape = _frame(rng, num, extent, style, plain)
+    view = _view(rng, num, lay)
+    canvas, paint = _ground(rng, view, main_kind, plate, style, plain)
+    rgb, alpha = _plane(rng, num, style, paint, shape, plain)
+    canvas = _composite(rng, canvas, rgb, alpha, num, view, plain)
+    img = Image.fromarray((np.clip(canvas, 0, 1) * 255).round().astype(np.uint8), "RGB")
+    if plain:
+        img = img.resize((view.W, view.H), Image.Resampling.BOX, reducing_gap=None)
+    else:
+        img = _degrade(rng, img, view.W, view.H, view.fx, view.hb_out)
+    return img, _output_boxes(lay.digits, view)
 
-    # -- annotator looseness; geometry first, so that boxes *after* the transform match the targets
+
+def _sized_digits(rng: np.random.Generator, lay: Layout, style: dict) -> _Number:
+    """The digits' glyphs, condensed to the sampled aspects and thickened to survive the output size, with
+    the annotators' looseness and the camera geometry drawn first (the boxes *after* the transform must
+    match the targets)."""
+    n = len(lay.digits)
     loose_h = 1.0 + abs(rng.normal(0.03, 0.05))
     ml = np.clip(rng.normal(0.035, 0.035, n), -0.02, 0.15)
     mr = np.clip(rng.normal(0.035, 0.035, n), -0.02, 0.15)
@@ -562,16 +649,21 @@ def render_sample(rng: np.random.Generator, split: str = "train", *, plain: bool
         sx, per = _choose_sx(base, lin, lay.aspects, ml, mr, loose_h, grow)
     style["sx"] = sx
     style["sx_digit"] = per
-    digits = _make_digits(rng, base, style)
+    return _Number(_make_digits(rng, base, style), geo, ml, mr, loose_h)
 
-    # -- lay the digits out in the plane so that the transformed boxes have the sampled real gaps
+
+def _lay_out(rng: np.random.Generator, num: _Number, lay: Layout, style: dict
+             ) -> tuple[float, float, float, float]:
+    """The digits placed in the plane so that their transformed boxes have the sampled real gaps; returns the
+    ink's extent ``(x0, x1, y0, y1)`` in the plane."""
+    digits, lin, ml, mr = num.digits, num.geo["lin"], num.ml, num.mr
     pts = [_mask_points(d.ink) for d in digits]
     loc = [p @ lin.T for p in pts]  # transformed ink, before each digit's own offset
-    hbox = max(q[:, 1].max() - q[:, 1].min() for q in loc) * loose_h
-    hb = max(d.ink.shape[0] for d in digits) * loose_h  # plane units for plate margins and jitter
+    hbox = max(q[:, 1].max() - q[:, 1].min() for q in loc) * num.loose_h
+    num.hb = hb = max(d.ink.shape[0] for d in digits) * num.loose_h  # plane units for plate margins and jitter
     ys = [d.top + rng.normal(0, style["vjit"] * lay.tilt) * hb for d in digits]
     xs = [0.0]
-    for i in range(n - 1):
+    for i in range(len(digits) - 1):
         right = loc[i][:, 0].max() + lin[0, 0] * xs[i] + lin[0, 1] * ys[i] + mr[i] * hbox
         want_left = right + lay.gaps[i] * hbox + ml[i + 1] * hbox  # where the next ink must start
         x_next = (want_left - loc[i + 1][:, 0].min() - lin[0, 1] * ys[i + 1]) / lin[0, 0]
@@ -586,11 +678,16 @@ def render_sample(rng: np.random.Generator, split: str = "train", *, plain: bool
         xs.append(float(x_next))
     for d, x, y in zip(digits, xs, ys, strict=True):
         d.x, d.y = x, y
-    x0 = min(d.x for d in digits)
-    x1 = max(d.x + d.ink.shape[1] for d in digits)
-    y0 = min(d.y for d in digits)
-    y1 = max(d.y + d.ink.shape[0] for d in digits)
+    return (min(d.x for d in digits), max(d.x + d.ink.shape[1] for d in digits),
+            min(d.y for d in digits), max(d.y + d.ink.shape[0] for d in digits))
 
+
+def _frame(rng: np.random.Generator, num: _Number, extent: tuple[float, float, float, float], style: dict,
+           plain: bool) -> tuple[str, bool, str | None]:
+    """The wall's kind, whether the number sits on a plate and its shape; the plane's margins around the
+    ink (``num.pw``, ``num.ph``; the digits moved to whole plane pixels inside them)."""
+    x0, x1, y0, y1 = extent
+    hb = num.hb
     main_kind = _pick_kind(rng)
     plate = style["plate"] and not plain
     if not plate and not plain and main_kind in ("brick", "stone", "tiles") and rng.random() < 0.6:
@@ -602,30 +699,31 @@ def render_sample(rng: np.random.Generator, split: str = "train", *, plain: bool
     else:
         mx = my = 0.1 * hb
     ox, oy = mx - x0 + 2, my - y0 + 2
-    for d in digits:  # whole plane pixels: the masks are pasted there, and the boxes follow them
+    for d in num.digits:  # whole plane pixels: the masks are pasted there, and the boxes follow them
         d.x = float(round(d.x + ox))
         d.y = float(round(d.y + oy))
-    pw = int(np.ceil(x1 - x0 + 2 * mx + 4))
-    ph = int(np.ceil(y1 - y0 + 2 * my + 4))
+    num.pw = int(np.ceil(x1 - x0 + 2 * mx + 4))
+    num.ph = int(np.ceil(y1 - y0 + 2 * my + 4))
+    return main_kind, plate, shape
 
-    # -- geometry: plane -> H0 space; boxes from the transformed ink
-    h0 = _homography(geo, pw / 2, ph / 2, pw, ph)
-    inks = [_apply(h0, _ink_points(d)) for d in digits]
+
+def _view(rng: np.random.Generator, num: _Number, lay: Layout) -> _View:
+    """The camera: the plane through its homography, each digit's box from its own transformed ink (widened
+    as annotated), then the output size and the canvas it is rendered at, the number placed on it."""
+    h0 = _homography(num.geo, num.pw / 2, num.ph / 2, num.pw, num.ph)
+    inks = [_apply(h0, _ink_points(d)) for d in num.digits]
     ext = np.array([[p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()] for p in inks])
-    hbox = float((ext[:, 3] - ext[:, 1]).max() * loose_h)
-    cyb = (ext[:, 1] + ext[:, 3]) / 2 + rng.normal(0, 0.02, n) * hbox
-    boxes = np.stack([ext[:, 0] - ml * hbox, cyb - hbox / 2, ext[:, 2] + mr * hbox, cyb + hbox / 2], 1)
+    hbox = float((ext[:, 3] - ext[:, 1]).max() * num.loose_h)
+    cyb = (ext[:, 1] + ext[:, 3]) / 2 + rng.normal(0, 0.02, len(num.digits)) * hbox
+    boxes = np.stack([ext[:, 0] - num.ml * hbox, cyb - hbox / 2, ext[:, 2] + num.mr * hbox, cyb + hbox / 2], 1)
     u = np.array([boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max()])
-
-    # -- output size and the canvas resolution it is rendered at
     W, H = lay.width, lay.height
     hb_out = lay.rel_height * H
     uw_out = (u[2] - u[0]) / hbox * hb_out
     if uw_out > 0.96 * W:
         W = int(np.ceil(uw_out / rng.uniform(0.8, 0.96)))
     hc = rng.uniform(20, 46)  # digit height on the canvas: larger outputs are upsampled, hence soft
-    s_c = hc / hb_out
-    s_c = min(s_c, np.sqrt(1.6e5 / (W * H)))
+    s_c = min(hc / hb_out, np.sqrt(1.6e5 / (W * H)))
     Wc, Hc = max(8, int(round(W * s_c))), max(8, int(round(H * s_c)))
     fx, fy = Wc / W, Hc / H
     k = hb_out * fy / hbox
@@ -635,26 +733,29 @@ def render_sample(rng: np.random.Generator, split: str = "train", *, plain: bool
     cy = float(np.clip(lay.center[1] * Hc, uhc / 2, Hc - uhc / 2)) if uhc < Hc else Hc / 2
     tx, ty = cx - k * (u[0] + u[2]) / 2, cy - k * (u[1] + u[3]) / 2
     S = np.array([[k, 0, tx], [0, k, ty], [0, 0, 1]])
-    M = S @ h0
-    cboxes = boxes * k + [tx, ty, tx, ty]
-    cunion = (cboxes[:, 0].min(), cboxes[:, 1].min(), cboxes[:, 2].max(), cboxes[:, 3].max())
-    hbc = hbox * k
+    return _View(S @ h0, W, H, Wc, Hc, fx, fy, k, hb_out, boxes * k + [tx, ty, tx, ty], hbox * k)
 
-    # -- background first, so that the digit colour is chosen against what is really under it
+
+def _ground(rng: np.random.Generator, view: _View, main_kind: str, plate: bool, style: dict, plain: bool
+            ) -> tuple[np.ndarray, _Paint]:
+    """The background canvas first, then the colours of the plate and the digits, chosen against what is
+    really under them; the scene's clutter last."""
+    cunion = view.cunion
     if plate and rng.random() < 0.5:
         main_kind = _pick(rng, [(2, "brick"), (2, "flat"), (1, "stucco"), (1, "wood"), (1, "siding"),
                                 (1, "stone"), (1, "panels")])
     main_colors = texture_colors(rng, main_kind)
     if plain:
-        canvas = np.ones((Hc, Wc, 3), np.float32)
+        canvas = np.ones((view.Hc, view.Wc, 3), np.float32)
     else:
-        canvas = background(rng, Wc, Hc, hbc, cunion, main_kind, main_colors)
+        canvas = background(rng, view.Wc, view.Hc, view.hbc, cunion, main_kind, main_colors)
+    plate_col = None
     if plate:
         plate_col = plate_color(rng)
         under, spread = plate_col, 0.0
     else:
         xa, ya = int(max(0, cunion[0])), int(max(0, cunion[1]))
-        xb, yb = int(min(Wc, cunion[2] + 1)), int(min(Hc, cunion[3] + 1))
+        xb, yb = int(min(view.Wc, cunion[2] + 1)), int(min(view.Hc, cunion[3] + 1))
         patch = canvas[ya:yb, xa:xb].reshape(-1, 3)
         under = patch.mean(0) if len(patch) else canvas.reshape(-1, 3).mean(0)
         spread = float((patch @ np.array([0.299, 0.587, 0.114], np.float32)).std()) if len(patch) else 0.0
@@ -664,100 +765,112 @@ def render_sample(rng: np.random.Generator, split: str = "train", *, plain: bool
     else:
         ring_col = txt
     if not plain:
-        clutter(rng, canvas, hbc, cunion, txt, style["face"])
+        clutter(rng, canvas, view.hbc, cunion, txt, style["face"])
+    return canvas, _Paint(plate_col, txt, ring_col)
 
-    # -- the plane: plate + digits as RGBA (transparent parts carry the nearest colour, no fringes)
+
+def _plane(rng: np.random.Generator, num: _Number, style: dict, paint: _Paint, shape: str | None, plain: bool
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """The plane as RGB and alpha: plate and digits (transparent parts carry the nearest colour: no fringes)."""
+    pw, ph = num.pw, num.ph
     fill_a = np.zeros((ph, pw), np.float32)
     ring_a = np.zeros((ph, pw), np.float32)
-    for d in digits:
+    for d in num.digits:
         xi, yi = int(d.x), int(d.y)
         hh, ww = d.fill.shape
         fill_a[yi:yi + hh, xi:xi + ww] = np.maximum(fill_a[yi:yi + hh, xi:xi + ww], d.fill / 255.0)
         if d.ring is not None:
             ring_a[yi:yi + hh, xi:xi + ww] = np.maximum(ring_a[yi:yi + hh, xi:xi + ww], d.ring / 255.0)
     ring_a = ring_a * (1 - fill_a)
-    tcol = np.broadcast_to(txt, (ph, pw, 3)).astype(np.float32)
+    tcol = np.broadcast_to(paint.text, (ph, pw, 3)).astype(np.float32)
     if rng.random() < 0.25 and not plain:  # brass / painted sheen
         g = 1 + rng.uniform(-0.35, 0.35) * (np.linspace(-0.5, 0.5, ph, dtype=np.float32)[:, None, None])
         tcol = np.clip(tcol * g, 0, 1)
-    if plate:
-        pm = Image.new("L", (pw, ph), 0)
-        dr = ImageDraw.Draw(pm)
-        box = (1, 1, pw - 2, ph - 2)
-        if shape == "rect":
-            dr.rectangle(box, fill=255)
-        elif shape == "round":
-            dr.rounded_rectangle(box, radius=int(min(pw, ph) * rng.uniform(0.08, 0.35)), fill=255)
-        else:
-            dr.ellipse(box, fill=255)
-        plate_a = np.asarray(pm, dtype=np.float32) / 255.0
-        pcol = np.broadcast_to(plate_col, (ph, pw, 3)).astype(np.float32).copy()
-        if rng.random() < 0.5:  # shading across the plate
-            yy = np.linspace(-0.5, 0.5, ph, dtype=np.float32)[:, None, None]
-            pcol = np.clip(pcol * (1 + rng.uniform(-0.3, 0.3) * yy), 0, 1)
-        if rng.random() < 0.35:  # inner border line
-            bm = Image.new("L", (pw, ph), 0)
-            inset = int(max(2, hb * rng.uniform(0.04, 0.1)))
-            width = int(max(1, hb * rng.uniform(0.025, 0.06)))
-            b2 = (1 + inset, 1 + inset, pw - 2 - inset, ph - 2 - inset)
-            bd = ImageDraw.Draw(bm)
-            if shape == "ellipse":
-                bd.ellipse(b2, outline=255, width=width)
-            elif shape == "round":
-                bd.rounded_rectangle(b2, radius=int(min(pw, ph) * 0.15), outline=255, width=width)
-            else:
-                bd.rectangle(b2, outline=255, width=width)
-            ba = np.asarray(bm, dtype=np.float32)[..., None] / 255.0
-            pcol = pcol * (1 - ba) + txt * ba
-        rgb: np.ndarray = pcol
+    if paint.plate is not None and shape is not None:
+        plate_a, rgb = _plate(rng, pw, ph, num.hb, shape, paint)
     else:
-        plate_a = np.zeros((ph, pw), np.float32)
-        rgb = tcol.copy()
+        plate_a, rgb = np.zeros((ph, pw), np.float32), tcol.copy()
     if style["ring"]:
-        rgb = rgb * (1 - ring_a[..., None]) + ring_col * ring_a[..., None]
+        rgb = rgb * (1 - ring_a[..., None]) + paint.ring * ring_a[..., None]
     rgb = rgb * (1 - fill_a[..., None]) + tcol * fill_a[..., None]
-    alpha = np.maximum(plate_a, np.maximum(fill_a, ring_a))
+    return rgb, np.maximum(plate_a, np.maximum(fill_a, ring_a))
 
-    # -- warp the plane onto the canvas (with a drop shadow), composite
-    plane = Image.fromarray((np.dstack([rgb, alpha]) * 255).round().astype(np.uint8), "RGBA")
-    if k < 0.75:  # shrink the plane with a proper filter first; the warp then only rotates/shears
-        pre = k * 1.25
-        plane = plane.resize((max(1, int(round(pw * pre))), max(1, int(round(ph * pre)))), Image.Resampling.BOX)
-        D = np.diag([plane.width / pw, plane.height / ph, 1.0])
-        Mp = M @ np.linalg.inv(D)
+
+def _plate(rng: np.random.Generator, pw: int, ph: int, hb: float, shape: str, paint: _Paint
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """A plate of ``shape`` filling the plane: its alpha and colour (shaded, maybe with an inner border)."""
+    pm = Image.new("L", (pw, ph), 0)
+    dr = ImageDraw.Draw(pm)
+    box = (1, 1, pw - 2, ph - 2)
+    if shape == "rect":
+        dr.rectangle(box, fill=255)
+    elif shape == "round":
+        dr.rounded_rectangle(box, radius=int(min(pw, ph) * rng.uniform(0.08, 0.35)), fill=255)
     else:
-        Mp = M
+        dr.ellipse(box, fill=255)
+    plate_a = np.asarray(pm, dtype=np.float32) / 255.0
+    pcol = np.broadcast_to(paint.plate, (ph, pw, 3)).astype(np.float32).copy()
+    if rng.random() < 0.5:  # shading across the plate
+        yy = np.linspace(-0.5, 0.5, ph, dtype=np.float32)[:, None, None]
+        pcol = np.clip(pcol * (1 + rng.uniform(-0.3, 0.3) * yy), 0, 1)
+    if rng.random() < 0.35:  # inner border line
+        bm = Image.new("L", (pw, ph), 0)
+        inset = int(max(2, hb * rng.uniform(0.04, 0.1)))
+        width = int(max(1, hb * rng.uniform(0.025, 0.06)))
+        b2 = (1 + inset, 1 + inset, pw - 2 - inset, ph - 2 - inset)
+        bd = ImageDraw.Draw(bm)
+        if shape == "ellipse":
+            bd.ellipse(b2, outline=255, width=width)
+        elif shape == "round":
+            bd.rounded_rectangle(b2, radius=int(min(pw, ph) * 0.15), outline=255, width=width)
+        else:
+            bd.rectangle(b2, outline=255, width=width)
+        ba = np.asarray(bm, dtype=np.float32)[..., None] / 255.0
+        pcol = pcol * (1 - ba) + paint.text * ba
+    return plate_a, pcol
+
+
+def _composite(rng: np.random.Generator, canvas: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, num: _Number,
+               view: _View, plain: bool) -> np.ndarray:
+    """The plane warped onto the canvas, with a drop shadow."""
+    plane = Image.fromarray((np.dstack([rgb, alpha]) * 255).round().astype(np.uint8), "RGBA")
+    if view.k < 0.75:  # shrink the plane with a proper filter first; the warp then only rotates/shears
+        pre = view.k * 1.25
+        plane = plane.resize((max(1, int(round(num.pw * pre))), max(1, int(round(num.ph * pre)))),
+                             Image.Resampling.BOX)
+        D = np.diag([plane.width / num.pw, plane.height / num.ph, 1.0])
+        Mp = view.M @ np.linalg.inv(D)
+    else:
+        Mp = view.M
     inv = np.linalg.inv(Mp)
     inv = inv / inv[2, 2]
-    warped = plane.transform((Wc, Hc), Image.Transform.PERSPECTIVE, tuple(inv.flatten()[:8]), Image.Resampling.BILINEAR)
+    warped = plane.transform((view.Wc, view.Hc), Image.Transform.PERSPECTIVE, tuple(inv.flatten()[:8]),
+                             Image.Resampling.BILINEAR)
     wa = np.asarray(warped, dtype=np.float32) / 255.0
     a = wa[..., 3:4]
     if rng.random() < 0.4 and not plain:  # cast / drop shadow of the plate or the raised digits
+        hbc = view.hbc
         dx = int(round(hbc * rng.uniform(0.02, 0.12) * rng.choice([-1, 1])))
         dy = int(round(hbc * rng.uniform(0.0, 0.12)))
         sh = Image.fromarray((a[..., 0] * 255).astype(np.uint8)).filter(
             ImageFilter.GaussianBlur(max(0.3, hbc * rng.uniform(0.01, 0.08))))
         sa = _shift(np.asarray(sh, dtype=np.float32) / 255.0, dx, dy)
         canvas *= 1 - rng.uniform(0.25, 0.7) * sa[..., None]
-    canvas = canvas * (1 - a) + wa[..., :3] * a
+    return canvas * (1 - a) + wa[..., :3] * a
 
-    # -- optics at canvas scale, then down/up-scale to the output size
-    img = Image.fromarray((np.clip(canvas, 0, 1) * 255).round().astype(np.uint8), "RGB")
-    if plain:
-        img = img.resize((W, H), Image.Resampling.BOX, reducing_gap=None)
-    else:
-        img = _degrade(rng, img, W, H, fx, hb_out)
 
-    # -- final boxes in output pixels (integers, like the official annotations), clipped to the image
-    ob = cboxes / [fx, fy, fx, fy]
-    hgt = max(1.0, float(np.round(hbc / fy)))  # one common height per number, as annotated in SVHN
+def _output_boxes(digits: list[int], view: _View) -> list[DigitBox]:
+    """The digit boxes in output pixels: integers, like the official annotations, clipped to the image, one
+    common height per number (as annotated in SVHN)."""
+    ob = view.cboxes / [view.fx, view.fy, view.fx, view.fy]
+    hgt = max(1.0, float(np.round(view.hbc / view.fy)))
     result = []
-    for dgt, (bx0, by0, bx1, _) in zip(lay.digits, ob, strict=True):
-        left = float(np.clip(np.round(bx0), 0, W - 1))
-        top = float(np.clip(np.round(by0), 0, H - 1))
-        right = float(np.clip(np.round(bx1), left + 1, W))
-        result.append(DigitBox(10 if dgt == 0 else dgt, left, top, right - left, min(hgt, H - top)))
-    return img, result
+    for dgt, (bx0, by0, bx1, _) in zip(digits, ob, strict=True):
+        left = float(np.clip(np.round(bx0), 0, view.W - 1))
+        top = float(np.clip(np.round(by0), 0, view.H - 1))
+        right = float(np.clip(np.round(bx1), left + 1, view.W))
+        result.append(DigitBox(10 if dgt == 0 else dgt, left, top, right - left, min(hgt, view.H - top)))
+    return result
 
 
 def _degrade(rng: np.random.Generator, img: Image.Image, W: int, H: int, fx: float, digit_h: float
