@@ -787,7 +787,7 @@ def _plane(rng: np.random.Generator, num: _Number, style: dict, paint: _Paint, s
         g = 1 + rng.uniform(-0.35, 0.35) * (np.linspace(-0.5, 0.5, ph, dtype=np.float32)[:, None, None])
         tcol = np.clip(tcol * g, 0, 1)
     if paint.plate is not None and shape is not None:
-        plate_a, rgb = _plate(rng, pw, ph, num.hb, shape, paint)
+        plate_a, rgb = _plate(rng, pw, ph, num.hb, shape, paint.plate, paint.text)
     else:
         plate_a, rgb = np.zeros((ph, pw), np.float32), tcol.copy()
     if style["ring"]:
@@ -796,8 +796,8 @@ def _plane(rng: np.random.Generator, num: _Number, style: dict, paint: _Paint, s
     return rgb, np.maximum(plate_a, np.maximum(fill_a, ring_a))
 
 
-def _plate(rng: np.random.Generator, pw: int, ph: int, hb: float, shape: str, paint: _Paint
-           ) -> tuple[np.ndarray, np.ndarray]:
+def _plate(rng: np.random.Generator, pw: int, ph: int, hb: float, shape: str, colour: np.ndarray,
+           text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A plate of ``shape`` filling the plane: its alpha and colour (shaded, maybe with an inner border)."""
     pm = Image.new("L", (pw, ph), 0)
     dr = ImageDraw.Draw(pm)
@@ -809,7 +809,7 @@ def _plate(rng: np.random.Generator, pw: int, ph: int, hb: float, shape: str, pa
     else:
         dr.ellipse(box, fill=255)
     plate_a = np.asarray(pm, dtype=np.float32) / 255.0
-    pcol = np.broadcast_to(paint.plate, (ph, pw, 3)).astype(np.float32).copy()
+    pcol = np.broadcast_to(colour, (ph, pw, 3)).astype(np.float32).copy()
     if rng.random() < 0.5:  # shading across the plate
         yy = np.linspace(-0.5, 0.5, ph, dtype=np.float32)[:, None, None]
         pcol = np.clip(pcol * (1 + rng.uniform(-0.3, 0.3) * yy), 0, 1)
@@ -826,7 +826,7 @@ def _plate(rng: np.random.Generator, pw: int, ph: int, hb: float, shape: str, pa
         else:
             bd.rectangle(b2, outline=255, width=width)
         ba = np.asarray(bm, dtype=np.float32)[..., None] / 255.0
-        pcol = pcol * (1 - ba) + paint.text * ba
+        pcol = pcol * (1 - ba) + text * ba
     return plate_a, pcol
 
 
