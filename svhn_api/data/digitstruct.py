@@ -325,8 +325,14 @@ def _spread(starts: np.ndarray, counts: np.ndarray, stride: int) -> tuple[np.nda
 
 
 def _fast_read(img: _Image, name_addr: np.ndarray, bbox_addr: np.ndarray, where: str) -> list[ImageRecord]:
-    n = name_addr.size
-    # -- names: (L, 1) uint16 char arrays
+    names = _fast_names(img, name_addr, where)
+    field_addr = _bbox_fields(img, bbox_addr, name_addr.size)
+    values, counts = _field_values(img, field_addr)
+    return _records(values, counts.reshape(len(names), len(_SORTED_FIELDS)), names, where)
+
+
+def _fast_names(img: _Image, name_addr: np.ndarray, where: str) -> list[str]:
+    """The file names: (L, 1) uint16 char arrays."""
     headers = img.absolute(name_addr)
     dtype_pos, data_pos, data_size = img.datasets(headers)
     if not img.is_uint16(dtype_pos).all() or (data_size % 2).any():
@@ -335,9 +341,11 @@ def _fast_read(img: _Image, name_addr: np.ndarray, bbox_addr: np.ndarray, where:
     img._check(char_pos, 1)
     chars = img.buf[char_pos].tobytes()
     bounds = np.concatenate([[0], np.cumsum(data_size)]).tolist()
-    names = [_decode_name(chars[bounds[i] : bounds[i + 1]], where, i) for i in range(n)]
+    return [_decode_name(chars[bounds[i] : bounds[i + 1]], where, i) for i in range(name_addr.size)]
 
-    # -- bbox structs: symbol-table groups with exactly the five fields
+
+def _bbox_fields(img: _Image, bbox_addr: np.ndarray, n: int) -> np.ndarray:
+    """The ``(n, 5)`` addresses of each bbox struct's fields (symbol-table groups with exactly the five)."""
     headers = img.absolute(bbox_addr)
     symtab = img.messages(headers, (_MSG_SYMBOL_TABLE,))[_MSG_SYMBOL_TABLE]
     if (symtab < 0).any():
@@ -362,8 +370,12 @@ def _fast_read(img: _Image, name_addr: np.ndarray, bbox_addr: np.ndarray, where:
         if not (img.gather(name_pos, expected.size) == expected).all():
             raise _Unsupported("bbox group members are not height/label/left/top/width")
         field_addr[:, slot] = img.u64(entry + 8)
+    return field_addr
 
-    # -- fields: inline float64 values or arrays of references to (1, 1) float64 datasets
+
+def _field_values(img: _Image, field_addr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every field's values, concatenated, and how many each field holds: inline float64 values or arrays of
+    references to (1, 1) float64 datasets."""
     headers = img.absolute(field_addr.ravel())
     dtype_pos, data_pos, data_size = img.datasets(headers)
     inline = img.is_float64(dtype_pos)
@@ -379,9 +391,11 @@ def _fast_read(img: _Image, name_addr: np.ndarray, bbox_addr: np.ndarray, where:
         if not (img.is_float64(vdtype_pos).all() and (vdata_size == 8).all()):
             raise _Unsupported("referenced bbox value is not a single float64")
         value_pos[by_ref] = vdata_pos
-    values = img.f64(value_pos)
+    return img.f64(value_pos), counts
 
-    counts = counts.reshape(n, len(_SORTED_FIELDS))
+
+def _records(values: np.ndarray, counts: np.ndarray, names: list[str], where: str) -> list[ImageRecord]:
+    """One record per image from the field values (``counts``: ``(n, 5)`` values per field; equal per image)."""
     per_image = counts[:, 0]
     if (counts != per_image[:, None]).any() or (per_image == 0).any():
         bad = int(np.flatnonzero((counts != per_image[:, None]).any(axis=1) | (per_image == 0))[0])
@@ -395,18 +409,10 @@ def _fast_read(img: _Image, name_addr: np.ndarray, bbox_addr: np.ndarray, where:
     if (labels != np.floor(labels)).any():
         bad = int(box_owner[np.flatnonzero(labels != np.floor(labels))[0]])
         raise DataError(f"{where}: entry {bad} has a non-integer digit label. {FIX}")
-    boxes = list(
-        map(
-            DigitBox,
-            labels.astype(np.int64).tolist(),
-            columns["left"].tolist(),
-            columns["top"].tolist(),
-            columns["width"].tolist(),
-            columns["height"].tolist(),
-        )
-    )
+    boxes = list(map(DigitBox, labels.astype(np.int64).tolist(), columns["left"].tolist(),
+                     columns["top"].tolist(), columns["width"].tolist(), columns["height"].tolist()))
     bounds = np.concatenate([[0], np.cumsum(per_image)]).tolist()
-    return [ImageRecord(names[i], boxes[bounds[i] : bounds[i + 1]]) for i in range(n)]
+    return [ImageRecord(names[i], boxes[bounds[i] : bounds[i + 1]]) for i in range(len(names))]
 
 
 def _map(path: Path) -> np.ndarray:

@@ -26,7 +26,7 @@ from svhn_api.data.archives import FIX as ARCHIVE_FIX
 from svhn_api.data.archives import Unpacked, for_own_archive
 from svhn_api.data.digitstruct import FIX as DIGITSTRUCT_FIX
 from svhn_api.data.preprocess import CropMode
-from svhn_api.data.records import DigitBox
+from svhn_api.data.records import DigitBox, ImageRecord
 from svhn_api.data.store import (
     CHUNK_ROWS,
     ChunkAligned,
@@ -145,6 +145,37 @@ def process_archive(archive: Path, name: str, part: Path, *, mode: CropMode = "u
                            on_progress=on_progress, scheduler=scheduler)
 
 
+def _records(source: Unpacked) -> list[ImageRecord]:
+    """The records of an unpacked archive's ``digitStruct.mat``; ``ArchiveError`` naming the archive if unreadable."""
+    from svhn_api.data.digitstruct import read_digitstruct
+
+    try:
+        return read_digitstruct(io.BytesIO(source.read(source.member("digitStruct.mat"))))
+    except ArchiveError:
+        raise
+    except Exception as e:
+        why = str(e).removesuffix(f" {DIGITSTRUCT_FIX}")
+        raise ArchiveError(f"{source.archive}: its digitStruct.mat is unreadable ({why}); {ARCHIVE_FIX}.") from e
+
+
+def _add_rows(rows: ChunkAligned, chunk: list[tuple], name: str) -> list[dict[str, str]]:
+    """The images of ``chunk`` (``_process_chunk``'s results for archive ``name``) added as store rows; the
+    left-out ones, with their reasons, returned."""
+    ok = [r for r in chunk if r[5] is None]
+    if ok:
+        rows.add({
+            "images": np.stack([r[1] for r in ok]),
+            "labels": np.stack([r[2] for r in ok]),
+            "lengths": np.array([r[2][0] for r in ok], dtype=np.int8),
+            "boxes": np.stack([box_array(r[3]) for r in ok]),
+            "sizes": np.array([r[4] for r in ok], dtype=np.int32),
+            "filenames": np.array([r[0] for r in ok], dtype=object),
+            "sources": np.array([name] * len(ok), dtype=object),
+            "split": np.zeros(len(ok), dtype=np.uint8),
+        })
+    return [{"archive": name, "filename": r[0], "reason": r[5]} for r in chunk if r[5] is not None]
+
+
 def _write_part(source: Unpacked, name: str, part: Path, mode: CropMode, key: str, archive_md5: str, *, jobs: int,
                 progress: bool, on_progress: Progress | None, scheduler: str | None) -> Path:
     """The part file of an unpacked archive. Local workers read their images from the unpacked tar
@@ -152,16 +183,9 @@ def _write_part(source: Unpacked, name: str, part: Path, mode: CropMode, key: st
     from joblib import Parallel, delayed
     from tqdm import tqdm
 
-    from svhn_api.data.digitstruct import read_digitstruct
     from svhn_api.data.preprocess import CROP_SHAPES
 
-    try:
-        records = read_digitstruct(io.BytesIO(source.read(source.member("digitStruct.mat"))))
-    except ArchiveError:
-        raise
-    except Exception as e:
-        why = str(e).removesuffix(f" {DIGITSTRUCT_FIX}")
-        raise ArchiveError(f"{source.archive}: its digitStruct.mat is unreadable ({why}); {ARCHIVE_FIX}.") from e
+    records = _records(source)
     boxes_by_name = {r.filename: list(r.boxes) for r in records}
     images = source.images()
     names = [PurePosixPath(m.name).name for m in images]
@@ -184,19 +208,7 @@ def _write_part(source: Unpacked, name: str, part: Path, mode: CropMode, key: st
                 parallel = Parallel(n_jobs=-1 if scheduler else jobs, return_as="generator")
                 results = parallel(delayed(_process_chunk)(c, mode, tar_path) for c in chunks)
             for chunk in results:
-                ok = [r for r in chunk if r[5] is None]
-                left_out += [{"archive": name, "filename": r[0], "reason": r[5]} for r in chunk if r[5] is not None]
-                if ok:
-                    rows.add({
-                        "images": np.stack([r[1] for r in ok]),
-                        "labels": np.stack([r[2] for r in ok]),
-                        "lengths": np.array([r[2][0] for r in ok], dtype=np.int8),
-                        "boxes": np.stack([box_array(r[3]) for r in ok]),
-                        "sizes": np.array([r[4] for r in ok], dtype=np.int32),
-                        "filenames": np.array([r[0] for r in ok], dtype=object),
-                        "sources": np.array([name] * len(ok), dtype=object),
-                        "split": np.zeros(len(ok), dtype=np.uint8),
-                    })
+                left_out += _add_rows(rows, chunk, name)
                 bar.update(len(chunk))
                 done += len(chunk)
                 if on_progress is not None:
@@ -311,22 +323,8 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
     crop = crop_mode(crop)   # a ValueError naming the choices for any other string
     if splits is not None and (not splits or any(s not in ARCHIVE_NAMES for s in splits)):
         raise ValueError(f"splits {list(splits)}: choose among {', '.join(ARCHIVE_NAMES)}")
-    if source == "synthetic":
-        folder = Path(archives) if archives else synthetic_dir() / "archives"
-        splits = splits or ARCHIVE_NAMES
-        if not all((folder / f"{s}.tar.gz").is_file() for s in splits):
-            from svhn_api.synthetic import synth
-
-            synth(folder, **SYNTHETIC_SAMPLE, seed=seed, jobs=jobs, progress=progress, on_progress=on_progress)
-        download = False
-        default_out = synthetic_dir() / f"synthetic_{crop}.h5"
-    elif source == "official":
-        folder = Path(archives) if archives else archives_dir()
-        if splits is None:   # your own archives: those in the folder (none there: the error names all three)
-            splits = (not verify and _splits_in(folder)) or ARCHIVE_NAMES
-        default_out = data_dir() / f"svhn_{crop}.h5"
-    else:
-        raise ValueError(f"source {source!r}: choose 'official' or 'synthetic'")
+    folder, splits, download, default_out = _source(source, archives, splits, crop, seed, jobs, download, verify,
+                                                    progress, on_progress)
     out = Path(out) if out else default_out
     try:
         paths = ensure_archives(folder, tuple(splits), download=download, progress=progress, verify=verify)
@@ -356,6 +354,27 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
     shutil.rmtree(parts_dir, ignore_errors=True)
     return PrepareSummary(str(out), crop, counts, left_out, round(time.perf_counter() - t0, 2), checksums, verify,
                           list(splits))
+
+
+def _source(source: str, archives: str | Path | None, splits: Sequence[str] | None, crop: str, seed: int,
+            jobs: int, download: bool, verify: bool, progress: bool, on_progress: Progress | None,
+            ) -> tuple[Path, Sequence[str], bool, Path]:
+    """Where ``prepare`` reads from: ``(archives folder, splits, whether to download, the default store)``;
+    the synthetic sample is rendered there first when it is missing."""
+    if source == "synthetic":
+        folder = Path(archives) if archives else synthetic_dir() / "archives"
+        splits = splits or ARCHIVE_NAMES
+        if not all((folder / f"{s}.tar.gz").is_file() for s in splits):
+            from svhn_api.synthetic import synth
+
+            synth(folder, **SYNTHETIC_SAMPLE, seed=seed, jobs=jobs, progress=progress, on_progress=on_progress)
+        return folder, splits, False, synthetic_dir() / f"synthetic_{crop}.h5"
+    if source == "official":
+        folder = Path(archives) if archives else archives_dir()
+        if splits is None:   # your own archives: those in the folder (none there: the error names all three)
+            splits = (not verify and _splits_in(folder)) or ARCHIVE_NAMES
+        return folder, splits, download, data_dir() / f"svhn_{crop}.h5"
+    raise ValueError(f"source {source!r}: choose 'official' or 'synthetic'")
 
 
 def _splits_in(folder: Path) -> tuple[str, ...]:

@@ -136,6 +136,44 @@ def unsure_threshold(confidence: np.ndarray, right: np.ndarray, target: float = 
     return float(np.asarray(confidence)[order][k]), float(acc[k]), (k + 1) / len(order)
 
 
+def _read_split(lm: Any, data: str | Path, split: str, n_split: int, samples: int | None, seed: int,
+                batch_size: int, progress: bool, on_progress: Callable[[int, int], None] | None,
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """The model's probabilities and the labels of ``samples`` random rows (drawn with ``seed``; their
+    filenames too) or of the whole split (with a progress bar; no filenames); and the rows' indices."""
+    from tqdm import tqdm
+
+    if samples is not None:
+        k = min(int(samples), n_split)
+        idx = np.sort(np.random.default_rng(seed).choice(n_split, size=k, replace=False))
+        rows = store.read(data, split, fields=("images", "labels", "filenames"), indices=idx)
+        return lm.probabilities(rows["images"], batch_size), rows["labels"], idx, rows["filenames"]
+    with tqdm(total=n_split, desc=f"evaluate {split}", unit="img", disable=not progress,
+              dynamic_ncols=True, mininterval=1.0) as bar:
+        def advance(done: int, total: int) -> None:
+            bar.update(done - bar.n)
+            if on_progress is not None:
+                on_progress(done, total)
+
+        probs, labels = split_probabilities(lm, data, split, batch_size, on_batch=advance)
+    return probs, labels, np.arange(n_split), None
+
+
+def _whole_photo(lm: Any, data: str | Path, split: str, idx: np.ndarray, localizer: Any, probs: np.ndarray,
+                 labels: np.ndarray, progress: bool) -> dict[str, Any]:
+    """``whole_photo.whole_photo_metrics`` of the rows ``idx``, beside whether each was read right in its crop."""
+    from tqdm import tqdm
+
+    from svhn_api.inference.whole_photo import whole_photo_metrics
+
+    with tqdm(total=len(idx), desc=f"whole photos {split}", unit="photo", disable=not progress,
+              dynamic_ncols=True, mininterval=1.0) as bar:
+        decoded, _ = decode_batch(probs, lm.none_terms)
+        return whole_photo_metrics(lm, data, split, idx, localizer,
+                                   on_batch=lambda done, total: bar.update(done - bar.n),
+                                   boxed_right=np.all(decoded == labels, axis=1))
+
+
 def evaluate(model: Any = None, data: str | Path | None = None, split: str = "test", samples: int | None = None,
              seed: int = 0, progress: bool = True, *, batch_size: int = 256, record: bool = False,
              on_progress: Callable[[int, int], None] | None = None, whole_photo: bool = False,
@@ -150,8 +188,6 @@ def evaluate(model: Any = None, data: str | Path | None = None, split: str = "te
     one) finding the number (``inference.whole_photo``): ``metrics["whole_photo"]`` holds that accuracy and
     the localizer's IoU (the photos are read from the archives beside the store).
     """
-    from tqdm import tqdm
-
     from svhn_api.models import io as model_io
 
     if data is None:
@@ -165,32 +201,11 @@ def evaluate(model: Any = None, data: str | Path | None = None, split: str = "te
     n_split = info.counts.get(split, 0)
     if split not in info.counts:
         raise ModelError(f"{data}: no split {split!r}")
-    if samples is not None:
-        k = min(int(samples), n_split)
-        idx = np.sort(np.random.default_rng(seed).choice(n_split, size=k, replace=False))
-        rows = store.read(data, split, fields=("images", "labels", "filenames"), indices=idx)
-        probs = lm.probabilities(rows["images"], batch_size)
-        labels, names = rows["labels"], rows["filenames"]
-    else:
-        with tqdm(total=n_split, desc=f"evaluate {split}", unit="img", disable=not progress,
-                  dynamic_ncols=True, mininterval=1.0) as bar:
-            def advance(done: int, total: int) -> None:
-                bar.update(done - bar.n)
-                if on_progress is not None:
-                    on_progress(done, total)
-
-            probs, labels = split_probabilities(lm, data, split, batch_size, on_batch=advance)
-        idx, names = np.arange(n_split), None
+    probs, labels, idx, names = _read_split(lm, data, split, n_split, samples, seed, batch_size, progress,
+                                            on_progress)
     m = metrics(probs, labels, lm.none_terms)
     if whole_photo:
-        from svhn_api.inference.whole_photo import whole_photo_metrics
-
-        with tqdm(total=len(idx), desc=f"whole photos {split}", unit="photo", disable=not progress,
-                  dynamic_ncols=True, mininterval=1.0) as bar:
-            decoded, _ = decode_batch(probs, lm.none_terms)
-            m["whole_photo"] = whole_photo_metrics(lm, data, split, idx, localizer,
-                                                   on_batch=lambda done, total: bar.update(done - bar.n),
-                                                   boxed_right=np.all(decoded == labels, axis=1))
+        m["whole_photo"] = _whole_photo(lm, data, split, idx, localizer, probs, labels, progress)
     facts = cards.data_facts(data, checksum=False)
     report: dict[str, Any] = {
         "model": paths.portable(lm.path),
