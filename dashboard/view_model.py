@@ -29,6 +29,7 @@ from svhn_api.errors import ArchiveError, BoxWarning, DataError, ImageError, Mod
 from svhn_api.inference.predict import model_input
 from svhn_api.labels import MAX_DIGITS, NO_DIGIT, row_to_number
 from svhn_api.models import card as cards
+from svhn_api.models import provenance
 
 REAL_STORE_NAME = "svhn_union.h5"
 
@@ -54,7 +55,7 @@ class StoreEntry:
 
 def store_kind(info: StoreInfo) -> str:
     """``real`` for a store built from the official SVHN archives (by their checksums), else ``synthetic``."""
-    return cards.data_kind(info.attrs, info.path)
+    return provenance.data_kind(info.attrs, info.path)
 
 
 def _data_dir(data_dir: str | Path | None) -> Path:

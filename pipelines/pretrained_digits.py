@@ -143,6 +143,7 @@ def convert(weights: bytes, name: str = "digits-ccexam") -> Any:
 
 def make_card(net: Any, folder: Path, wheel_sha: str, content: dict[str, Any]) -> Any:
     from svhn_api.models import card as cards
+    from svhn_api.models import provenance
 
     return cards.ModelCard(
         name=folder.name,
@@ -161,10 +162,10 @@ def make_card(net: Any, folder: Path, wheel_sha: str, content: dict[str, Any]) -
                              "license": content["license"], "license_file": LICENSE_FILE, "homepage": HOMEPAGE,
                              "converted_by": "pipelines.pretrained_digits (no PyTorch; tensors only)"}},
         training=cards.TrainingRecord(config=TRAINING, status="pretrained"),
-        versions=cards.versions(),
+        versions=provenance.versions(),
         notes=["Weights converted from PyTorch, not trained here. " + TRAINING_DATA,
                f"The weights are {PACKAGE}'s, under the MIT license: keep {LICENSE_FILE} with the model."],
-        updated=cards.now(),
+        updated=provenance.now(),
     )
 
 
@@ -217,6 +218,7 @@ def evaluate(folder: Path, real: Path) -> list[dict[str, Any]]:
     crops; recorded on the card."""
     from svhn_api.backend import import_keras
     from svhn_api.models import card as cards
+    from svhn_api.models import provenance
 
     net = import_keras().saving.load_model(folder / "model.keras", compile=False)
     records = []
@@ -225,7 +227,7 @@ def evaluate(folder: Path, real: Path) -> list[dict[str, Any]]:
     photos = sorted(set(photo))
     whole = sum(all(right[np.asarray(photo) == p]) for p in photos)
     model = paths.portable(folder / "model.keras")
-    records.append({"model": model, "evaluated": cards.now(),
+    records.append({"model": model, "evaluated": provenance.now(),
                     "data": {"name": f"real SVHN test photos ({len(photos)}), each digit cut by its true box",
                              "path": _relative(real / "images" / "test"), "split": "test", "kind": DIGIT_KIND,
                              "crop": "each digit's true box made square, 32x32", "count": len(photos)},
@@ -237,7 +239,7 @@ def evaluate(folder: Path, real: Path) -> list[dict[str, Any]]:
         with np.load(npz) as d:
             xs, ys = d["X"], d["y"].ravel() % 10
         acc = float((net.predict(xs, batch_size=256, verbose=0).argmax(1) == ys).mean())
-        records.append({"model": model, "evaluated": cards.now(),
+        records.append({"model": model, "evaluated": provenance.now(),
                         "data": {"name": f"real SVHN format-2 digit crops of train images ({len(ys)}): a conversion "
                                          "check only, the weights were trained on them; not a fair accuracy",
                                  "path": _relative(npz), "split": "train", "kind": DIGIT_KIND,

@@ -16,7 +16,7 @@ from svhn_api import paths
 from svhn_api.errors import ModelError
 from svhn_api.models import card as cards
 from svhn_api.models import io as model_io
-from svhn_api.models import runtime
+from svhn_api.models import provenance, runtime
 from tests.conftest import draw_number
 
 pytest.importorskip("onnxruntime")
@@ -41,7 +41,7 @@ def test_an_export_is_checked_equal_recorded_and_used(tmp_path, monkeypatch):
     folder = _exported(tmp_path)
     record = cards.read(folder).onnx
     assert record["max_difference"] <= runtime.TOLERANCE
-    assert record["keras_sha256"] == cards.sha256(folder / "model.keras")
+    assert record["keras_sha256"] == provenance.sha256(folder / "model.keras")
     assert record["checked_on"] == {"random pixels": 16, "flat images (0, 128, 255)": 3, "synthetic photos": 16}
     onnx, keras = model_io.load(folder), model_io.load(folder, runtime="keras")
     assert (onnx.runtime, keras.runtime) == ("onnxruntime", "keras") and onnx.keras_model is None

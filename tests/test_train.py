@@ -13,8 +13,8 @@ keras = pytest.importorskip("keras")
 
 from svhn_api.errors import ModelError  # noqa: E402
 from svhn_api.models import architectures as models  # noqa: E402
-from svhn_api.models import card as cards  # noqa: E402
 from svhn_api.models import io as model_io  # noqa: E402
+from svhn_api.models import provenance  # noqa: E402
 from svhn_api.training import checkpoint  # noqa: E402
 from svhn_api.training.augment import Augment  # noqa: E402
 from svhn_api.training.loss import sequence_loss  # noqa: E402
@@ -123,7 +123,7 @@ def test_train_writes_model_card_and_logs(tiny_store, tmp_path):
     card = json.loads((folder / "card.json").read_text())
     assert card["architecture"]["name"] == "compact" and card["input"]["shape"] == [64, 64, 3]
     assert card["input"]["crop"] == "union" and "union box" in card["input"]["how"]
-    assert card["data"]["sha256"] == cards.sha256(tiny_store) and card["data"]["kind"] == "synthetic"
+    assert card["data"]["sha256"] == provenance.sha256(tiny_store) and card["data"]["kind"] == "synthetic"
     assert card["data"]["crop"] == "union" and card["data"]["counts"]["train"] == 256
     assert len(card["training"]["history"]) == 2 and card["training"]["steps"] == 6
     assert {"cpu", "cpu_count", "backend"} <= set(card["hardware"]) and "keras" in card["versions"]

@@ -30,6 +30,7 @@ from svhn_api.errors import ModelError
 from svhn_api.inference.decode import argmax_rows, decode_batch, topk
 from svhn_api.labels import LABEL_DTYPE, LABEL_WIDTH, MAX_DIGITS, N_HEADS, OUTPUT_SHAPE, row_to_number
 from svhn_api.models import card as cards
+from svhn_api.models import provenance
 
 COVERAGE_POINTS = tuple(round(c, 2) for c in np.arange(0.05, 1.0001, 0.05))
 CAPSTONE_DEFINITION = (f"mean over the {N_HEADS} heads (length, positions 1-{MAX_DIGITS} with 'no digit' as a "
@@ -206,7 +207,7 @@ def evaluate(model: Any = None, data: str | Path | None = None, split: str = "te
     m = metrics(probs, labels, lm.none_terms)
     if whole_photo:
         m["whole_photo"] = _whole_photo(lm, data, split, idx, localizer, probs, labels, progress)
-    facts = cards.data_facts(data, checksum=False)
+    facts = provenance.data_facts(data, checksum=False)
     report: dict[str, Any] = {
         "model": paths.portable(lm.path),
         "model_steps": lm.card.steps,
@@ -216,7 +217,7 @@ def evaluate(model: Any = None, data: str | Path | None = None, split: str = "te
         "decode": {"joint": True, "none_terms": lm.none_terms},
         "metrics": m,
         "seconds": round(time.perf_counter() - t0, 2),
-        "evaluated": cards.now(),
+        "evaluated": provenance.now(),
     }
     if names is not None:   # a --samples draw
         report["samples"] = sample_listing(probs, labels, idx, names, lm.none_terms)

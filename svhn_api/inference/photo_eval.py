@@ -33,8 +33,8 @@ def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequen
     with ``truth_boxes`` the mean IoU of the boxes it found is reported too.
     """
     from svhn_api.inference.predict import predict
-    from svhn_api.models import card as cards
     from svhn_api.models import io as model_io
+    from svhn_api.models import provenance
 
     if len(images) != len(numbers) or (boxes is not None and len(boxes) != len(images)):
         raise ValueError("images, numbers and boxes must have the same length")
@@ -59,7 +59,7 @@ def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequen
         metrics["mean_iou"] = round(float(np.mean(ious)), 4)
         metrics["found_at_iou_0.5"] = round(float(np.mean(np.array(ious) >= 0.5)), 6)
     report: dict[str, Any] = {**reader, "data": {**(data or {}), "count": len(rows)},
-              "metrics": metrics, "evaluated": cards.now(), "rows": rows}
+              "metrics": metrics, "evaluated": provenance.now(), "rows": rows}
     if record:
         record_in_card(lm, report)
     return report

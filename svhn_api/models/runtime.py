@@ -31,6 +31,7 @@ from svhn_api import paths
 from svhn_api.atomic import atomic_path
 from svhn_api.errors import ModelError
 from svhn_api.models import card as cards
+from svhn_api.models import provenance
 
 Runtime = Literal["onnxruntime", "keras"]
 ONNX_FILE = "model.onnx"
@@ -60,9 +61,9 @@ def stale_reason(folder: Path, card: cards.ModelCard | None) -> str | None:
         return f"{folder} has no {ONNX_FILE} (export one: `svhn export {folder}`)"
     if not record:
         return f"{folder / cards.CARD} records no checked export of {ONNX_FILE} (run `svhn export {folder}`)"
-    if record.get("keras_sha256") != cards.sha256(folder / KERAS_FILE):
+    if record.get("keras_sha256") != provenance.sha256(folder / KERAS_FILE):
         return f"{folder / KERAS_FILE} changed since {ONNX_FILE} was exported (run `svhn export {folder}`)"
-    if record.get("sha256") != cards.sha256(folder / ONNX_FILE):
+    if record.get("sha256") != provenance.sha256(folder / ONNX_FILE):
         return f"{folder / ONNX_FILE} is not the file that was checked (run `svhn export {folder}`)"
     return None
 
@@ -204,11 +205,11 @@ def export(folder: str | os.PathLike, real: Path | None = None) -> dict[str, Any
         if not worst <= TOLERANCE:
             raise ModelError(f"{folder / KERAS_FILE}: its ONNX export differs by {worst:.3g} (more than "
                              f"{TOLERANCE:g}); not written: this model runs on Keras only")
-    record = {"file": ONNX_FILE, "sha256": cards.sha256(target), "keras_sha256": cards.sha256(folder / KERAS_FILE),
-              "max_difference": worst, "tolerance": TOLERANCE,
-              "checked_on": {k: len(v) for k, v in inputs.items()}, "exported": cards.now(),
-              "versions": {k: v for k, v in cards.versions().items() if k in ("keras", "tensorflow",
-                                                                            "tensorflow-cpu")}
+    record = {"file": ONNX_FILE, "sha256": provenance.sha256(target),
+              "keras_sha256": provenance.sha256(folder / KERAS_FILE), "max_difference": worst, "tolerance": TOLERANCE,
+              "checked_on": {k: len(v) for k, v in inputs.items()}, "exported": provenance.now(),
+              "versions": {k: v for k, v in provenance.versions().items() if k in ("keras", "tensorflow",
+                                                                                "tensorflow-cpu")}
               | {"tf2onnx": _version("tf2onnx"), "onnxruntime": _version("onnxruntime")}}
 
     def change(card: cards.ModelCard | None) -> cards.ModelCard:

@@ -37,7 +37,7 @@ from svhn_api import paths
 from svhn_api.data import store
 from svhn_api.data.preprocess import crop_meaning
 from svhn_api.errors import DataError, ModelError
-from svhn_api.models import architecture_name, task
+from svhn_api.models import architecture_name, provenance, task
 from svhn_api.models import card as cards
 from svhn_api.training import checkpoint
 from svhn_api.training.batches import epoch_batches, read_ahead, steps_per_epoch
@@ -99,7 +99,7 @@ class TrainState:
     best_epoch: float | None = None
     bad_epochs: int = 0
     status: str = "training"
-    started: str = field(default_factory=cards.now)
+    started: str = field(default_factory=provenance.now)
     sessions: int = 0
 
 
@@ -246,7 +246,7 @@ def _plan(data: str | Path, model: str, name: str | None, epochs: int, batch_siz
     if paths.is_shipped(folder):
         raise ModelError(f"{folder}: the shipped models are read-only; train into another folder "
                          f"(the default is {paths.runs_dir()}/<name>)")
-    config = {"architecture": arch, "data_sha256": cards.sha256(data), "loss": loss, "batch_size": batch_size,
+    config = {"architecture": arch, "data_sha256": provenance.sha256(data), "loss": loss, "batch_size": batch_size,
               "seed": seed, "augment": augment, "limit": limit, "val_limit": val_limit, "lr": lr}
     per_epoch = steps_per_epoch(data, batch_size, limit)
     return Plan(Path(data), folder, arch, TASKS[task(arch)], tuple(info.image_shape), info.crop, config, epochs,
@@ -468,7 +468,7 @@ def _write_card(s: Session) -> None:
     from svhn_api.models.architectures import facts
 
     plan, state, recipe = s.plan, s.state, _recipe(s.plan)
-    data_facts = cards.data_facts(plan.data)
+    data_facts = provenance.data_facts(plan.data)
 
     def change(old: cards.ModelCard | None) -> cards.ModelCard:
         card = old or cards.ModelCard()
@@ -484,7 +484,7 @@ def _write_card(s: Session) -> None:
             status=state.status, epochs_done=state.epoch, steps=state.step, wall_seconds=state.seconds,
             sessions=state.sessions, started=state.started, best_epoch=state.best_epoch,
             best_val_accuracy=state.best_accuracy, history=state.history)
-        card.hardware, card.versions, card.updated = cards.hardware(), cards.versions(), cards.now()
+        card.hardware, card.versions, card.updated = provenance.hardware(), provenance.versions(), provenance.now()
         return card
 
     cards.update(plan.folder, change)
