@@ -10,12 +10,8 @@ import h5py
 import numpy as np
 import pytest
 
-from svhn_api.data.digitstruct import (
-    MATLAB_FIELDS,
-    read_digitstruct,
-    read_digitstruct_per_element,
-    write_digitstruct,
-)
+from svhn_api.data.digitstruct import MATLAB_FIELDS, read_digitstruct, read_digitstruct_per_element
+from svhn_api.data.digitstruct_writer import write_digitstruct
 from svhn_api.data.records import DigitBox, ImageRecord
 from svhn_api.errors import DataError
 

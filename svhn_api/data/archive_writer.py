@@ -23,7 +23,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from svhn_api.atomic import atomic_path
-from svhn_api.data.digitstruct import write_digitstruct
+from svhn_api.data.digitstruct_writer import write_digitstruct
 from svhn_api.data.records import DigitBox, ImageRecord
 
 __all__ = ["write_archive", "encode_png"]
