@@ -129,7 +129,10 @@ def runtime_line(result: Any) -> str:
     """Which runtime ran each model of a reading, in words."""
     ran = getattr(result, "runtime", {}) or {}
     names = {"onnxruntime": "ONNX Runtime", "keras": "Keras"}
-    return ("Run on " + ", ".join(f"{names.get(v, v)} ({k})" for k, v in ran.items())) if ran else ""
+    by_runtime: dict[str, list[str]] = {}
+    for role, runtime in ran.items():
+        by_runtime.setdefault(names.get(runtime, runtime), []).append(role)
+    return ("Read on " + "; ".join(f"{rt} ({', '.join(roles)})" for rt, roles in by_runtime.items())) if ran else ""
 
 
 @st.cache_resource(show_spinner="Loading the model in Keras…", max_entries=2)

@@ -118,9 +118,10 @@ def session(path: Path, intra_op: int | None = None) -> Any:
 
 
 def shapes(sess: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """``(input shape, output shape)`` of a session, without the batch axis."""
+    """``(input shape, output shape)`` of a session, without the batch axis (-1 for a dimension the graph leaves
+    open, which no svhn-reader model has)."""
     def fixed(shape: list[Any]) -> tuple[int, ...]:
-        return tuple(int(v) for v in shape[1:])
+        return tuple(v if isinstance(v, int) else -1 for v in shape[1:])
 
     return fixed(sess.get_inputs()[0].shape), fixed(sess.get_outputs()[0].shape)
 
@@ -135,7 +136,8 @@ def runner(path: Path, first: Any = None) -> Callable[[np.ndarray], np.ndarray]:
         n = threads()
         if n not in sessions:
             with lock:
-                sessions.setdefault(n, session(path, n))
+                if n not in sessions:
+                    sessions[n] = session(path, n)
         sess = sessions[n]
         return sess.run(None, {sess.get_inputs()[0].name: np.ascontiguousarray(x, dtype=np.uint8)})[0]
 
