@@ -15,7 +15,7 @@ if str(ROOT) not in sys.path:  # run without `pip install -e .` (e.g. in the Doc
 
 import streamlit as st  # noqa: E402
 
-from dashboard import common  # noqa: E402
+from dashboard import calls, selection  # noqa: E402
 
 st.set_page_config(page_title="svhn-reader", page_icon=":house:", layout="wide")
 
@@ -29,8 +29,8 @@ PAGES = [
     st.Page(VIEWS / "training.py", title="Training", icon=":material/show_chart:"),
 ]
 
-common.keep_keras_state()
+calls.keep_keras_state()
 page = st.navigation(PAGES)
-common.init_data()
-common.sidebar_pickers()
+selection.init_data()
+selection.sidebar_pickers()
 page.run()

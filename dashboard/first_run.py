@@ -7,7 +7,7 @@ A data folder without a store gets, in order of what is fastest:
    dashboard can open, and the full sample (``prepare.SYNTHETIC_SAMPLE``, 6,000 photos: a minute or two)
    prepared behind it by a ``SampleJob`` thread that reports its progress (to the page and the terminal).
 
-Nothing here imports Streamlit; ``dashboard.common`` shows the progress.
+Nothing here imports Streamlit; ``dashboard.selection`` shows the progress.
 """
 
 from __future__ import annotations

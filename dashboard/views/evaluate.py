@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import common, view_model
+from dashboard import calls, selection, view_model, wording
 from svhn_api.errors import SVHNError
 
 RIGHT, WRONG = (40, 167, 69), (220, 53, 69)
@@ -13,8 +13,8 @@ RIGHT_MARK, WRONG_MARK = ":green[:material/check_circle:]", ":red[:material/canc
 SPLIT_COLOURS = {"validation": "#ff7f0e", "test": "#2ca02c", "train": "#1f77b4"}
 
 st.title("Evaluate the model")
-store = common.require_store()
-entry = common.require_model()
+store = selection.require_store()
+entry = selection.require_model()
 path = str(store.path)
 splits = [s for s in ("test", "validation") if store.info.counts.get(s)]
 if not splits:
@@ -35,16 +35,16 @@ seed = int(st.session_state.eval_seed)
 
 try:
     with st.spinner("Reading 64 numbers…"):
-        report = common.evaluation(entry, path, split, samples=64, seed=seed)
+        report = calls.evaluation(entry, path, split, samples=64, seed=seed)
 except SVHNError as e:
     st.error(str(e))
     st.stop()
 rows = report["samples"]
 right = sum(r["correct"] for r in rows)
 m1, m2 = st.columns(2)
-m1.metric(f"Whole-number accuracy on these {len(rows)}", common.percent(right / len(rows) if rows else None))
+m1.metric(f"Whole-number accuracy on these {len(rows)}", wording.percent(right / len(rows) if rows else None))
 m2.metric("Right / wrong", f"{right} / {len(rows) - right}")
-samples = common.samples_for(path, common.mtime(path), split, tuple(r["index"] for r in rows))
+samples = calls.samples_for(path, calls.mtime(path), split, tuple(r["index"] for r in rows))
 per_row = 8
 for i in range(0, len(rows), per_row):
     cols = st.columns(per_row)
@@ -72,14 +72,14 @@ for col, s in zip(buttons, reversed(splits), strict=True):
         bar = st.progress(0.0, text=f"Evaluating {n:,} {s} images…")
         try:
             with st.spinner(f"Evaluating the whole {s} split ({n:,} images)…"):
-                common.full_evaluation(entry, path, s, bar, whole_photo=whole)
+                calls.full_evaluation(entry, path, s, bar, whole_photo=whole)
             pressed.pop(s, None)
             pressed[s] = True
         except SVHNError as e:
             st.error(str(e))
         bar.empty()
 # the results this session asked for, for the model, store and mode now selected (kept once per server process)
-done = {s: r for s in pressed if (r := common.known_full_evaluation(entry, path, s, whole)) is not None}
+done = {s: r for s in pressed if (r := calls.known_full_evaluation(entry, path, s, whole)) is not None}
 if not done:
     st.info("Press a button above to evaluate a whole split (validation first: the test split is for the "
             "final figure).")
@@ -89,22 +89,22 @@ for s, r in done.items():   # one full-width row per split: the metric labels ar
     mm = r["metrics"]
     st.markdown(f"**{s}** — {r['data']['count']:,} images, {r['seconds']:.1f} s")
     a, b, c = st.columns(3)
-    a.metric("Whole-number accuracy", common.percent(mm["whole_number_accuracy"]),
+    a.metric("Whole-number accuracy", wording.percent(mm["whole_number_accuracy"]),
              help="Right only when the length and every digit are right.")
-    b.metric("Capstone per-position figure", common.percent(mm["capstone_per_position_accuracy"]),
+    b.metric("Capstone per-position figure", wording.percent(mm["capstone_per_position_accuracy"]),
              help="The 2016 capstone's mean per-head correctness; not a whole-number accuracy.")
-    c.metric("Coverage at 98% accuracy", common.percent(mm["coverage"]["coverage_at_98"]),
+    c.metric("Coverage at 98% accuracy", wording.percent(mm["coverage"]["coverage_at_98"]),
              help="The share of images the model can answer, most confident first, keeping 98% accuracy.")
     if "whole_photo" in mm:
         w = mm["whole_photo"]
         a, b, c = st.columns(3)
-        a.metric("Whole-photo accuracy", common.percent(w["whole_photo_accuracy"]),
+        a.metric("Whole-photo accuracy", wording.percent(w["whole_photo_accuracy"]),
                  help=f"{w['correct']:,} of {w['count']:,} photos read right with no box given; the localizer "
                       f"{w['localizer']} found the number." + (f" {w['missing']:,} rows had no photo here."
                                                                if w["missing"] else ""))
         b.metric("Localizer mean IoU", f"{w['mean_iou']:.3f}",
                  help="Overlap of the box it found with the union of the digit boxes (1 = exact).")
-        c.metric("Found (IoU ≥ 0.5)", common.percent(w["found_at_iou_0.5"]))
+        c.metric("Found (IoU ≥ 0.5)", wording.percent(w["found_at_iou_0.5"]))
 
 
 def grouped(title: str, key: str, x_key: str, x_title: str) -> go.Figure:

@@ -5,19 +5,19 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import common
+from dashboard import calls, selection
 
 SPLIT_COLOURS = {"train": "#1f77b4", "validation": "#ff7f0e", "test": "#2ca02c"}
 
 st.title("Explore the data")
-store = common.require_store()
+store = selection.require_store()
 path = str(store.path)
-stats = common.store_stats(path, common.mtime(path))
+stats = calls.store_stats(path, calls.mtime(path))
 st.caption(f"`{path}` · {store.kind} · {store.info.crop} crop")
 
 splits = [s for s, n in stats["counts"].items() if n]
 if not splits:
-    common.no_rows(store)
+    selection.no_rows(store)
 cols = st.columns(len(stats["counts"]))
 for col, (split, n) in zip(cols, stats["counts"].items(), strict=True):
     col.metric(f"{split} images", f"{n:,}")
@@ -63,7 +63,7 @@ if "grid_seed" not in st.session_state:
 if f3.button("Other samples", key="grid_next", width="stretch"):
     st.session_state.grid_seed += 1
 length = None if length_label == "any" else int(length_label)
-samples = common.sample_grid(path, common.mtime(path), split, length, 24, st.session_state.grid_seed)
+samples = calls.sample_grid(path, calls.mtime(path), split, length, 24, st.session_state.grid_seed)
 if not samples:
     st.info(f"No {length_label}-digit numbers in the {split} split.")
 per_row = 8

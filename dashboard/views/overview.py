@@ -6,14 +6,14 @@ import json
 
 import streamlit as st
 
-from dashboard import common, view_model
+from dashboard import selection, view_model
 
 st.title("svhn-reader")
 st.markdown("Reads multi-digit house numbers from street photos: one network with a length head and five "
             "digit heads, trained on the Street View House Numbers layout.")
 
-store = common.current_store()
-model = common.current_model()
+store = selection.current_store()
+model = selection.current_model()
 
 left, right = st.columns(2, gap="large")
 with left:
@@ -39,7 +39,7 @@ with left:
 with right:
     st.subheader("Model")
     if model is None:
-        st.warning(f"No trained model in {common.models_where()}.")
+        st.warning(f"No trained model in {selection.models_where()}.")
     else:
         mc = model.card
         arch, data, tr = mc.architecture, mc.data, mc.training

@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import common, view_model
+from dashboard import calls, selection, view_model, wording
 from svhn_api.data.images import load_image
 from svhn_api.errors import SVHNError
 
@@ -16,7 +16,7 @@ BOX_KEYS = ("pred_use_box", "box_left", "box_top", "box_width", "box_height")
 ROWS = ["length", "digit 1", "digit 2", "digit 3", "digit 4", "digit 5"]
 
 st.title("Read a house number")
-entry = common.require_model()
+entry = selection.require_model()
 
 
 def heatmap(probs: np.ndarray) -> go.Figure:
@@ -37,25 +37,25 @@ def heatmap(probs: np.ndarray) -> go.Figure:
 
 
 def show(result: object, seconds: float, truth: str | None = None) -> None:
-    unsure = common.is_unsure(result)
+    unsure = wording.is_unsure(result)
     c1, c2, c3 = st.columns(3)
     if unsure:
         c1.metric("Best guess (unsure)", f"{result.number or '–'} ?")
     else:
         c1.metric("Reading", result.number or "–")
-    c2.metric("Confidence", common.percent(float(result.confidence)))
-    c3.metric("Answered in", f"{1000 * seconds:.0f} ms", help=common.runtime_line(result))
-    st.caption(common.runtime_line(result))
+    c2.metric("Confidence", wording.percent(float(result.confidence)))
+    c3.metric("Answered in", f"{1000 * seconds:.0f} ms", help=wording.runtime_line(result))
+    st.caption(wording.runtime_line(result))
     if unsure:
-        st.warning(f"Unsure: {common.percent(float(result.confidence))} is under "
-                   f"{common.unsure_line(result)}, so this is a guess, not a reading. Check the photo (is there "
+        st.warning(f"Unsure: {wording.percent(float(result.confidence))} is under "
+                   f"{wording.unsure_line(result)}, so this is a guess, not a reading. Check the photo (is there "
                    "a house number in it?) or give the number's box.")
     if truth is not None:
         (st.success if truth == result.number else st.error)(
             f"Truth: {truth} — {'right' if truth == result.number else 'wrong'}")
     alternatives = result.to_dict().get("alternatives", [])
     st.markdown("**Next best readings:** " + (" · ".join(
-        f"{a['number']} ({common.percent(a['probability'])})" for a in alternatives) or "none"))
+        f"{a['number']} ({wording.percent(a['probability'])})" for a in alternatives) or "none"))
     st.plotly_chart(heatmap(result.probabilities), width="stretch", key="heatmap")
     st.caption("Rows: the length head (columns 0-6 are the number of digits; 6 = more than five) and the five "
                "digit positions (columns 0-9, and 'none' for no digit at that position).")
@@ -64,10 +64,10 @@ def show(result: object, seconds: float, truth: str | None = None) -> None:
 source = st.radio("Image", ["From the test split", "Upload a photo"], horizontal=True, key="pred_source")
 
 if source == "From the test split":
-    store = common.require_store()
+    store = selection.require_store()
     path = str(store.path)
     if not store.info.counts.get("test"):
-        common.no_rows(store, "test" if any(store.info.counts.values()) else None)
+        selection.no_rows(store, "test" if any(store.info.counts.values()) else None)
     split = "test"
     n = store.info.counts[split]
     if st.session_state.get("pred_index", 0) >= n:
@@ -78,7 +78,7 @@ if source == "From the test split":
     a.image(view_model.upscale(sample.image, 3), caption=f"{split} #{sample.index} · {sample.filename}")
     with b:
         try:
-            result, seconds = common.read_number(entry, np.asarray(sample.image), photo=False)
+            result, seconds = calls.read_number(entry, np.asarray(sample.image), photo=False)
         except SVHNError as e:
             st.error(str(e))
         else:
@@ -88,7 +88,7 @@ if source == "From the test split":
         st.session_state.pred_index = i
 
     with st.expander(f"Gallery: the first {min(n, 200)} {split} images (click one to read it)"):
-        items = common.gallery(path, common.mtime(path), split, 200)
+        items = calls.gallery(path, calls.mtime(path), split, 200)
         pages = max(1, -(-len(items) // PER_PAGE))
         page = st.radio("Page", list(range(1, pages + 1)), horizontal=True, key="gallery_page") if pages > 1 \
             else 1
@@ -111,7 +111,7 @@ else:
             st.session_state.pop(key, None)
         st.session_state.pred_photo = up.file_id
     try:
-        if len(data) > common.MAX_UPLOAD_BYTES:
+        if len(data) > calls.MAX_UPLOAD_BYTES:
             raise SVHNError(f"{up.name}: {len(data):,} bytes is over the 10 MB upload limit; resize the photo")
         img = load_image(data, name=up.name)
     except SVHNError as e:
@@ -125,7 +125,7 @@ else:
     if use_box:
         if not found or found[0] != up.file_id:   # ticked before a reading without a box: find it first
             try:
-                first, _ = common.read_number(entry, img, name=up.name)
+                first, _ = calls.read_number(entry, img, name=up.name)
             except (SVHNError, ValueError):
                 first = None
             found = (up.file_id, first.box if first is not None and first.located else None)
@@ -139,7 +139,7 @@ else:
         box = (float(left), float(top), float(width), float(height))
     a, b = st.columns([5, 2], vertical_alignment="top")
     try:
-        result, seconds = common.read_number(entry, img, box, name=up.name)
+        result, seconds = calls.read_number(entry, img, box, name=up.name)
     except (SVHNError, ValueError) as e:
         a.image(view_model.photo_with_box(img, None), caption=f"{up.name} · {img.width}x{img.height}")
         b.error(f"Could not read {e}")
@@ -155,8 +155,8 @@ else:
     a.image(view_model.photo_with_box(img, box or result.box), width="stretch",
             caption=f"{up.name} · {img.width}x{img.height} · {where}")
     read_box = box or result.box
-    b.image(view_model.reader_crop(img, read_box, common.model(entry).input_shape), width="stretch",
+    b.image(view_model.reader_crop(img, read_box, calls.model(entry).input_shape), width="stretch",
             caption="What the reader read: " + ("the whole photo" if read_box is None else
                                                  "the box expanded by 30%") + ", resized to "
-            f"{'x'.join(map(str, common.model(entry).input_shape[:2]))} and enlarged")
+            f"{'x'.join(map(str, calls.model(entry).input_shape[:2]))} and enlarged")
     show(result, seconds)

@@ -5,18 +5,18 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import common, view_model
+from dashboard import calls, selection, view_model
 from svhn_api.errors import SVHNError
 
 st.title("Preprocessing check")
 st.markdown("One image at a time: the original photo with its digit boxes, the union of the boxes, that box "
             "expanded by 30%, the crop the store holds, and what the network's first layer receives. "
             "The 2016 capstone's digit-stacking mode is shown beside it.")
-store = common.require_store()
+store = selection.require_store()
 path = str(store.path)
 splits = [s for s, n in store.info.counts.items() if n]
 if not splits:
-    common.no_rows(store)
+    selection.no_rows(store)
 c1, c2, c3 = st.columns([2, 2, 1])
 split = c1.selectbox("Split", splits, index=splits.index("test") if "test" in splits else 0, key="pre_split")
 n = store.info.counts[split]
@@ -34,14 +34,14 @@ def view_of(path: str, version: float, split: str, index: int) -> view_model.Row
 
 
 try:
-    view = view_of(path, common.mtime(path), split, int(index))
+    view = view_of(path, calls.mtime(path), split, int(index))
 except SVHNError as e:
     st.error(str(e))
     st.stop()
 
 st.markdown(f"**{view.number}** · {len(view.number)}"
             f" digit(s) · `{view.source}/{view.filename}` · original {view.size[0]}x{view.size[1]} px")
-model = common.current_model()
+model = selection.current_model()
 
 if view.original is None:
     st.info(f"Original photo not shown: {view.missing}")
@@ -65,7 +65,7 @@ if view.crop_mode == "union":
         (cols[1].success if same else cols[1].error)(
             "identical to the stored crop" if same else "differs from the stored crop: the store was made by "
             "another library version or from other archives")
-    seen, prep, whose = common.network_input(model, view.stored)
+    seen, prep, whose = calls.network_input(model, view.stored)
     cols[2].image(view_model.upscale(seen, max(1, 192 // seen.width)), width=192,
                   caption=f"what the network receives: centre {prep['crop'] or 'whole'} crop, resized to "
                   f"{prep['size'] or seen.width}x{prep['size'] or seen.height}{', gray' if prep['gray'] else ''}, "

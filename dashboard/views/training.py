@@ -7,15 +7,15 @@ import json
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import common, view_model
+from dashboard import calls, selection, view_model, wording
 from svhn_api import paths
 from svhn_api.models import card as cards
 
 st.title("Training")
-models = common.models()
-runs = common.shown_path(paths.runs_dir())
-store = common.current_store()
-data_path = common.shown_path(store.path) if store else "data/synthetic/synthetic_union.h5"
+models = calls.models()
+runs = wording.shown_path(paths.runs_dir())
+store = selection.current_store()
+data_path = wording.shown_path(store.path) if store else "data/synthetic/synthetic_union.h5"
 
 GROUPS = (("Loss", lambda k: "loss" in k), ("Accuracy", lambda k: "acc" in k or "coverage" in k),
           ("Learning rate", lambda k: k in ("lr", "learning_rate")))
@@ -42,7 +42,7 @@ def curves(history: dict[str, list], title: str, keys: list[str], names: dict[st
 
 
 if not models:
-    st.info(f"No model card found in {common.models_where()} yet: train a model (below) and its curves "
+    st.info(f"No model card found in {selection.models_where()} yet: train a model (below) and its curves "
             "appear here.")
 for m in models:
     st.subheader(m.name)
@@ -88,7 +88,7 @@ for m in models:
         st.code(json.dumps(m.card.to_dict(), indent=2, default=str)[:20000], language="json")
 
 st.subheader("Start a training run")
-if not common.keras_installed():
+if not calls.keras_installed():
     st.warning("Training needs Keras and TensorFlow, which this installation does not have (it reads photos on "
                "ONNX Runtime). Install them where you train: `pip install 'svhn-reader[train]'` (in a checkout: "
                "`pip install -r requirements-train.lock`).")
