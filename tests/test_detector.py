@@ -7,7 +7,7 @@ import pytest
 
 from svhn_api.boxes import iou
 from svhn_api.inference.detect import best_boxes, candidates, target_maps
-from svhn_api.training.tasks import DETECT, elsewhere, inputs_and_targets
+from svhn_api.training.tasks import DETECT, elsewhere
 from tests.conftest import make_store
 
 
@@ -61,10 +61,10 @@ def test_detector_batches_pair_scene_photos_with_maps():
     boxes = np.full((6, 5, 4), np.nan, np.float32)
     boxes[:, 0] = [32, 48, 16, 32]
     batch = {"images": np.zeros((6, 128, 128, 3), np.uint8), "boxes": boxes, "sizes": np.tile([[128, 128]], (6, 1))}
-    x, y = inputs_and_targets(DETECT, batch, None)
+    x, y = DETECT.targets(batch, None)
     assert x.shape == (6, 128, 128, 3) and y.shape == (6, 32, 32)
     assert y[0].tolist() == target_maps(np.array([[0.25, 0.375, 0.375, 0.625]]), (32, 32))[0].tolist()
-    x, y = inputs_and_targets(DETECT, batch, rng)
+    x, y = DETECT.targets(batch, rng)
     assert y.shape == (6, 32, 32) and y.sum() > 0
 
 
@@ -72,7 +72,6 @@ def test_detector_batches_pair_scene_photos_with_maps():
 def test_the_detector_trains_on_scene_stores_only(tmp_path, tiny_store):
     from svhn_api import train
     from svhn_api.errors import DataError
-    from svhn_api.models import architectures
     from svhn_api.models import io as model_io
 
     scenes = make_store(tmp_path / "scenes.h5", {"train": 64, "validation": 16}, mode="scene")
@@ -80,7 +79,7 @@ def test_the_detector_trains_on_scene_stores_only(tmp_path, tiny_store):
     card = json.loads((tmp_path / "detector" / "card.json").read_text())
     assert out["status"] == "complete" and card["architecture"]["name"] == "detector"
     assert 0.0 <= out["best_val_accuracy"] <= 1.0 and card["input"]["crop"] == "scene"
-    assert card["architecture"]["output"] == {"shape": [32, 32], "meaning": architectures.OUTPUT_MEANINGS["detect"]}
+    assert card["architecture"]["output"] == {"shape": [32, 32], "meaning": DETECT.meaning}
     lm = model_io.load(tmp_path / "detector")
     assert lm.task == "detect" and lm.run(np.zeros((2, 128, 128, 3), np.uint8)).shape == (2, 32, 32)
     with pytest.raises(DataError, match="prepare one with .*--crop scene"):

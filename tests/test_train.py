@@ -19,6 +19,7 @@ from svhn_api.training import checkpoint  # noqa: E402
 from svhn_api.training.augment import Augment  # noqa: E402
 from svhn_api.training.loss import sequence_loss  # noqa: E402
 from svhn_api.training.schedule import learning_rate  # noqa: E402
+from svhn_api.training.tasks import READ  # noqa: E402
 from svhn_api.training.train import make_trainer, train  # noqa: E402
 
 FAST = {"model": "compact", "epochs": 2, "batch_size": 32, "limit": 96, "val_limit": 32, "progress": False}
@@ -170,7 +171,7 @@ def test_early_stopping_time_budget_and_capstone_store(tiny_store, tmp_path, mon
 
     out = train(tiny_store, root=tmp_path, name="es", patience=1, **{**FAST, "epochs": 6, "limit": 32})
     assert out["status"] == "early stopped" and out["epochs"] < 6
-    monkeypatch.setattr("svhn_api.training.tasks.validation_score", lambda *a, **k: 0.5)   # never improves
+    monkeypatch.setattr(type(READ), "validation_score", lambda *a, **k: 0.5)   # never improves
     out = train(tiny_store, root=tmp_path, name="cap", patience=1, **{**FAST, "epochs": 2, "limit": 32})
     assert out["status"] == "complete" and out["epochs"] == 2      # the cap was reached: not "early stopped"
     monkeypatch.undo()

@@ -58,7 +58,7 @@ def candidates(prob: np.ndarray, threshold: float = THRESHOLD, top: int = CANDID
     return found[:top]
 
 
-def best_boxes(maps: Sequence[np.ndarray]) -> np.ndarray:
+def best_boxes(maps: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
     """``(N, 4)``: each map's best candidate box, NaN where it has none."""
     out = np.full((len(maps), 4), np.nan)
     for i, m in enumerate(maps):

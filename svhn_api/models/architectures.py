@@ -22,7 +22,7 @@ from typing import Any
 
 from svhn_api.backend import import_keras
 from svhn_api.labels import N_CLASSES, N_HEADS
-from svhn_api.models import ARCHITECTURES, architecture_name, task
+from svhn_api.models import ARCHITECTURES, architecture_name
 from svhn_api.models.layers import InputAdapter, LocalResponseNorm
 
 keras = import_keras()
@@ -213,16 +213,9 @@ def build(name: str, input_shape: tuple[int, ...] = (64, 64, 3), **kw: Any) -> M
     return recipe(name).build(tuple(int(v) for v in input_shape), **kw)
 
 
-OUTPUT_MEANINGS = {
-    "read": "softmax; row 0 length (0-5, 6 = more than five), rows 1-5 digits (0-9, 10 = no digit)",
-    "locate": "sigmoid; the number's union box as (left, top, right, bottom) fractions of the photo",
-    "detect": "sigmoid; per 4x4-pixel cell of the photo, the probability that it lies inside the number's union box",
-}
-
-
-def facts(model: Model) -> dict:
-    """Architecture facts for the card."""
+def facts(model: Model, meaning: str) -> dict:
+    """Architecture facts for the card; ``meaning``: what its output means (the training task's)."""
     return {"name": model.name, "parameters": int(model.count_params()),
             "input": {"shape": list(model.input_shape[1:]), "dtype": "uint8"},
-            "output": {"shape": list(model.output_shape[1:]), "meaning": OUTPUT_MEANINGS[task(model.name)]},
+            "output": {"shape": list(model.output_shape[1:]), "meaning": meaning},
             "layers": len(model.layers)}

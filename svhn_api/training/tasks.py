@@ -19,16 +19,106 @@ from svhn_api.inference.detect import CELL, best_boxes, target_maps
 
 @dataclass(frozen=True)
 class Task:
+    """What training a kind of model means: its output, the store fields and crops it trains on, how a batch
+    becomes inputs and targets, its loss and its validation score. The model card asks it what the output
+    means (``meaning``); ``train`` asks it everything else."""
+
     name: str                   # "read", "locate" or "detect" (svhn_api.models.task)
     output: str                 # the layer whose output the trainer fits
     fields: tuple[str, ...]     # the store fields a batch needs
     score: str                  # what validation reports; higher is better
     crops: tuple[str, ...]      # the store crop modes it trains on
+    meaning: str                # what the model's output means, for its card
+    geometric_augment: bool     # shift/scale the training crops (a reader's); boxes would not follow
+
+    def targets(self, batch: dict[str, np.ndarray], rng: np.random.Generator | None) -> tuple[Any, Any]:
+        """``(images, targets)`` of a store batch; ``rng``: training (random reframing), None: validation."""
+        raise NotImplementedError
+
+    def loss(self, kind: str) -> Any:
+        """The per-example loss ``(targets, outputs) -> (B,)`` the trainer is compiled with."""
+        raise NotImplementedError
+
+    def validation_score(self, lm: Any, data: str | Path, limit: int | None, none_terms: bool) -> float | None:
+        """``lm``: the ``models.io.LoadedModel`` of the net being trained, the same one every time, so that its
+        inference function is compiled once per run (a new one each epoch: TensorFlow's retracing warnings)."""
+        raise NotImplementedError
 
 
-READ = Task("read", "logits", ("images", "labels"), "whole-number accuracy", ("union", "capstone"))
-LOCATE = Task("locate", "box", ("images", "boxes", "sizes"), "mean IoU", ("photo",))
-DETECT = Task("detect", "map_logits", ("images", "boxes", "sizes"), "found share (IoU >= 0.5)", ("scene",))
+class _Read(Task):
+    def targets(self, batch: dict[str, np.ndarray], rng: np.random.Generator | None) -> tuple[Any, Any]:
+        return batch["images"], batch["labels"]
+
+    def loss(self, kind: str) -> Any:
+        from svhn_api.training.loss import sequence_loss
+
+        return lambda y, z: sequence_loss(y, z, kind)
+
+    def validation_score(self, lm: Any, data: str | Path, limit: int | None, none_terms: bool) -> float | None:
+        from svhn_api.inference.evaluate import split_probabilities, whole_number_accuracy
+
+        probs, labels = split_probabilities(lm, data, "validation", limit=limit)
+        return whole_number_accuracy(probs, labels, none_terms)
+
+
+class _Locate(Task):
+    keep = 0.35     # the share of photos shown as they are; the rest reframed around the number
+
+    def targets(self, batch: dict[str, np.ndarray], rng: np.random.Generator | None) -> tuple[Any, Any]:
+        images, boxes = batch["images"], union_fractions(batch["boxes"], batch["sizes"])
+        if rng is not None:
+            images, boxes = reframe(images, boxes, rng, keep=self.keep)
+        return images, boxes
+
+    def loss(self, kind: str) -> Any:
+        from svhn_api.training.loss import box_loss
+
+        return box_loss
+
+    def found_boxes(self, out: np.ndarray) -> np.ndarray:
+        return out
+
+    def validation_score(self, lm: Any, data: str | Path, limit: int | None, none_terms: bool) -> float | None:
+        from svhn_api.data import store
+
+        predicted, truth = [], []
+        for b in store.iter_batches(data, "validation", 256, fields=self.fields, limit=limit):
+            predicted.append(self.found_boxes(lm.run(b["images"])))
+            truth.append(union_fractions(b["boxes"], b["sizes"]))
+        return self.summarise(np.nan_to_num(iou(np.concatenate(predicted), np.concatenate(truth))))
+
+    def summarise(self, overlap: np.ndarray) -> float:
+        return float(overlap.mean())
+
+
+class _Detect(_Locate):
+    keep = 0.5
+
+    def targets(self, batch: dict[str, np.ndarray], rng: np.random.Generator | None) -> tuple[Any, Any]:
+        images, boxes = super().targets(batch, rng)
+        if rng is not None:   # windows with no number in them: "no number here"
+            images, boxes = elsewhere(images, boxes, rng)
+        return images, target_maps(boxes, (images.shape[1] // CELL, images.shape[2] // CELL))
+
+    def loss(self, kind: str) -> Any:
+        from svhn_api.training.loss import map_loss
+
+        return map_loss
+
+    def found_boxes(self, out: np.ndarray) -> np.ndarray:
+        return best_boxes(out)
+
+    def summarise(self, overlap: np.ndarray) -> float:
+        return float((overlap >= 0.5).mean())
+
+
+READ = _Read("read", "logits", ("images", "labels"), "whole-number accuracy", ("union", "capstone"),
+             "softmax; row 0 length (0-5, 6 = more than five), rows 1-5 digits (0-9, 10 = no digit)", True)
+LOCATE = _Locate("locate", "box", ("images", "boxes", "sizes"), "mean IoU", ("photo",),
+                 "sigmoid; the number's union box as (left, top, right, bottom) fractions of the photo", False)
+DETECT = _Detect("detect", "map_logits", ("images", "boxes", "sizes"), "found share (IoU >= 0.5)", ("scene",),
+                 "sigmoid; per 4x4-pixel cell of the photo, the probability that it lies inside the number's union "
+                 "box", False)
 TASKS = {t.name: t for t in (READ, LOCATE, DETECT)}
 
 
@@ -36,21 +126,6 @@ def check_store(task: Task, crop: str, data: str | Path, architecture: str) -> N
     if crop not in task.crops:
         raise DataError(f"{data}: a {crop!r} store, but {architecture} trains on {' or '.join(task.crops)} stores; "
                         f"prepare one with `python -m svhn_api prepare --crop {task.crops[0]}`")
-
-
-def inputs_and_targets(task: Task, batch: dict[str, np.ndarray], rng: np.random.Generator | None) -> tuple:
-    """``(images, targets)`` of a store batch; ``rng`` (training only) reframes the localizer's and the
-    detector's photos (and shows the detector windows with no number)."""
-    if task is READ:
-        return batch["images"], batch["labels"]
-    images, boxes = batch["images"], union_fractions(batch["boxes"], batch["sizes"])
-    if rng is not None:
-        images, boxes = reframe(images, boxes, rng, keep=0.35 if task is LOCATE else 0.5)
-    if task is LOCATE:
-        return images, boxes
-    if rng is not None:
-        images, boxes = elsewhere(images, boxes, rng)
-    return images, target_maps(boxes, (images.shape[1] // CELL, images.shape[2] // CELL))
 
 
 def reframe(images: np.ndarray, boxes: np.ndarray, rng: np.random.Generator,
@@ -97,31 +172,3 @@ def _between(rng: np.random.Generator, low: float, high: float) -> float:
     """A uniform draw in [low, high] within [0, 1] (the bounds may cross by rounding: then ``low``)."""
     low = max(0.0, low)
     return float(rng.uniform(low, max(low, high)))
-
-
-def loss(task: Task, kind: str) -> Any:
-    """The per-example loss ``(targets, outputs) -> (B,)`` the trainer is compiled with."""
-    from svhn_api.training.loss import box_loss, map_loss, sequence_loss
-
-    if task is READ:
-        return lambda y, z: sequence_loss(y, z, kind)
-    return box_loss if task is LOCATE else map_loss
-
-
-def validation_score(task: Task, lm: Any, data: str | Path, limit: int | None, none_terms: bool) -> float | None:
-    """``lm``: the ``models.io.LoadedModel`` of the net being trained, the same one every time, so that its
-    inference function is compiled once per run (a new one each epoch: TensorFlow's retracing warnings)."""
-    from svhn_api.inference.evaluate import split_probabilities, whole_number_accuracy
-
-    if task is READ:
-        probs, labels = split_probabilities(lm, data, "validation", limit=limit)
-        return whole_number_accuracy(probs, labels, none_terms)
-    from svhn_api.data import store
-
-    predicted, truth = [], []
-    for b in store.iter_batches(data, "validation", 256, fields=task.fields, limit=limit):
-        out = lm.run(b["images"])
-        predicted.append(out if task is LOCATE else best_boxes(out))
-        truth.append(union_fractions(b["boxes"], b["sizes"]))
-    overlap = np.nan_to_num(iou(np.concatenate(predicted), np.concatenate(truth)))
-    return float(overlap.mean() if task is LOCATE else (overlap >= 0.5).mean())

@@ -51,7 +51,7 @@ from svhn_api.training.progress import (
     quiet_retracing,
 )
 from svhn_api.training.schedule import learning_rate
-from svhn_api.training.tasks import TASKS, Task, check_store, inputs_and_targets
+from svhn_api.training.tasks import TASKS, Task, check_store
 
 FINAL = ("complete", "early stopped", "time limit")  # with no checkpoint left, a rerun has nothing to do
 
@@ -190,7 +190,7 @@ def _fit(s: Session, stop_after: int | None) -> dict:
                                 plan.config["limit"], plan.task.fields)
         with progress_bar(plan, state, last_val) as bar:
             for batch in read_ahead(batches):
-                x, y = inputs_and_targets(plan.task, batch, _batch_rng(plan, state))
+                x, y = plan.task.targets(batch, _batch_rng(plan, state))
                 x, y = divisible(x, y, plan.config["devices"] or 1)
                 rate = learning_rate(recipe, peak, state.step,
                                      max(state.step / (plan.per_epoch * plan.epochs), s.elapsed() / plan.budget))
@@ -337,16 +337,14 @@ def make_trainer(net: Any, architecture: str, loss: str = "sum", seed: int = 0, 
     from svhn_api.models.architectures import recipe
     from svhn_api.training.augment import Augment
     from svhn_api.training.schedule import make_optimizer
-    from svhn_api.training.tasks import READ
-    from svhn_api.training.tasks import loss as loss_for
 
     keras = import_keras()
     goal = TASKS[task(architecture)]
     fitted = keras.Model(net.inputs, net.get_layer(goal.output).output, name="fitted")
     images = keras.Input(shape=net.input_shape[1:], dtype="uint8", name="image")
-    x = Augment(seed, geometric=goal is READ, name="augment")(images) if augment else images
+    x = Augment(seed, geometric=goal.geometric_augment, name="augment")(images) if augment else images
     trainer = keras.Model(images, fitted(x), name="trainer")
-    trainer.compile(optimizer=make_optimizer(recipe(architecture), lr), loss=loss_for(goal, loss),
+    trainer.compile(optimizer=make_optimizer(recipe(architecture), lr), loss=goal.loss(loss),
                     jit_compile=jit if jit is not None else keras.backend.backend() != "tensorflow")
     trainer.optimizer.build(trainer.trainable_variables)
     return trainer
@@ -381,12 +379,11 @@ def _validate(s: Session) -> float | None:
     """The task's score (whole-number accuracy, or mean IoU) of the current weights on the validation split
     (None without one)."""
     from svhn_api.models.io import wrap
-    from svhn_api.training.tasks import validation_score
 
     if not s.plan.n_val:
         return None
     s.scored = s.scored or wrap(s.net)
-    value = validation_score(s.plan.task, s.scored, s.plan.data, s.plan.config["val_limit"], s.plan.none_terms)
+    value = s.plan.task.validation_score(s.scored, s.plan.data, s.plan.config["val_limit"], s.plan.none_terms)
     s.hinted = s.hinted or early_accuracy_hint(s.plan, s.state.epoch + s.state.batch / s.plan.per_epoch, value)
     return value
 
@@ -473,7 +470,7 @@ def _write_card(s: Session) -> None:
     def change(old: cards.ModelCard | None) -> cards.ModelCard:
         card = old or cards.ModelCard()
         card.name = plan.folder.name
-        card.architecture = {**facts(s.net), "recipe": {
+        card.architecture = {**facts(s.net, plan.task.meaning), "recipe": {
             "optimizer": recipe.optimizer, "learning_rate": _peak(plan), "schedule": recipe.schedule,
             "decay_steps": recipe.decay_steps, "decay": recipe.decay, "weight_decay": recipe.weight_decay}}
         card.input = cards.InputSpec(list(plan.image_shape), "uint8", plan.crop, crop_meaning(plan.crop))
