@@ -21,7 +21,7 @@ from svhn_api.data.prepare import prepare
 from svhn_api.data.store import inspect, read
 from svhn_api.errors import ArchiveError
 from svhn_api.labels import boxes_to_row
-from svhn_api.models.card import data_facts, data_kind
+from svhn_api.models.provenance import data_facts, data_kind
 from tests.conftest import draw_number, random_numbers
 
 N_PHOTOS = 12
