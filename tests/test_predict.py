@@ -1,6 +1,7 @@
 import io
 import itertools
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -223,6 +224,9 @@ def test_boxes_are_checked_against_the_image(model_folder):
                                       crop_union(img, (80, 30, 20, 20)))
     results = predict([img, img], model=model_folder, boxes=[(1, 2, 3), (10, 10, 20, 20)], errors="return")
     assert "has 3 numbers" in results[0].error and results[1].ok
+    with warnings.catch_warnings():   # inside the image, in fractional pixels (0.1 + 0.2 is not 0.3): no warning
+        warnings.simplefilter("error", BoxWarning)
+        assert predict(img, model=model_folder, boxes=(10.1, 5.1, 30.2, 20.2)).ok
 
 
 def test_warm_path_does_not_retrace_and_default_model(model_folder):

@@ -105,7 +105,7 @@ def _check_box(box: Any, size: tuple[int, int], name: str, stacklevel: int = 2) 
     if inside is None:
         raise ImageError(f"{name}: box {_fmt(values)} lies outside the {size[0]}x{size[1]} image; give the number's "
                          f"region inside it (left, top, width, height in pixels)")
-    if inside != box:
+    if box[0] < 0 or box[1] < 0 or box[0] + box[2] > size[0] or box[1] + box[3] > size[1]:
         warnings.warn(f"{name}: box {_fmt(values)} lies partly outside the {size[0]}x{size[1]} image; it is clipped "
                       f"to the image: {_fmt(inside)}", BoxWarning, stacklevel=stacklevel + 1)
     return box
