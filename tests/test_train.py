@@ -22,7 +22,9 @@ from svhn_api.training.schedule import learning_rate  # noqa: E402
 from svhn_api.training.tasks import READ  # noqa: E402
 from svhn_api.training.train import make_trainer, train  # noqa: E402
 
-FAST = {"model": "compact", "epochs": 2, "batch_size": 32, "limit": 96, "val_limit": 32, "progress": False}
+# onnx=False: the export is tested once (tests/test_runtime.py and the first test here), not after every run
+FAST = {"model": "compact", "epochs": 2, "batch_size": 32, "limit": 96, "val_limit": 32, "progress": False,
+        "onnx": False}
 LABELS = np.array([[2, 4, 7, 10, 10, 10], [1, 0, 10, 10, 10, 10]], np.int8)
 
 
@@ -116,9 +118,13 @@ def test_checkpoint_names_are_structural_and_a_changed_model_is_refused(tmp_path
 def test_train_writes_model_card_and_logs(tiny_store, tmp_path):
     import svhn_api
 
-    out = svhn_api.train(tiny_store, root=tmp_path, name="run", **FAST)
+    out = svhn_api.train(tiny_store, root=tmp_path, name="run", **{**FAST, "onnx": True})
     folder = tmp_path / "run"
     assert out["status"] == "complete" and out["epochs"] == 2 and out["steps"] == 6
+    if keras.backend.backend() == "tensorflow":   # the finished model's ONNX sibling, checked and recorded
+        assert out["onnx"] == str(folder / "model.onnx") and (folder / "model.onnx").is_file()
+    else:                                         # exporting needs TensorFlow: a note says so
+        assert out["onnx"] is None and "TensorFlow backend" in out["note"]
     assert (folder / "model.keras").is_file() and not (folder / checkpoint.FILE).exists()
     assert len((folder / "logs" / "metrics.jsonl").read_text().splitlines()) >= 2
     card = json.loads((folder / "card.json").read_text())

@@ -76,6 +76,7 @@ class Plan:
     log_every: int
     per_epoch: int
     n_val: int
+    onnx: bool = True       # export the finished model's ONNX sibling (not part of the run's identity)
 
     @property
     def budget(self) -> float:
@@ -128,7 +129,8 @@ def train(data: str | Path, model: str = "compact", name: str | None = None, epo
           patience: int = 5, checkpoint_minutes: float = 5.0, limit: int | None = None,
           val_limit: int | None = None, lr: float | None = None, fresh: bool = False,
           jit: bool | None = None, log_every: int = 50, stop_after: int | None = None,
-          deterministic: bool = False, init: str | Path | None = None, devices: int | str | None = None) -> dict:
+          deterministic: bool = False, init: str | Path | None = None, devices: int | str | None = None,
+          onnx: bool = True) -> dict:
     """Train architecture ``model`` on the store ``data`` into ``<root>/<name or model>/``; returns a summary.
 
     ``limit`` / ``val_limit`` cap the train / validation rows used. ``jit``: XLA compilation of the step
@@ -136,6 +138,7 @@ def train(data: str | Path, model: str = "compact", name: str | None = None, epo
     ``stop_after`` (for tests) interrupts the run after that many steps of this call, as Ctrl-C would.
     ``init``: a model (folder or .keras file) of the same architecture whose weights the run starts from
     (fine-tuning), instead of a random initialisation. Never reads the test split.
+    ``onnx``: write the finished model's ONNX sibling (``models.runtime.export``; False: Keras only).
     ``devices``: ``"all"`` or a count: data-parallel over that many devices (JAX or TensorFlow backend;
     ``training.devices``), ``batch_size`` per device and the learning rate scaled by the device count.
 
@@ -156,6 +159,7 @@ def train(data: str | Path, model: str = "compact", name: str | None = None, epo
                  checkpoint_minutes, limit, val_limit, lr, jit, log_every)
     plan.config["init"] = None if init is None else paths.portable(init)
     plan.config["devices"] = n if n > 1 else None   # None: one device, as in cards written before this setting
+    plan.onnx = onnx
     done = _finished_already(plan, fresh)
     if done is not None:
         return done
@@ -446,7 +450,7 @@ def _finish(s: Session, status: str) -> dict:
     _write_card(s)
     if final:
         (plan.folder / checkpoint.FILE).unlink(missing_ok=True)
-    note = _export_onnx(plan.folder) if status in FINAL else None
+    note = _export_onnx(plan.folder) if status in FINAL and plan.onnx else None
     return _summary(plan.folder, resumed=state.sessions > 1, note=note)
 
 
