@@ -75,7 +75,7 @@ def test_the_detector_trains_on_scene_stores_only(tmp_path, tiny_store):
     from svhn_api.models import io as model_io
 
     scenes = make_store(tmp_path / "scenes.h5", {"train": 64, "validation": 16}, mode="scene")
-    out = train(scenes, model="detector", root=tmp_path, epochs=1, batch_size=32, progress=False)
+    out = train(scenes, model="detector", root=tmp_path, epochs=1, batch_size=32, progress=False, onnx=False)
     card = json.loads((tmp_path / "detector" / "card.json").read_text())
     assert out["status"] == "complete" and card["architecture"]["name"] == "detector"
     assert 0.0 <= out["best_val_accuracy"] <= 1.0 and card["input"]["crop"] == "scene"

@@ -27,9 +27,9 @@ TWO_AND_ONE = """
 d = Path(sys.argv[1])
 store = make_store(d / "s.h5", {"train": 256, "validation": 32, "test": 8})
 two = train(store, model="compact", name="two", root=d, epochs=2, batch_size=16, devices="all", augment=False,
-            progress=False)
+            progress=False, onnx=False)
 one = train(store, model="compact", name="one", root=d, epochs=2, batch_size=32, lr=2 * 3e-3, augment=False,
-            progress=False)
+            progress=False, onnx=False)
 """
 
 SCRIPT = """
@@ -111,7 +111,7 @@ from pathlib import Path
 from svhn_api import train
 d, i = Path(sys.argv[1]), sys.argv[2]
 train(d / "s.h5", model="compact", name="w", root=d / f"worker{i}", epochs=2, batch_size=16, devices="all",
-      augment=False, progress=False)
+      augment=False, progress=False, onnx=False)
 """
 
 
@@ -134,7 +134,7 @@ def test_two_processes_train_like_one_process(tmp_path):
         _, err = w.communicate(timeout=600)
         assert w.returncode == 0, err[-3000:]
     reference = ("from svhn_api import train; import sys; train(sys.argv[1] + '/s.h5', model='compact', name='one', "
-                 "root=sys.argv[1], epochs=2, batch_size=32, lr=2 * 3e-3, augment=False, progress=False)")
+                 "root=sys.argv[1], epochs=2, batch_size=32, lr=2 * 3e-3, augment=False, progress=False, onnx=False)")
     run = subprocess.run([sys.executable, "-c", reference, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
                          env={**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
