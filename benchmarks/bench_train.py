@@ -48,13 +48,13 @@ def end_to_end(data: str, model: str, seconds: float, batch_size: int | None, de
                         devices=devices)
         record = json.loads((Path(root) / "bench" / "card.json").read_text())["training"]
     config, later = record["config"], record["history"][1:]   # epochs after the first: compiled already
-    steps, secs, batch = summary["steps"], summary["wall_seconds"], config["batch_size"]
+    steps, secs, batch = summary.steps or 0, summary.wall_seconds or 0.0, config["batch_size"]
     if later:
         rate = (later[-1]["step"] - record["history"][0]["step"]) * batch / sum(h["seconds"] for h in later)
         print(f"train() {model}: epochs 2-{len(later) + 1}, {rate:,.0f} samples/s (validation included)")
     print(f"train() {model} batch {batch} devices {config.get('devices') or 1}: {steps} steps in {secs:.1f} s = "
           f"{steps * batch / secs:,.0f} samples/s end to end, compilation and validation included "
-          f"(status: {summary['status']}; best val accuracy {summary['best_val_accuracy']})", flush=True)
+          f"(status: {summary.status}; best val accuracy {summary.best_val_accuracy})", flush=True)
 
 
 def main() -> None:

@@ -55,7 +55,7 @@ class StoreEntry:
 
 def store_kind(info: StoreInfo) -> str:
     """``real`` for a store built from the official SVHN archives (by their checksums), else ``synthetic``."""
-    return provenance.data_kind(info.attrs, info.path)
+    return provenance.data_kind(info.attrs)
 
 
 def _data_dir(data_dir: str | Path | None) -> Path:

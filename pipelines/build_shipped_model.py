@@ -59,7 +59,7 @@ def main() -> int:
     print(f"[3/4] training compact for up to {a.minutes} min", flush=True)
     result = svhn_api.train(data=store, model="compact", name=a.name, epochs=a.epochs, minutes=a.minutes,
                             seed=a.seed, root=a.root, patience=a.patience)
-    print(json.dumps({k: v for k, v in result.items() if k != "history"}, default=str), flush=True)
+    print(result.to_json(), flush=True)
     folder = Path(a.root) / a.name
     print("[4/4] evaluating", flush=True)
     report = svhn_api.evaluate(folder, store, split="test", record=True)

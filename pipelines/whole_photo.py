@@ -310,12 +310,12 @@ def main() -> int:
                             zoomed, small)
     out = train(photos, model=a.model, name=a.name, root=a.runs, epochs=a.epochs, minutes=a.minutes, patience=8,
                 init=a.init, lr=a.lr)
-    print(json.dumps(out, indent=1))
+    print(out.to_json())
     if a.reader_minutes > 0:
         crops = training_store(a.work, "union", synthetic, real, a.real_copies)
         out = train(crops, model="compact", name="compact-real", root=a.runs, epochs=a.epochs,
                     minutes=a.reader_minutes, patience=8, init=a.reader_init, lr=1e-3)
-        print(json.dumps(out, indent=1))
+        print(out.to_json())
     return 0
 
 

@@ -201,7 +201,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     result = train(data=a.data, model=a.model, name=a.name, epochs=a.epochs, batch_size=a.batch_size,
                    seed=a.seed, minutes=a.minutes, loss=a.loss, progress=not a.json, fresh=a.fresh,
                    devices=a.devices)
-    _emit(result, a.json, json.dumps(result, indent=2, default=str))
+    _emit(result.to_dict(), a.json, result.to_json())
     return 0
 
 

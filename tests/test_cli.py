@@ -1,4 +1,5 @@
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -186,18 +187,21 @@ def test_train_fresh_and_runs_folder(tmp_path, monkeypatch, capsys):
     import types
 
     from svhn_api import cli
+    from svhn_api.training.settings import TrainResult
     from tests.conftest import make_store
 
     calls = []
     fake = types.ModuleType("svhn_api.training.train")
-    fake.train = lambda **kw: calls.append(kw) or {"folder": "runs/compact"}
+    made = TrainResult("runs/compact", "runs/compact/model.keras", "runs/compact/card.json", "compact", "complete", 1,
+                       3, 1.0, 0.5, 1, False, None)
+    fake.train = lambda **kw: calls.append(kw) or made
     monkeypatch.setitem(sys.modules, "svhn_api.training.train", fake)
     monkeypatch.setattr(cli, "_load_backend", lambda: None)
     make_store(tmp_path / "s.h5", {"train": 2})
     assert cli.main(["train", "--data", str(tmp_path / "s.h5"), "--fresh", "--json"]) == 0
     assert cli.main(["train", "--data", str(tmp_path / "s.h5"), "--json"]) == 0
     assert [c["fresh"] for c in calls] == [True, False]
-    capsys.readouterr()
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["folder"] == "runs/compact"
     with pytest.raises(SystemExit):
         cli.main(["train", "--help"])
     assert "runs/<name>" in capsys.readouterr().out

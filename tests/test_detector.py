@@ -77,8 +77,8 @@ def test_the_detector_trains_on_scene_stores_only(tmp_path, tiny_store):
     scenes = make_store(tmp_path / "scenes.h5", {"train": 64, "validation": 16}, mode="scene")
     out = train(scenes, model="detector", root=tmp_path, epochs=1, batch_size=32, progress=False, onnx=False)
     card = json.loads((tmp_path / "detector" / "card.json").read_text())
-    assert out["status"] == "complete" and card["architecture"]["name"] == "detector"
-    assert 0.0 <= out["best_val_accuracy"] <= 1.0 and card["input"]["crop"] == "scene"
+    assert out.status == "complete" and card["architecture"]["name"] == "detector"
+    assert 0.0 <= out.best_val_accuracy <= 1.0 and card["input"]["crop"] == "scene"
     assert card["architecture"]["output"] == {"shape": [32, 32], "meaning": DETECT.meaning}
     lm = model_io.load(tmp_path / "detector")
     assert lm.task == "detect" and lm.run(np.zeros((2, 128, 128, 3), np.uint8)).shape == (2, 32, 32)

@@ -64,8 +64,8 @@ def test_the_localizer_trains_on_photos_only(tmp_path, tiny_store):
     photos = make_store(tmp_path / "photos.h5", {"train": 64, "validation": 16}, mode="photo")
     out = train(photos, model="localizer", root=tmp_path, epochs=1, batch_size=32, progress=False, onnx=False)
     card = json.loads((tmp_path / "localizer" / "card.json").read_text())
-    assert out["status"] == "complete" and card["architecture"]["name"] == "localizer"
-    assert 0.0 <= out["best_val_accuracy"] <= 1.0 and card["input"]["crop"] == "photo"
+    assert out.status == "complete" and card["architecture"]["name"] == "localizer"
+    assert 0.0 <= out.best_val_accuracy <= 1.0 and card["input"]["crop"] == "photo"
     assert "union box" in card["architecture"]["output"]["meaning"]        # not the reader's "softmax; row 0 ..."
     with pytest.raises(DataError, match="prepare one with .*--crop photo"):
         train(tiny_store, model="localizer", root=tmp_path, name="wrong", epochs=1, progress=False)

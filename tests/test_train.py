@@ -5,6 +5,7 @@ model tests again with ``KERAS_BACKEND=jax``).
 """
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,16 +116,20 @@ def test_checkpoint_names_are_structural_and_a_changed_model_is_refused(tmp_path
 
 
 @pytest.mark.slow
-def test_train_writes_model_card_and_logs(tiny_store, tmp_path):
+def test_train_writes_model_card_and_logs(tiny_store, tmp_path, monkeypatch):
     import svhn_api
+    from svhn_api.data import store
 
+    opened, open_store = [], store._open
+    monkeypatch.setattr(store, "_open", lambda path: opened.append(Path(path)) or open_store(path))
     out = svhn_api.train(tiny_store, root=tmp_path, name="run", **{**FAST, "onnx": True})
+    assert opened == [Path(tiny_store)]   # two epochs, validated, carded: the store is opened once
     folder = tmp_path / "run"
-    assert out["status"] == "complete" and out["epochs"] == 2 and out["steps"] == 6
+    assert out.status == "complete" and out.epochs == 2 and out.steps == 6
     if keras.backend.backend() == "tensorflow":   # the finished model's ONNX sibling, checked and recorded
-        assert out["onnx"] == str(folder / "model.onnx") and (folder / "model.onnx").is_file()
+        assert out.onnx == str(folder / "model.onnx") and (folder / "model.onnx").is_file()
     else:                                         # exporting needs TensorFlow: a note says so
-        assert out["onnx"] is None and "TensorFlow backend" in out["note"]
+        assert out.onnx is None and "TensorFlow backend" in out.note
     assert (folder / "model.keras").is_file() and not (folder / checkpoint.FILE).exists()
     assert len((folder / "logs" / "metrics.jsonl").read_text().splitlines()) >= 2
     card = json.loads((folder / "card.json").read_text())
@@ -136,11 +141,11 @@ def test_train_writes_model_card_and_logs(tiny_store, tmp_path):
     assert {"cpu", "cpu_count", "backend"} <= set(card["hardware"]) and "keras" in card["versions"]
     assert card["training"]["wall_seconds"] > 0 and card["evaluations"] == []
     again = train(tiny_store, root=tmp_path, name="run", **FAST)
-    assert again["note"].startswith("already trained")
+    assert again.note.startswith("already trained")
     with pytest.raises(ModelError, match="whose loss is 'sum', not 'masked'.*--fresh"):
         train(tiny_store, root=tmp_path, name="run", **{**FAST, "loss": "masked"})
     fresh = train(tiny_store, root=tmp_path, name="run", fresh=True, **{**FAST, "loss": "masked", "epochs": 1})
-    assert fresh["status"] == "complete" and fresh["steps"] == 3
+    assert fresh.status == "complete" and fresh.steps == 3
 
 
 @pytest.mark.slow
@@ -150,7 +155,7 @@ def test_default_folder_is_the_runs_folder_and_shipped_models_are_refused(tiny_s
 
     monkeypatch.setenv("SVHN_RUNS", str(tmp_path / "my-runs"))
     out = train(tiny_store, **{**FAST, "epochs": 1, "limit": 32})
-    assert out["folder"] == str(tmp_path / "my-runs" / "compact")
+    assert out.folder == str(tmp_path / "my-runs" / "compact")
     with pytest.raises(ModelError, match="read-only"):
         train(tiny_store, root=paths.shipped_models_dir(), **FAST)
 
@@ -166,7 +171,7 @@ def test_interrupted_run_resumes_exactly(tiny_store, tmp_path):
     assert (folder / checkpoint.FILE).is_file()
     assert json.loads((folder / "card.json").read_text())["training"]["steps"] == 2
     out = train(tiny_store, root=tmp_path, name="killed", deterministic=True, **kw)
-    assert out["resumed"] and out["steps"] == 3 and out["status"] == "complete"
+    assert out.resumed and out.steps == 3 and out.status == "complete"
     for a, b in zip(_weights(tmp_path / "straight"), _weights(folder), strict=True):
         np.testing.assert_array_equal(a, b)
 
@@ -176,17 +181,17 @@ def test_early_stopping_time_budget_and_capstone_store(tiny_store, tmp_path, mon
     from tests.conftest import make_store
 
     out = train(tiny_store, root=tmp_path, name="es", patience=1, **{**FAST, "epochs": 6, "limit": 32})
-    assert out["status"] == "early stopped" and out["epochs"] < 6
+    assert out.status == "early stopped" and out.epochs < 6
     monkeypatch.setattr(type(READ), "validation_score", lambda *a, **k: 0.5)   # never improves
     out = train(tiny_store, root=tmp_path, name="cap", patience=1, **{**FAST, "epochs": 2, "limit": 32})
-    assert out["status"] == "complete" and out["epochs"] == 2      # the cap was reached: not "early stopped"
+    assert out.status == "complete" and out.epochs == 2      # the cap was reached: not "early stopped"
     monkeypatch.undo()
     out = train(tiny_store, root=tmp_path, name="budget", minutes=0.02, **{**FAST, "epochs": 50})
-    assert out["status"] == "time limit" and (tmp_path / "budget" / "model.keras").is_file()
+    assert out.status == "time limit" and (tmp_path / "budget" / "model.keras").is_file()
     capstone_store = make_store(tmp_path / "capstone.h5", {"train": 64, "validation": 16}, mode="capstone")
     out = train(capstone_store, root=tmp_path, model="capstone", loss="masked", progress=False, epochs=1)
     card = json.loads((tmp_path / "capstone" / "card.json").read_text())
-    assert out["status"] == "complete" and card["input"]["shape"] == [32, 32, 1]
+    assert out.status == "complete" and card["input"]["shape"] == [32, 32, 1]
     assert card["input"]["crop"] == "capstone" and card["architecture"]["name"] == "capstone"
     assert card["decode"]["none_terms"] is False and card["training"]["config"]["augment"] is False
 
@@ -197,7 +202,7 @@ def test_a_run_can_start_from_another_models_weights(tiny_store, tmp_path):
     model_io.save(first, tmp_path / "start")
     out = train(tiny_store, root=tmp_path, name="tuned", init=tmp_path / "start",
                 **{**FAST, "epochs": 1, "limit": 32, "lr": 1e-12})
-    assert out["status"] == "complete"
+    assert out.status == "complete"
     card = json.loads((tmp_path / "tuned" / "card.json").read_text())
     assert card["training"]["config"]["init"] == str((tmp_path / "start").resolve())
     tuned = model_io.load(tmp_path / "tuned", runtime="keras").keras_model

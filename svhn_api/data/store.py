@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,41 @@ def _open(path: str | Path) -> h5py.File:
     return f
 
 
+class OpenStore:
+    """A store opened once for reading by several steps (a training run walks it every epoch, validates on it
+    and describes it in the model's card). Every reading function here takes one in place of a path; the file
+    stays open until ``close`` (or the end of a ``with`` block)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.file = _open(self.path)
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> OpenStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+
+Source = str | Path | OpenStore   # what the reading functions take: a store's path, or a store opened once
+
+
+@contextmanager
+def _reading(source: Source) -> Iterator[h5py.File]:
+    """The open file of ``source``: the one already open, or the path opened for this read and closed after."""
+    if isinstance(source, OpenStore):
+        yield source.file
+        return
+    with _open(source) as f:
+        yield f
+
+
 def split_range(f: h5py.File, split: str) -> tuple[int, int]:
     ranges = json.loads(f.attrs["split_ranges"])
     if split not in ranges:
@@ -183,9 +219,9 @@ def split_range(f: h5py.File, split: str) -> tuple[int, int]:
     return int(start), int(stop)
 
 
-def inspect(path: str | Path) -> StoreInfo:
+def inspect(path: Source) -> StoreInfo:
     """Counts per split and the store's attributes, without reading any pixels."""
-    with _open(path) as f:
+    with _reading(path) as f:
         attrs: dict[str, Any] = {k: (v.decode() if isinstance(v, bytes) else bool(v) if isinstance(v, np.bool_)
                                      else v) for k, v in f.attrs.items()}
         shape = tuple(f["images"].shape[1:])
@@ -203,10 +239,10 @@ def _decode_str(a: np.ndarray) -> np.ndarray:
     return np.array([x.decode() if isinstance(x, bytes) else x for x in a], dtype=object)
 
 
-def read(path: str | Path, split: str, fields: Sequence[str] = ("images", "labels"),
+def read(path: Source, split: str, fields: Sequence[str] = ("images", "labels"),
          indices: Sequence[int] | np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Rows of one split (all of them, or ``indices`` relative to the split) as numpy arrays."""
-    with _open(path) as f:
+    with _reading(path) as f:
         start, stop = split_range(f, split)
         if indices is None:
             sel: Any = slice(start, stop)
@@ -228,7 +264,7 @@ def read(path: str | Path, split: str, fields: Sequence[str] = ("images", "label
         return out
 
 
-def iter_batches(path: str | Path, split: str, batch_size: int = 128, *, shuffle: bool = False,
+def iter_batches(path: Source, split: str, batch_size: int = 128, *, shuffle: bool = False,
                  seed: int = 0, fields: Sequence[str] = ("images", "labels"), block_rows: int = 1024,
                  buffer_blocks: int = 8, limit: int | None = None) -> Iterator[dict[str, np.ndarray]]:
     """One pass over a split in batches, never holding more than ``buffer_blocks`` blocks in memory.
@@ -237,7 +273,7 @@ def iter_batches(path: str | Path, split: str, batch_size: int = 128, *, shuffle
     on a compressed file, and random enough for SGD once blocks are a few chunks long.
     """
     rng = np.random.default_rng(seed)
-    with _open(path) as f:
+    with _reading(path) as f:
         start, stop = split_range(f, split)
         if limit is not None:
             stop = min(stop, start + limit)
@@ -261,8 +297,8 @@ def iter_batches(path: str | Path, split: str, batch_size: int = 128, *, shuffle
             yield pending
 
 
-def count(path: str | Path, split: str) -> int:
-    with _open(path) as f:
+def count(path: Source, split: str) -> int:
+    with _reading(path) as f:
         a, b = split_range(f, split)
         return b - a
 

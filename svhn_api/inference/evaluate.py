@@ -90,7 +90,7 @@ def coverage(confidence: np.ndarray, right: np.ndarray, target: float = 0.98) ->
             "confidence": "joint probability of the decoded sequence"}
 
 
-def split_probabilities(lm: Any, data: str | Path, split: str, batch_size: int = 256, limit: int | None = None,
+def split_probabilities(lm: Any, data: store.Source, split: str, batch_size: int = 256, limit: int | None = None,
                         on_batch: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The model's probabilities ``(N, 6, 11)`` and the label rows ``(N, 6)`` of a split (its first ``limit``
     rows), streamed in batches; ``on_batch(done, total)`` after each."""

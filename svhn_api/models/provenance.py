@@ -8,9 +8,12 @@ import os
 import platform
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from svhn_api import paths
+
+if TYPE_CHECKING:
+    from svhn_api.data.store import Source
 
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
@@ -29,7 +32,7 @@ def sha256(path: str | Path) -> str:
     return _SHA_CACHE[key]
 
 
-def data_kind(attrs: dict[str, Any], path: str | Path = "") -> str:
+def data_kind(attrs: dict[str, Any]) -> str:
     """"real" when the store says so or was built from the official archives, else "synthetic"."""
     source = attrs.get("source")
     if source in ("official", "real"):
@@ -47,19 +50,19 @@ def data_kind(attrs: dict[str, Any], path: str | Path = "") -> str:
     return "synthetic"
 
 
-def data_facts(path: str | Path, checksum: bool = True) -> dict:
+def data_facts(path: Source, checksum: bool = True) -> dict:
     """What a card says about a store: path, checksum, crop, image shape, counts, real or synthetic."""
     from svhn_api.data import store
     from svhn_api.data.preprocess import crop_meaning
 
     info = store.inspect(path)
-    facts = {"path": paths.portable(path), "bytes": Path(path).stat().st_size, "crop": info.crop,
+    facts = {"path": paths.portable(info.path), "bytes": info.path.stat().st_size, "crop": info.crop,
              "crop_meaning": crop_meaning(info.crop),
              "image_shape": list(info.image_shape), "counts": info.counts,
-             "kind": data_kind(info.attrs, path), "archives": info.attrs.get("archives", {}),
+             "kind": data_kind(info.attrs), "archives": info.attrs.get("archives", {}),
              "created": info.attrs.get("created")}
     if checksum:
-        facts["sha256"] = sha256(path)
+        facts["sha256"] = sha256(info.path)
     return facts
 
 

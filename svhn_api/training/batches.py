@@ -10,14 +10,13 @@ import math
 import queue
 import threading
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 
 from svhn_api.data import store
 
 
-def epoch_batches(data: str | Path, batch_size: int, seed: int, epoch: int, skip: int = 0,
+def epoch_batches(data: store.Source, batch_size: int, seed: int, epoch: int, skip: int = 0,
                   limit: int | None = None, fields: Sequence[str] = ("images", "labels"),
                   ) -> Iterator[dict[str, np.ndarray]]:
     """Batches (``{field: rows}``) of one epoch of the train split, the first ``skip`` left out."""
@@ -28,7 +27,7 @@ def epoch_batches(data: str | Path, batch_size: int, seed: int, epoch: int, skip
             yield b
 
 
-def steps_per_epoch(data: str | Path, batch_size: int, limit: int | None = None) -> int:
+def steps_per_epoch(data: store.Source, batch_size: int, limit: int | None = None) -> int:
     n = store.count(data, "train")
     return math.ceil((n if limit is None else min(n, limit)) / batch_size)
 

@@ -3,14 +3,15 @@ five digit positions), the localizer's box loss and the detector's map loss."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 from svhn_api.backend import import_keras
 
-LOSSES = ("sum", "masked")
+Loss = Literal["sum", "masked"]   # the reader's: every head's cross-entropy summed, or the paper's masked sum
+LOSSES: tuple[Loss, ...] = get_args(Loss)
 
 
-def sequence_loss(labels: Any, logits: Any, kind: str = "sum") -> Any:
+def sequence_loss(labels: Any, logits: Any, kind: Loss = "sum") -> Any:
     """Per-example loss ``(B,)`` for label rows ``(B, 6)`` and logits ``(B, 6, 11)``: the six cross-entropies
     summed, or (``masked``, the paper's) the length and only the digit positions within the true length,
     so absent digits get no gradient."""

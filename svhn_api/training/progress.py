@@ -62,7 +62,8 @@ def progress_bar(plan: Any, state: Any, last_val: float | None) -> Iterator[Any]
     from tqdm import tqdm
 
     with tqdm(total=plan.per_epoch, initial=state.batch, unit="batch", dynamic_ncols=True, mininterval=1.0,
-              desc=f"{plan.architecture} epoch {state.epoch + 1}/{plan.epochs}", disable=not plan.progress) as bar:
+              desc=f"{plan.architecture} epoch {state.epoch + 1}/{plan.settings.epochs}",
+              disable=not plan.settings.progress) as bar:
         bar.set_postfix(loss_avg="-", val_acc="-" if last_val is None else f"{last_val:.3f}", refresh=False)
         yield bar
 
@@ -92,7 +93,7 @@ EARLY_EPOCHS, NEAR_ZERO = 3, 0.1
 def early_accuracy_hint(plan: Any, epochs: float, value: float | None) -> bool:
     """Under the bar, once, when a reader's validation accuracy is near 0 in its first epochs (a newcomer's
     worry, and normal); returns whether it was shown."""
-    if not (plan.progress and plan.task.name == "read" and value is not None and value < NEAR_ZERO
+    if not (plan.settings.progress and plan.task.name == "read" and value is not None and value < NEAR_ZERO
             and epochs <= EARLY_EPOCHS):
         return False
     from tqdm import tqdm

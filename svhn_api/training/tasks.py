@@ -13,8 +13,10 @@ import numpy as np
 from PIL import Image
 
 from svhn_api.boxes import iou, union_fractions
+from svhn_api.data.store import Source
 from svhn_api.errors import DataError
 from svhn_api.inference.detect import CELL, best_boxes, target_maps
+from svhn_api.training.loss import Loss
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,11 @@ class Task:
         """``(images, targets)`` of a store batch; ``rng``: training (random reframing), None: validation."""
         raise NotImplementedError
 
-    def loss(self, kind: str) -> Any:
+    def loss(self, kind: Loss) -> Any:
         """The per-example loss ``(targets, outputs) -> (B,)`` the trainer is compiled with."""
         raise NotImplementedError
 
-    def validation_score(self, lm: Any, data: str | Path, limit: int | None, none_terms: bool) -> float | None:
+    def validation_score(self, lm: Any, data: Source, limit: int | None, none_terms: bool) -> float | None:
         """``lm``: the ``models.io.LoadedModel`` of the net being trained, the same one every time, so that its
         inference function is compiled once per run (a new one each epoch: TensorFlow's retracing warnings)."""
         raise NotImplementedError
@@ -49,12 +51,12 @@ class _Read(Task):
     def targets(self, batch: dict[str, np.ndarray], rng: np.random.Generator | None) -> tuple[Any, Any]:
         return batch["images"], batch["labels"]
 
-    def loss(self, kind: str) -> Any:
+    def loss(self, kind: Loss) -> Any:
         from svhn_api.training.loss import sequence_loss
 
         return lambda y, z: sequence_loss(y, z, kind)
 
-    def validation_score(self, lm: Any, data: str | Path, limit: int | None, none_terms: bool) -> float | None:
+    def validation_score(self, lm: Any, data: Source, limit: int | None, none_terms: bool) -> float | None:
         from svhn_api.inference.evaluate import split_probabilities, whole_number_accuracy
 
         probs, labels = split_probabilities(lm, data, "validation", limit=limit)
@@ -70,7 +72,7 @@ class _Locate(Task):
             images, boxes = reframe(images, boxes, rng, keep=self.keep)
         return images, boxes
 
-    def loss(self, kind: str) -> Any:
+    def loss(self, kind: Loss) -> Any:
         from svhn_api.training.loss import box_loss
 
         return box_loss
@@ -78,7 +80,7 @@ class _Locate(Task):
     def found_boxes(self, out: np.ndarray) -> np.ndarray:
         return out
 
-    def validation_score(self, lm: Any, data: str | Path, limit: int | None, none_terms: bool) -> float | None:
+    def validation_score(self, lm: Any, data: Source, limit: int | None, none_terms: bool) -> float | None:
         from svhn_api.data import store
 
         predicted, truth = [], []
@@ -100,7 +102,7 @@ class _Detect(_Locate):
             images, boxes = elsewhere(images, boxes, rng)
         return images, target_maps(boxes, (images.shape[1] // CELL, images.shape[2] // CELL))
 
-    def loss(self, kind: str) -> Any:
+    def loss(self, kind: Loss) -> Any:
         from svhn_api.training.loss import map_loss
 
         return map_loss

@@ -42,7 +42,7 @@ from svhn_api.models import card as cards
 from svhn_api.training import checkpoint
 from svhn_api.training.batches import epoch_batches, read_ahead, steps_per_epoch
 from svhn_api.training.devices import count, data_parallel, divisible, processes, step
-from svhn_api.training.loss import LOSSES
+from svhn_api.training.loss import LOSSES, Loss
 from svhn_api.training.progress import (
     MetricLog,
     early_accuracy_hint,
@@ -51,40 +51,36 @@ from svhn_api.training.progress import (
     quiet_retracing,
 )
 from svhn_api.training.schedule import learning_rate
+from svhn_api.training.settings import TrainResult, TrainSettings
 from svhn_api.training.tasks import TASKS, Task, check_store
 
 FINAL = ("complete", "early stopped", "time limit")  # with no checkpoint left, a rerun has nothing to do
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
-    """What a run is: the settings that must match for a rerun to continue it (``config``), and the rest."""
+    """What a run is: its settings resolved against the store and the recipe, the store opened once, and what
+    is derived from them once."""
 
-    data: Path
+    settings: TrainSettings      # resolved (TrainSettings.resolved)
+    data: store.OpenStore
     folder: Path
-    architecture: str
     task: Task
     image_shape: tuple[int, ...]
     crop: str
-    config: dict[str, Any]
-    epochs: int
-    minutes: float | None
-    patience: int
-    checkpoint_minutes: float
-    jit: bool | None
-    progress: bool
-    log_every: int
+    config: dict[str, Any]       # settings.identity: what must match for a rerun to continue the run
+    batch_size: int              # settings.batch_size, resolved
+    data_facts: dict[str, Any]   # what the card says about the store
     per_epoch: int
     n_val: int
-    onnx: bool = True       # export the finished model's ONNX sibling (not part of the run's identity)
 
     @property
-    def budget(self) -> float:
-        return self.minutes * 60 if self.minutes is not None else math.inf
+    def architecture(self) -> str:
+        return self.settings.model
 
     @property
     def none_terms(self) -> bool:
-        return self.config["loss"] == "sum"
+        return self.settings.loss == "sum"
 
 
 @dataclass
@@ -123,15 +119,17 @@ class Session:
         return self.seconds0 + time.perf_counter() - self.t0
 
 
-def train(data: str | Path, model: str = "compact", name: str | None = None, epochs: int = 30,
-          batch_size: int | None = None, seed: int = 0, minutes: float | None = None, loss: str = "sum",
-          progress: bool = True, *, root: str | Path | None = None, augment: bool | None = None,
-          patience: int = 5, checkpoint_minutes: float = 5.0, limit: int | None = None,
-          val_limit: int | None = None, lr: float | None = None, fresh: bool = False,
-          jit: bool | None = None, log_every: int = 50, stop_after: int | None = None,
-          deterministic: bool = False, init: str | Path | None = None, devices: int | str | None = None,
-          onnx: bool = True) -> dict:
-    """Train architecture ``model`` on the store ``data`` into ``<root>/<name or model>/``; returns a summary.
+_D = TrainSettings    # the defaults: one owner
+
+
+def train(data: str | Path, model: str = _D.model, name: str | None = None, epochs: int = _D.epochs,
+          batch_size: int | None = None, seed: int = _D.seed, minutes: float | None = None, loss: Loss = _D.loss,
+          progress: bool = _D.progress, *, root: str | Path | None = None, augment: bool | None = None,
+          patience: int = _D.patience, checkpoint_minutes: float = _D.checkpoint_minutes, limit: int | None = None,
+          val_limit: int | None = None, lr: float | None = None, fresh: bool = _D.fresh, jit: bool | None = None,
+          log_every: int = _D.log_every, stop_after: int | None = None, deterministic: bool = _D.deterministic,
+          init: str | Path | None = None, devices: int | str | None = None, onnx: bool = _D.onnx) -> TrainResult:
+    """Train architecture ``model`` on the store ``data`` into ``<root>/<name or model>/``; returns what it made.
 
     ``limit`` / ``val_limit`` cap the train / validation rows used. ``jit``: XLA compilation of the step
     (default: on for JAX and PyTorch, off for TensorFlow, whose oneDNN kernels are faster on CPU).
@@ -147,57 +145,59 @@ def train(data: str | Path, model: str = "compact", name: str | None = None, epo
     weights; Python's and NumPy's generators are restored afterwards, the backend's is left seeded.
     ``deterministic=True`` also turns on TensorFlow's op determinism, which is process-wide and stays on.
     """
-    n = count(devices)
-    if minutes is not None and processes() > 1:
+    return run(data, TrainSettings(
+        model=model, name=name, epochs=epochs, batch_size=batch_size, seed=seed, minutes=minutes, loss=loss,
+        progress=progress, root=root, augment=augment, patience=patience, checkpoint_minutes=checkpoint_minutes,
+        limit=limit, val_limit=val_limit, lr=lr, fresh=fresh, jit=jit, log_every=log_every, stop_after=stop_after,
+        deterministic=deterministic, init=init, devices=devices, onnx=onnx))
+
+
+def run(data: str | Path, settings: TrainSettings) -> TrainResult:
+    """``train`` with its settings as one object; the store is opened here, once, for the whole run."""
+    n = count(settings.devices)
+    if settings.minutes is not None and processes() > 1:
         raise ValueError("several processes train together: give --epochs, not --minutes, so that they all take the "
                          "same steps")
-    if n > 1:   # per-device batch of the recipe; the linear scaling rule for the learning rate
-        from svhn_api.models.architectures import recipe
-
-        batch_size, lr = (batch_size or recipe(model).batch_size) * n, (lr or recipe(model).lr) * n
-    plan = _plan(data, model, name, epochs, batch_size, seed, minutes, loss, progress, root, augment, patience,
-                 checkpoint_minutes, limit, val_limit, lr, jit, log_every)
-    plan.config["init"] = None if init is None else paths.portable(init)
-    plan.config["devices"] = n if n > 1 else None   # None: one device, as in cards written before this setting
-    plan.onnx = onnx
-    done = _finished_already(plan, fresh)
-    if done is not None:
-        return done
-    with data_parallel(n):
-        s = _start(plan, deterministic)
-        if s.state.seconds >= plan.budget:
-            return _summary(plan.folder, resumed=True,
-                            note=f"the {minutes} minute budget is used up; give more minutes to continue")
-        try:
-            with interrupt_on_sigterm(), quiet_retracing():
-                return _fit(s, stop_after)
-        except KeyboardInterrupt:
-            _snapshot(s)
-            raise
-        finally:
-            s.log.close()
+    with store.OpenStore(data) as opened:
+        plan = _plan(opened, settings, n)
+        done = _finished_already(plan)
+        if done is not None:
+            return done
+        with data_parallel(n):
+            s = _start(plan)
+            if s.state.seconds >= plan.settings.budget:
+                return _result(plan.folder, resumed=True, note=f"the {settings.minutes} minute budget is used up; "
+                               "give more minutes to continue")
+            try:
+                with interrupt_on_sigterm(), quiet_retracing():
+                    return _fit(s)
+            except KeyboardInterrupt:
+                _snapshot(s)
+                raise
+            finally:
+                s.log.close()
 
 
-def _fit(s: Session, stop_after: int | None) -> dict:
+def _fit(s: Session) -> TrainResult:
     """The training loop."""
-    plan, state = s.plan, s.state
+    plan, state, settings = s.plan, s.state, s.plan.settings
     recipe, peak = _recipe(plan), _peak(plan)
     steps_here, t_ckpt, ema = 0, time.perf_counter(), None
     last_val = state.history[-1]["val_accuracy"] if state.history else None
-    while state.epoch < plan.epochs:
-        if state.bad_epochs >= plan.patience:
+    while state.epoch < settings.epochs:
+        if state.bad_epochs >= settings.patience:
             return _finish(s, "early stopped")
-        if s.elapsed() >= plan.budget:
+        if s.elapsed() >= settings.budget:
             return _finish(s, "time limit")
         t_epoch, losses = time.perf_counter(), []
-        batches = epoch_batches(plan.data, plan.config["batch_size"], plan.config["seed"], state.epoch, state.batch,
-                                plan.config["limit"], plan.task.fields)
+        batches = epoch_batches(plan.data, plan.batch_size, settings.seed, state.epoch, state.batch,
+                                settings.limit, plan.task.fields)
         with progress_bar(plan, state, last_val) as bar:
             for batch in read_ahead(batches):
                 x, y = plan.task.targets(batch, _batch_rng(plan, state))
                 x, y = divisible(x, y, plan.config["devices"] or 1)
-                rate = learning_rate(recipe, peak, state.step,
-                                     max(state.step / (plan.per_epoch * plan.epochs), s.elapsed() / plan.budget))
+                done = max(state.step / (plan.per_epoch * settings.epochs), s.elapsed() / settings.budget)
+                rate = learning_rate(recipe, peak, state.step, done)
                 s.trainer.optimizer.learning_rate.assign(rate)
                 value = float(step(s.trainer, x, y))
                 if not math.isfinite(value):
@@ -209,14 +209,14 @@ def _fit(s: Session, stop_after: int | None) -> dict:
                 bar.update(1)
                 bar.set_postfix(loss_avg=f"{ema:.3f}", val_acc="-" if last_val is None else f"{last_val:.3f}",
                                 refresh=False)
-                if state.step % plan.log_every == 0:
+                if state.step % settings.log_every == 0:
                     s.log.scalars(state.step, {"train/loss_moving_average": ema, "train/learning_rate": rate})
-                if stop_after is not None and steps_here >= stop_after:
+                if settings.stop_after is not None and steps_here >= settings.stop_after:
                     raise KeyboardInterrupt
-                if time.perf_counter() - t_ckpt >= plan.checkpoint_minutes * 60:
+                if time.perf_counter() - t_ckpt >= settings.checkpoint_minutes * 60:
                     _snapshot(s)
                     t_ckpt = time.perf_counter()
-                if s.elapsed() >= plan.budget:
+                if s.elapsed() >= settings.budget:
                     break
             if state.batch < plan.per_epoch:      # the time budget ran out inside the epoch
                 return _finish(s, "time limit")
@@ -229,33 +229,28 @@ def _fit(s: Session, stop_after: int | None) -> dict:
 
 # ------------------------------------------------------------------------------------------ planning
 
-def _plan(data: str | Path, model: str, name: str | None, epochs: int, batch_size: int | None, seed: int,
-          minutes: float | None, loss: str, progress: bool, root: str | Path | None, augment: bool | None,
-          patience: int, checkpoint_minutes: float, limit: int | None, val_limit: int | None,
-          lr: float | None, jit: bool | None, log_every: int) -> Plan:
-    from svhn_api.models.architectures import recipe
-
-    if loss not in LOSSES:
-        raise ValueError(f"loss {loss!r}: choose one of {', '.join(LOSSES)}")
-    arch = architecture_name(model)
+def _plan(data: store.OpenStore, settings: TrainSettings, devices: int) -> Plan:
+    if settings.loss not in LOSSES:
+        raise ValueError(f"loss {settings.loss!r}: choose one of {', '.join(LOSSES)}")
+    arch = architecture_name(settings.model)
     info = store.inspect(data)
-    check_store(TASKS[task(arch)], info.crop, data, arch)
+    goal = TASKS[task(arch)]
+    check_store(goal, info.crop, data.path, arch)
     if info.counts.get("train", 0) == 0:
-        raise DataError(f"{data}: the train split is empty; prepare a store with training images")
-    batch_size = batch_size or recipe(arch).batch_size
-    augment = (tuple(info.image_shape) == (64, 64, 3)) if augment is None else augment
-    if augment and info.image_shape[-1] != 3:
-        raise ValueError(f"augment=True needs an RGB store; {data} holds {info.image_shape} ({info.crop} crop)")
-    folder = Path(root if root is not None else paths.runs_dir()) / (name or arch)
+        raise DataError(f"{data.path}: the train split is empty; prepare a store with training images")
+    settings = settings.resolved(arch, tuple(info.image_shape), devices)
+    if settings.augment and info.image_shape[-1] != 3:
+        raise ValueError(f"augment=True needs an RGB store; {data.path} holds {info.image_shape} "
+                         f"({info.crop} crop)")
+    folder = Path(settings.root if settings.root is not None else paths.runs_dir()) / (settings.name or arch)
     if paths.is_shipped(folder):
         raise ModelError(f"{folder}: the shipped models are read-only; train into another folder "
                          f"(the default is {paths.runs_dir()}/<name>)")
-    config = {"architecture": arch, "data_sha256": provenance.sha256(data), "loss": loss, "batch_size": batch_size,
-              "seed": seed, "augment": augment, "limit": limit, "val_limit": val_limit, "lr": lr}
-    per_epoch = steps_per_epoch(data, batch_size, limit)
-    return Plan(Path(data), folder, arch, TASKS[task(arch)], tuple(info.image_shape), info.crop, config, epochs,
-                minutes, patience, checkpoint_minutes, jit, progress, log_every, per_epoch,
-                min(info.counts.get("validation", 0), val_limit or 1 << 62))
+    facts, batch_size = provenance.data_facts(data), settings.batch_size or 0
+    return Plan(settings, data, folder, goal, tuple(info.image_shape), info.crop,
+                settings.identity(facts["sha256"], devices), batch_size, facts,
+                steps_per_epoch(data, batch_size, settings.limit),
+                min(info.counts.get("validation", 0), settings.val_limit or 1 << 62))
 
 
 def _recipe(plan: Plan) -> Any:
@@ -265,13 +260,13 @@ def _recipe(plan: Plan) -> Any:
 
 
 def _peak(plan: Plan) -> float:
-    return plan.config["lr"] if plan.config["lr"] is not None else _recipe(plan).lr
+    return plan.settings.lr if plan.settings.lr is not None else _recipe(plan).lr
 
 
-def _finished_already(plan: Plan, fresh: bool) -> dict | None:
+def _finished_already(plan: Plan) -> TrainResult | None:
     """The summary of a finished run with the same settings; an error for a run with other settings."""
     ckpt = plan.folder / checkpoint.FILE
-    if fresh:
+    if plan.settings.fresh:
         ckpt.unlink(missing_ok=True)
         (plan.folder / cards.CARD).unlink(missing_ok=True)
         return None
@@ -285,23 +280,24 @@ def _finished_already(plan: Plan, fresh: bool) -> dict | None:
                          f"{plan.config[key]!r}; choose another name (--name) or start over with fresh=True "
                          "(CLI: --fresh)")
     if not ckpt.exists() and old.training.status in FINAL:
-        return _summary(plan.folder, resumed=False, note="already trained; nothing to do")
+        return _result(plan.folder, resumed=False, note="already trained; nothing to do")
     return None
 
 
-def _start(plan: Plan, deterministic: bool) -> Session:
+def _start(plan: Plan) -> Session:
     """Build the models (seeded), then load the checkpoint when there is one."""
     from svhn_api.backend import import_keras
     from svhn_api.models.architectures import build
 
-    if deterministic and import_keras().backend.backend() == "tensorflow":
+    settings = plan.settings
+    if settings.deterministic and import_keras().backend.backend() == "tensorflow":
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-    with _seeded(plan.config["seed"]):
+    with _seeded(settings.seed):
         net = build(plan.architecture, plan.image_shape)
-        trainer = make_trainer(net, plan.architecture, plan.config["loss"], plan.config["seed"],
-                               plan.config["augment"], plan.config["lr"], plan.jit)
+        trainer = make_trainer(net, plan.architecture, settings.loss, settings.seed, bool(settings.augment),
+                               settings.lr, settings.jit)
     plan.folder.mkdir(parents=True, exist_ok=True)
     state, best = TrainState(), None
     ckpt = plan.folder / checkpoint.FILE
@@ -331,7 +327,7 @@ def _start_from(net: Any, model: str | Path) -> None:
         v.assign(source[k].numpy())
 
 
-def make_trainer(net: Any, architecture: str, loss: str = "sum", seed: int = 0, augment: bool = True,
+def make_trainer(net: Any, architecture: str, loss: Loss = "sum", seed: int = 0, augment: bool = True,
                  lr: float | None = None, jit: bool | None = None) -> Any:
     """The model a step trains: ``uint8 images -> augmentation (training only) -> net's layers up to the
     logits`` (the box, for the localizer), sharing ``net``'s weights, compiled with the task's loss and the
@@ -387,14 +383,14 @@ def _validate(s: Session) -> float | None:
     if not s.plan.n_val:
         return None
     s.scored = s.scored or wrap(s.net)
-    value = s.plan.task.validation_score(s.scored, s.plan.data, s.plan.config["val_limit"], s.plan.none_terms)
+    value = s.plan.task.validation_score(s.scored, s.plan.data, s.plan.settings.val_limit, s.plan.none_terms)
     s.hinted = s.hinted or early_accuracy_hint(s.plan, s.state.epoch + s.state.batch / s.plan.per_epoch, value)
     return value
 
 
 def _batch_rng(plan: Plan, state: TrainState) -> np.random.Generator:
     """The generator of one batch's data-side randomness, a function of (seed, epoch, batch): resumable."""
-    return np.random.default_rng([plan.config["seed"], state.epoch, state.batch])
+    return np.random.default_rng([plan.settings.seed, state.epoch, state.batch])
 
 
 def _end_epoch(s: Session, losses: list[float], val: float | None, seconds: float) -> None:
@@ -425,7 +421,7 @@ def _snapshot(s: Session) -> None:
     _write_card(s)
 
 
-def _finish(s: Session, status: str) -> dict:
+def _finish(s: Session, status: str) -> TrainResult:
     """Write ``model.keras`` with the best weights and the final card; drop the checkpoint when done."""
     from svhn_api.models import io
 
@@ -450,8 +446,8 @@ def _finish(s: Session, status: str) -> dict:
     _write_card(s)
     if final:
         (plan.folder / checkpoint.FILE).unlink(missing_ok=True)
-    note = _export_onnx(plan.folder) if status in FINAL and plan.onnx else None
-    return _summary(plan.folder, resumed=state.sessions > 1, note=note)
+    note = _export_onnx(plan.folder) if status in FINAL and plan.settings.onnx else None
+    return _result(plan.folder, resumed=state.sessions > 1, note=note)
 
 
 def _export_onnx(folder: Path) -> str | None:
@@ -469,7 +465,6 @@ def _write_card(s: Session) -> None:
     from svhn_api.models.architectures import facts
 
     plan, state, recipe = s.plan, s.state, _recipe(s.plan)
-    data_facts = provenance.data_facts(plan.data)
 
     def change(old: cards.ModelCard | None) -> cards.ModelCard:
         card = old or cards.ModelCard()
@@ -479,9 +474,10 @@ def _write_card(s: Session) -> None:
             "decay_steps": recipe.decay_steps, "decay": recipe.decay, "weight_decay": recipe.weight_decay}}
         card.input = cards.InputSpec(list(plan.image_shape), "uint8", plan.crop, crop_meaning(plan.crop))
         card.decode = cards.DecodeSpec(joint=True, none_terms=plan.none_terms)
-        card.data = data_facts
+        card.data = plan.data_facts
         card.training = cards.TrainingRecord(
-            config=plan.config, epochs_planned=plan.epochs, minutes_budget=plan.minutes, patience=plan.patience,
+            config=plan.config, epochs_planned=plan.settings.epochs, minutes_budget=plan.settings.minutes,
+            patience=plan.settings.patience,
             status=state.status, epochs_done=state.epoch, steps=state.step, wall_seconds=state.seconds,
             sessions=state.sessions, started=state.started, best_epoch=state.best_epoch,
             best_val_accuracy=state.best_accuracy, history=state.history)
@@ -491,13 +487,9 @@ def _write_card(s: Session) -> None:
     cards.update(plan.folder, change)
 
 
-def _summary(folder: Path, resumed: bool, note: str | None = None) -> dict:
+def _result(folder: Path, resumed: bool, note: str | None = None) -> TrainResult:
     card = cards.read(folder) or cards.ModelCard()
     t = card.training or cards.TrainingRecord()
-    out = {"folder": str(folder), "model": str(folder / "model.keras"), "card": str(folder / cards.CARD),
-           "architecture": card.architecture_name, "status": t.status, "epochs": t.epochs_done, "steps": t.steps,
-           "wall_seconds": t.wall_seconds, "best_val_accuracy": t.best_val_accuracy, "best_epoch": t.best_epoch,
-           "resumed": resumed, "onnx": str(folder / "model.onnx") if card.onnx else None}
-    if note:
-        out["note"] = note
-    return out
+    return TrainResult(str(folder), str(folder / "model.keras"), str(folder / cards.CARD), card.architecture_name,
+                       t.status, t.epochs_done, t.steps, t.wall_seconds, t.best_val_accuracy, t.best_epoch, resumed,
+                       str(folder / "model.onnx") if card.onnx else None, note)
