@@ -23,7 +23,7 @@ import numpy as np
 from svhn_api import paths
 from svhn_api.data.digitstruct import read_digitstruct, read_digitstruct_per_element
 from svhn_api.data.digitstruct_writer import write_digitstruct
-from svhn_api.data.records import DigitBox, ImageRecord
+from svhn_api.records import DigitBox, ImageRecord
 
 TRAIN_SIZE, EXTRA_SIZE = 33_402, 202_353
 # Digits per image in the official train split (1..6 digits), from annotations/train.json.

@@ -22,7 +22,6 @@ from svhn_api import paths
 from svhn_api.boxes import union
 from svhn_api.data.photos import find_archive, original_photo
 from svhn_api.data.preprocess import EXPAND, capstone_tiles, crop_capstone, crop_union, expanded_crop
-from svhn_api.data.records import DigitBox
 from svhn_api.data.store import SPLITS, StoreInfo, read
 from svhn_api.data.store import inspect as inspect_store
 from svhn_api.errors import ArchiveError, BoxWarning, DataError, ImageError, ModelError
@@ -30,6 +29,7 @@ from svhn_api.inference.predict import model_input
 from svhn_api.labels import MAX_DIGITS, NO_DIGIT, row_to_number
 from svhn_api.models import card as cards
 from svhn_api.models import provenance
+from svhn_api.records import DigitBox
 
 REAL_STORE_NAME = "svhn_union.h5"
 

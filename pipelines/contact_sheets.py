@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 from svhn_api import paths
 from svhn_api.atomic import atomic_path
 from svhn_api.data.images import load_image
-from svhn_api.data.records import DigitBox
+from svhn_api.records import DigitBox
 
 
 def sheet(items: list[tuple[Image.Image, list[DigitBox] | None]], width: int = 1000, height: int = 0,

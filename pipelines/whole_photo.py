@@ -73,8 +73,8 @@ def zoomed_out(real: Path, names: list[str], copies: int, seed: int) -> list[tup
     from PIL import Image
 
     from svhn_api.boxes import union
-    from svhn_api.data.records import DigitBox
     from svhn_api.data.reframe import strips, zoom_out
+    from svhn_api.records import DigitBox
 
     annotations = {e["filename"]: e for e in json.loads((real / "annotations" / "train.json").read_text())}
     photos = {n: Image.open(real / "images" / "train" / n).convert("RGB") for n in names}
@@ -130,7 +130,7 @@ def zoomed_archives(real: Path, out: Path, split: dict[str, list[str]], copies: 
     from PIL import Image
 
     from svhn_api import write_archive
-    from svhn_api.data.records import DigitBox
+    from svhn_api.records import DigitBox
 
     folder = out / "zoomed"
     folder.mkdir(parents=True, exist_ok=True)
@@ -148,7 +148,7 @@ def zoomed_archives(real: Path, out: Path, split: dict[str, list[str]], copies: 
 def real_archives(real: Path, out: Path, split: dict[str, list[str]]) -> None:
     """``out/train.tar.gz`` (real train photos) and ``out/test.tar.gz`` (the real validation photos)."""
     from svhn_api import write_archive
-    from svhn_api.data.records import DigitBox
+    from svhn_api.records import DigitBox
 
     annotations = {e["filename"]: e for e in json.loads((real / "annotations" / "train.json").read_text())}
     for part, archive in (("train", "train"), ("validation", "test")):

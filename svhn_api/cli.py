@@ -185,7 +185,7 @@ def cmd_prepare(a: argparse.Namespace) -> int:
 
 
 def cmd_synth(a: argparse.Namespace) -> int:
-    from svhn_api.synthetic import synth
+    from svhn_api.data.synth import synth
 
     paths = synth(a.out, train=a.train, extra=a.extra, test=a.test, seed=a.seed, jobs=a.jobs,
                   progress=not a.json)

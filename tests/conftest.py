@@ -10,7 +10,6 @@ import pytest
 from PIL import Image, ImageDraw
 
 from svhn_api.data.preprocess import CROP_SHAPES, crop, crop_mode
-from svhn_api.data.records import DigitBox
 from svhn_api.data.store import (
     ROW_FIELDS,
     SPLITS,
@@ -22,6 +21,7 @@ from svhn_api.data.store import (
     write_attrs,
 )
 from svhn_api.labels import boxes_to_row
+from svhn_api.records import DigitBox
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "svhn-real"
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from svhn_api.data.archive_writer import write_archive
 from svhn_api.data.digitstruct import read_digitstruct
-from svhn_api.data.records import DigitBox, ImageRecord
+from svhn_api.records import DigitBox, ImageRecord
 
 
 def _array(seed: int, h: int = 24, w: int = 40) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from svhn_api import boxes
-from svhn_api.data.records import DigitBox
+from svhn_api.records import DigitBox
 
 
 def test_union_of_digit_boxes_and_of_rows_with_absent_digits():

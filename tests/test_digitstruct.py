@@ -12,8 +12,8 @@ import pytest
 
 from svhn_api.data.digitstruct import MATLAB_FIELDS, read_digitstruct, read_digitstruct_per_element
 from svhn_api.data.digitstruct_writer import write_digitstruct
-from svhn_api.data.records import DigitBox, ImageRecord
 from svhn_api.errors import DataError
+from svhn_api.records import DigitBox, ImageRecord
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "svhn-real"
 REAL_MATS = {"train": "train_first39.mat", "test": "test_first40.mat", "extra": "extra_first40.mat"}

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from svhn_api import labels
-from svhn_api.data.records import DigitBox
 from svhn_api.inference import decode
+from svhn_api.records import DigitBox
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -329,7 +329,7 @@ def test_shipped_model_reads_real_photos_with_their_boxes():
     """Optional: every real SVHN test photo beside the checkout (evaluation only), cropped by its official boxes."""
     from svhn_api import predict
     from svhn_api.boxes import union
-    from svhn_api.data.records import DigitBox
+    from svhn_api.records import DigitBox
     from tests.conftest import need_shared
 
     root = need_shared()

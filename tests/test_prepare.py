@@ -13,9 +13,9 @@ import pytest
 from svhn_api.data.archive_writer import write_archive
 from svhn_api.data.download import write_manifest
 from svhn_api.data.prepare import prepare
-from svhn_api.data.records import DigitBox
 from svhn_api.data.store import SPLITS, inspect, read
 from svhn_api.labels import boxes_to_row
+from svhn_api.records import DigitBox
 from tests.conftest import draw_number, random_numbers
 
 prepare_mod = importlib.import_module("svhn_api.data.prepare")

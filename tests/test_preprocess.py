@@ -16,8 +16,8 @@ from svhn_api.data.preprocess import (
     crop_union,
     expanded_crop,
 )
-from svhn_api.data.records import DigitBox
 from svhn_api.labels import boxes_to_row, row_to_number
+from svhn_api.records import DigitBox
 
 
 def boxes_210():

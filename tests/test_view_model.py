@@ -17,10 +17,10 @@ from dashboard import view_model
 from svhn_api.boxes import union
 from svhn_api.data import photos
 from svhn_api.data.preprocess import capstone_tiles, crop_capstone, crop_union
-from svhn_api.data.records import DigitBox
 from svhn_api.data.store import read
 from svhn_api.errors import ArchiveError
 from svhn_api.models import card as cards
+from svhn_api.records import DigitBox
 from tests.conftest import make_store
 
 

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from svhn_api.atomic import atomic_path
 from svhn_api.data.digitstruct_writer import write_digitstruct
-from svhn_api.data.records import DigitBox, ImageRecord
+from svhn_api.records import DigitBox, ImageRecord
 
 __all__ = ["write_archive", "encode_png"]
 

@@ -28,8 +28,8 @@ import h5py
 import numpy as np
 
 from svhn_api.data.hdf5_raw import MSG_SYMBOL_TABLE, FileImage, Unsupported, map_file, raw_addresses, spread
-from svhn_api.data.records import DigitBox, ImageRecord
 from svhn_api.errors import DataError
+from svhn_api.records import DigitBox, ImageRecord
 
 __all__ = ["read_digitstruct", "read_digitstruct_per_element"]
 

@@ -16,7 +16,7 @@ from h5py import h5a, h5d, h5g, h5o, h5p, h5s, h5t
 
 from svhn_api.atomic import atomic_path
 from svhn_api.data.digitstruct import MATLAB_FIELDS
-from svhn_api.data.records import ImageRecord
+from svhn_api.records import ImageRecord
 
 _ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ1234567890"
 _USERBLOCK = 512

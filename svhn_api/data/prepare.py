@@ -26,7 +26,6 @@ from svhn_api.data.archives import FIX as ARCHIVE_FIX
 from svhn_api.data.archives import Unpacked, for_own_archive
 from svhn_api.data.digitstruct import FIX as DIGITSTRUCT_FIX
 from svhn_api.data.preprocess import CropMode
-from svhn_api.data.records import DigitBox, ImageRecord
 from svhn_api.data.store import (
     CHUNK_ROWS,
     ChunkAligned,
@@ -39,10 +38,10 @@ from svhn_api.data.store import (
 )
 from svhn_api.errors import ArchiveError
 from svhn_api.paths import archives_dir, data_dir, synthetic_dir
+from svhn_api.records import DigitBox, ImageRecord
 from svhn_api.version import __version__
 
 ARCHIVE_NAMES = ("train", "extra", "test")
-SYNTHETIC_SAMPLE = {"train": 4000, "extra": 1000, "test": 1000}
 TASK_IMAGES = 128
 Progress = Callable[[str, int, int], None]
 
@@ -365,9 +364,9 @@ def _source(source: str, archives: str | Path | None, splits: Sequence[str] | No
         folder = Path(archives) if archives else synthetic_dir() / "archives"
         splits = splits or ARCHIVE_NAMES
         if not all((folder / f"{s}.tar.gz").is_file() for s in splits):
-            from svhn_api.synthetic import synth
+            from svhn_api.data.synth import SAMPLE, synth
 
-            synth(folder, **SYNTHETIC_SAMPLE, seed=seed, jobs=jobs, progress=progress, on_progress=on_progress)
+            synth(folder, **SAMPLE, seed=seed, jobs=jobs, progress=progress, on_progress=on_progress)
         return folder, splits, False, synthetic_dir() / f"synthetic_{crop}.h5"
     if source == "official":
         folder = Path(archives) if archives else archives_dir()

@@ -17,8 +17,8 @@ import numpy as np
 from PIL import Image
 
 from svhn_api.boxes import Box, union
-from svhn_api.data.records import DigitBox
 from svhn_api.labels import MAX_DIGITS
+from svhn_api.records import DigitBox
 
 CropMode = Literal["union", "capstone", "photo", "scene"]
 CROP_MODES: tuple[CropMode, ...] = get_args(CropMode)

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-CELL = 4            # input pixels per map cell, each way (the detector's output stride)
 THRESHOLD = 0.5     # a cell at or above it belongs to a candidate
 CANDIDATES = 3      # at most this many candidates per photo, the most confident first
 

@@ -108,7 +108,7 @@ def annotated_photos(images_dir: str | Path, annotations: str | Path, only: set[
     """The PNG photos of a folder (those named in ``only``, if given) with their numbers, union boxes and
     framing buckets (``whole_photo.FRAMING``) from an annotations JSON (a list of ``{filename, number, image_height,
     boxes: [{label, left, top, width, height}]}``, the layout of ``svhn-real``)."""
-    from svhn_api.data.records import DigitBox
+    from svhn_api.records import DigitBox
 
     ann = {a["filename"]: a for a in json.loads(Path(annotations).read_text())}
     files = sorted((p for p in Path(images_dir).glob("*.png") if only is None or p.name in only),

@@ -18,7 +18,6 @@ import numpy as np
 from svhn_api import paths
 from svhn_api.atomic import atomic_path
 from svhn_api.errors import ModelError
-from svhn_api.inference.detect import CELL
 from svhn_api.labels import N_CLASSES, N_HEADS, OUTPUT_SHAPE
 from svhn_api.models import card as cards
 from svhn_api.models import runtime as runtimes
@@ -26,6 +25,7 @@ from svhn_api.models import runtime as runtimes
 MODEL_FILE = "model.keras"
 LOCATE_OUTPUT = (4,)      # a localizer's box: (left, top, right, bottom) fractions of the photo
 CLASSIFY_OUTPUT = (10,)   # a digit classifier's probabilities of the digits 0-9
+CELL = 4                  # a detector's output stride: input pixels per cell of its map, each way
 # Images per model call: ONNX Runtime is fastest on batches that stay in the CPU's cache (measured on the shipped
 # models, 2 cores: 64 beats 256 by 10-50%); TensorFlow on larger ones.
 BATCH = {"onnxruntime": 64, "keras": 256}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from svhn_api.data.records import DigitBox
+from svhn_api.records import DigitBox
 from svhn_api.synthetic import fonts
 from svhn_api.synthetic.colours import pick, plate_color, text_color, texture_colors
 from svhn_api.synthetic.geometry import apply, choose_sx, homography, ink_points, mask_points, sample_geometry

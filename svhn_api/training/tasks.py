@@ -15,7 +15,8 @@ from PIL import Image
 from svhn_api.boxes import iou, union_fractions
 from svhn_api.data.store import Source
 from svhn_api.errors import DataError
-from svhn_api.inference.detect import CELL, best_boxes, target_maps
+from svhn_api.inference.detect import best_boxes, target_maps
+from svhn_api.models.io import CELL
 from svhn_api.training.loss import Loss
 
 
