@@ -107,12 +107,6 @@ def split_probabilities(lm: Any, data: store.Source, split: str, batch_size: int
     return probs, labels
 
 
-def whole_number_accuracy(probs: np.ndarray, labels: np.ndarray, none_terms: bool = True) -> float | None:
-    """Share of rows whose jointly decoded reading (length and every digit) equals the label."""
-    rows, _ = decode_batch(probs, none_terms)
-    return float(np.all(rows == labels, axis=1).mean()) if len(rows) else None
-
-
 def sample_listing(probs: np.ndarray, labels: np.ndarray, idx: np.ndarray, names: np.ndarray,
                    none_terms: bool) -> list[dict[str, Any]]:
     """One entry per sampled row: truth, reading, confidence and the next readings."""

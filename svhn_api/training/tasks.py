@@ -42,6 +42,11 @@ class Task:
         """The per-example loss ``(targets, outputs) -> (B,)`` the trainer is compiled with."""
         raise NotImplementedError
 
+    def decode(self, out: np.ndarray, none_terms: bool) -> np.ndarray:
+        """The answers a batch of the model's outputs gives: label rows ``(N, 6)`` for a reader (joint decoding),
+        ``(N, 4)`` boxes (left, top, right, bottom fractions) for a localizer or a detector."""
+        raise NotImplementedError
+
     def validation_score(self, lm: Any, data: Source, limit: int | None, none_terms: bool) -> float | None:
         """``lm``: the ``models.io.LoadedModel`` of the net being trained, the same one every time, so that its
         inference function is compiled once per run (a new one each epoch: TensorFlow's retracing warnings)."""
@@ -57,11 +62,16 @@ class _Read(Task):
 
         return lambda y, z: sequence_loss(y, z, kind)
 
+    def decode(self, out: np.ndarray, none_terms: bool) -> np.ndarray:
+        from svhn_api.inference.decode import decode_batch
+
+        return decode_batch(out, none_terms)[0]
+
     def validation_score(self, lm: Any, data: Source, limit: int | None, none_terms: bool) -> float | None:
-        from svhn_api.inference.evaluate import split_probabilities, whole_number_accuracy
+        from svhn_api.inference.evaluate import split_probabilities
 
         probs, labels = split_probabilities(lm, data, "validation", limit=limit)
-        return whole_number_accuracy(probs, labels, none_terms)
+        return float(np.all(self.decode(probs, none_terms) == labels, axis=1).mean()) if len(labels) else None
 
 
 class _Locate(Task):
@@ -78,7 +88,7 @@ class _Locate(Task):
 
         return box_loss
 
-    def found_boxes(self, out: np.ndarray) -> np.ndarray:
+    def decode(self, out: np.ndarray, none_terms: bool) -> np.ndarray:
         return out
 
     def validation_score(self, lm: Any, data: Source, limit: int | None, none_terms: bool) -> float | None:
@@ -86,7 +96,7 @@ class _Locate(Task):
 
         predicted, truth = [], []
         for b in store.iter_batches(data, "validation", 256, fields=self.fields, limit=limit):
-            predicted.append(self.found_boxes(lm.run(b["images"])))
+            predicted.append(self.decode(lm.run(b["images"]), none_terms))
             truth.append(union_fractions(b["boxes"], b["sizes"]))
         return self.summarise(np.nan_to_num(iou(np.concatenate(predicted), np.concatenate(truth))))
 
@@ -108,7 +118,7 @@ class _Detect(_Locate):
 
         return map_loss
 
-    def found_boxes(self, out: np.ndarray) -> np.ndarray:
+    def decode(self, out: np.ndarray, none_terms: bool) -> np.ndarray:
         return best_boxes(out)
 
     def summarise(self, overlap: np.ndarray) -> float:
