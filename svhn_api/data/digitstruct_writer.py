@@ -88,10 +88,10 @@ class _Writer:
             self.str_types[size] = tid
         return tid
 
-    def group(self, loc, name: str):
+    def group(self, loc: Any, name: str) -> h5g.GroupID:
         return h5g.create(loc, name.encode(), gcpl=self.gcpl)
 
-    def dataset(self, loc, name: str, tid, data: np.ndarray, compact: bool = True) -> h5d.DatasetID:
+    def dataset(self, loc: Any, name: str, tid: h5t.TypeID, data: np.ndarray, compact: bool = True) -> h5d.DatasetID:
         """Create a dataset and write ``data`` (raw: for references, the target addresses)."""
         ds = h5d.create(
             loc, name.encode(), tid, self.space(data.shape), dcpl=self.compact if compact else self.contiguous
@@ -99,19 +99,19 @@ class _Writer:
         ds.write(h5s.ALL, h5s.ALL, data, mtype=tid)
         return ds
 
-    def attr_str(self, obj, name: bytes, value: str) -> None:
+    def attr_str(self, obj: Any, name: bytes, value: str) -> None:
         raw = value.encode("ascii")
         tid = self.str_type(len(raw))
         h5a.create(obj, name, tid, self.scalar).write(np.array(raw, dtype=f"S{len(raw)}"), mtype=tid)
 
-    def attr_int(self, obj, name: bytes, tid, value: np.ndarray) -> None:
+    def attr_int(self, obj: Any, name: bytes, tid: h5t.TypeID, value: np.ndarray) -> None:
         h5a.create(obj, name, tid, self.scalar).write(value, mtype=tid)
 
-    def attr_fields(self, obj, fields: tuple[str, ...]) -> None:
+    def attr_fields(self, obj: Any, fields: tuple[str, ...]) -> None:
         tid, (hvl, _chars) = self.fields_attr[fields]
         h5a.create(obj, b"MATLAB_fields", tid, self.space((len(fields),))).write(hvl, mtype=tid)
 
-    def double(self, loc, name: str, value: float, h5path: str) -> int:
+    def double(self, loc: Any, name: str, value: float, h5path: str) -> int:
         self.one[0, 0] = value
         ds = self.dataset(loc, name, h5t.IEEE_F64LE, self.one)
         self.attr_str(ds, b"MATLAB_class", "double")
@@ -119,7 +119,7 @@ class _Writer:
         return _address(ds)
 
 
-def _address(obj) -> int:
+def _address(obj: Any) -> int:
     """An object's header address: exactly what an HDF5 object reference to it stores."""
     return h5o.get_info(obj).addr
 
@@ -188,7 +188,7 @@ def _build(f: h5py.File, records: list[ImageRecord]) -> None:
     w.dataset(digit_struct, "bbox", h5t.STD_REF_OBJ, bbox_addr, compact=bbox_addr.nbytes <= _COMPACT_LIMIT)
 
 
-def _h5_create(name: str | Path, **kwargs) -> h5py.File:
+def _h5_create(name: str | Path, **kwargs: Any) -> h5py.File:
     return h5py.File(name, "w", userblock_size=_USERBLOCK, libver="earliest", **kwargs)
 
 

@@ -4,8 +4,12 @@ what is under them (as house numbers are painted to be read)."""
 from __future__ import annotations
 
 import colorsys
+from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 def hsv(h: float, s: float, v: float) -> np.ndarray:
@@ -17,7 +21,8 @@ def _lum(c: np.ndarray) -> float:
     return float(0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2])
 
 
-def pick(rng: np.random.Generator, options: list[tuple[float, object]]):
+def pick(rng: np.random.Generator, options: Sequence[tuple[float, T]]) -> T:
+    """One option's value, drawn with the options' weights."""
     w = np.array([o[0] for o in options], dtype=float)
     return options[int(rng.choice(len(options), p=w / w.sum()))][1]
 

@@ -3,6 +3,8 @@ letters and signs that carry no number."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -57,7 +59,7 @@ def _soft_region(w: int, h: int, side: str, pos: float, tilt: float, soft: float
 
 
 def background(rng: np.random.Generator, w: int, h: int, hb: float, union: tuple[float, float, float, float],
-               main_kind: str, main_colors) -> np.ndarray:
+               main_kind: str, main_colors: Any) -> np.ndarray:
     bg = texture_layer(rng, main_kind, w, h, hb, main_colors)
     ux0, uy0, ux1, uy1 = union
     pad = 0.35 * hb
@@ -196,7 +198,8 @@ def _paste_mask(canvas: np.ndarray, mask: np.ndarray, x: int, y: int, color: np.
     canvas[ya:yb, xa:xb] = canvas[ya:yb, xa:xb] * (1 - a) + color * a
 
 
-def clutter(rng: np.random.Generator, canvas: np.ndarray, hb: float, union, color: np.ndarray,
+def clutter(rng: np.random.Generator, canvas: np.ndarray, hb: float, union: tuple[float, float, float, float],
+            color: np.ndarray,
             face: int) -> None:
     """Partial letters/digits cut by the image edge and small stray text, never over the number."""
     h, w = canvas.shape[:2]
