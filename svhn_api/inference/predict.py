@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, overload
 
@@ -78,6 +79,47 @@ class Prediction:
                 "probabilities": None if self.probabilities is None
                 else np.round(self.probabilities.astype(float), 6).tolist(),
                 "error": self.error, "runtime": self.runtime}
+
+
+@dataclass(eq=False)   # hashed by identity: a batch's readings are grouped by input
+class _Input:
+    """One input of ``predict`` and what each step learns of it, in order: the picture and the given box
+    (checked), the candidate boxes (``_locate``), the one found (``_choose``, ``_search``), its reading, or why it
+    could not be read."""
+
+    label: str                      # what errors call the input
+    picture: Image.Image | None = None
+    given: Box | None = None
+    candidates: list[Box] = field(default_factory=list)
+    found: Box | None = None
+    reading: Prediction | None = None
+    error: str | None = None
+
+    @property
+    def box(self) -> Box | None:
+        """The box read: the given one, else the one found; None: the whole picture."""
+        return self.given if self.given is not None else self.found
+
+    @property
+    def image(self) -> Image.Image:
+        """The picture, for the steps after loading (they see only the inputs that loaded)."""
+        if self.picture is None:
+            raise ValueError(f"{self.label}: not loaded")
+        return self.picture
+
+    @contextmanager
+    def recording(self, errors: Errors) -> Iterator[None]:
+        """An ``ImageError`` in the block is raised (``errors="raise"``) or kept as this input's ``error``."""
+        try:
+            yield
+        except ImageError as e:
+            if errors == "raise":
+                raise
+            self.error = str(e)
+
+    def result(self) -> Prediction:
+        """What ``predict`` returns for this input: its reading, else the failed one with its error."""
+        return self.reading if self.reading is not None else Prediction.failed(self.error or f"{self.label}: not read")
 
 
 def _fmt(values: Sequence[float]) -> str:
@@ -198,88 +240,77 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
     box_list = _box_list(items, boxes, single)
     if not items:
         return []
-    labels = _labels(items, names)
-    failed: dict[int, str] = {}
-
-    def attempt(i: int, step: Any, *args: Any) -> Any:
-        try:
-            return step(*args)
-        except ImageError as e:
-            if errors == "raise":
-                raise
-            failed[i] = str(e)
-            return None
-
-    pictures: dict[int, Image.Image] = {}
-    given: dict[int, Box] = {}
-    for i, (x, b) in enumerate(zip(items, box_list, strict=True)):   # a loop: BoxWarning's stacklevel
-        pic = attempt(i, load_image, x, labels[i])
-        box = None if pic is None or b is None else attempt(i, _check_box, b, pic.size, labels[i], 3)
-        if i not in failed:
-            pictures[i] = pic
-            if box is not None:
-                given[i] = box
-    readings: dict[int, Prediction] = {}
-    if pictures:   # else nothing is readable, and the models (and Keras) are never loaded
-        readings = _read_pictures(model, localizer, detector, digits, pictures, given, top, search,
-                                  lambda i, shape, box: attempt(i, _crop, pictures[i], shape, box, labels[i]))
-    out = [Prediction.failed(failed[i]) if i in failed else readings[i] for i in range(len(items))]
+    inputs = [_Input(label) for label in _labels(items, names)]
+    for one, x, box in zip(inputs, items, box_list, strict=True):   # a loop here: BoxWarning's stacklevel
+        with one.recording(errors):
+            picture = load_image(x, one.label)
+            one.given = None if box is None else _check_box(box, picture.size, one.label)
+            one.picture = picture
+    readable = [one for one in inputs if one.error is None]
+    if readable:   # else nothing is readable, and the models (and Keras) are never loaded
+        _read_inputs(readable, model, localizer, detector, digits, top, search, errors)
+    out = [one.result() for one in inputs]
     return out[0] if single else out
 
 
-def _read_pictures(model: Any, localizer: Any, detector: Any, digits: Any, pictures: dict[int, Image.Image],
-                   given: dict[int, Box], top: int, search: bool, crop: Any) -> dict[int, Prediction]:
-    """The readings of ``pictures`` (by position), each in its given box, else in the candidate box the
-    readings agree on (``_locate``, ``_choose``; searching when the localizer's only box reads unsure), else
-    whole; then joined with the digit classifier's; ``crop(i, shape, box)``: the model's input, or None when it
-    cannot be made (the error is recorded by the caller)."""
+def _read_inputs(inputs: list[_Input], model: Any, localizer: Any, detector: Any, digits: Any, top: int,
+                 search: bool, errors: Errors) -> None:
+    """Each input's reading: in its given box, else in the candidate box the readings agree on (``_locate``,
+    ``_choose``; searching when the localizer's only box reads unsure), else whole; then joined with the digit
+    classifier's. An input that cannot be cropped gets its error (``errors="raise"``: raised)."""
     lm = _reader(model)
-    finder, proposed = _locate({i: pic for i, pic in pictures.items() if i not in given}, localizer, detector)
-    found, readings = _choose(lm, pictures, proposed, top)
-    used = {i: given.get(i, found.get(i)) for i in pictures}
-    arrays = {i: a for i, b in used.items() if i not in readings and (a := crop(i, lm.input_shape, b)) is not None}
-    readings |= _read(lm, arrays, top)
-    alone = {i: found[i] for i in found if len(proposed[i]) == 1}    # no detector candidate: search when unsure
-    for i, (box, reading) in _search(lm, finder if search else None, pictures, alone, readings, top).items():
-        found[i] = used[i] = box
-        readings[i] = reading
-    digits = digits if digits is not None else paths.default_digits()
-    classifier = None
-    if digits is not False and digits is not None:
-        classifier = _model_for(digits, "classify", "pipelines.pretrained_digits (or False: the reader alone)")
-        _with_digits(classifier, lm, {i: (pictures[i], used[i]) for i in readings}, readings, top)
+    finder = _locate([one for one in inputs if one.given is None], localizer, detector)
+    _choose(lm, [one for one in inputs if one.candidates], top)
+    _read_given_or_whole(lm, [one for one in inputs if one.reading is None], top, errors)
+    if search and finder is not None:   # no detector candidate: search when unsure
+        _search(lm, finder, [one for one in inputs if one.found is not None and len(one.candidates) == 1], top)
+    classifier = _digit_classifier(digits)
+    if classifier is not None:
+        _with_digits(classifier, lm, inputs, top)
     ran = {role: m.runtime for role, m in (("reader", lm), ("localizer", finder), ("digits", classifier))
            if m is not None}
-    for i, r in readings.items():
-        where_read = used[i]
-        r.box, r.located = (None if where_read is None else as_box(where_read)), i in found
-        r.runtime = ran
-    return readings
+    for one in inputs:
+        if (r := one.reading) is not None:
+            r.box, r.located, r.runtime = (None if one.box is None else as_box(one.box)), one.found is not None, ran
 
 
-def _with_digits(classifier: Any, lm: Any, where: dict[int, tuple[Image.Image, Box | None]],
-                 readings: dict[int, Prediction], top: int) -> None:
-    """Each reading joined with the digit classifier's readings of its box's slots (``digit_slots.combine``),
-    in place: number, confidence, probabilities, alternatives and unsure flag (the classifier card's
-    calibrated threshold)."""
-    heads = {i: r.probabilities for i, r in readings.items() if r.probabilities is not None}
-    keys = list(heads)
-    boxes = []
-    for i in keys:
-        img, box = where[i]
-        boxes.append((clip(box, img.size) if box is not None else None) or (0.0, 0.0, float(img.width),
-                                                                              float(img.height)))
-    requests = slot_requests([heads[i] for i in keys], boxes)
+def _read_given_or_whole(lm: Any, inputs: list[_Input], top: int, errors: Errors) -> None:
+    """Each input read in its given box, else whole, in one batch; one that cannot be cropped gets its error
+    (``errors="raise"``: raised)."""
+    arrays, cropped = [], []
+    for one in inputs:
+        with one.recording(errors):
+            arrays.append(_crop(one.image, lm.input_shape, one.box, one.label))
+            cropped.append(one)
+    for one, reading in zip(cropped, _read(lm, arrays, top), strict=True):
+        one.reading = reading
+
+
+def _digit_classifier(digits: Any) -> Any:
+    """The loaded digit classifier (``digits``, else the default one); None: the reader alone."""
+    digits = digits if digits is not None else paths.default_digits()
+    if digits is False or digits is None:
+        return None
+    return _model_for(digits, "classify", "pipelines.pretrained_digits (or False: the reader alone)")
+
+
+def _with_digits(classifier: Any, lm: Any, inputs: list[_Input], top: int) -> None:
+    """Each input's reading joined with the digit classifier's readings of its box's slots
+    (``digit_slots.combine``), in place: number, confidence, probabilities, alternatives and unsure flag (the
+    classifier card's calibrated threshold)."""
+    read = [(one, r, p) for one in inputs if (r := one.reading) is not None and (p := r.probabilities) is not None]
+    boxes = [(clip(one.box, one.image.size) if one.box is not None else None)
+             or (0.0, 0.0, float(one.image.width), float(one.image.height)) for one, _, _ in read]
+    requests = slot_requests([p for _, _, p in read], boxes)
     if not requests:
         return
-    probs = classifier.run(np.stack([digit_crop(where[keys[k]][0], s) for k, _, s in requests]))
+    probs = classifier.run(np.stack([digit_crop(read[k][0].image, s) for k, _, s in requests]))
     by_reading: dict[int, dict[int, list[np.ndarray]]] = {}
     for (k, length, _), p in zip(requests, probs, strict=True):
         by_reading.setdefault(k, {}).setdefault(length, []).append(p)
     threshold = classifier.card.decode.unsure_below
-    for k, i in enumerate(keys):
-        r = readings[i]
-        r.probabilities, joined = combine(heads[i], {n: np.stack(v) for n, v in by_reading[k].items()},
+    for k, (_, r, head) in enumerate(read):
+        r.probabilities, joined = combine(head, {n: np.stack(v) for n, v in by_reading[k].items()},
                                           lm.none_terms, max(top, 1))
         (r.number, r.confidence), r.alternatives = joined[0], joined[1:top]
         r.unsure = threshold is not None and r.confidence < threshold
@@ -296,57 +327,66 @@ def _reader(model: Any) -> Any:
     return lm
 
 
-def _read(lm: Any, arrays: dict[int, np.ndarray], top: int) -> dict[int, Prediction]:
-    """The model's reading of each prepared input, by position (one batch)."""
+def _read(lm: Any, arrays: list[np.ndarray], top: int) -> list[Prediction]:
+    """The model's reading of each prepared input, in order (one batch)."""
     if not arrays:
-        return {}
-    probs = lm.probabilities(np.stack(list(arrays.values())))
+        return []
+    probs = lm.probabilities(np.stack(arrays))
     rows, conf = decode_batch(probs, lm.none_terms)
-    out = {}
-    for i, p, row, c in zip(arrays, probs, rows, conf, strict=True):
+    out = []
+    for p, row, c in zip(probs, rows, conf, strict=True):
         best = row_to_number(row)
         alts = [] if top <= 1 else [(n, s) for n, s in topk(p, top, lm.none_terms) if n != best][:top - 1]
         threshold = lm.card.decode.unsure_below
-        out[i] = Prediction(best, float(c), p, alts, unsure=threshold is not None and float(c) < threshold)
+        out.append(Prediction(best, float(c), p, alts, unsure=threshold is not None and float(c) < threshold))
     return out
 
 
-def _locate(pictures: dict[int, Image.Image], localizer: Any, detector: Any) -> tuple[Any, dict[int, list[Box]]]:
-    """The loaded localizer (None when photos are read whole) and the candidate boxes of ``pictures`` (those
-    read and given no box), by position (``locate.candidates``: the localizer's, then two per detector
-    candidate)."""
-    if not pictures or localizer is False:
-        return None, {}
+def _read_boxes(lm: Any, looked: list[tuple[_Input, Box]], top: int) -> dict[_Input, list[tuple[Box, Prediction]]]:
+    """Each (input, box) read in one batch: the boxes and their readings by input, in order. A box that cannot
+    be cropped (outside the photo) is no candidate."""
+    arrays, kept = [], []
+    for one, box in looked:
+        try:
+            arrays.append(_crop(one.image, lm.input_shape, box, ""))
+        except ImageError:
+            continue
+        kept.append((one, box))
+    out: dict[_Input, list[tuple[Box, Prediction]]] = {}
+    for (one, box), reading in zip(kept, _read(lm, arrays, top), strict=True):
+        out.setdefault(one, []).append((box, reading))
+    return out
+
+
+def _agreed(cands: list[tuple[Box, Prediction]]) -> tuple[Box, Prediction]:
+    """The candidate (box, reading) the readings agree on most (``locate.agreement``)."""
+    return cands[agreement([b for b, _ in cands], [r.number for _, r in cands], [r.confidence for _, r in cands])]
+
+
+def _locate(inputs: list[_Input], localizer: Any, detector: Any) -> Any:
+    """The loaded localizer (None when photos are read whole), having set the ``candidates`` of ``inputs``
+    (those read and given no box; ``locate.candidates``: the localizer's, then two per detector candidate)."""
+    if not inputs or localizer is False:
+        return None
     localizer = localizer if localizer is not None else paths.default_localizer()
     if localizer is None:
-        return None, {}
+        return None
     finder = _model_for(localizer, "locate", "--model localizer (or False to read the whole image)")
     detector = detector if detector is not None else paths.default_detector()
     spotter = (None if detector in (None, False) else
                _model_for(detector, "detect", "--model detector (or False: the localizer alone)"))
-    return finder, dict(zip(pictures, candidates(list(pictures.values()), finder, spotter), strict=True))
+    for one, boxes in zip(inputs, candidates([one.image for one in inputs], finder, spotter), strict=True):
+        one.candidates = boxes
+    return finder
 
 
-def _choose(lm: Any, pictures: dict[int, Image.Image], proposed: dict[int, list[Box]], top: int,
-            ) -> tuple[dict[int, Box], dict[int, Prediction]]:
-    """Every candidate box read in one batch; for each photo the candidate the readings agree on most
-    (``locate.agreement``) and its reading. A candidate that cannot be cropped is no candidate; a photo with
-    none readable is left out (then it is read whole)."""
-    flat = [(i, b) for i, boxes in proposed.items() for b in boxes]
-    arrays: dict[int, np.ndarray] = {}
-    for k, (i, box) in enumerate(flat):
-        try:
-            arrays[k] = _crop(pictures[i], lm.input_shape, box, "")
-        except ImageError:
-            continue
-    read = _read(lm, arrays, top)
-    found, readings = {}, {}
-    for i in proposed:
-        cands = [(b, read[k]) for k, (j, b) in enumerate(flat) if j == i and k in read]
-        if cands:
-            best = agreement([b for b, _ in cands], [r.number for _, r in cands], [r.confidence for _, r in cands])
-            found[i], readings[i] = cands[best]
-    return found, readings
+def _choose(lm: Any, inputs: list[_Input], top: int) -> None:
+    """Every candidate box of ``inputs`` read in one batch; each input's ``found`` box the candidate the readings
+    agree on most (``locate.agreement``), with its reading. A candidate that cannot be cropped is no candidate;
+    an input with none readable finds nothing (then it is read whole)."""
+    looked = [(one, box) for one in inputs for box in one.candidates]
+    for one, cands in _read_boxes(lm, looked, top).items():
+        one.found, one.reading = _agreed(cands)
 
 
 def runtimes(model: Any = None, localizer: Any = None, digits: Any = None) -> dict[str, str]:
@@ -370,27 +410,16 @@ def _model_for(model: Any, task: str, how: str) -> Any:
     return lm
 
 
-def _search(lm: Any, finder: Any, pictures: dict[int, Image.Image], found: dict[int, Box],
-            readings: dict[int, Prediction], top: int) -> dict[int, tuple[Box, Prediction]]:
-    """For each photo of ``found`` whose box reads unsure (under ``SEARCH_BELOW``; none without ``finder``):
-    candidate boxes from the search windows, all read in one batch; the candidate (the first box and reading
+def _search(lm: Any, finder: Any, inputs: list[_Input], top: int) -> None:
+    """For each input whose found box reads unsure (under ``SEARCH_BELOW``): candidate boxes from the search
+    windows, all read in one batch; its found box and reading become the candidate (the first box and reading
     among them) that the readings agree on most (``locate.agreement``)."""
-    first = {i: (found[i], readings[i]) for i in found if i in readings and readings[i].confidence < SEARCH_BELOW}
-    if finder is None or not first:
-        return {}
-    starts = [(i, w) for i in first for w in search_windows(pictures[i].size)]
-    boxes = looks([(pictures[i], w) for i, w in starts], finder)
-    arrays: dict[int, np.ndarray] = {}
-    for k, ((i, _), box) in enumerate(zip(starts, boxes, strict=True)):
-        try:
-            arrays[k] = _crop(pictures[i], lm.input_shape, box, "")
-        except ImageError:   # a candidate box outside the photo: not a candidate
-            continue
-    readings = _read(lm, arrays, top)
-    out = {}
-    for i, (box, reading) in first.items():
-        cands = [(box, reading)] + [(boxes[k], readings[k]) for k, (j, _) in enumerate(starts)
-                                    if j == i and k in readings]
-        best = agreement([b for b, _ in cands], [r.number for _, r in cands], [r.confidence for _, r in cands])
-        out[i] = cands[best]
-    return out
+    first = [(one, box, r) for one in inputs
+             if (box := one.found) is not None and (r := one.reading) is not None and r.confidence < SEARCH_BELOW]
+    if not first:
+        return
+    starts = [(one, w) for one, _, _ in first for w in search_windows(one.image.size)]
+    boxes = looks([(one.image, w) for one, w in starts], finder)
+    read = _read_boxes(lm, [(one, box) for (one, _), box in zip(starts, boxes, strict=True)], top)
+    for one, box, reading in first:
+        one.found, one.reading = _agreed([(box, reading), *read.get(one, [])])
