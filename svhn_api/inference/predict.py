@@ -38,7 +38,7 @@ from svhn_api.inference.digit_slots import combine, slot_requests
 from svhn_api.inference.locate import SEARCH_BELOW, agreement, candidates, looks, search_windows
 from svhn_api.labels import row_to_number
 from svhn_api.models.digits import digit_crop
-from svhn_api.models.io import load
+from svhn_api.models.io import KINDS, load
 
 __all__ = ["Prediction", "predict", "model_input"]
 Errors = Literal["raise", "return"]
@@ -398,7 +398,6 @@ def runtimes(model: Any = None, localizer: Any = None, digits: Any = None) -> di
             if m is not False and (m is not None or role == "reader")}
 
 
-KINDS = {"read": "reader", "locate": "localizer", "detect": "detector", "classify": "digit classifier"}
 
 
 def _model_for(model: Any, task: str, how: str) -> Any:

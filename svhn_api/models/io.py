@@ -26,6 +26,7 @@ MODEL_FILE = "model.keras"
 LOCATE_OUTPUT = (4,)      # a localizer's box: (left, top, right, bottom) fractions of the photo
 CLASSIFY_OUTPUT = (10,)   # a digit classifier's probabilities of the digits 0-9
 CELL = 4                  # a detector's output stride: input pixels per cell of its map, each way
+KINDS = {"read": "reader", "locate": "localizer", "detect": "detector", "classify": "digit classifier"}  # by task
 # Images per model call: ONNX Runtime is fastest on batches that stay in the CPU's cache (measured on the shipped
 # models, 2 cores: 64 beats 256 by 10-50%); TensorFlow on larger ones.
 BATCH = {"onnxruntime": 64, "keras": 256}
@@ -73,8 +74,8 @@ class LoadedModel:
     def probabilities(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """A reader's ``(N, 6, 11)`` probabilities."""
         if self.task != "read":
-            raise ModelError(f"{self.path}: a localizer (it finds the number's box), not a reader; give a reader "
-                             "such as the shipped compact model")
+            raise ModelError(f"{self.path}: a {KINDS[self.task]}, not a reader; give a reader such as the shipped "
+                             "compact model")
         return self.run(images, batch_size)
 
 
