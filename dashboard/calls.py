@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import streamlit as st
 
 from dashboard import first_run, view_model
 from svhn_api.errors import SVHNError
+
+if TYPE_CHECKING:
+    from svhn_api.inference.evaluate import Evaluation
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the same bound as server.maxUploadSize in .streamlit/config.toml
 
@@ -166,7 +169,7 @@ def samples_for(path: str, version: float, split: str, indices: tuple[int, ...])
 
 
 def _evaluate(model_dir: str, model_version: float, path: str, split: str, samples: int | None, seed: int,
-              on_progress: Any = None, whole_photo: bool = False) -> dict[str, Any]:
+              on_progress: Any = None, whole_photo: bool = False) -> Evaluation:
     from svhn_api.inference.evaluate import evaluate
 
     # record=False: browsing the dashboard must not write to the (shipped) model card
@@ -176,12 +179,12 @@ def _evaluate(model_dir: str, model_version: float, path: str, split: str, sampl
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _evaluation(model_dir: str, model_version: float, path: str, version: float, split: str,
-                samples: int | None, seed: int) -> dict[str, Any]:
+                samples: int | None, seed: int) -> Evaluation:
     return _evaluate(model_dir, model_version, path, split, samples, seed)
 
 
 def evaluation(entry: view_model.ModelEntry, path: str, split: str, samples: int | None = 64,
-               seed: int = 0) -> dict[str, Any]:
+               seed: int = 0) -> Evaluation:
     """``evaluate`` on ``samples`` random rows, cached per model and store version."""
     return _evaluation(str(entry.path), mtime(entry.path / "model.keras"), path, mtime(path), split, samples,
                        seed)
@@ -203,13 +206,13 @@ def full_key(entry: view_model.ModelEntry, path: str, split: str, whole_photo: b
 
 
 def known_full_evaluation(entry: view_model.ModelEntry, path: str, split: str,
-                          whole_photo: bool = False) -> dict[str, Any] | None:
+                          whole_photo: bool = False) -> Evaluation | None:
     """The whole-split result already computed in this process (by any session), or None."""
     return full_results().get(full_key(entry, path, split, whole_photo))
 
 
 def full_evaluation(entry: view_model.ModelEntry, path: str, split: str, bar: Any,
-                    whole_photo: bool = False) -> dict[str, Any]:
+                    whole_photo: bool = False) -> Evaluation:
     """The whole split, computed once per process and model/store version; the ``st.progress`` bar moves as
     batches are done (here or in the session computing it). ``whole_photo``: also each row's original photo
     read whole, the localizer finding the number."""
@@ -220,7 +223,7 @@ def full_evaluation(entry: view_model.ModelEntry, path: str, split: str, bar: An
         total = total or n
         bar.progress(min(1.0, done / max(1, total)), text=f"Evaluating {split}: {done:,} of {total:,} images")
 
-    def work(report: Any) -> dict[str, Any]:
+    def work(report: Any) -> Evaluation:
         return _evaluate(key[0], key[1], path, split, None, 0, report, whole_photo)
 
     return full_results().compute(key, work, on_progress)

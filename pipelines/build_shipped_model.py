@@ -63,7 +63,7 @@ def main() -> int:
     folder = Path(a.root) / a.name
     print("[4/4] evaluating", flush=True)
     report = svhn_api.evaluate(folder, store, split="test", record=True)
-    print(report["text"], flush=True)
+    print(report.text, flush=True)
     if shared.is_dir():
         for key, r in evaluate_real_svhn(shared, str(folder), record=True).items():
             m = r["metrics"]

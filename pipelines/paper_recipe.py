@@ -46,7 +46,7 @@ def main() -> int:
     name = f"paper-{a.model}"
     svhn_api.train(data=store, model=a.model, name=name, epochs=a.epochs, minutes=a.minutes, root=a.root)
     report = svhn_api.evaluate(Path(a.root) / name, store, split="test", record=True)
-    print(report["text"], flush=True)
+    print(report.text, flush=True)
     return 0
 
 

@@ -15,10 +15,14 @@ import re
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from svhn_api.errors import DataError, ImageError, SVHNError
+
+if TYPE_CHECKING:
+    from svhn_api.inference.evaluate import Evaluation
 
 DESCRIPTION = """\
 Read house numbers from street photos: prepare data, render synthetic data, train, evaluate, predict.
@@ -215,24 +219,18 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         _check_model(a.localizer)
     report = evaluate(a.model, a.data, split=a.split, samples=a.samples, seed=a.seed, progress=not a.json,
                       record=a.record, whole_photo=a.whole_photo, localizer=a.localizer)
-    if isinstance(report, dict):
-        _paths_as_given(report, a.model, a.data)
-    _emit(report, a.json, report.get("text", json.dumps(report, indent=2, default=str)) if isinstance(
-        report, dict) else str(report))
+    report = _paths_as_given(report, a.model, a.data)
+    _emit(report.to_dict(), a.json, report.text)
     return 0
 
 
-def _paths_as_given(report: dict[str, Any], model: str | None, data: str) -> None:
-    """The report names the model and the store as the user gave them (the library's report, made for
+def _paths_as_given(report: Evaluation, model: str | None, data: str) -> Evaluation:
+    """The report naming the model and the store as the user gave them (the library's report, made for
     model cards, names them relative to the checkout), so that they read right from any folder."""
-    from svhn_api.inference.evaluate import summary_text
     from svhn_api.paths import default_model
 
-    report["model"] = model if model is not None else str(default_model())
-    if isinstance(report.get("data"), dict):
-        report["data"]["path"] = data
-    if "text" in report:
-        report["text"] = summary_text(report)
+    return replace(report, model=model if model is not None else str(default_model()),
+                   data=replace(report.data, path=data))
 
 
 def _reading(r: dict[str, Any]) -> str:

@@ -65,18 +65,40 @@ def test_evaluate_whole_split_and_samples_recorded_in_card(tiny_store, model_fol
     report = evaluate(str(model_folder), tiny_store, split="validation", progress=False, batch_size=16, record=True,
                       on_progress=lambda done, total: calls.append((done, total)))
     assert calls == [(16, 64), (32, 64), (48, 64), (64, 64)]
-    assert report["data"]["count"] == 64 and report["data"]["split"] == "validation"
-    assert report["data"]["kind"] == "synthetic" and report["data"]["crop"] == "union"
-    assert "whole-number accuracy" in report["text"]
+    assert report.data.count == 64 and report.data.split == "validation"
+    assert report.data.kind == "synthetic" and report.data.crop == "union"
+    assert "whole-number accuracy" in report.text
     some = evaluate(model_folder, tiny_store, split="test", samples=8, seed=3, progress=False, record=True)
     evaluate(model_folder, tiny_store, split="test", samples=8, progress=False)  # not recorded by default
-    assert evaluate(model_folder / "model.keras", tiny_store, samples=2, progress=False)["data"]["count"] == 2
-    assert len(some["samples"]) == 8 and some["data"]["count"] == 8
-    assert {"truth", "prediction", "confidence", "correct", "alternatives"} <= set(some["samples"][0])
+    assert evaluate(model_folder / "model.keras", tiny_store, samples=2, progress=False).data.count == 2
+    assert some.samples is not None and len(some.samples) == 8 and some.data.count == 8
+    assert {"truth", "prediction", "confidence", "correct", "alternatives"} <= set(some.samples[0])
     card = json.loads((model_folder / "card.json").read_text())
     assert [(e["data"]["split"], e["data"]["count"]) for e in card["evaluations"]][-2:] == [("validation", 64),
                                                                                           ("test", 8)]
+    assert card["evaluations"][-2:] == [json.loads(json.dumps(r.card_record())) for r in (report, some)]
     assert "samples" not in card["evaluations"][-1]
+
+
+def test_evaluation_report_as_json_and_pickled(tiny_store, model_folder):
+    """``to_dict`` is the JSON report (its keys in order, ``samples`` only for a draw); ``text`` follows the
+    fields through ``dataclasses.replace``; the result survives pickling (Streamlit's cache)."""
+    import dataclasses
+    import pickle
+
+    from svhn_api.inference.evaluate import evaluate
+
+    some = evaluate(model_folder, tiny_store, split="test", samples=4, progress=False)
+    assert list(some.to_dict()) == ["model", "model_steps", "data", "decode", "metrics", "seconds", "evaluated",
+                                    "samples", "text"]
+    assert some.to_dict()["data"] == dataclasses.asdict(some.data) and json.loads(some.to_json())["text"] == some.text
+    whole = evaluate(model_folder, tiny_store, split="validation", progress=False)
+    assert "samples" not in whole.to_dict() and whole.samples is None
+    assert set(whole.card_record()) == set(whole.to_dict()) - {"text"}
+    moved = dataclasses.replace(whole, model="elsewhere/m")
+    assert moved.text.startswith("model elsewhere/m\n") and moved.text.split("\n")[1:] == whole.text.split("\n")[1:]
+    again = pickle.loads(pickle.dumps(some))  # noqa: S301 (our own bytes)
+    assert again == some and again.text == some.text
 
 
 def test_evaluate_cli_json_and_shape_mismatch(tiny_store, model_folder, tmp_path, capsys):
@@ -129,7 +151,7 @@ def test_whole_photo_evaluation_reads_the_original_photos(tmp_path, model_folder
     model_io.save(architectures.build("localizer"), finder)
 
     report = evaluate(model_folder, data, split="test", progress=False, whole_photo=True, localizer=finder)
-    w = report["metrics"]["whole_photo"]
+    w = report.metrics["whole_photo"]
     expected = predict(photos, model=model_folder, localizer=finder)
     assert w["count"] == 12 and w["missing"] == 0
     assert w["correct"] == sum(p.number == t for p, t in zip(expected, truths, strict=True))
@@ -138,7 +160,7 @@ def test_whole_photo_evaluation_reads_the_original_photos(tmp_path, model_folder
     for i, (_, _, boxes) in enumerate(items):
         digit_boxes[i, :len(boxes)] = [[b.left, b.top, b.width, b.height] for b in boxes]
     assert w["mean_iou"] == pytest.approx(float(iou(found, union_corners(digit_boxes)).mean()), abs=1e-4)
-    assert "whole photo, number found by the localizer" in report["text"]
+    assert "whole photo, number found by the localizer" in report.text
     from svhn_api.inference.whole_photo import framing_bucket
 
     buckets = {b["framing"]: b for b in w["by_framing"]}
@@ -147,8 +169,8 @@ def test_whole_photo_evaluation_reads_the_original_photos(tmp_path, model_folder
     assert {k: b["count"] for k, b in buckets.items() if b["count"]} == {
         k: expected_buckets.count(k) for k in set(expected_buckets)}
     assert sum(b["whole_correct"] for b in buckets.values()) == w["correct"]
-    assert sum(b["boxed_correct"] for b in buckets.values()) == round(report["metrics"]["whole_number_accuracy"] * 12)
-    assert "by framing" in report["text"]
+    assert sum(b["boxed_correct"] for b in buckets.values()) == round(report.metrics["whole_number_accuracy"] * 12)
+    assert "by framing" in report.text
 
     (tmp_path / "archives" / "test.tar.gz").rename(tmp_path / "elsewhere.tar.gz")
     with pytest.raises(DataError, match="none of its original photos is here"):

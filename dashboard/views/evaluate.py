@@ -39,7 +39,7 @@ try:
 except SVHNError as e:
     st.error(str(e))
     st.stop()
-rows = report["samples"]
+rows = report.samples or []
 right = sum(r["correct"] for r in rows)
 m1, m2 = st.columns(2)
 m1.metric(f"Whole-number accuracy on these {len(rows)}", wording.percent(right / len(rows) if rows else None))
@@ -48,14 +48,14 @@ samples = calls.samples_for(path, calls.mtime(path), split, tuple(r["index"] for
 per_row = 8
 for i in range(0, len(rows), per_row):
     cols = st.columns(per_row)
-    for col, r, s in zip(cols, rows[i:i + per_row], samples[i:i + per_row], strict=False):
-        ok = r["correct"]
+    for col, row, s in zip(cols, rows[i:i + per_row], samples[i:i + per_row], strict=False):
+        ok = row["correct"]
         w, h = s.image.size
         col.image(view_model.draw_boxes(s.image, [(0, 0, w, h)], RIGHT if ok else WRONG, 4), width="stretch")
-        col.markdown((f"{RIGHT_MARK} **{r['prediction']}**" if ok else
-                      f"{WRONG_MARK} **{r['prediction'] or '–'}**  \ntruth {r['truth']}"),
-                     help=f"{split} #{r['index']} ({r['filename']}): confidence {r['confidence']:.3f}; next: "
-                     + ", ".join(a["number"] for a in r["alternatives"][:3]))
+        col.markdown((f"{RIGHT_MARK} **{row['prediction']}**" if ok else
+                      f"{WRONG_MARK} **{row['prediction'] or '–'}**  \ntruth {row['truth']}"),
+                     help=f"{split} #{row['index']} ({row['filename']}): confidence {row['confidence']:.3f}; next: "
+                     + ", ".join(a["number"] for a in row["alternatives"][:3]))
 
 # ------------------------------------------------------------------------------------------ whole splits
 st.subheader("Whole splits")
@@ -86,8 +86,8 @@ if not done:
     st.stop()
 
 for s, r in done.items():   # one full-width row per split: the metric labels are never cut
-    mm = r["metrics"]
-    st.markdown(f"**{s}** — {r['data']['count']:,} images, {r['seconds']:.1f} s")
+    mm = r.metrics
+    st.markdown(f"**{s}** — {r.data.count:,} images, {r.seconds:.1f} s")
     a, b, c = st.columns(3)
     a.metric("Whole-number accuracy", wording.percent(mm["whole_number_accuracy"]),
              help="Right only when the length and every digit are right.")
@@ -110,7 +110,7 @@ for s, r in done.items():   # one full-width row per split: the metric labels ar
 def grouped(title: str, key: str, x_key: str, x_title: str) -> go.Figure:
     fig = go.Figure()
     for s, r in done.items():
-        items = [p for p in r["metrics"][key] if p["count"]]
+        items = [p for p in r.metrics[key] if p["count"]]
         fig.add_trace(go.Bar(x=[str(p[x_key]) for p in items], y=[p["accuracy"] for p in items], name=s,
                              marker_color=SPLIT_COLOURS.get(s), customdata=[p["count"] for p in items],
                              hovertemplate="%{x}: %{y:.1%} of %{customdata} images<extra>" + s + "</extra>"))
@@ -128,7 +128,7 @@ g2.plotly_chart(grouped("Per-position digit accuracy", "per_position_accuracy", 
 g3, g4 = st.columns(2)
 fig = go.Figure()
 for s, r in done.items():
-    curve = r["metrics"]["coverage"]["curve"]
+    curve = r.metrics["coverage"]["curve"]
     fig.add_trace(go.Scatter(x=[p["coverage"] for p in curve], y=[p["accuracy"] for p in curve], name=s,
                              mode="lines+markers", line=dict(color=SPLIT_COLOURS.get(s)),
                              customdata=[p["threshold"] for p in curve],
@@ -141,7 +141,7 @@ fig.update_layout(title="Accuracy vs coverage (answer only the most confident re
 g3.plotly_chart(fig, width="stretch", key="coverage")
 
 s_last, r_last = list(done.items())[-1]
-conf = r_last["metrics"]["length_confusion"]
+conf = r_last.metrics["length_confusion"]
 labels = [str(v) for v in conf["labels"]]
 hm = go.Figure(go.Heatmap(z=conf["matrix"], x=labels, y=labels, colorscale="Blues", texttemplate="%{z}",
                           hovertemplate="true %{y}, read %{x}: %{z}<extra></extra>"))
@@ -152,4 +152,4 @@ hm.update_layout(title=f"Length confusion ({s_last})", xaxis_title="decoded leng
 g4.plotly_chart(hm, width="stretch", key="confusion")
 with st.expander("Text summary"):
     for r in done.values():
-        st.code(r.get("text", ""), language=None)
+        st.code(r.text, language=None)

@@ -16,8 +16,10 @@ Headline: **whole-number accuracy**, a reading is right only when its length and
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,55 @@ from svhn_api.models import provenance
 COVERAGE_POINTS = tuple(round(c, 2) for c in np.arange(0.05, 1.0001, 0.05))
 CAPSTONE_DEFINITION = (f"mean over the {N_HEADS} heads (length, positions 1-{MAX_DIGITS} with 'no digit' as a "
                        "class) of per-head argmax correctness; the 2016 capstone's figure, not whole-number accuracy")
+
+
+@dataclass(frozen=True)
+class EvaluationData:
+    """The rows an evaluation read: the store and split, how many of the split's rows and how they were
+    chosen, their crop and whether they are synthetic or real."""
+
+    path: str
+    split: str
+    count: int
+    of: int
+    selection: str
+    crop: str
+    crop_meaning: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What ``evaluate`` measured: the model, the rows read (``data``), how readings were decoded, the figures
+    (``metrics``, module docstring), and with a ``samples=`` draw each sampled row's reading. ``text``, the
+    human summary, is made from the other fields (again by ``dataclasses.replace``)."""
+
+    model: str
+    model_steps: int | None
+    data: EvaluationData
+    decode: dict[str, bool]
+    metrics: dict[str, Any]
+    seconds: float
+    evaluated: str
+    samples: list[dict[str, Any]] | None = None
+    text: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", summary_text(self))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able report (``svhn evaluate --json``): every field, ``samples`` only for a draw."""
+        out = asdict(self)
+        if self.samples is None:
+            del out["samples"]
+        return out
+
+    def card_record(self) -> dict[str, Any]:
+        """What a model card's ``evaluations`` keep of it: all but the samples and the text."""
+        return {k: v for k, v in self.to_dict().items() if k not in ("samples", "text")}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), default=str)
 
 
 def metrics(probs: np.ndarray, labels: np.ndarray, none_terms: bool = True) -> dict[str, Any]:
@@ -172,12 +223,13 @@ def _whole_photo(lm: Any, data: str | Path, split: str, idx: np.ndarray, localiz
 def evaluate(model: Any = None, data: str | Path | None = None, split: str = "test", samples: int | None = None,
              seed: int = 0, progress: bool = True, *, batch_size: int = 256, record: bool = False,
              on_progress: Callable[[int, int], None] | None = None, whole_photo: bool = False,
-             localizer: Any = None) -> dict[str, Any]:
+             localizer: Any = None) -> Evaluation:
     """Evaluate ``model`` (folder, .keras file, or None for the shipped one) on ``split`` of the store ``data``.
 
     ``samples=64``: 64 random rows (drawn with ``seed``) listed with prediction and truth; otherwise the
     whole split with a progress bar. With ``record`` and a model folder with a card, the result is
-    appended to the card's ``evaluations`` (atomically). Returns a JSON-able dict; ``text`` is a human summary.
+    appended to the card's ``evaluations`` (atomically). Returns an ``Evaluation``; ``text`` is a human
+    summary, ``to_dict()`` the JSON-able report.
     ``on_progress(done, total)`` is called after each batch of a whole-split run (e.g. for a UI's bar).
     ``whole_photo``: also read the same rows' original photos whole, the ``localizer`` (default: the shipped
     one) finding the number (``inference.whole_photo``): ``metrics["whole_photo"]`` holds that accuracy and
@@ -202,26 +254,25 @@ def evaluate(model: Any = None, data: str | Path | None = None, split: str = "te
     if whole_photo:
         m["whole_photo"] = _whole_photo(lm, data, split, idx, localizer, probs, labels, progress)
     facts = provenance.data_facts(data, checksum=False)
-    report: dict[str, Any] = {
-        "model": paths.portable(lm.path),
-        "model_steps": lm.card.steps,
-        "data": {"path": facts["path"], "split": split, "count": m["count"], "of": n_split,
-                 "selection": f"{m['count']} random rows (seed {seed})" if samples is not None else "whole split",
-                 "crop": info.crop, "crop_meaning": crop_meaning(info.crop), "kind": facts["kind"]},
-        "decode": {"joint": True, "none_terms": lm.none_terms},
-        "metrics": m,
-        "seconds": round(time.perf_counter() - t0, 2),
-        "evaluated": provenance.now(),
-    }
-    if names is not None:   # a --samples draw
-        report["samples"] = sample_listing(probs, labels, idx, names, lm.none_terms)
+    report = Evaluation(
+        model=paths.portable(lm.path),
+        model_steps=lm.card.steps,
+        data=EvaluationData(path=facts["path"], split=split, count=m["count"], of=n_split,
+                            selection=f"{m['count']} random rows (seed {seed})" if samples is not None
+                            else "whole split",
+                            crop=info.crop, crop_meaning=crop_meaning(info.crop), kind=facts["kind"]),
+        decode={"joint": True, "none_terms": lm.none_terms},
+        metrics=m,
+        seconds=round(time.perf_counter() - t0, 2),
+        evaluated=provenance.now(),
+        samples=None if names is None else sample_listing(probs, labels, idx, names, lm.none_terms),
+    )
     if record and lm.folder is not None and (lm.folder / cards.CARD).is_file():
         try:
-            cards.add_evaluation(lm.folder, {k: v for k, v in report.items() if k not in ("samples", "text")})
+            cards.add_evaluation(lm.folder, report.card_record())
         except OSError as e:
             raise ModelError(f"{lm.folder}: could not record the evaluation in its card ({e}); "
                              "rerun without --record, or make the folder writable") from e
-    report["text"] = summary_text(report)
     return report
 
 
@@ -247,15 +298,15 @@ def framing_line(b: dict[str, Any]) -> str:
     return f"    {b['framing']:<9} {b['count']:>6,} {b['whole_correct']:>6,} {boxed:>6} {found:>5} {iou:>5}"
 
 
-def summary_text(report: dict[str, Any]) -> str:
-    m, d = report["metrics"], report["data"]
+def summary_text(report: Evaluation) -> str:
+    m, d = report.metrics, report.data
 
     def pct(v: float | None) -> str:
         return "  n/a" if v is None else f"{100 * v:5.1f}%"
 
-    lines = [f"model {report['model']}",
-             f"data  {d['path']} [{d['split']}] {d['count']:,} of {d['of']:,} images ({d['selection']}), "
-             f"{d['crop']} crop ({d['crop_meaning']}), {d['kind']}",
+    lines = [f"model {report.model}",
+             f"data  {d.path} [{d.split}] {d.count:,} of {d.of:,} images ({d.selection}), "
+             f"{d.crop} crop ({d.crop_meaning}), {d.kind}",
              f"whole-number accuracy          {pct(m['whole_number_accuracy'])}   (joint decoding)",
              f"  reading each head by argmax  {pct(m['whole_number_accuracy_argmax'])}",
              f"capstone per-position figure   {pct(m['capstone_per_position_accuracy'])}   "
@@ -270,7 +321,7 @@ def summary_text(report: dict[str, Any]) -> str:
              *_whole_photo_lines(m.get("whole_photo")),
              "length confusion (rows true 1-5, columns decoded 1-5):"]
     lines += ["  " + " ".join(f"{v:6d}" for v in row) for row in m["length_confusion"]["matrix"]]
-    for s in report.get("samples", [])[:64]:
+    for s in (report.samples or [])[:64]:
         mark = "ok " if s["correct"] else "BAD"
         alts = ", ".join(a["number"] for a in s["alternatives"][:2])
         lines.append(f"  {mark} {s['filename']:>12}  truth {s['truth']:>6}  read {s['prediction']:>6}  "
