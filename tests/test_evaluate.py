@@ -116,7 +116,7 @@ def test_evaluate_cli_json_and_shape_mismatch(tiny_store, model_folder, tmp_path
         evaluate(model_folder, capstone_store, progress=False, record=False)
 
 
-def test_whole_photo_evaluation_reads_the_original_photos(tmp_path, model_folder):
+def test_whole_photo_evaluation_reads_the_original_photos(tmp_path, model_folder, monkeypatch):
     """evaluate(whole_photo=True) reads each row's photo from the archive beside the store; its figures are
     exactly what predict() gives on those photos with the same localizer, and its IoU is against the row's
     digit boxes."""
@@ -150,7 +150,12 @@ def test_whole_photo_evaluation_reads_the_original_photos(tmp_path, model_folder
     finder = tmp_path / "localizer"
     model_io.save(architectures.build("localizer"), finder)
 
+    from svhn_api.data import store
+
+    opened, open_store = [], store._open
+    monkeypatch.setattr(store, "_open", lambda path: opened.append(path) or open_store(path))
     report = evaluate(model_folder, data, split="test", progress=False, whole_photo=True, localizer=finder)
+    assert len(opened) == 1   # the crops, the rows' photos and the data facts: one opening of the store
     w = report.metrics["whole_photo"]
     expected = predict(photos, model=model_folder, localizer=finder)
     assert w["count"] == 12 and w["missing"] == 0

@@ -4,6 +4,7 @@ through the archive's cached index (``archives.ArchiveIndex``), without unpackin
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from svhn_api.data.archives import read_image
 from svhn_api.data.images import load_image
 
 
-def find_archive(store: str | Path, source: str, extra_dirs: Sequence[str | Path] = ()) -> Path | None:
+def find_archive(store: str | os.PathLike[str], source: str, extra_dirs: Sequence[str | Path] = ()) -> Path | None:
     """The archive a store row came from (``<source>.tar.gz``), looked for next to the store (``archives/``
     beside it, as ``prepare`` lays them out) and in ``extra_dirs``; None when it is not on this machine."""
     store = Path(store)

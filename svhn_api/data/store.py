@@ -197,6 +197,9 @@ class OpenStore:
     def __fspath__(self) -> str:
         return str(self.path)
 
+    def __str__(self) -> str:
+        return str(self.path)
+
 
 Source = str | Path | OpenStore   # what the reading functions take: a store's path, or a store opened once
 

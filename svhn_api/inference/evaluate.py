@@ -182,7 +182,7 @@ def unsure_threshold(confidence: np.ndarray, right: np.ndarray, target: float = 
     return float(np.asarray(confidence)[order][k]), float(acc[k]), (k + 1) / len(order)
 
 
-def _read_split(lm: Any, data: str | Path, split: str, n_split: int, samples: int | None, seed: int,
+def _read_split(lm: Any, data: store.Source, split: str, n_split: int, samples: int | None, seed: int,
                 batch_size: int, progress: bool, on_progress: Callable[[int, int], None] | None,
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """The model's probabilities and the labels of ``samples`` random rows (drawn with ``seed``; their
@@ -205,7 +205,7 @@ def _read_split(lm: Any, data: str | Path, split: str, n_split: int, samples: in
     return probs, labels, np.arange(n_split), None
 
 
-def _whole_photo(lm: Any, data: str | Path, split: str, idx: np.ndarray, localizer: Any, probs: np.ndarray,
+def _whole_photo(lm: Any, data: store.Source, split: str, idx: np.ndarray, localizer: Any, probs: np.ndarray,
                  labels: np.ndarray, progress: bool) -> dict[str, Any]:
     """``whole_photo.whole_photo_metrics`` of the rows ``idx``, beside whether each was read right in its crop."""
     from tqdm import tqdm
@@ -241,19 +241,20 @@ def evaluate(model: Any = None, data: str | Path | None = None, split: str = "te
         raise ValueError("evaluate needs data=: a prepared store (.h5)")
     t0 = time.perf_counter()
     lm = model_io.load(model)
-    info = store.inspect(data)
-    if tuple(info.image_shape) != lm.input_shape:
-        raise ModelError(f"{lm.path}: reads {lm.input_shape} images but {data} holds {info.image_shape} "
-                         f"({info.crop} crop); use a store prepared with the crop the model was trained on")
-    n_split = info.counts.get(split, 0)
-    if split not in info.counts:
-        raise ModelError(f"{data}: no split {split!r}")
-    probs, labels, idx, names = _read_split(lm, data, split, n_split, samples, seed, batch_size, progress,
-                                            on_progress)
-    m = metrics(probs, labels, lm.none_terms)
-    if whole_photo:
-        m["whole_photo"] = _whole_photo(lm, data, split, idx, localizer, probs, labels, progress)
-    facts = provenance.data_facts(data, checksum=False)
+    with store.OpenStore(data) as opened:
+        info = store.inspect(opened)
+        if tuple(info.image_shape) != lm.input_shape:
+            raise ModelError(f"{lm.path}: reads {lm.input_shape} images but {data} holds {info.image_shape} "
+                             f"({info.crop} crop); use a store prepared with the crop the model was trained on")
+        n_split = info.counts.get(split, 0)
+        if split not in info.counts:
+            raise ModelError(f"{data}: no split {split!r}")
+        probs, labels, idx, names = _read_split(lm, opened, split, n_split, samples, seed, batch_size, progress,
+                                                on_progress)
+        m = metrics(probs, labels, lm.none_terms)
+        if whole_photo:
+            m["whole_photo"] = _whole_photo(lm, opened, split, idx, localizer, probs, labels, progress)
+        facts = provenance.data_facts(opened, checksum=False)
     report = Evaluation(
         model=paths.portable(lm.path),
         model_steps=lm.card.steps,

@@ -10,7 +10,6 @@ against the row's label and the box against the union of the row's digit boxes (
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,7 +48,7 @@ def by_framing(framing: Sequence[str], whole_right: Sequence[bool], ious: Sequen
     return out
 
 
-def whole_photo_metrics(reader: Any, data: str | Path, split: str, indices: np.ndarray, localizer: Any = None,
+def whole_photo_metrics(reader: Any, data: store.Source, split: str, indices: np.ndarray, localizer: Any = None,
                         on_batch: Callable[[int, int], None] | None = None,
                         boxed_right: np.ndarray | None = None) -> dict[str, Any]:
     """Whole-number accuracy reading each row's original photo whole (the localizer finds the number), and
