@@ -7,7 +7,7 @@ import os
 import re
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TypeAlias
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -18,7 +18,11 @@ MAX_PIXELS = 40_000_000  # a 40-megapixel photo; anything larger is refused as a
 MAX_BYTES = 50 * 1024 * 1024
 
 
-def input_name(source: Any) -> str:
+# What can be read: a file's path, its bytes, a PIL image or a numpy array (HxW, HxWx1, HxWx3 or HxWx4).
+ImageSource: TypeAlias = str | os.PathLike[str] | bytes | bytearray | memoryview | Image.Image | np.ndarray
+
+
+def input_name(source: object) -> str:
     """A short label naming an input (a path, ``<123 bytes>``, ``<array (H, W, 3) uint8>``) for error messages."""
     if isinstance(source, str | os.PathLike):
         return str(source)
@@ -80,7 +84,7 @@ def _decode(data: bytes, name: str) -> Image.Image:
     return img
 
 
-def load_image(source: Any, name: str | None = None) -> Image.Image:
+def load_image(source: ImageSource, name: str | None = None) -> Image.Image:
     """Any supported input (path, bytes, PIL image, numpy array) as an RGB PIL image. Errors name the input
     as ``name`` (e.g. an upload's file name), else as ``input_name(source)``."""
     name = name or input_name(source)
@@ -97,7 +101,7 @@ def load_image(source: Any, name: str | None = None) -> Image.Image:
     return to_rgb(img)
 
 
-def decoded_or_error(source: Any, name: str | None = None) -> Image.Image | str:
+def decoded_or_error(source: ImageSource, name: str | None = None) -> Image.Image | str:
     """``load_image(source)``, or the message of its ``ImageError``: for callers that read every good input
     and report each bad one."""
     try:

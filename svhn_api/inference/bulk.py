@@ -22,13 +22,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from svhn_api import paths
 from svhn_api.errors import SVHNError
 from svhn_api.models.runtime import one_thread_per_call
+
+if TYPE_CHECKING:
+    from svhn_api.models.io import ModelOption, ModelSource
 
 FIELDS = ("path", "number", "confidence", "unsure", "box", "error")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -175,8 +178,8 @@ class _Writer:
         self.file.close()
 
 
-def read_batch(photos: Sequence[Photo], reader: Any, localizer: Any, decoded: Sequence[Any] | None = None,
-               digits: Any = None) -> list[dict[str, Any]]:
+def read_batch(photos: Sequence[Photo], reader: ModelSource | None, localizer: ModelOption,
+               decoded: Sequence[Any] | None = None, digits: ModelOption = None) -> list[dict[str, Any]]:
     """The rows of one batch: each photo decoded (unless ``decoded`` gives the results of ``_decode``) and
     read by ``predict``, in order."""
     from svhn_api.inference.predict import predict
@@ -246,9 +249,10 @@ def _check_models(model: Any, *helpers: Any) -> None:
             resolve(helper)
 
 
-def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *, model: Any = None,
-                localizer: Any = None, fmt: str | None = None, batch_size: int = 256, workers: int | None = None,
-                progress: bool = True, scheduler: str | None = None, digits: Any = None) -> ReadSummary:
+def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
+                model: ModelSource | None = None, localizer: ModelOption = None, fmt: str | None = None,
+                batch_size: int = 256, workers: int | None = None, progress: bool = True,
+                scheduler: str | None = None, digits: ModelOption = None) -> ReadSummary:
     """Read every photo of ``inputs`` into ``out`` (see the module's docstring); returns what was done.
 
     ``model``/``localizer``/``digits`` as for ``predict`` (``localizer=False``: read each photo whole;
@@ -277,10 +281,10 @@ def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike
         from svhn_api.models.io import load
 
         reader = load(model)
-        finder = load(localizer) if localizer not in (None, False) else localizer
-        remote_finder = str(Path(finder.path).resolve()) if finder not in (None, False) else finder
+        remote_finder = localizer if localizer is None or localizer is False else str(
+            Path(load(localizer).path).resolve())
         digits = digits if digits is not None else paths.default_digits()
-        remote_digits = str(Path(load(digits).path).resolve()) if digits not in (None, False) else False
+        remote_digits = False if digits is None or digits is False else str(Path(load(digits).path).resolve())
         batches = _on_cluster(todo(), batch_size, str(Path(reader.path).resolve()), remote_finder, remote_digits,
                               scheduler)
     writer = _Writer(out, fmt)

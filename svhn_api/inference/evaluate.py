@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from svhn_api.inference.decode import argmax_rows, decode_batch, topk
 from svhn_api.labels import LABEL_DTYPE, LABEL_WIDTH, MAX_DIGITS, N_HEADS, OUTPUT_SHAPE, row_to_number
 from svhn_api.models import card as cards
 from svhn_api.models import provenance
+
+if TYPE_CHECKING:
+    from svhn_api.models.io import ModelSource
 
 COVERAGE_POINTS = tuple(round(c, 2) for c in np.arange(0.05, 1.0001, 0.05))
 CAPSTONE_DEFINITION = (f"mean over the {N_HEADS} heads (length, positions 1-{MAX_DIGITS} with 'no digit' as a "
@@ -220,10 +223,10 @@ def _whole_photo(lm: Any, data: store.Source, split: str, idx: np.ndarray, local
                                    boxed_right=np.all(decoded == labels, axis=1))
 
 
-def evaluate(model: Any = None, data: str | Path | None = None, split: str = "test", samples: int | None = None,
-             seed: int = 0, progress: bool = True, *, batch_size: int = 256, record: bool = False,
-             on_progress: Callable[[int, int], None] | None = None, whole_photo: bool = False,
-             localizer: Any = None) -> Evaluation:
+def evaluate(model: ModelSource | None = None, data: str | Path | None = None, split: str = "test",
+             samples: int | None = None, seed: int = 0, progress: bool = True, *, batch_size: int = 256,
+             record: bool = False, on_progress: Callable[[int, int], None] | None = None, whole_photo: bool = False,
+             localizer: ModelSource | None = None) -> Evaluation:
     """Evaluate ``model`` (folder, .keras file, or None for the shipped one) on ``split`` of the store ``data``.
 
     ``samples=64``: 64 random rows (drawn with ``seed``) listed with prediction and truth; otherwise the

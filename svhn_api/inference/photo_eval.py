@@ -10,7 +10,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,10 +19,15 @@ from svhn_api.boxes import Box, box_iou, union
 from svhn_api.inference import whole_photo
 from svhn_api.inference.evaluate import framing_line
 
+if TYPE_CHECKING:
+    from svhn_api.data.images import ImageSource
+    from svhn_api.models.io import LoadedModel, ModelOption, ModelSource
 
-def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequence[Box | None] | None = None,
-                    *, model: Any = None, data: dict[str, Any] | None = None, batch: int = 64,
-                    record: bool = False, localizer: Any = False, detector: Any = None, digits: Any = None,
+
+def evaluate_photos(images: Sequence[ImageSource], numbers: Sequence[str], boxes: Sequence[Box | None] | None = None,
+                    *, model: ModelSource | None = None, data: dict[str, Any] | None = None, batch: int = 64,
+                    record: bool = False, localizer: ModelOption = False, detector: ModelOption = None,
+                    digits: ModelOption = None,
                     truth_boxes: Sequence[Box] | None = None) -> dict[str, Any]:
     """Accuracy of the model's readings of ``images`` against ``numbers``.
 
@@ -47,8 +52,9 @@ def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequen
     rows: list[dict[str, Any]] = [{"truth": t, "prediction": p.number, "confidence": round(p.confidence, 4),
                                    "correct": p.number == t, "box": p.box} for t, p in zip(numbers, preds, strict=True)]
     reader = {"model": paths.portable(lm.path)}
-    if _used(digits, paths.default_digits):
-        reader["digits"] = paths.portable(model_io.load(paths.default_digits() if digits is None else digits).path)
+    classifier = paths.default_digits() if digits is None else digits
+    if classifier is not None and classifier is not False:
+        reader["digits"] = paths.portable(model_io.load(classifier).path)
     right = sum(r["correct"] for r in rows)
     metrics: dict[str, Any] = {"whole_number_accuracy": round(right / len(rows), 6) if rows else None,
                                "correct": right, "count": len(rows)}
@@ -65,8 +71,8 @@ def evaluate_photos(images: Sequence[Any], numbers: Sequence[str], boxes: Sequen
     return report
 
 
-def classifier_alone(images: Sequence[Any], numbers: Sequence[str], boxes: Sequence[Box | None],
-                     lengths: Sequence[int], digits: Any = None) -> dict[str, Any]:
+def classifier_alone(images: Sequence[ImageSource], numbers: Sequence[str], boxes: Sequence[Box | None],
+                     lengths: Sequence[int], digits: ModelSource | None = None) -> dict[str, Any]:
     """The digit classifier alone: each box (the whole photo for None) cut into ``lengths[i]`` equal slots (it
     has no length of its own: give the reader's), each slot read as its most probable digit."""
     from svhn_api.data.images import load_image
@@ -88,7 +94,7 @@ def classifier_alone(images: Sequence[Any], numbers: Sequence[str], boxes: Seque
                         "count": len(rows)}}
 
 
-def record_in_card(model: Any, report: dict[str, Any]) -> None:
+def record_in_card(model: LoadedModel, report: dict[str, Any]) -> None:
     """Append ``report`` (less its rows) to the card of ``model`` (a loaded model), when it has one."""
     from svhn_api.models import card as cards
 
@@ -154,8 +160,9 @@ def photo_sets(root: str | Path, split: str | Path | None = None,
     return out
 
 
-def evaluate_real_svhn(root: str | Path, model: Any = None, record: bool = False, localizer: Any = None,
-                       split: str | Path | None = None, detector: Any = None, digits: Any = None,
+def evaluate_real_svhn(root: str | Path, model: ModelSource | None = None, record: bool = False,
+                       localizer: ModelOption = None, split: str | Path | None = None, detector: ModelOption = None,
+                       digits: ModelOption = None,
                        ) -> dict[str, dict[str, Any]]:
     """The real-image measurements on a folder laid out like ``../shared/svhn-real``: each of ``photo_sets``
     with its ground-truth union box (+30%) and whole (found by ``localizer`` and ``detector``, as ``predict``

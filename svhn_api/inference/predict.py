@@ -23,14 +23,14 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args, overload
+from typing import Any, Literal, TypeVar, get_args, overload
 
 import numpy as np
 from PIL import Image
 
 from svhn_api import paths
 from svhn_api.boxes import Box, as_box, clip
-from svhn_api.data.images import input_name, load_image
+from svhn_api.data.images import ImageSource, input_name, load_image
 from svhn_api.data.preprocess import crop_union
 from svhn_api.errors import BoxWarning, ImageError, ModelError
 from svhn_api.inference.decode import decode_batch, topk
@@ -38,10 +38,11 @@ from svhn_api.inference.digit_slots import combine, slot_requests
 from svhn_api.inference.locate import SEARCH_BELOW, agreement, candidates, looks, search_windows
 from svhn_api.labels import row_to_number
 from svhn_api.models.digits import digit_crop
-from svhn_api.models.io import KINDS, load
+from svhn_api.models.io import KINDS, ModelOption, ModelSource, load
 
 __all__ = ["Prediction", "predict", "model_input"]
 Errors = Literal["raise", "return"]
+AnyImage = TypeVar("AnyImage", bound=ImageSource)   # a list of paths, or of PIL images, ... is many images
 ERRORS = get_args(Errors)
 
 
@@ -163,7 +164,7 @@ def _crop(img: Image.Image, shape: tuple[int, int, int], box: Box | None, name: 
     return arr
 
 
-def model_input(source: Any, shape: tuple[int, int, int], box: Box | None = None, name: str | None = None,
+def model_input(source: ImageSource, shape: tuple[int, int, int], box: Box | None = None, name: str | None = None,
                 ) -> np.ndarray:
     """One input as the uint8 array the model reads: the (expanded) box or whole image at ``shape``.
     ``name`` names the input in errors (default: ``images.input_name(source)``)."""
@@ -172,11 +173,6 @@ def model_input(source: Any, shape: tuple[int, int, int], box: Box | None = None
     if box is not None:
         box = _check_box(box, img.size, name, stacklevel=2)
     return _crop(img, shape, box, name)
-
-
-def _is_single(images: Any) -> bool:
-    """Lists and tuples are many images; anything else (path, bytes, PIL image, array) is one."""
-    return not isinstance(images, list | tuple)
 
 
 def _box_list(items: list[Any], boxes: Any, single: bool) -> list[Any]:
@@ -199,21 +195,22 @@ def _labels(items: list[Any], names: Sequence[str | None] | None) -> list[str]:
 
 
 @overload
-def predict(images: list[Any] | tuple[Any, ...], model: Any = None, boxes: Sequence[Box | None] | None = None,
-            top: int = 5, localizer: Any = None, errors: Errors = "raise",
-            names: Sequence[str | None] | None = None, search: bool = True, detector: Any = None,
-            digits: Any = None) -> list[Prediction]: ...
+def predict(images: list[AnyImage] | tuple[AnyImage, ...], model: ModelSource | None = None,
+            boxes: Sequence[Box | None] | None = None, top: int = 5, localizer: ModelOption = None,
+            errors: Errors = "raise", names: Sequence[str | None] | None = None, search: bool = True,
+            detector: ModelOption = None, digits: ModelOption = None) -> list[Prediction]: ...
 
 
 @overload
-def predict(images: Any, model: Any = None, boxes: Box | None = None, top: int = 5, localizer: Any = None,
+def predict(images: ImageSource, model: ModelSource | None = None, boxes: Box | None = None, top: int = 5,
+            localizer: ModelOption = None, errors: Errors = "raise", names: Sequence[str | None] | None = None,
+            search: bool = True, detector: ModelOption = None, digits: ModelOption = None) -> Prediction: ...
+
+
+def predict(images: ImageSource | list[AnyImage] | tuple[AnyImage, ...], model: ModelSource | None = None,
+            boxes: Sequence[Box | None] | Box | None = None, top: int = 5, localizer: ModelOption = None,
             errors: Errors = "raise", names: Sequence[str | None] | None = None, search: bool = True,
-            detector: Any = None, digits: Any = None) -> Prediction: ...
-
-
-def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | None = None,
-            top: int = 5, localizer: Any = None, errors: Errors = "raise", names: Sequence[str | None] | None = None,
-            search: bool = True, detector: Any = None, digits: Any = None) -> Prediction | list[Prediction]:
+            detector: ModelOption = None, digits: ModelOption = None) -> Prediction | list[Prediction]:
     """Read the number in one image (returns a ``Prediction``) or a list of images (returns a list).
 
     ``top``: how many readings to consider; ``alternatives`` holds the ``top - 1`` after the best.
@@ -235,8 +232,8 @@ def predict(images: Any, model: Any = None, boxes: Sequence[Box | None] | Box | 
     if errors not in ERRORS:
         raise ValueError(f"errors={errors!r}: choose 'raise' (a bad input raises ImageError) or 'return' "
                          "(a bad input gives a Prediction with its error)")
-    single = _is_single(images)
-    items = [images] if single else list(images)
+    items: list[ImageSource] = list(images) if isinstance(images, list | tuple) else [images]
+    single = not isinstance(images, list | tuple)   # anything else (path, bytes, PIL image, array) is one image
     box_list = _box_list(items, boxes, single)
     if not items:
         return []
@@ -389,7 +386,8 @@ def _choose(lm: Any, inputs: list[_Input], top: int) -> None:
         one.found, one.reading = _agreed(cands)
 
 
-def runtimes(model: Any = None, localizer: Any = None, digits: Any = None) -> dict[str, str]:
+def runtimes(model: ModelSource | None = None, localizer: ModelOption = None, digits: ModelOption = None,
+             ) -> dict[str, str]:
     """What runs each model ``predict`` uses with these arguments (``"onnxruntime"`` or ``"keras"``); loads them,
     from the cache when they already ran."""
     roles = {"reader": model, "localizer": paths.default_localizer() if localizer is None else localizer,

@@ -10,7 +10,7 @@ against the row's label and the box against the union of the row's digit boxes (
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from svhn_api.data import store
 from svhn_api.data.photos import find_archive, original_photo
 from svhn_api.errors import DataError, ModelError
 from svhn_api.labels import row_to_number
+
+if TYPE_CHECKING:
+    from svhn_api.models.io import LoadedModel, ModelSource
 
 BATCH = 64
 # How large the number is in the photo: union-box height / photo height, in these buckets (upper bounds).
@@ -48,7 +51,8 @@ def by_framing(framing: Sequence[str], whole_right: Sequence[bool], ious: Sequen
     return out
 
 
-def whole_photo_metrics(reader: Any, data: store.Source, split: str, indices: np.ndarray, localizer: Any = None,
+def whole_photo_metrics(reader: LoadedModel, data: store.Source, split: str, indices: np.ndarray,
+                        localizer: ModelSource | None = None,
                         on_batch: Callable[[int, int], None] | None = None,
                         boxed_right: np.ndarray | None = None) -> dict[str, Any]:
     """Whole-number accuracy reading each row's original photo whole (the localizer finds the number), and

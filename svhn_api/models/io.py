@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 
@@ -150,7 +150,11 @@ def resolve(model: str | os.PathLike | None) -> tuple[Path, Path | None]:
     raise ModelError(f"{path}: no such model; give a model folder (with {MODEL_FILE}) or a .keras file")
 
 
-def load(model: str | os.PathLike | LoadedModel | None = None, runtime: runtimes.Runtime | None = None,
+ModelSource: TypeAlias = str | os.PathLike[str] | LoadedModel   # a model folder, a .keras file, or one loaded
+ModelOption: TypeAlias = ModelSource | Literal[False] | None     # a helper model: None: the default one; False: none
+
+
+def load(model: ModelSource | None = None, runtime: runtimes.Runtime | None = None,
          ) -> LoadedModel:
     """Load (once per file version, then from the in-process cache) a model folder or .keras file; an
     in-memory Keras model is wrapped as it is. ``runtime``: None (``runtime.choose``: ONNX Runtime on a current
