@@ -330,11 +330,11 @@ def _read(lm: Any, arrays: list[np.ndarray], top: int) -> list[Prediction]:
         return []
     probs = lm.probabilities(np.stack(arrays))
     rows, conf = decode_batch(probs, lm.none_terms)
+    threshold = lm.card.decode.unsure_below
     out = []
     for p, row, c in zip(probs, rows, conf, strict=True):
         best = row_to_number(row)
         alts = [] if top <= 1 else [(n, s) for n, s in topk(p, top, lm.none_terms) if n != best][:top - 1]
-        threshold = lm.card.decode.unsure_below
         out.append(Prediction(best, float(c), p, alts, unsure=threshold is not None and float(c) < threshold))
     return out
 
@@ -394,8 +394,6 @@ def runtimes(model: ModelSource | None = None, localizer: ModelOption = None, di
              "digits": paths.default_digits() if digits is None else digits}
     return {role: load(m).runtime for role, m in roles.items()
             if m is not False and (m is not None or role == "reader")}
-
-
 
 
 def _model_for(model: Any, task: str, how: str) -> Any:
