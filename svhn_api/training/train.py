@@ -69,7 +69,6 @@ class Plan:
     image_shape: tuple[int, ...]
     crop: str
     config: dict[str, Any]       # settings.identity: what must match for a rerun to continue the run
-    batch_size: int              # settings.batch_size, resolved
     data_facts: dict[str, Any]   # what the card says about the store
     per_epoch: int
     n_val: int
@@ -77,6 +76,10 @@ class Plan:
     @property
     def architecture(self) -> str:
         return self.settings.model
+
+    @property
+    def batch_size(self) -> int:
+        return self.settings.batch_size or 0   # resolved: the recipe's when none was given
 
     @property
     def none_terms(self) -> bool:
@@ -246,10 +249,10 @@ def _plan(data: store.OpenStore, settings: TrainSettings, devices: int) -> Plan:
     if paths.is_shipped(folder):
         raise ModelError(f"{folder}: the shipped models are read-only; train into another folder "
                          f"(the default is {paths.runs_dir()}/<name>)")
-    facts, batch_size = provenance.data_facts(data), settings.batch_size or 0
+    facts = provenance.data_facts(data)
     return Plan(settings, data, folder, goal, tuple(info.image_shape), info.crop,
-                settings.identity(facts["sha256"], devices), batch_size, facts,
-                steps_per_epoch(data, batch_size, settings.limit),
+                settings.identity(facts["sha256"], devices), facts,
+                steps_per_epoch(data, settings.batch_size or 0, settings.limit),
                 min(info.counts.get("validation", 0), settings.val_limit or 1 << 62))
 
 
