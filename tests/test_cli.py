@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -267,3 +268,25 @@ def test_default_locations_follow_svhn_data(tmp_path):
     out = subprocess.run([sys.executable, "-m", "svhn_api", "prepare", "--no-download"], capture_output=True,
                          text=True, timeout=60, env=env, cwd=tmp_path)
     assert out.returncode == 2 and str((tmp_path / "elsewhere" / "archives").resolve()) in out.stderr, out.stderr
+
+
+def test_onnx_runtime_prints_no_telemetry_warning_where_home_cannot_be_written(tmp_path):
+    """ONNX Runtime writes a telemetry device ID under ~/.cache when it is imported, and warns on stderr where it
+    cannot ("Failed to persist telemetry device ID"), as in the Docker image: the library turns its telemetry off,
+    so a run prints only its reading (``HOME`` is a file here, so nothing can be made under it, even as root)."""
+    import numpy as np
+
+    from tests.conftest import draw_number
+
+    img, _ = draw_number("31", np.random.default_rng(0))
+    img.save(tmp_path / "31.png")
+    (tmp_path / "home").write_text("a file, not a folder: no ~/.cache can be made in it")
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_CACHE_HOME", "ORT_DISABLE_TELEMETRY", "SVHN_MODEL",
+                                                            "SVHN_RUNTIME")}
+    env["HOME"] = str(tmp_path / "home")
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+    out = subprocess.run([sys.executable, "-m", "svhn_api", "predict", "31.png", "--whole-image", "--json"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    assert set(json.loads(out.stdout.splitlines()[-1])[0]["runtime"].values()) == {"onnxruntime"}
+    assert "telemetry" not in out.stderr and out.stderr == "", out.stderr

@@ -39,7 +39,20 @@ KERAS_FILE = "model.keras"
 TOLERANCE = 1e-4          # the largest output difference an exported sibling may show
 ENV = "SVHN_RUNTIME"
 CHOICES = ("auto", "onnx", "keras")
+TELEMETRY_ENV = "ORT_DISABLE_TELEMETRY"
 _THREADS: ContextVar[int | None] = ContextVar("svhn_onnx_threads", default=None)
+
+
+def _onnxruntime() -> Any:
+    """``onnxruntime``, imported with its telemetry off (``$ORT_DISABLE_TELEMETRY=1`` unless the environment says
+    otherwise): on import it would otherwise write a device ID under ``~/.cache`` and, where that folder cannot
+    be written (a read-only or missing home, as in the Docker image), print "Failed to persist telemetry device
+    ID" on stderr in every run. The variable is read when onnxruntime is first imported, so it is set here,
+    the one place the library imports it."""
+    os.environ.setdefault(TELEMETRY_ENV, "1")
+    import onnxruntime
+
+    return onnxruntime
 
 
 def onnxruntime_installed() -> bool:
@@ -103,8 +116,7 @@ def one_thread_per_call() -> Iterator[None]:
 def session(path: Path, intra_op: int | None = None) -> Any:
     """An ONNX Runtime session on ``path`` (CPU, ``intra_op`` threads (default ``threads()``), not left spinning
     between calls)."""
-    import onnxruntime as ort
-
+    ort = _onnxruntime()
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = intra_op or threads()
     opts.inter_op_num_threads = 1
