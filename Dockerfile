@@ -3,6 +3,7 @@
 #
 #   docker build -t svhn-reader .
 #   docker run -p 8501:8501 svhn-reader                                    # or -e PORT=9000 -p 9000:9000
+#   docker run --rm -v "$PWD:/photos:ro" svhn-reader svhn predict /photos/photo.png    # the CLI (or docker exec)
 #   mkdir -p data && docker run -p 8501:8501 --user "$(id -u):$(id -g)" -v "$PWD/data:/app/data" svhn-reader
 #
 # The last form keeps the data folder on the host (and shows your own prepared stores): --user makes the
@@ -42,8 +43,14 @@ COPY svhn_api ./svhn_api
 COPY dashboard ./dashboard
 COPY artifacts ./artifacts
 
-# The embedded synthetic sample, prepared once here rather than in every new container.
-RUN SVHN_DATA=/app/sample python3 -m svhn_api prepare --source synthetic --json > /dev/null \
+# The `svhn` command (`docker exec CONTAINER svhn predict photo.png`): the project installed in place (editable:
+# the one copy in /app serves both the dashboard and the command), without its dependencies (the lock's are
+# there). Its build requirement (pyproject's setuptools>=68) comes in pip's isolated build environment, so this
+# works whether or not the lock pins setuptools, and leaves nothing of the build in the image.
+# Then the embedded synthetic sample, prepared once here rather than in every new container.
+RUN python3 -m pip install -q --no-deps -e . \
+    && svhn --help > /dev/null \
+    && SVHN_DATA=/app/sample svhn prepare --source synthetic --json > /dev/null \
     && useradd --create-home --uid 10001 app \
     && mkdir -p /app/data && chown app /app/data && chmod 1777 /app/data
 USER app

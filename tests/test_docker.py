@@ -90,6 +90,8 @@ def test_the_image_runs_the_dashboard_with_a_host_data_folder(image, tmp_path):
         assert store.stat().st_uid == os.getuid()
         health = docker("inspect", "--format", "{{.Config.User}} {{.Config.Healthcheck.Test}}", container).stdout
         assert "_stcore/health" in health
+        cli = docker("exec", container, "svhn", "--help", check=False)   # the command is on PATH in the container
+        assert cli.returncode == 0 and cli.stdout.startswith("usage: svhn [-h] command"), cli.stdout + cli.stderr
     finally:
         docker("stop", "-t", "5", container, check=False)
 
@@ -126,11 +128,37 @@ def test_the_image_reads_as_the_keras_path_does(image, tmp_path, monkeypatch):
         img.save(tmp_path / f"{number}.png")
         names.append(f"{number}.png")
     tmp_path.chmod(0o755)
-    out = docker("run", "--rm", "-v", f"{tmp_path}:/photos:ro", image, "python3", "-m", "svhn_api", "predict",
+    out = docker("run", "--rm", "-v", f"{tmp_path}:/photos:ro", image, "svhn", "predict",
                  *(f"/photos/{n}" for n in names), "--json", timeout=300)
     got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert out.stderr == "", out.stderr   # e.g. no "Failed to persist telemetry device ID" from ONNX Runtime
     monkeypatch.setenv("SVHN_RUNTIME", "keras")
     expected = predict([tmp_path / n for n in names])
     for g, e in zip(got, expected, strict=True):
         assert set(g["runtime"].values()) == {"onnxruntime"}
         assert g["number"] == e.number and abs(g["confidence"] - e.confidence) <= 1e-3, (g, e)
+
+
+def test_the_svhn_command_is_on_path_and_prints_only_its_readings(image, tmp_path):
+    """``docker run IMAGE svhn ...`` (and ``docker exec``) runs the CLI of the project installed in the image, in
+    place (the one copy in /app), and a run prints nothing on stderr: ONNX Runtime's telemetry, which warns that
+    it cannot persist a device ID, is off (with it on, the warning is there: the check is not vacuous)."""
+    import numpy as np
+
+    from tests.conftest import draw_number
+
+    img, _ = draw_number("508", np.random.default_rng(3))
+    img.save(tmp_path / "508.png")
+    tmp_path.chmod(0o755)
+    (tmp_path / "508.png").chmod(0o644)
+    where = docker("run", "--rm", image, "sh", "-c", "command -v svhn && svhn --help && python3 -c "
+                   "'import svhn_api; print(svhn_api.__file__)'").stdout.splitlines()
+    assert where[0].endswith("/bin/svhn") and where[1].startswith("usage: svhn [-h] command"), where
+    assert where[-1] == "/app/svhn_api/__init__.py"
+    for env, telemetry in (((), False), (("-e", "ORT_DISABLE_TELEMETRY=0"), True)):
+        out = docker("run", "--rm", *env, "-v", f"{tmp_path}:/photos:ro", image, "svhn", "predict",
+                     "/photos/508.png", timeout=300, check=False)
+        assert out.returncode == 0 and out.stdout.startswith("/photos/508.png: "), out.stdout + out.stderr
+        assert ("Failed to persist telemetry device ID" in out.stderr) == telemetry, out.stderr
+        if not telemetry:
+            assert out.stderr == "", out.stderr
