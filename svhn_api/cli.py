@@ -270,7 +270,12 @@ def cmd_predict(a: argparse.Namespace) -> int:
             print(_reading(r), flush=True)
     if a.json:
         _emit(rows, True, "")
-    return 1 if any(r["error"] is not None for r in rows) else 0
+    failed = sum(r["error"] is not None for r in rows)
+    return 0 if not failed else 2 if failed == len(rows) else 1    # 2: none could be read (e.g. each box outside)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def cmd_read(a: argparse.Namespace) -> int:
@@ -280,12 +285,14 @@ def cmd_read(a: argparse.Namespace) -> int:
                           fmt=a.format, batch_size=a.batch_size, workers=a.workers, progress=not a.json,
                           scheduler=a.scheduler, digits=False if a.no_digits else None)
     ran = " and ".join(sorted(set(summary.runtime.values())))
-    text = (f"{summary.read:,} photos read into {a.out} in {summary.seconds:.1f} s "
+    text = (f"{_count(summary.read, 'photo')} read into {a.out} in {summary.seconds:.1f} s "
             f"({summary.per_second:,.0f} photos/s{', on ' + ran if ran else ''})"
             + (f"; {summary.failed:,} could not be read (see their rows)" if summary.failed else "")
             + (f"; {summary.skipped:,} already there, skipped" if summary.skipped else ""))
+    for why in summary.unread_inputs:   # named, but no photo there: said, not only left to a row
+        print(f"warning: {why}", file=sys.stderr)
     _emit({**summary.__dict__, "per_second": round(summary.per_second, 1)}, a.json, text)
-    return 1 if summary.failed else 0
+    return 1 if summary.failed or summary.unread_inputs else 0
 
 
 def cmd_export(a: argparse.Namespace) -> int:
@@ -404,8 +411,8 @@ def _add_evaluate(sub: Any) -> None:
 def _add_predict(sub: Any) -> None:
     q = sub.add_parser("predict", help="read the house number in one or more images",
                        epilog="Every image that can be read is read; each one that cannot is reported on stderr "
-                       "(error: <image>: why). Exit status: 0 all read, 1 some could not be read, 2 a usage "
-                       "error (nothing read).")
+                       "(error: <image>: why). Exit status: 0 all read, 1 some could not be read, 2 none could be "
+                       "read, or a usage error.")
     q.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
     q.add_argument("--box", type=_box, help="the number's region left,top,width,height in pixels (applied to "
                    "every image; a box partly outside an image is clipped, with a warning); without it the "
@@ -419,8 +426,10 @@ def _add_read(sub: Any) -> None:
     q = sub.add_parser("read", help="read many photos (files, folders, globs, .tar.gz archives) into a CSV or "
                        "JSON Lines file; rerun to resume",
                        epilog="One row per photo: path, number, confidence, unsure, box, error. Photos already in "
-                       "--out are skipped, so the same command resumes an interrupted run. Exit status: 0 all "
-                       "read, 1 some could not be read (their rows say why), 2 a usage error.")
+                       "--out are skipped, so the same command resumes an interrupted run. A damaged archive is a row "
+                       "too; an input with no photo (not found, a folder without photos) is named on stderr. Exit "
+                       "status: 0 all read, 1 some could not be read (their rows say why) or an input held no "
+                       "photo, 2 nothing to read or a usage error.")
     q.add_argument("inputs", nargs="+", help="image files, folders (searched recursively), glob patterns "
                    "(quote them) or .tar.gz archives of images")
     q.add_argument("--out", required=True, help="results file: .csv, or .jsonl for JSON Lines (appended to)")

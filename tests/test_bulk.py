@@ -11,7 +11,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from svhn_api.errors import ArchiveError, SVHNError
+from svhn_api.errors import SVHNError
 from tests.conftest import draw_number
 
 pytestmark = pytest.mark.slow
@@ -119,8 +119,10 @@ def test_a_malicious_archive_is_refused_and_a_foreign_file_is_not_overwritten(tm
 
     evil = tmp_path / "evil.tar.gz"
     _tar(evil, {"../escape.png": _png("1", 0)})
-    with pytest.raises(ArchiveError, match="evil.tar.gz"):
-        read_photos([evil], tmp_path / "r.csv", model=model_folder, localizer=False, progress=False)
+    summary = read_photos([evil], tmp_path / "r.csv", model=model_folder, localizer=False, progress=False)
+    [row] = _rows(tmp_path / "r.csv")
+    assert (summary.read, summary.failed) == (1, 1) and row["path"] == str(evil)
+    assert row["error"].startswith(f"{evil}: refusing member '../escape.png': it has a '..' path component")
     for name, text in (("notes.jsonl", "my own notes\n"), ("notes.csv", "a,b\n1,2\nno newline at the end")):
         foreign = tmp_path / name
         foreign.write_text(text)
@@ -158,3 +160,57 @@ def test_read_without_the_digit_classifier_gives_the_readers_own_readings(inputs
     alone = predict(photos, model=model_folder, localizer=False, digits=False)
     assert [r["number"] for r in rows] == [p.number for p in alone]
     assert [float(r["confidence"]) for r in rows] == pytest.approx([p.confidence for p in alone], abs=1e-5)
+
+
+def test_a_damaged_or_refused_archive_is_one_error_row_and_the_other_inputs_are_read(tmp_path, model_folder):
+    """A truncated, a corrupt and a malicious archive in a batch: each is a row naming it, with advice for a batch
+    (not `prepare`'s "re-download it"); the photos before the fault and every other input are read."""
+    from svhn_api.inference.bulk import read_photos
+
+    big = {f"set/{i}.png": _png(str(100 + i), i) + bytes(30_000) for i in range(4)}   # room to cut in the middle
+    _tar(tmp_path / "whole.tar.gz", big)
+    whole = (tmp_path / "whole.tar.gz").read_bytes()
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(whole[:len(whole) * 3 // 4])
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(b"not a gzip stream")
+    evil = tmp_path / "evil.tar.gz"
+    _tar(evil, {"ok.png": _png("5", 1), "../evil.png": _png("6", 2), "after.png": _png("7", 3)})
+    photo = tmp_path / "house.png"
+    photo.write_bytes(_png("42", 4))
+    out = tmp_path / "r.csv"
+    summary = read_photos([cut, junk, evil, photo], out, model=model_folder, localizer=False, progress=False)
+    rows = {r["path"]: r for r in _rows(out)}
+    members = [p for p in rows if p.startswith(f"{cut}:")]
+    assert 1 <= len(members) < 4 and all(not rows[p]["error"] for p in members)   # those before the cut: read
+    assert not rows[f"{evil}:ok.png"]["error"] and f"{evil}:after.png" not in rows
+    assert not rows[str(photo)]["error"] and rows[str(photo)]["number"]
+    assert rows[str(cut)]["error"].startswith(f"{cut}: corrupt or truncated")
+    assert rows[str(junk)]["error"].startswith(f"{junk}: corrupt or truncated")
+    assert rows[str(evil)]["error"].startswith(f"{evil}: refusing member '../evil.png'")
+    for archive in (cut, junk, evil):
+        error = rows[str(archive)]["error"]
+        assert "prepare" not in error and "download" not in error and "SVHN" not in error, error
+        assert "repair or re-create the archive" in error and "run the same command again" in error, error
+    assert summary.failed == 3 and summary.read == len(rows) == len(members) + 5
+    again = read_photos([cut, junk, evil, photo], out, model=model_folder, localizer=False, progress=False)
+    assert (again.read, again.skipped) == (0, len(rows))   # a rerun doubles nothing
+
+
+def test_cli_read_says_which_inputs_named_no_photo(tmp_path, model_folder, capsys):
+    from svhn_api.cli import main
+
+    photo = tmp_path / "house.png"
+    photo.write_bytes(_png("42", 4))
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "r.csv"
+    argv = ["read", str(photo), str(tmp_path / "empty"), str(tmp_path / "gone"), "--out", str(out), "--model",
+            str(model_folder), "--whole-image"]
+    for _ in range(2):   # and the same on a rerun, when nothing is left to read
+        assert main(argv) == 1
+        captured = capsys.readouterr()
+        assert f"warning: {tmp_path / 'empty'}: a folder without photos (read looks for .png" in captured.err
+        assert f"warning: {tmp_path / 'gone'}: not found (no such file or folder)" in captured.err
+    assert main(["read", str(photo), "--out", str(tmp_path / "one.csv"), "--model", str(model_folder),
+                 "--whole-image"]) == 0
+    assert capsys.readouterr().out.startswith(f"1 photo read into {tmp_path / 'one.csv'} in ")

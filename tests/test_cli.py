@@ -91,9 +91,12 @@ def test_bad_inputs_are_reported_before_any_backend_is_imported(tmp_path, argv, 
     assert out.stderr.startswith(message) and "Traceback" not in out.stderr, out.stderr
 
 
+ROOT = Path(__file__).resolve().parents[1]
 RESULTS_HEADER = "path,number,confidence,unsure,box,error\n"
 FOREIGN = {"notes.csv": "name,phone\nAda,555\n", "notes.jsonl": "my own notes, no newline at the end"}
-NOT_OURS = "not a results file of `read` ({}); it is left as it is: give another --out, or delete {} to start over"
+NOT_OURS = ("not a results file of `read` ({}); it is left as it is: give --out a new file name (.csv or .jsonl), "
+            "e.g. {}")
+NOTHING = "error: nothing to read: {}. Give photo files (PNG, JPEG), folders holding them, glob patterns"
 
 
 @pytest.mark.parametrize(("argv", "status", "output"), [
@@ -101,9 +104,18 @@ NOT_OURS = "not a results file of `read` ({}); it is left as it is: give another
     (["read", "missing.png", "text.png", "--out", "new.csv"], 1, "2 photos read into new.csv"),   # all bad: rows
     (["read", "house.png", "--out", "notes.csv"], 2, "error: notes.csv: " + NOT_OURS.format(
         "its columns are name, phone; the results of `read` have path, number, confidence, unsure, box, error",
-        "notes.csv")),
+        "results.csv")),
     (["read", "house.png", "--out", "notes.jsonl"], 2, "error: notes.jsonl: " + NOT_OURS.format(
-        "its only line is not a row of `read`", "notes.jsonl")),
+        "its only line is not a row of `read`", "results.csv")),
+    (["read", "house.png", "--out", "house.png"], 2, "error: house.png: --out names a photo, not a results file, "
+     "left as it is; give --out a .csv or .jsonl file, e.g. results.csv"),
+    (["read", "house.png", "--out", "house.dat"], 2, "error: house.dat: " + NOT_OURS.format(
+        "it is not a text file", "results.csv")),   # a photo by its bytes: not dumped, not to be deleted
+    (["read", "nophotos", "--out", "new.csv"], 2, NOTHING.format(
+        "nophotos: a folder without photos (read looks for .png, .jpg, .jpeg files in it and its subfolders; "
+        "name a .tar.gz archive itself to read it)")),
+    (["read", "/nonexistent/", "no*.png", "--out", "new.csv"], 2, NOTHING.format(
+        "/nonexistent/: not found (no such file or folder); no*.png: matches no file")),
 ])
 def test_read_loads_no_backend_without_a_readable_photo_to_read(tmp_path, argv, status, output):
     """Nothing to read, nothing readable, or a --out file that `read` did not write (refused, untouched): answered
@@ -115,14 +127,22 @@ def test_read_loads_no_backend_without_a_readable_photo_to_read(tmp_path, argv, 
     (tmp_path / "done.csv").write_text(RESULTS_HEADER + "house.png,1,0.9,False,,\n")
     for name, text in FOREIGN.items():
         (tmp_path / name).write_text(text)
+    (tmp_path / "house.dat").write_bytes((tmp_path / "house.png").read_bytes())
+    (tmp_path / "nophotos" / "sub").mkdir(parents=True)
+    (tmp_path / "nophotos" / "sub" / "notes.txt").write_text("no photo")
+    photo = (tmp_path / "house.png").read_bytes()
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "model.keras").write_bytes(b"never loaded")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", RUN_MAIN, *argv, "--model", "m"], capture_output=True, text=True,
-                         timeout=60, cwd=tmp_path)
+                         timeout=60, cwd=tmp_path, env=env)
     *printed, last = out.stdout.strip().splitlines() or [""]
     assert last == f"{status} []", out.stdout + out.stderr
     assert output in "\n".join(printed) + out.stderr and "Traceback" not in out.stderr, out.stdout + out.stderr
+    assert "\\x" not in out.stderr and "delete" not in out.stderr, out.stderr   # no bytes shown, nothing to delete
     assert {name: (tmp_path / name).read_text() for name in FOREIGN} == FOREIGN
+    assert (tmp_path / "house.png").read_bytes() == photo and (tmp_path / "house.dat").read_bytes() == photo
+    assert status != 2 or not (tmp_path / "new.csv").exists()   # refused: no header-only results file left
 
 
 def test_a_box_may_start_left_of_or_above_the_image(tmp_path, capsys):
@@ -284,9 +304,25 @@ def test_onnx_runtime_prints_no_telemetry_warning_where_home_cannot_be_written(t
     env = {k: v for k, v in os.environ.items() if k not in ("XDG_CACHE_HOME", "ORT_DISABLE_TELEMETRY", "SVHN_MODEL",
                                                             "SVHN_RUNTIME")}
     env["HOME"] = str(tmp_path / "home")
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     out = subprocess.run([sys.executable, "-m", "svhn_api", "predict", "31.png", "--whole-image", "--json"],
                          capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr
     assert set(json.loads(out.stdout.splitlines()[-1])[0]["runtime"].values()) == {"onnxruntime"}
     assert "telemetry" not in out.stderr and out.stderr == "", out.stderr
+
+
+def test_predict_exits_2_when_no_photo_could_be_read(tmp_path, capsys):
+    """``--box`` outside every photo: nothing read, so the status is 2 (as the README and --help say), not 1."""
+    from PIL import Image
+
+    from svhn_api.cli import main
+
+    for name in ("5.png", "6.png"):
+        Image.new("RGB", (215, 81), "white").save(tmp_path / name)
+    photos = [str(tmp_path / "5.png"), str(tmp_path / "6.png")]
+    assert main(["predict", *photos, "--box", "5000,5000,10,10"]) == 2
+    err = capsys.readouterr().err
+    assert all(f"error: {p}: box (5000, 5000, 10, 10) lies outside the 215x81 image" in err for p in photos), err
+    assert main(["predict", *photos, "--box", "5000,5000,10,10", "--json"]) == 2
+    assert all(r["error"] for r in json.loads(capsys.readouterr().out.splitlines()[-1]))

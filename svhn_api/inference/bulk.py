@@ -1,7 +1,9 @@
 """Reading house numbers in many photos: ``read_photos(inputs, out)``.
 
 Inputs are files, folders (searched recursively for PNG and JPEG files), glob patterns and ``.tar.gz``
-archives (every PNG/JPEG member, read in one streaming pass with the archive reader's member checks). Each
+archives (every PNG/JPEG member, read in one streaming pass with the archive reader's member checks; a damaged
+archive, or one with a member refused, gives one row saying why, after those of its photos before the fault).
+An input that names no photo is reported (``ReadSummary.unread_inputs``; none naming one: an error). Each
 photo gives one row of ``FIELDS`` in ``out``, a CSV or JSON Lines file, written batch by batch: nothing holds
 all photos in memory. Rerunning the same command resumes: photos already in ``out`` are skipped (a row cut
 by an interruption is dropped and redone). Photos are decoded on a thread pool while the previous batch is
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from svhn_api import paths
-from svhn_api.errors import SVHNError
+from svhn_api.errors import ArchiveError, SVHNError
 from svhn_api.models.runtime import one_thread_per_call
 
 if TYPE_CHECKING:
@@ -45,6 +47,7 @@ class Photo:
 
     name: str
     source: Path | bytes
+    error: str | None = None    # why it cannot be read, known before decoding (a damaged or refused archive)
 
 
 @dataclass
@@ -55,6 +58,7 @@ class ReadSummary:
     skipped: int = 0     # photos already in ``out`` from an earlier run
     seconds: float = 0.0
     runtime: dict[str, str] = field(default_factory=dict)   # what ran each model (``predict.runtimes``)
+    unread_inputs: list[str] = field(default_factory=list)  # inputs that named no photo: why, for each
 
     @property
     def per_second(self) -> float:
@@ -71,10 +75,7 @@ def expand(inputs: Iterable[str | os.PathLike[str]]) -> Iterator[Photo]:
             for f in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES):
                 yield Photo(str(f), f)
         elif path.is_file() and text.lower().endswith(ARCHIVE_SUFFIXES):
-            from svhn_api.data.archives import iter_images
-
-            for member, data in iter_images(path, full_names=True, suffixes=IMAGE_SUFFIXES):
-                yield Photo(f"{text}:{member}", data)
+            yield from _archive_photos(path, text)
         elif not path.exists() and glob.has_magic(text):
             matches = sorted(glob.glob(text, recursive=True))
             if not matches:
@@ -82,6 +83,61 @@ def expand(inputs: Iterable[str | os.PathLike[str]]) -> Iterator[Photo]:
             yield from expand(matches)
         else:
             yield Photo(text, path)
+
+
+def _archive_photos(path: Path, text: str) -> Iterator[Photo]:
+    """The photos of one archive; a damaged archive, or one with a member refused, gives the photos before the
+    fault and then one row for the archive saying why the rest of it is not read (the other inputs still are)."""
+    from svhn_api.data.archives import iter_images
+
+    try:
+        for member, data in iter_images(path, full_names=True, suffixes=IMAGE_SUFFIXES):
+            yield Photo(f"{text}:{member}", data)
+    except ArchiveError as e:
+        yield Photo(text, path, error=_for_batch(str(e)))
+    except OSError as e:    # e.g. no permission to read it
+        yield Photo(text, path, error=f"{text}: cannot read the archive ({e.strerror or e}); {BATCH_FIX}")
+
+
+BATCH_FIX = ("none of its photos after this point is read (those before it are, in their own rows); repair or "
+             "re-create the archive, or give its photos as files, then run the same command again: the photos "
+             "already read are skipped")
+
+
+def _for_batch(message: str) -> str:
+    """An archive reader's error about a user's batch: its fix is ``BATCH_FIX``, not the advice for the official
+    SVHN archives (download them again with ``prepare``), and it does not call the archive an SVHN archive."""
+    from svhn_api.data import archives
+
+    for svhn, plain in ((archives.FIX, BATCH_FIX), (" or not an SVHN archive", ""),
+                        (" SVHN archives hold only plain files and folders, so this archive is not an intact SVHN "
+                         "archive;", " An archive of photos holds only plain files and folders:")):
+        message = message.replace(svhn, plain)
+    return message
+
+
+def check_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """Why each input that names no photo names none (a missing path, a glob that matches nothing, a folder
+    without photos), without reading any photo. When no input names a photo, an ``SVHNError`` says so."""
+    problems = []
+    for item in inputs:
+        text = os.fspath(item)
+        path = Path(text)
+        if path.is_dir():
+            if not any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in path.rglob("*")):
+                problems.append(f"{text}: a folder without photos (read looks for {', '.join(IMAGE_SUFFIXES)} "
+                                f"files in it and its subfolders; name a .tar.gz archive itself to read it)")
+        elif path.exists():
+            continue
+        elif glob.has_magic(text):
+            if not glob.glob(text, recursive=True):
+                problems.append(f"{text}: matches no file")
+        else:
+            problems.append(f"{text}: not found (no such file or folder)")
+    if problems and len(problems) == len(inputs):
+        raise SVHNError("nothing to read: " + "; ".join(problems) + ". Give photo files (PNG, JPEG), folders "
+                        "holding them, glob patterns (quoted) or .tar.gz archives of photos")
+    return problems
 
 
 def output_format(out: str | os.PathLike[str], fmt: str | None = None) -> str:
@@ -98,9 +154,15 @@ def already_read(out: Path, fmt: str) -> set[str]:
     file, so that the photo is read again; a file that is not a results file is refused, untouched."""
     if out.is_dir():
         raise SVHNError(f"{out}: a folder; give --out a file name in it, e.g. {out / 'results.csv'}")
+    if out.name.lower().endswith(IMAGE_SUFFIXES + ARCHIVE_SUFFIXES):
+        kind = "a photo" if out.name.lower().endswith(IMAGE_SUFFIXES) else "an archive"
+        raise SVHNError(f"{out}: --out names {kind}, not a results file{', left as it is' if out.exists() else ''}; "
+                        f"give --out a .csv or .jsonl file, e.g. {out.parent / 'results.csv'}")
     if not out.is_file() or out.stat().st_size == 0:
         return set()
     data = out.read_bytes()
+    if b"\0" in data[:65536] or _not_utf8(data[:65536]):
+        raise _foreign(out, "it is not a text file")
     complete = data[:data.rfind(b"\n") + 1]
     text = complete.decode("utf-8", errors="replace")
     names = _jsonl_names(out, text) if fmt == "jsonl" else _csv_names(out, text)
@@ -112,15 +174,25 @@ def already_read(out: Path, fmt: str) -> set[str]:
     return names
 
 
+def _not_utf8(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.start < len(head) - 4    # not just a character cut at the end of ``head``
+    return False
+
+
 def _foreign(out: Path, why: str) -> SVHNError:
-    return SVHNError(f"{out}: not a results file of `read` ({why}); it is left as it is: give another --out, or "
-                     f"delete {out} to start over")
+    return SVHNError(f"{out}: not a results file of `read` ({why}); it is left as it is: give --out a new file "
+                     f"name (.csv or .jsonl), e.g. {out.parent / 'results.csv'}")
 
 
 def _csv_names(out: Path, text: str) -> set[str]:
     reader = csv.DictReader(io.StringIO(text))
     if tuple(reader.fieldnames or ()) != FIELDS:
         found = ", ".join(reader.fieldnames or ()) or "none"
+        if len(found) > 200 or not found.isprintable():
+            found = f"{found[:200]!r}..." if len(found) > 200 else repr(found)
         raise _foreign(out, f"its columns are {found}; the results of `read` have {', '.join(FIELDS)}")
     return {r["path"] for r in reader}
 
@@ -143,7 +215,7 @@ def _jsonl_names(out: Path, text: str) -> set[str]:
 def _decode(photo: Photo) -> Image.Image | str:
     from svhn_api.data.images import decoded_or_error
 
-    return decoded_or_error(photo.source, photo.name)
+    return photo.error if photo.error is not None else decoded_or_error(photo.source, photo.name)
 
 
 def _row(name: str, reading: Any = None, error: str | None = None) -> dict[str, Any]:
@@ -265,8 +337,9 @@ def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike
 
     out, fmt = Path(out), output_format(out, fmt)
     done = already_read(out, fmt)
+    unread = check_inputs(inputs)
     _check_models(model, localizer, digits)
-    summary, t0 = ReadSummary(str(out), skipped=0), time.perf_counter()
+    summary, t0 = ReadSummary(str(out), skipped=0, unread_inputs=unread), time.perf_counter()
 
     def todo() -> Iterator[Photo]:
         for p in expand(inputs):
