@@ -1,7 +1,8 @@
 """The Quickstart scripts' choice of Python (``scripts/python_env.sh``): the active virtualenv when there is
 one, else the project's ``.venv/`` (made on first use, since a system Python such as Debian's refuses pip
-installs), and a clear message when no virtualenv can be made. Run on a copy of the script in a temporary
-folder, with ``python3`` on the PATH pointing at the interpreter under test."""
+installs), and a clear message when no virtualenv can be made; and CI's (``.ci/run``): Debian's own Python.
+Run on a copy of the scripts in a temporary folder, with ``python3`` on the PATH pointing at the interpreter
+under test."""
 
 from __future__ import annotations
 
@@ -70,3 +71,45 @@ def test_a_python_without_venv_gets_a_message_naming_the_fix(tmp_path):
     assert out.returncode == 1
     assert "apt-get install python3-venv" in out.stderr and "activate a virtualenv" in out.stderr, out.stderr
     assert not (tmp_path / "project" / ".venv").exists()
+
+
+DEBIAN_PYTHON = Path("/usr/bin/python3")
+
+
+def usable(python: Path) -> bool:
+    """``python`` is a Python 3.11+ that can make a virtualenv with pip."""
+    check = 'import sys; sys.exit(sys.version_info < (3, 11))'
+    return (python.is_file() and subprocess.run([python, "-c", check], timeout=60).returncode == 0
+            and subprocess.run([python, "-m", "ensurepip", "--version"], capture_output=True,
+                               timeout=60).returncode == 0)
+
+
+@pytest.mark.skipif(os.name == "nt" or not usable(DEBIAN_PYTHON),
+                    reason=f"needs Debian's own Python 3.11+ with venv at {DEBIAN_PYTHON}")
+def test_ci_runs_the_tests_on_debians_own_python(tmp_path):
+    """``.ci/run`` runs ``scripts/test.sh`` on the oldest Python the project claims, Debian's own where it is
+    present, even when another ``python3`` (here a decoy that fails) comes first on the PATH. Run on a copy with
+    a stand-in for ``scripts/test.sh`` that reports the Python ``scripts/python_env.sh`` chose."""
+    project = tmp_path / "project"
+    (project / "scripts").mkdir(parents=True)
+    (project / ".ci").mkdir()
+    shutil.copy2(ROOT / ".ci" / "run", project / ".ci" / "run")
+    shutil.copy2(ROOT / "scripts" / "python_env.sh", project / "scripts")
+    (project / "scripts" / "test.sh").write_text(
+        'set -euo pipefail\ncd "$(dirname "$0")/.."\nsource scripts/python_env.sh\n'
+        '"$PY" -c "import sys; print(\'base:\', sys.base_prefix, sys.version.split()[0])"\n')
+    decoys = tmp_path / "bin"
+    decoys.mkdir()
+    for name, body in (("python3", "echo 'the decoy python3 ran' >&2; exit 3"), ("chromium", "exit 0")):
+        (decoys / name).write_text(f"#!/bin/sh\n{body}\n")
+        (decoys / name).chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH")}
+    env["PATH"] = f"{decoys}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
+    out = subprocess.run(["bash", str(project / ".ci" / "run")], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    expected = subprocess.run([DEBIAN_PYTHON, "-c", "import sys; print(sys.base_prefix, sys.version.split()[0])"],
+                              capture_output=True, text=True, timeout=60).stdout.strip()
+    assert f"base: {expected}" in out.stdout.splitlines(), out.stdout
+    assert f"ci: the tests run on {DEBIAN_PYTHON}" in out.stdout
+    assert (project / ".venv" / "bin" / "python").is_file()
