@@ -128,14 +128,12 @@ def evaluation_rows(card: cards.ModelCard) -> list[dict[str, Any]]:
 
 
 def card_task(card: cards.ModelCard) -> str:
-    """``"read"`` (a reader), ``"locate"`` (a localizer) or ``"detect"`` (a detector), from the card's
-    architecture (for an unknown one, from its input: a localizer and a detector take the whole photo)."""
-    from svhn_api.models import task
+    """``"read"`` (a reader), ``"locate"`` (a localizer), ``"detect"`` (a detector) or ``"classify"`` (a digit
+    classifier), as the library tells it from the card (``models.io.card_task``); for a card that says nothing
+    of it (a run just started), from its input: a localizer and a detector take the whole photo."""
+    from svhn_api.models.io import card_task as task_of_card
 
-    try:
-        return task(card.architecture_name or "")
-    except ValueError:
-        return {"photo": "locate", "scene": "detect"}.get(card.input.crop, "read")
+    return task_of_card(card) or {"photo": "locate", "scene": "detect"}.get(card.input.crop, "read")
 
 
 def validation_metric(card: cards.ModelCard) -> str:
@@ -143,7 +141,8 @@ def validation_metric(card: cards.ModelCard) -> str:
     detector's share of photos whose number it found."""
     from svhn_api.training.tasks import TASKS
 
-    return TASKS[card_task(card)].score
+    task = card_task(card)
+    return TASKS[task].score if task in TASKS else "accuracy"   # a digit classifier is not trained here
 
 
 def format_validation(card: cards.ModelCard, value: float) -> str:
@@ -550,11 +549,55 @@ class ModelEntry:
     name: str
     path: Path
     card: cards.ModelCard
+    task: str | None = None   # a key of models.io.KINDS ("read": a reader); None: not known (model_task)
 
     @property
     def ready(self) -> bool:
         """Whether the folder holds a saved model (a run still in progress has only its card and checkpoint)."""
         return (self.path / "model.keras").is_file()
+
+    @property
+    def is_reader(self) -> bool:
+        """Whether it reads a number (the role of the sidebar's model: Evaluate and Predict run it)."""
+        return self.task == "read"
+
+    @property
+    def kind(self) -> str:
+        """What it is, in words: "reader", "localizer", "detector", "digit classifier" (``models.io.KINDS``)."""
+        from svhn_api.models.io import KINDS
+
+        return KINDS.get(self.task or "", "model of unknown kind")
+
+
+def model_task(folder: Path, card: cards.ModelCard) -> str | None:
+    """What the model in ``folder`` does (a key of ``models.io.KINDS``), as the library tells it: from its card
+    (``models.io.card_task``), else from the loaded model itself (``LoadedModel.task``); None when neither
+    can tell (no saved model yet, or one that does not load)."""
+    from svhn_api.models import io as model_io
+
+    task = model_io.card_task(card)
+    if task is None and (folder / model_io.MODEL_FILE).is_file():
+        try:
+            task = model_io.load(folder).task
+        except ModelError:
+            return None
+    return task
+
+
+def readers(models: Sequence[ModelEntry]) -> list[ModelEntry]:
+    """The saved models that read numbers: the choices for the sidebar's reader."""
+    return [m for m in models if m.ready and m.is_reader]
+
+
+def helper_models(models: Sequence[ModelEntry]) -> list[str]:
+    """The saved models that are not readers, each as "name (kind, its role)": a localizer, detector or digit
+    classifier that ``predict`` uses beside the reader (``paths.default_*``), or one that is not used here."""
+    used = {str(Path(p).resolve()): role for p, role in (
+        (paths.default_localizer(), "finds the number in a whole photo"),
+        (paths.default_detector(), "finds digits in a whole photo"),
+        (paths.default_digits(), "reads each digit beside the reader")) if p is not None}
+    return [f"{m.name} ({m.kind}: {used.get(str(m.path.resolve()), 'not used here')})" for m in models
+            if m.ready and not m.is_reader]
 
 
 def model_folders() -> tuple[Path, Path]:
@@ -584,7 +627,7 @@ def list_models(models_dir: str | Path, *, prefix: str = "") -> list[ModelEntry]
             except ModelError:
                 continue
             if card is not None:
-                out.append(ModelEntry(prefix + d.name, d, card))
+                out.append(ModelEntry(prefix + d.name, d, card, model_task(d, card)))
     out.sort(key=lambda m: (m.name != prefix + "compact", m.name))
     return out
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import time
 from pathlib import Path
 
@@ -112,7 +113,7 @@ def test_overview_shows_the_data_card_and_what_next(app, data_dir):
     assert at.title[0].value == "svhn-reader"
     assert {m.label: m.value for m in at.metric} == {"train": "45", "validation": "5", "test": "24"}
     assert str(data_dir / "svhn_union.h5") in texts(at)
-    assert "No trained model" in texts(at)
+    assert "No trained reader" in texts(at)
     assert [s.value for s in at.sidebar.selectbox][:1] == [str(data_dir / "svhn_union.h5")]
     assert len(at.get("page_link")) == 5
 
@@ -481,4 +482,50 @@ def test_a_data_folder_it_cannot_write_is_a_clear_error(app, tmp_path, monkeypat
     at.run()
     assert not at.exception
     [error] = [e.value for e in at.error]
-    assert f"Cannot write the data folder {locked}" in error and "--user" in error
+    assert f"Cannot write the data folder {locked}" in error and '`--user "$(id -u):$(id -g)"`' in error
+    outside_code = re.sub(r"`[^`]*`", "", error)   # Streamlit renders $...$ outside code as math
+    assert "$" not in outside_code, outside_code
+
+
+def test_the_sidebar_offers_readers_only_and_a_localizer_never_reaches_the_pages(app, data_dir):
+    """Issue 29: the Model picker offered the shipped ``digits`` and ``localizer``; picked, Evaluate said "a
+    localizer, not a reader" and Predict blamed the photo. The reader picker lists readers only, says what the
+    others are, and a non-reader put in its place by hand is not what the pages run."""
+    from dashboard import selection
+
+    models = need_model()
+    if not (models / "localizer" / "model.keras").is_file() or not (models / "digits" / "model.keras").is_file():
+        pytest.skip("the shipped localizer and digit classifier are not there")
+    at = page(app(models), "views/overview.py")
+    picker = at.sidebar.selectbox(key=selection.MODEL_KEY)
+    assert picker.label == "Reader" and picker.options == ["compact"]
+    helpers = next(c.value for c in at.sidebar.caption if c.value.startswith("Not readers:"))
+    assert "digits (digit classifier" in helpers and "localizer (localizer: finds the number" in helpers
+    for view in ("views/evaluate.py", "views/predict.py"):
+        at = app(models)
+        at.session_state[selection.MODEL_KEY] = str(models / "localizer")   # e.g. picked before this fix
+        at.switch_page(view).run()
+        assert not at.exception and not at.error, (view, [e.value for e in at.error])
+        assert "not a reader" not in texts(at) and "capstone's 'photo' crop" not in texts(at)
+        assert at.sidebar.selectbox(key=selection.MODEL_KEY).value == str(models / "compact")
+
+
+def test_predict_page_does_not_blame_the_photo_for_a_models_error(app, monkeypatch):
+    """Issue 29: a model's failure on an upload read "Could not read .../model.keras", as if the photo were
+    at fault."""
+    from svhn_api.errors import ModelError
+    from svhn_api.inference import predict as predict_module
+
+    at = page(app(need_model()), "views/predict.py")
+    at.radio(key="pred_source").set_value("Upload a photo").run()
+
+    def broken(*args, **kwargs):
+        raise ModelError("/models/localizer/model.keras: the ONNX export is stale")
+
+    monkeypatch.setattr(predict_module, "predict", broken)
+    img, _ = draw_number("27", np.random.default_rng(5))
+    at.file_uploader(key="pred_upload").set_value(("house.png", png(img), "image/png")).run()
+    assert not at.exception
+    [error] = [e.value for e in at.error]
+    assert not error.startswith("Could not read"), error
+    assert error.startswith("house.png was not read: a model failed, not the photo.") and "stale" in error

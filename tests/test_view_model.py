@@ -391,3 +391,33 @@ def test_the_input_layer_settings_are_read_from_a_keras_file_without_keras(tmp_p
         assert view_model.input_config_in_file(path) == view_model.input_config(net)
     (tmp_path / "broken.keras").write_bytes(b"not a zip")
     assert view_model.input_config_in_file(tmp_path / "broken.keras") is None
+
+
+def test_model_kinds_come_from_the_library_and_only_readers_are_readers(tmp_path):
+    """Issue 29: the shipped digit classifier (architecture "digits", unknown to ``models.task``) and the
+    localizer were offered as readers. Their kind is the library's (``models.io.card_task``: the card's
+    recorded output shape), and ``readers`` keeps only the readers."""
+    from svhn_api.models import io as model_io
+
+    shipped = {m.name: m for m in view_model.list_models(view_model.paths.shipped_models_dir())}
+    if not {"compact", "digits", "localizer"} <= set(shipped):
+        pytest.skip("the shipped models are not all there")
+    assert {name: m.task for name, m in shipped.items()}.items() >= {
+        "compact": "read", "digits": "classify", "localizer": "locate"}.items()
+    for m in shipped.values():   # the card says what loading the model says
+        assert m.task == model_io.load(m.path).task, m.name
+    assert shipped["digits"].kind == "digit classifier" and shipped["localizer"].kind == "localizer"
+    assert [m.name for m in view_model.readers(list(shipped.values()))] == ["compact"]
+    assert view_model.card_task(shipped["digits"].card) == "classify"
+    # a run's card: by its recorded output shape, else by its architecture's name
+    expected = {"a": ({"architecture": {"name": "mine", "output": {"shape": [4]}}}, "locate"),
+                "b": ({"architecture": {"name": "mine", "output": {"shape": [6, 11]}}}, "read"),
+                "c": ({"architecture": {"name": "deep"}}, "read"),
+                "d": ({"architecture": {"name": "localizer"}}, "locate"),
+                "e": ({"architecture": {"name": "mine"}}, None)}
+    for name, (card, _) in expected.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "card.json").write_text(json.dumps(card))
+    listed = {m.name: m for m in view_model.list_models(tmp_path)}
+    assert {k: m.task for k, m in listed.items()} == {k: task for k, (_, task) in expected.items()}
+    assert listed["e"].kind == "model of unknown kind" and not listed["e"].is_reader

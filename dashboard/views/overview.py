@@ -39,7 +39,7 @@ with left:
 with right:
     st.subheader("Model")
     if model is None:
-        st.warning(f"No trained model in {selection.models_where()}.")
+        st.warning(f"No trained reader in {selection.models_where()}.")
     else:
         mc = model.card
         arch, data, tr = mc.architecture, mc.data, mc.training
