@@ -114,10 +114,12 @@ def sidebar_pickers() -> None:
                 st.session_state[STORE_KEY] = st.session_state.pop(SWITCH_KEY)
             if st.session_state.get(STORE_KEY) not in paths:
                 st.session_state[STORE_KEY] = paths[0]
-            labels = {str(e.path): e.label for e in found}
-            st.selectbox("Store", paths, key=STORE_KEY, format_func=labels.get,
+            names = view_model.store_names(found)
+            st.selectbox("Store", paths, key=STORE_KEY, format_func=names.get,
                          help="Prepared stores found in the data folder; a real SVHN store "
                          "(`python -m svhn_api prepare`) appears here once it exists.")
+            chosen = next(e for e in found if str(e.path) == st.session_state[STORE_KEY])
+            st.caption(f"{chosen.details} · `{shown_path(chosen.path)}`")
         else:
             st.warning(f"No prepared store in {data_location()}.")
         for msg in broken:

@@ -529,3 +529,61 @@ def test_predict_page_does_not_blame_the_photo_for_a_models_error(app, monkeypat
     [error] = [e.value for e in at.error]
     assert not error.startswith("Could not read"), error
     assert error.startswith("house.png was not read: a model failed, not the photo.") and "stale" in error
+
+
+def test_overview_table_shows_long_texts_in_full_and_drops_the_empty_coverage_column(app, tmp_path):
+    """Issue 29: the evaluations table cut off its data and crop columns, and its "cov. 98%" was "–" in every
+    row (whole-photo evaluations record no coverage). Long texts wrap in rows tall enough for them (Streamlit
+    wraps only in rows over 64 px), and a column no row fills is left out."""
+    import textwrap
+
+    models = tmp_path / "models"
+    (models / "compact").mkdir(parents=True)
+    names = ["real SVHN validation photos zoomed out to the test split's framing (103, seeded)",
+             "real SVHN format-2 32x32 digit crops of train images (1083)", "real SVHN test photos (130: 1, 2, 3, ...)"]
+    crops = ["whole photo, number found by the localizer", "32x32 single-digit crop, read whole",
+             "ground-truth union box expanded 30%"]
+    (models / "compact" / "card.json").write_text(json.dumps({"architecture": {"name": "compact"}, "evaluations": [
+        {"data": {"name": name, "split": "train", "count": 103, "crop": crop},
+         "metrics": {"whole_number_accuracy": 0.8, "correct": 82, "count": 103}, "evaluated": "2026-12-02T03:10:00Z"}
+        for name, crop in zip(names, crops, strict=True)]}))
+    (models / "compact" / "model.keras").write_bytes(b"")
+    at = page(app(models), "views/overview.py")
+    [table] = at.dataframe
+    assert "coverage at 98%" not in table.value.columns and "mean IoU" not in table.value.columns
+    config, proto = json.loads(table.proto.columns), table.proto
+    row_px = proto.row_height
+    assert row_px > 64, row_px   # tall enough for Streamlit to wrap the cells' text
+    lines = (row_px - 8) // 21
+    for column in ("data", "crop", "split"):   # at most 7 px a character (14 px font), 16 px padding
+        per_line = (config[column]["width"] - 16) // 7
+        for text in table.value[column]:
+            assert len(textwrap.wrap(text, per_line)) <= lines, (column, text, config[column]["width"], row_px)
+
+
+def test_preprocessing_image_number_past_the_end_becomes_the_last_image(app):
+    """Issue 29: an out-of-range "Image" number stayed in the field with a red error, even after "Random
+    image" (the browser keeps a number outside the field's bounds over any value the app sets). The field has
+    no bounds now; a number past either end becomes the last or first image."""
+    at = page(app(), "views/preprocessing.py")
+    at.number_input(key="pre_index").set_value(500).run()
+    assert not at.exception and not at.error
+    assert at.number_input(key="pre_index").value == COUNTS["test"] - 1
+    assert any(f"test/{COUNTS['test']}.png" in m.value for m in at.markdown)
+    at.number_input(key="pre_index").set_value(-3).run()
+    assert not at.exception and at.number_input(key="pre_index").value == 0
+    at.button(key="pre_random").click().run()
+    assert not at.exception and 0 <= at.number_input(key="pre_index").value < COUNTS["test"]
+
+
+def test_the_sidebar_store_name_fits_and_its_details_follow(app, data_dir):
+    """Issue 29: the sidebar's store picker cut off "svhn_union.h5 (synthetic, union crop, 74 images)". It shows
+    the file name (about 27 characters fit its width); what the store holds is written under it."""
+    from dashboard import selection
+
+    at = page(app(), "views/overview.py")
+    picker = at.sidebar.selectbox(key=selection.STORE_KEY)
+    assert picker.options == ["svhn_union.h5"]
+    assert all(7 * len(o) <= 190 for o in picker.options)
+    total = sum(COUNTS.values())
+    assert any(f"union crop, {total:,} images" in c.value and "svhn_union.h5" in c.value for c in at.sidebar.caption)

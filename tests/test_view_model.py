@@ -421,3 +421,38 @@ def test_model_kinds_come_from_the_library_and_only_readers_are_readers(tmp_path
     listed = {m.name: m for m in view_model.list_models(tmp_path)}
     assert {k: m.task for k, m in listed.items()} == {k: task for k, (_, task) in expected.items()}
     assert listed["e"].kind == "model of unknown kind" and not listed["e"].is_reader
+
+
+@pytest.mark.parametrize("size", [(110, 60), (220, 110), (40, 100)])
+def test_the_original_photo_is_shown_enlarged_with_its_boxes_scaled(size):
+    """Issue 29: the Preprocessing check drew a 110-220 px photo at its own size, its boxes tiny."""
+    w, h = size
+    img = Image.fromarray(np.full((h, w, 3), 128, np.uint8))
+    boxes = [DigitBox(1, w * 0.3, h * 0.2, w * 0.15, h * 0.5), DigitBox(2, w * 0.5, h * 0.2, w * 0.15, h * 0.5)]
+    steps, rects = view_model.preprocess_steps(img, boxes)
+    big = steps["boxes"]
+    assert big.width >= 700 or big.height >= 470, big.size   # about 720 across (or 480 high for a tall photo)
+    assert abs(big.width / big.height - w / h) < 0.05   # its own aspect ratio
+    fx, fy = big.width / w, big.height / h
+    left, top, bw, bh = rects["union"]
+    x, y = left * fx, (top + bh / 2) * fy   # the union box's left side, scaled
+    near = [tuple(v) for v in np.asarray(big)[round(y), max(0, int(x) - 1):int(x) + 3]]
+    assert view_model.BOX_COLOURS["union"] in near, near
+    assert big.width <= 900 and big.height <= 600
+    large = Image.fromarray(np.zeros((600, 1000, 3), np.uint8))   # a large photo is not shrunk
+    assert view_model.preprocess_steps(large, boxes)[0]["boxes"].size == (1000, 600)
+
+
+def test_the_evaluations_table_drops_columns_no_row_fills():
+    """Issue 29: the Overview's "cov. 98%" was "–" in every row: the shipped cards' evaluations (whole-photo
+    evaluations, ``inference.photo_eval``) record no coverage; ``evaluate --record`` does."""
+    photos = {"data": {"name": "real SVHN test photos", "split": "test", "count": 130,
+                       "crop": "ground-truth union box expanded 30%"},
+              "metrics": {"whole_number_accuracy": 0.877, "correct": 114, "count": 130}}
+    card = cards.ModelCard.from_dict({"evaluations": [photos]})
+    [row] = view_model.evaluation_table(card)
+    assert "coverage at 98%" not in row and "mean IoU" not in row and row["whole-number accuracy"] == "87.7%"
+    stored = {"data": {"name": "x", "split": "test", "count": 10, "crop": "ground-truth union box expanded 30%"},
+              "metrics": {"whole_number_accuracy": 0.9, "coverage": {"coverage_at_98": 0.5}}}
+    rows = view_model.evaluation_table(cards.ModelCard.from_dict({"evaluations": [photos, stored]}))
+    assert [r["coverage at 98%"] for r in rows] == ["–", "50.0%"]
