@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import first_run, view_model
-from svhn_api.errors import SVHNError
+from svhn_api.errors import ImageError, SVHNError
 
 if TYPE_CHECKING:
     from svhn_api.inference.evaluate import Evaluation
@@ -150,7 +150,8 @@ def read_number(entry: view_model.ModelEntry, image: Any, box: tuple[float, floa
                 *, photo: bool = True, name: str | None = None) -> tuple[Any, float]:
     """The model's reading of one image and the seconds it took (model already loaded): a photo (with an
     optional number box; without one the localizer finds it), or with ``photo=False`` a stored crop.
-    Errors name the image ``name`` (e.g. the upload's file name)."""
+    Errors name the image ``name`` (e.g. the upload's file name): an ``ImageError`` is the image's fault, a
+    ``ModelError`` a model's (``predict`` raises it)."""
     from svhn_api.inference.predict import predict
 
     net = model(entry)
@@ -158,8 +159,8 @@ def read_number(entry: view_model.ModelEntry, image: Any, box: tuple[float, floa
     result = predict([image], model=net, boxes=[box] if box is not None else None,
                      localizer=None if photo else False, errors="return", names=[name] if name else None)[0]
     seconds = time.perf_counter() - t0
-    if result.error:
-        raise SVHNError(result.error)
+    if result.error:   # errors="return" keeps only what is wrong with the image
+        raise ImageError(result.error)
     return result, seconds
 
 

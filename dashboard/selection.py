@@ -55,8 +55,8 @@ def init_data() -> None:
     except PermissionError as e:
         st.error(f"Cannot write the data folder {location} ({e.strerror}: {e.filename}). Make it writable by "
                  f"this user (uid {os.getuid() if hasattr(os, 'getuid') else '?'}), or point SVHN_DATA at a "
-                 "writable folder. In Docker: run with --user \"$(id -u):$(id -g)\" for a host folder, or use a "
-                 "named volume (-v svhn-data:/app/data).")
+                 "writable folder. In Docker: run with `--user \"$(id -u):$(id -g)\"` for a host folder, or use "
+                 "a named volume (`-v svhn-data:/app/data`).")
         st.stop()
     full_sample_job(str(location))
 
@@ -114,10 +114,12 @@ def sidebar_pickers() -> None:
                 st.session_state[STORE_KEY] = st.session_state.pop(SWITCH_KEY)
             if st.session_state.get(STORE_KEY) not in paths:
                 st.session_state[STORE_KEY] = paths[0]
-            labels = {str(e.path): e.label for e in found}
-            st.selectbox("Store", paths, key=STORE_KEY, format_func=labels.get,
+            names = view_model.store_names(found)
+            st.selectbox("Store", paths, key=STORE_KEY, format_func=names.get,
                          help="Prepared stores found in the data folder; a real SVHN store "
                          "(`python -m svhn_api prepare`) appears here once it exists.")
+            chosen = next(e for e in found if str(e.path) == st.session_state[STORE_KEY])
+            st.caption(f"{chosen.details} · `{shown_path(chosen.path)}`")
         else:
             st.warning(f"No prepared store in {data_location()}.")
         for msg in broken:
@@ -125,16 +127,22 @@ def sidebar_pickers() -> None:
         location = data_location()
         if found and all(first_run.is_quick(e.path) for e in found) and location.suffix != ".h5":
             _full_sample_progress(str(location))
-        ms = [m for m in models() if m.ready]
+        found_models = models()
+        ms = view_model.readers(found_models)
         if ms:
             dirs = [str(m.path) for m in ms]
             if st.session_state.get(MODEL_KEY) not in dirs:
                 st.session_state[MODEL_KEY] = dirs[0]
             names = {str(m.path): m.name for m in ms}
-            st.selectbox("Model", dirs, key=MODEL_KEY, format_func=names.get,
-                         help="The shipped models, then your training runs (`runs/<name>`, in $SVHN_RUNS).")
+            st.selectbox("Reader", dirs, key=MODEL_KEY, format_func=names.get,
+                         help="The model that reads the numbers on every page: the shipped readers, then your "
+                         "training runs (`runs/<name>`, in `$SVHN_RUNS`). Localizers, detectors and digit "
+                         "classifiers are not readers and are not offered here.")
         else:
-            st.info(f"No trained model in {models_where()} yet.")
+            st.info(f"No trained reader in {models_where()} yet.")
+        helpers = view_model.helper_models(found_models)
+        if helpers:
+            st.caption("Not readers: " + "; ".join(helpers) + ".")
 
 
 def current_store() -> view_model.StoreEntry | None:
@@ -144,7 +152,8 @@ def current_store() -> view_model.StoreEntry | None:
 
 
 def current_model() -> view_model.ModelEntry | None:
-    ms = [m for m in models() if m.ready]
+    """The reader picked in the sidebar (never a localizer, detector or digit classifier), or None."""
+    ms = view_model.readers(models())
     chosen = st.session_state.get(MODEL_KEY)
     return next((m for m in ms if str(m.path) == chosen), ms[0] if ms else None)
 
@@ -170,7 +179,7 @@ def no_rows(store: view_model.StoreEntry, split: str | None = None) -> None:
 def require_model() -> view_model.ModelEntry:
     entry = current_model()
     if entry is None:
-        st.warning(f"No trained model in {models_where()}. Train one with "
+        st.warning(f"No trained reader in {models_where()}. Train one with "
                    "`python -m svhn_api train --data data/synthetic/synthetic_union.h5 --model compact` "
                    "(see the Training page), then reload.")
         st.stop()

@@ -49,8 +49,21 @@ class StoreEntry:
 
     @property
     def label(self) -> str:
-        total = sum(self.info.counts.values())
-        return f"{self.path.name} ({self.kind}, {self.info.crop} crop, {total:,} images)"
+        return f"{self.path.name} ({self.details})"
+
+    @property
+    def details(self) -> str:
+        """What the store holds, e.g. "synthetic, union crop, 6,000 images" (the picker shows the name alone)."""
+        return f"{self.kind}, {self.info.crop} crop, {sum(self.info.counts.values()):,} images"
+
+
+def store_names(entries: Sequence[StoreEntry]) -> dict[str, str]:
+    """A short name per store for a narrow picker: its file name, with its folder when two stores share one."""
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e.path.name] = counts.get(e.path.name, 0) + 1
+    return {str(e.path): e.path.name if counts[e.path.name] == 1 else f"{e.path.parent.name}/{e.path.name}"
+            for e in entries}
 
 
 def store_kind(info: StoreInfo) -> str:
@@ -127,15 +140,50 @@ def evaluation_rows(card: cards.ModelCard) -> list[dict[str, Any]]:
     return rows
 
 
-def card_task(card: cards.ModelCard) -> str:
-    """``"read"`` (a reader), ``"locate"`` (a localizer) or ``"detect"`` (a detector), from the card's
-    architecture (for an unknown one, from its input: a localizer and a detector take the whole photo)."""
-    from svhn_api.models import task
+def evaluation_table(card: cards.ModelCard, last: int = 8) -> list[dict[str, Any]]:
+    """The card's ``last`` recorded evaluations as table rows, less the columns no row fills (e.g. coverage at
+    98%: ``evaluate --record`` records it, the whole-photo evaluations of ``inference.photo_eval`` do not)."""
+    rows = evaluation_rows(card)[-last:]
+    keep = [c for c in EVALUATION_COLUMNS if any(r[c] not in (None, "", "–") for r in rows)]
+    return [{c: r[c] for c in keep} for r in rows]
 
-    try:
-        return task(card.architecture_name or "")
-    except ValueError:
-        return {"photo": "locate", "scene": "detect"}.get(card.input.crop, "read")
+
+CHAR_PX, CELL_PAD_PX, LINE_PX, ROW_PAD_PX = 7, 16, 21, 8   # a table cell's text at 14 px (a wide estimate)
+WRAP_ABOVE_PX = 64   # Streamlit's tables wrap their cells' text only in rows taller than this (4rem)
+
+
+def lines_needed(text: str, width: int) -> int:
+    """How many lines ``text`` takes, word-wrapped in a table cell ``width`` px wide (``CHAR_PX`` a character)."""
+    import textwrap
+
+    per_line = max(1, (width - CELL_PAD_PX) // CHAR_PX)
+    return max(1, len(textwrap.wrap(str(text), per_line, break_long_words=True)))
+
+
+def row_height(rows: Sequence[dict[str, Any]], widths: dict[str, int], max_lines: int = 4) -> int | None:
+    """The row height (px) at which every cell of ``rows`` shows in full, its text wrapped in its column of
+    ``widths`` (at most ``max_lines`` lines); None when one line is enough (the table's default)."""
+    lines = max((lines_needed(r[c], w) for r in rows for c, w in widths.items() if c in r), default=1)
+    if lines <= 1:
+        return None
+    return max(WRAP_ABOVE_PX + 1, ROW_PAD_PX + LINE_PX * min(lines, max_lines))
+
+
+DEFAULT_ROW_PX, HEADER_PX = 35, 35   # Streamlit's table: one line of text a row, and the header
+
+
+def table_height(n_rows: int, row_px: int | None) -> int:
+    """The height (px) of a table showing ``n_rows`` rows of ``row_px`` (None: the default) with no scrolling."""
+    return HEADER_PX + n_rows * (row_px or DEFAULT_ROW_PX) + 3
+
+
+def card_task(card: cards.ModelCard) -> str:
+    """``"read"`` (a reader), ``"locate"`` (a localizer), ``"detect"`` (a detector) or ``"classify"`` (a digit
+    classifier), as the library tells it from the card (``models.io.card_task``); for a card that says nothing
+    of it (a run just started), from its input: a localizer and a detector take the whole photo."""
+    from svhn_api.models.io import card_task as task_of_card
+
+    return task_of_card(card) or {"photo": "locate", "scene": "detect"}.get(card.input.crop, "read")
 
 
 def validation_metric(card: cards.ModelCard) -> str:
@@ -143,7 +191,8 @@ def validation_metric(card: cards.ModelCard) -> str:
     detector's share of photos whose number it found."""
     from svhn_api.training.tasks import TASKS
 
-    return TASKS[card_task(card)].score
+    task = card_task(card)
+    return TASKS[task].score if task in TASKS else "accuracy"   # a digit classifier is not trained here
 
 
 def format_validation(card: cards.ModelCard, value: float) -> str:
@@ -422,25 +471,38 @@ def row_view(store: str | Path, split: str, index: int, extra_dirs: Sequence[str
     return view
 
 
-def preprocess_steps(img: Image.Image, boxes: Sequence[DigitBox], scale_to: int = 320
-                     ) -> tuple[dict[str, Image.Image], dict[str, tuple[float, float, float, float]]]:
-    """Each step from photo to model input, as images to show, and the rectangles involved.
+PHOTO_WIDTH, PHOTO_HEIGHT = 720, 480   # the original photo on screen: SVHN photos are 30-500 px across
 
-    Steps: ``boxes`` (the photo with the digit, union and expanded boxes), ``union`` (the 64x64 RGB crop of
-    the expanded union box), ``capstone_tiles`` (each digit box at 32x32 gray, side by side) and ``capstone`` (the
-    2016 capstone's 32x32 strip).
+
+def display_size(size: tuple[int, int], width: int = PHOTO_WIDTH, height: int = PHOTO_HEIGHT) -> tuple[int, int]:
+    """``size`` enlarged (never shrunk) to fill ``width`` x ``height`` at its own aspect ratio, for the screen."""
+    w, h = size
+    factor = max(1.0, min(width / w, height / h))
+    return max(1, round(w * factor)), max(1, round(h * factor))
+
+
+def preprocess_steps(img: Image.Image, boxes: Sequence[DigitBox], width: int = PHOTO_WIDTH,
+                     height: int = PHOTO_HEIGHT
+                     ) -> tuple[dict[str, Image.Image], dict[str, tuple[float, float, float, float]]]:
+    """Each step from photo to model input, as images to show, and the rectangles involved (photo pixels).
+
+    Steps: ``boxes`` (the photo enlarged to about ``width`` x ``height`` with square pixels, ``display_size``,
+    with the digit, union and expanded boxes scaled onto it), ``union`` (the 64x64 RGB crop of the expanded
+    union box), ``capstone_tiles`` (each digit box at 32x32 gray, side by side) and ``capstone`` (the 2016
+    capstone's 32x32 strip).
     """
     steps: dict[str, Image.Image] = {}
     rects: dict[str, tuple[float, float, float, float]] = {}
+    shown = display_size(img.size, width, height)
+    big = img.convert("RGB").resize(shown, Image.NEAREST)
     if not boxes:
-        steps["boxes"] = img.convert("RGB")
+        steps["boxes"] = big
         steps["union"] = Image.fromarray(crop_union(img))
         return steps, rects
-    factor = max(1, round(scale_to / max(img.size)))
-    big = img.convert("RGB").resize((img.width * factor, img.height * factor), Image.NEAREST)
+    fx, fy = shown[0] / img.width, shown[1] / img.height
 
     def sc(r: Sequence[float]) -> tuple[float, ...]:
-        return tuple(v * factor for v in r)
+        return (r[0] * fx, r[1] * fy, r[2] * fx, r[3] * fy)
 
     rects["union"] = union(boxes)
     try:
@@ -448,11 +510,11 @@ def preprocess_steps(img: Image.Image, boxes: Sequence[DigitBox], scale_to: int 
         rects["expanded"] = (x0, y0, x1 - x0, y1 - y0)
     except ValueError:
         pass
-    width = max(1, factor // 2)
-    big = draw_boxes(big, [sc(b[1:]) for b in boxes], BOX_COLOURS["digit"], width)
-    big = draw_boxes(big, [sc(rects["union"])], BOX_COLOURS["union"], width)
+    line = max(2, round(min(fx, fy) / 4))
+    big = draw_boxes(big, [sc(b[1:]) for b in boxes], BOX_COLOURS["digit"], line)
+    big = draw_boxes(big, [sc(rects["union"])], BOX_COLOURS["union"], line)
     if "expanded" in rects:
-        big = draw_boxes(big, [sc(rects["expanded"])], BOX_COLOURS["expanded"], width)
+        big = draw_boxes(big, [sc(rects["expanded"])], BOX_COLOURS["expanded"], line)
         steps["union"] = Image.fromarray(crop_union(img, rects["union"]))
     steps["boxes"] = big
     try:
@@ -550,11 +612,55 @@ class ModelEntry:
     name: str
     path: Path
     card: cards.ModelCard
+    task: str | None = None   # a key of models.io.KINDS ("read": a reader); None: not known (model_task)
 
     @property
     def ready(self) -> bool:
         """Whether the folder holds a saved model (a run still in progress has only its card and checkpoint)."""
         return (self.path / "model.keras").is_file()
+
+    @property
+    def is_reader(self) -> bool:
+        """Whether it reads a number (the role of the sidebar's model: Evaluate and Predict run it)."""
+        return self.task == "read"
+
+    @property
+    def kind(self) -> str:
+        """What it is, in words: "reader", "localizer", "detector", "digit classifier" (``models.io.KINDS``)."""
+        from svhn_api.models.io import KINDS
+
+        return KINDS.get(self.task or "", "model of unknown kind")
+
+
+def model_task(folder: Path, card: cards.ModelCard) -> str | None:
+    """What the model in ``folder`` does (a key of ``models.io.KINDS``), as the library tells it: from its card
+    (``models.io.card_task``), else from the loaded model itself (``LoadedModel.task``); None when neither
+    can tell (no saved model yet, or one that does not load)."""
+    from svhn_api.models import io as model_io
+
+    task = model_io.card_task(card)
+    if task is None and (folder / model_io.MODEL_FILE).is_file():
+        try:
+            task = model_io.load(folder).task
+        except ModelError:
+            return None
+    return task
+
+
+def readers(models: Sequence[ModelEntry]) -> list[ModelEntry]:
+    """The saved models that read numbers: the choices for the sidebar's reader."""
+    return [m for m in models if m.ready and m.is_reader]
+
+
+def helper_models(models: Sequence[ModelEntry]) -> list[str]:
+    """The saved models that are not readers, each as "name (kind, its role)": a localizer, detector or digit
+    classifier that ``predict`` uses beside the reader (``paths.default_*``), or one that is not used here."""
+    used = {str(Path(p).resolve()): role for p, role in (
+        (paths.default_localizer(), "finds the number in a whole photo"),
+        (paths.default_detector(), "finds digits in a whole photo"),
+        (paths.default_digits(), "reads each digit beside the reader")) if p is not None}
+    return [f"{m.name} ({m.kind}: {used.get(str(m.path.resolve()), 'not used here')})" for m in models
+            if m.ready and not m.is_reader]
 
 
 def model_folders() -> tuple[Path, Path]:
@@ -584,7 +690,7 @@ def list_models(models_dir: str | Path, *, prefix: str = "") -> list[ModelEntry]
             except ModelError:
                 continue
             if card is not None:
-                out.append(ModelEntry(prefix + d.name, d, card))
+                out.append(ModelEntry(prefix + d.name, d, card, model_task(d, card)))
     out.sort(key=lambda m: (m.name != prefix + "compact", m.name))
     return out
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from svhn_api.errors import ModelError
+
 
 def runtime_line(result: Any) -> str:
     """Which runtime ran each model of a reading, in words."""
@@ -40,3 +42,11 @@ def unsure_line(result: Any) -> str:
 
 def percent(x: float | None) -> str:
     return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{100 * x:.1f}%"
+
+
+def read_failed(name: str, error: BaseException) -> str:
+    """Why a photo was not read: the photo's fault ("Could not read <name>: ..."), or a model's, said so (a
+    ``ModelError`` names the model's file, which is not the photo)."""
+    if isinstance(error, ModelError):
+        return f"{name} was not read: a model failed, not the photo. {error}"
+    return f"Could not read {error}"

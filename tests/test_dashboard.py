@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import time
 from pathlib import Path
 
@@ -112,7 +113,7 @@ def test_overview_shows_the_data_card_and_what_next(app, data_dir):
     assert at.title[0].value == "svhn-reader"
     assert {m.label: m.value for m in at.metric} == {"train": "45", "validation": "5", "test": "24"}
     assert str(data_dir / "svhn_union.h5") in texts(at)
-    assert "No trained model" in texts(at)
+    assert "No trained reader" in texts(at)
     assert [s.value for s in at.sidebar.selectbox][:1] == [str(data_dir / "svhn_union.h5")]
     assert len(at.get("page_link")) == 5
 
@@ -481,4 +482,108 @@ def test_a_data_folder_it_cannot_write_is_a_clear_error(app, tmp_path, monkeypat
     at.run()
     assert not at.exception
     [error] = [e.value for e in at.error]
-    assert f"Cannot write the data folder {locked}" in error and "--user" in error
+    assert f"Cannot write the data folder {locked}" in error and '`--user "$(id -u):$(id -g)"`' in error
+    outside_code = re.sub(r"`[^`]*`", "", error)   # Streamlit renders $...$ outside code as math
+    assert "$" not in outside_code, outside_code
+
+
+def test_the_sidebar_offers_readers_only_and_a_localizer_never_reaches_the_pages(app, data_dir):
+    """Issue 29: the Model picker offered the shipped ``digits`` and ``localizer``; picked, Evaluate said "a
+    localizer, not a reader" and Predict blamed the photo. The reader picker lists readers only, says what the
+    others are, and a non-reader put in its place by hand is not what the pages run."""
+    from dashboard import selection
+
+    models = need_model()
+    if not (models / "localizer" / "model.keras").is_file() or not (models / "digits" / "model.keras").is_file():
+        pytest.skip("the shipped localizer and digit classifier are not there")
+    at = page(app(models), "views/overview.py")
+    picker = at.sidebar.selectbox(key=selection.MODEL_KEY)
+    assert picker.label == "Reader" and picker.options == ["compact"]
+    helpers = next(c.value for c in at.sidebar.caption if c.value.startswith("Not readers:"))
+    assert "digits (digit classifier" in helpers and "localizer (localizer: finds the number" in helpers
+    for view in ("views/evaluate.py", "views/predict.py"):
+        at = app(models)
+        at.session_state[selection.MODEL_KEY] = str(models / "localizer")   # e.g. picked before this fix
+        at.switch_page(view).run()
+        assert not at.exception and not at.error, (view, [e.value for e in at.error])
+        assert "not a reader" not in texts(at) and "capstone's 'photo' crop" not in texts(at)
+        assert at.sidebar.selectbox(key=selection.MODEL_KEY).value == str(models / "compact")
+
+
+def test_predict_page_does_not_blame_the_photo_for_a_models_error(app, monkeypatch):
+    """Issue 29: a model's failure on an upload read "Could not read .../model.keras", as if the photo were
+    at fault."""
+    from svhn_api.errors import ModelError
+    from svhn_api.inference import predict as predict_module
+
+    at = page(app(need_model()), "views/predict.py")
+    at.radio(key="pred_source").set_value("Upload a photo").run()
+
+    def broken(*args, **kwargs):
+        raise ModelError("/models/localizer/model.keras: the ONNX export is stale")
+
+    monkeypatch.setattr(predict_module, "predict", broken)
+    img, _ = draw_number("27", np.random.default_rng(5))
+    at.file_uploader(key="pred_upload").set_value(("house.png", png(img), "image/png")).run()
+    assert not at.exception
+    [error] = [e.value for e in at.error]
+    assert not error.startswith("Could not read"), error
+    assert error.startswith("house.png was not read: a model failed, not the photo.") and "stale" in error
+
+
+def test_overview_table_shows_long_texts_in_full_and_drops_the_empty_coverage_column(app, tmp_path):
+    """Issue 29: the evaluations table cut off its data and crop columns, and its "cov. 98%" was "–" in every
+    row (whole-photo evaluations record no coverage). Long texts wrap in rows tall enough for them (Streamlit
+    wraps only in rows over 64 px), and a column no row fills is left out."""
+    import textwrap
+
+    models = tmp_path / "models"
+    (models / "compact").mkdir(parents=True)
+    names = ["real SVHN validation photos zoomed out to the test split's framing (103, seeded)",
+             "real SVHN format-2 32x32 digit crops of train images (1083)", "real SVHN test photos (130: 1, 2, 3, ...)"]
+    crops = ["whole photo, number found by the localizer", "32x32 single-digit crop, read whole",
+             "ground-truth union box expanded 30%"]
+    (models / "compact" / "card.json").write_text(json.dumps({"architecture": {"name": "compact"}, "evaluations": [
+        {"data": {"name": name, "split": "train", "count": 103, "crop": crop},
+         "metrics": {"whole_number_accuracy": 0.8, "correct": 82, "count": 103}, "evaluated": "2026-12-02T03:10:00Z"}
+        for name, crop in zip(names, crops, strict=True)]}))
+    (models / "compact" / "model.keras").write_bytes(b"")
+    at = page(app(models), "views/overview.py")
+    [table] = at.dataframe
+    assert "coverage at 98%" not in table.value.columns and "mean IoU" not in table.value.columns
+    config, proto = json.loads(table.proto.columns), table.proto
+    row_px = proto.row_height
+    assert row_px > 64, row_px   # tall enough for Streamlit to wrap the cells' text
+    lines = (row_px - 8) // 21
+    for column in ("data", "crop", "split"):   # at most 7 px a character (14 px font), 16 px padding
+        per_line = (config[column]["width"] - 16) // 7
+        for text in table.value[column]:
+            assert len(textwrap.wrap(text, per_line)) <= lines, (column, text, config[column]["width"], row_px)
+
+
+def test_preprocessing_image_number_past_the_end_becomes_the_last_image(app):
+    """Issue 29: an out-of-range "Image" number stayed in the field with a red error, even after "Random
+    image" (the browser keeps a number outside the field's bounds over any value the app sets). The field has
+    no bounds now; a number past either end becomes the last or first image."""
+    at = page(app(), "views/preprocessing.py")
+    at.number_input(key="pre_index").set_value(500).run()
+    assert not at.exception and not at.error
+    assert at.number_input(key="pre_index").value == COUNTS["test"] - 1
+    assert any(f"test/{COUNTS['test']}.png" in m.value for m in at.markdown)
+    at.number_input(key="pre_index").set_value(-3).run()
+    assert not at.exception and at.number_input(key="pre_index").value == 0
+    at.button(key="pre_random").click().run()
+    assert not at.exception and 0 <= at.number_input(key="pre_index").value < COUNTS["test"]
+
+
+def test_the_sidebar_store_name_fits_and_its_details_follow(app, data_dir):
+    """Issue 29: the sidebar's store picker cut off "svhn_union.h5 (synthetic, union crop, 74 images)". It shows
+    the file name (about 27 characters fit its width); what the store holds is written under it."""
+    from dashboard import selection
+
+    at = page(app(), "views/overview.py")
+    picker = at.sidebar.selectbox(key=selection.STORE_KEY)
+    assert picker.options == ["svhn_union.h5"]
+    assert all(7 * len(o) <= 190 for o in picker.options)
+    total = sum(COUNTS.values())
+    assert any(f"union crop, {total:,} images" in c.value and "svhn_union.h5" in c.value for c in at.sidebar.caption)

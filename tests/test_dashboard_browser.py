@@ -103,3 +103,30 @@ def test_whole_split_buttons_work_twice_in_two_sessions(tmp_path):
                     shown = page.locator("[data-testid='stMarkdownContainer'] strong").all_inner_texts()
                     assert split in shown, f"{where}: the {split} results are not shown ({shown})"
         first.screenshot(path=str(tmp_path / "evaluate-twice.png"), full_page=True)
+
+
+CUT_SELECTS = """() => [...document.querySelectorAll("[data-testid='stSidebar'] [data-testid='stSelectbox'] div")]
+    .filter(e => e.children.length === 0 && e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"""
+
+
+def test_preprocessing_random_image_replaces_an_out_of_range_number_and_the_store_name_fits(tmp_path):
+    """Issue 29: a number typed past the last image stayed in the "Image" field, red, after "Random image" (the
+    browser keeps a number outside the field's bounds over the value the app sets); the sidebar cut off the
+    store's name."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"real-browser check: no Chromium at {CHROMIUM} (apt-get install chromium)")
+    store = make_store(tmp_path / "svhn_union.h5", {"train": 8, "validation": 4, "test": 8})
+    env = {"SVHN_DATA": str(store), "SVHN_RUNS": str(tmp_path / "runs")}
+    with streamlit_server(env, log=tmp_path / "streamlit.log") as url, browser_page() as page:
+        page.goto(f"{url}/preprocessing")
+        wait_idle(page)
+        field = page.locator("[data-testid='stNumberInput'] input")
+        field.fill("5000")
+        page.get_by_role("button", name="Random image").click()
+        wait_idle(page)
+        shown = page.locator("[data-testid='stMain']").inner_text()
+        value = field.input_value()
+        cut = page.evaluate(CUT_SELECTS)
+        page.screenshot(path=str(tmp_path / "preprocessing.png"), full_page=True)
+    assert "outside the allowed range" not in shown and value.isdigit() and 0 <= int(value) < 8, value
+    assert not cut, f"sidebar pickers cut off: {cut}"

@@ -391,3 +391,68 @@ def test_the_input_layer_settings_are_read_from_a_keras_file_without_keras(tmp_p
         assert view_model.input_config_in_file(path) == view_model.input_config(net)
     (tmp_path / "broken.keras").write_bytes(b"not a zip")
     assert view_model.input_config_in_file(tmp_path / "broken.keras") is None
+
+
+def test_model_kinds_come_from_the_library_and_only_readers_are_readers(tmp_path):
+    """Issue 29: the shipped digit classifier (architecture "digits", unknown to ``models.task``) and the
+    localizer were offered as readers. Their kind is the library's (``models.io.card_task``: the card's
+    recorded output shape), and ``readers`` keeps only the readers."""
+    from svhn_api.models import io as model_io
+
+    shipped = {m.name: m for m in view_model.list_models(view_model.paths.shipped_models_dir())}
+    if not {"compact", "digits", "localizer"} <= set(shipped):
+        pytest.skip("the shipped models are not all there")
+    assert {name: m.task for name, m in shipped.items()}.items() >= {
+        "compact": "read", "digits": "classify", "localizer": "locate"}.items()
+    for m in shipped.values():   # the card says what loading the model says
+        assert m.task == model_io.load(m.path).task, m.name
+    assert shipped["digits"].kind == "digit classifier" and shipped["localizer"].kind == "localizer"
+    assert [m.name for m in view_model.readers(list(shipped.values()))] == ["compact"]
+    assert view_model.card_task(shipped["digits"].card) == "classify"
+    # a run's card: by its recorded output shape, else by its architecture's name
+    expected = {"a": ({"architecture": {"name": "mine", "output": {"shape": [4]}}}, "locate"),
+                "b": ({"architecture": {"name": "mine", "output": {"shape": [6, 11]}}}, "read"),
+                "c": ({"architecture": {"name": "deep"}}, "read"),
+                "d": ({"architecture": {"name": "localizer"}}, "locate"),
+                "e": ({"architecture": {"name": "mine"}}, None)}
+    for name, (card, _) in expected.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "card.json").write_text(json.dumps(card))
+    listed = {m.name: m for m in view_model.list_models(tmp_path)}
+    assert {k: m.task for k, m in listed.items()} == {k: task for k, (_, task) in expected.items()}
+    assert listed["e"].kind == "model of unknown kind" and not listed["e"].is_reader
+
+
+@pytest.mark.parametrize("size", [(110, 60), (220, 110), (40, 100)])
+def test_the_original_photo_is_shown_enlarged_with_its_boxes_scaled(size):
+    """Issue 29: the Preprocessing check drew a 110-220 px photo at its own size, its boxes tiny."""
+    w, h = size
+    img = Image.fromarray(np.full((h, w, 3), 128, np.uint8))
+    boxes = [DigitBox(1, w * 0.3, h * 0.2, w * 0.15, h * 0.5), DigitBox(2, w * 0.5, h * 0.2, w * 0.15, h * 0.5)]
+    steps, rects = view_model.preprocess_steps(img, boxes)
+    big = steps["boxes"]
+    assert big.width >= 700 or big.height >= 470, big.size   # about 720 across (or 480 high for a tall photo)
+    assert abs(big.width / big.height - w / h) < 0.05   # its own aspect ratio
+    fx, fy = big.width / w, big.height / h
+    left, top, bw, bh = rects["union"]
+    x, y = left * fx, (top + bh / 2) * fy   # the union box's left side, scaled
+    near = [tuple(v) for v in np.asarray(big)[round(y), max(0, int(x) - 1):int(x) + 3]]
+    assert view_model.BOX_COLOURS["union"] in near, near
+    assert big.width <= 900 and big.height <= 600
+    large = Image.fromarray(np.zeros((600, 1000, 3), np.uint8))   # a large photo is not shrunk
+    assert view_model.preprocess_steps(large, boxes)[0]["boxes"].size == (1000, 600)
+
+
+def test_the_evaluations_table_drops_columns_no_row_fills():
+    """Issue 29: the Overview's "cov. 98%" was "–" in every row: the shipped cards' evaluations (whole-photo
+    evaluations, ``inference.photo_eval``) record no coverage; ``evaluate --record`` does."""
+    photos = {"data": {"name": "real SVHN test photos", "split": "test", "count": 130,
+                       "crop": "ground-truth union box expanded 30%"},
+              "metrics": {"whole_number_accuracy": 0.877, "correct": 114, "count": 130}}
+    card = cards.ModelCard.from_dict({"evaluations": [photos]})
+    [row] = view_model.evaluation_table(card)
+    assert "coverage at 98%" not in row and "mean IoU" not in row and row["whole-number accuracy"] == "87.7%"
+    stored = {"data": {"name": "x", "split": "test", "count": 10, "crop": "ground-truth union box expanded 30%"},
+              "metrics": {"whole_number_accuracy": 0.9, "coverage": {"coverage_at_98": 0.5}}}
+    rows = view_model.evaluation_table(cards.ModelCard.from_dict({"evaluations": [photos, stored]}))
+    assert [r["coverage at 98%"] for r in rows] == ["–", "50.0%"]

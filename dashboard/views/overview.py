@@ -39,7 +39,7 @@ with left:
 with right:
     st.subheader("Model")
     if model is None:
-        st.warning(f"No trained model in {selection.models_where()}.")
+        st.warning(f"No trained reader in {selection.models_where()}.")
     else:
         mc = model.card
         arch, data, tr = mc.architecture, mc.data, mc.training
@@ -61,31 +61,40 @@ with right:
             st.code(json.dumps(mc.to_dict(), indent=2, default=str)[:20000], language="json")
 
 if model is not None:
-    rows = view_model.evaluation_rows(model.card)
+    rows = view_model.evaluation_table(model.card)
     if rows:
-        # full width, accuracy before the long columns: two rows that differ only by crop stay side by side
+        # full width, accuracy before the long columns: two rows that differ only by crop stay side by side;
+        # the long texts wrap (row_height) instead of being cut off
+        widths = {"data": 330, "crop": 170, "whole-number accuracy": 75, "split": 150, "images": 60, "mean IoU": 50,
+                  "coverage at 98%": 70, "evaluated": 85}
         st.subheader("Recorded evaluations")
         st.caption(f"From {model.name}'s card, latest last: the data, how each photo was cropped (the ground-truth "
                    "box or the whole photo), and the accuracy on it.")
-        st.dataframe(rows[-8:], hide_index=True, width="stretch", column_config={
-            "data": st.column_config.TextColumn("data", width=240, help="What was read: the photos' source, "
-                                                "count and (for validation photos) how they were held out"),
-            "crop": st.column_config.TextColumn("crop", width=170, help="How each photo was cropped for the "
-                                                "reader: the ground-truth union box of its digits expanded 30% "
+        config = {
+            "data": st.column_config.TextColumn("data", width=widths["data"], help="What was read: the photos' "
+                                                "source, count and (for validation photos) how they were held out"),
+            "crop": st.column_config.TextColumn("crop", width=widths["crop"], help="How each photo was cropped for "
+                                                "the reader: the ground-truth union box of its digits expanded 30% "
                                                 "(+30%), or the whole photo, the localizer finding the number"),
             "whole-number accuracy": st.column_config.TextColumn(
-                "accuracy", width=75, help="Whole-number accuracy: a reading counts only when its length and "
-                "every digit are right"),
-            "split": st.column_config.TextColumn("split", width=180, help="The SVHN split the photos come from; "
-                                                 "held out: train-split photos kept out of training"),
-            "images": st.column_config.NumberColumn("images", width=60, help="How many photos were read"),
-            "mean IoU": st.column_config.TextColumn("IoU", width=50, help="Mean IoU of the box the localizer "
-                                                    "found with the digits' union box (whole photos only)"),
+                "accuracy", width=widths["whole-number accuracy"], help="Whole-number accuracy: a reading counts "
+                "only when its length and every digit are right"),
+            "split": st.column_config.TextColumn("split", width=widths["split"], help="The SVHN split the photos "
+                                                 "come from; held out: train-split photos kept out of training"),
+            "images": st.column_config.NumberColumn("images", width=widths["images"], help="How many photos were "
+                                                    "read"),
+            "mean IoU": st.column_config.TextColumn("IoU", width=widths["mean IoU"], help="Mean IoU of the box the "
+                                                    "localizer found with the digits' union box (whole photos only)"),
             "coverage at 98%": st.column_config.TextColumn(
-                "cov. 98%", width=70, help="Coverage at 98% accuracy: the share of photos the model can answer, "
-                "most confident first, keeping 98% accuracy"),
-            "evaluated": st.column_config.TextColumn("date", width=85, help="When it was evaluated (UTC)"),
-        })
+                "cov. 98%", width=widths["coverage at 98%"], help="Coverage at 98% accuracy: the share of photos "
+                "the model can answer, most confident first, keeping 98% accuracy"),
+            "evaluated": st.column_config.TextColumn("date", width=widths["evaluated"], help="When it was "
+                                                     "evaluated (UTC)"),
+        }
+        row_px = view_model.row_height(rows, widths)
+        st.dataframe(rows, hide_index=True, width="stretch", row_height=row_px,
+                     height=view_model.table_height(len(rows), row_px),
+                     column_config={c: v for c, v in config.items() if c in rows[0]})
 
 st.subheader("What to do next")
 st.page_link("views/explore.py", label="Explore the data: counts, histograms, samples with their boxes",

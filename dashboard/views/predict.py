@@ -142,7 +142,7 @@ else:
         result, seconds = calls.read_number(entry, img, box, name=up.name)
     except (SVHNError, ValueError) as e:
         a.image(view_model.photo_with_box(img, None), caption=f"{up.name} · {img.width}x{img.height}")
-        b.error(f"Could not read {e}")
+        b.error(wording.read_failed(up.name, e))
         st.stop()
     if box is None:
         st.session_state.pred_found = (up.file_id, result.box if result.located else None)

@@ -24,7 +24,18 @@ if st.session_state.get("pre_index", 0) >= n:
     st.session_state.pre_index = 0
 if c3.button("Random image", key="pre_random", width="stretch"):
     st.session_state.pre_index = int(np.random.default_rng().integers(n))
-index = c2.number_input(f"Image (0 – {n - 1})", 0, n - 1, step=1, key="pre_index")
+
+
+def into_range(last: int) -> None:
+    """A number typed past either end becomes the first or last image. The field has no bounds of its own: the
+    browser would keep an out-of-range number (with its red error) over any value set here, "Random image"'s
+    included."""
+    st.session_state.pre_index = min(max(0, int(st.session_state.pre_index)), last)
+
+
+index = c2.number_input(f"Image (0 – {n - 1})", step=1, key="pre_index", on_change=into_range,
+                        args=(n - 1,), help="Past the last image: the last one; below 0: the first one.")
+index = min(max(0, int(index)), n - 1)
 
 
 @st.cache_data(show_spinner="Reading the original photo from its archive (the first one indexes it)…",
@@ -48,7 +59,7 @@ if view.original is None:
 else:
     big = view.steps["boxes"]
     st.image(big, width=min(big.width, 900), caption="Original photo: digit boxes (green), their union (blue), "
-             "the union expanded by 30% (red)")
+             f"the union expanded by 30% (red) · enlarged from {view.size[0]}x{view.size[1]} px")
     u = view.rects.get("union")
     e = view.rects.get("expanded")
     st.caption(f"union box left {u[0]:.0f}, top {u[1]:.0f}, {u[2]:.0f}x{u[3]:.0f} px"

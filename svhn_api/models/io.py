@@ -56,8 +56,7 @@ class LoadedModel:
     def task(self) -> str:
         """``"read"`` (a reader: ``(N, 6, 11)`` probabilities), ``"locate"`` (a localizer: ``(N, 4)`` boxes),
         ``"detect"`` (a detector: ``(N, h, w)`` maps) or ``"classify"`` (a digit classifier: ``(N, 10)``)."""
-        return {LOCATE_OUTPUT: "locate", OUTPUT_SHAPE: "read", CLASSIFY_OUTPUT: "classify"}.get(self.output_shape,
-                                                                                             "detect")
+        return task_of(self.output_shape)
 
     def run(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """The model's output for uint8 images ``(N, H, W, C)``, in batches (default: ``BATCH[runtime]``)."""
@@ -77,6 +76,27 @@ class LoadedModel:
             raise ModelError(f"{self.path}: a {KINDS[self.task]}, not a reader; give a reader such as the shipped "
                              "compact model")
         return self.run(images, batch_size)
+
+
+def task_of(output_shape: tuple[int, ...] | list[int]) -> str:
+    """The task (a key of ``KINDS``) of a model whose output per image has ``output_shape``: ``(6, 11)`` reads,
+    ``(4,)`` locates, ``(10,)`` classifies a digit, a map detects."""
+    return {LOCATE_OUTPUT: "locate", OUTPUT_SHAPE: "read", CLASSIFY_OUTPUT: "classify"}.get(
+        tuple(int(v) for v in output_shape), "detect")
+
+
+def card_task(card: cards.ModelCard) -> str | None:
+    """The task of the model ``card`` describes, without loading it: from the output shape the card records
+    (``architecture.output.shape``), else from its architecture's name; None when the card says neither (load
+    the model and ask its ``task``)."""
+    from svhn_api.models import ARCHITECTURES, task
+
+    output = card.architecture.get("output")
+    shape = output.get("shape") if isinstance(output, dict) else None
+    if isinstance(shape, list) and shape and all(isinstance(v, int) and not isinstance(v, bool) for v in shape):
+        return task_of(shape)
+    name = card.architecture_name
+    return task(name) if name in ARCHITECTURES else None
 
 
 def _count_trace(lm: LoadedModel) -> None:
