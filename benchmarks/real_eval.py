@@ -3,6 +3,7 @@
 
     python -m benchmarks.real_eval [--model artifacts/models/compact] [--localizer DIR | --whole-image]
                                    [--detector DIR | --no-detector] [--digits DIR | --no-digits] [--compare]
+                                   [--pipeline full|fast] [--against fast|full|none]
                                    [--split data/whole_photo/real/split.json] [--real DIR] [--record] [--json]
 
 Measurements, each naming its data:
@@ -13,6 +14,9 @@ Measurements, each naming its data:
   framing (how tall the number is in the photo: < 0.25, 0.25-0.4, 0.4-0.6, > 0.6 of its height),
 - with ``--split``: the same two on the real validation photos that split held out of training,
 - the 1,083 real 32x32 "format 2" digit crops of train images 1-499 (each one digit, read whole).
+Every measurement with ``--pipeline`` (default: the full pipeline when the scene-text models are installed),
+then again with ``--against`` (default: the other one), per framing bucket, with the photos fixed and broken
+(paired) and the time per photo, and how often sure readings were right.
 With ``--compare``: every measurement again with the reader alone (no digit classifier), and for each the
 photos the digit classifier fixed and broke (paired, the same photos); then the digit classifier alone, on the
 boxes the reader alone read, cut into as many slots as its reading has digits. Skips with a message when the real
@@ -41,6 +45,18 @@ def paired(before: list[dict], after: list[dict]) -> tuple[int, int]:
     return fixed, broken
 
 
+def sure_lines(results: dict[str, dict]) -> str:
+    """Per measurement: readings not flagged unsure, and how often they were right."""
+    lines = ["readings marked sure: share of photos, right when sure"]
+    for key, r in results.items():
+        m = r["metrics"]
+        if m.get("sure") is None or not m["count"]:
+            continue
+        right = "–" if m["right_when_sure"] is None else f"{m['right_when_sure']:.1%}"
+        lines.append(f"  {key:<32} {m['sure']:>5}/{m['count']:<5} = {m['sure'] / m['count']:.1%} sure, right {right}")
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="model folder (default: the shipped model)")
@@ -60,6 +76,10 @@ def main() -> int:
                     help="also read everything with the reader alone: fixed/broken photos, paired")
     ap.add_argument("--split", type=Path, default=None,
                     help="split.json of pipelines.whole_photo: also measure its real validation photos")
+    ap.add_argument("--pipeline", choices=("full", "fast"), default=None,
+                    help="full: with the scene-text models (the default when installed); fast: ours alone")
+    ap.add_argument("--against", choices=("full", "fast", "none"), default=None,
+                    help="the pipeline to compare with, same photos (default: the other one)")
     ap.add_argument("--json", action="store_true", help="print the metrics as JSON on the last line")
     ap.add_argument("--show", action="store_true", help="print every reading of the test photos")
     a = ap.parse_args()
@@ -70,11 +90,31 @@ def main() -> int:
     from svhn_api.inference.photo_eval import classifier_alone, evaluate_real_svhn, photo_sets, summary_lines
 
     localizer, detector = False if a.whole_image else a.localizer, False if a.no_detector else a.detector
+    from svhn_api.inference.predict import default_pipeline
+
+    pipeline = a.pipeline or default_pipeline()
+    against = {"full": "fast", "fast": "full"}[pipeline] if a.against is None else a.against
+    digits = False if a.no_digits else a.digits
     res = evaluate_real_svhn(a.real, a.model, a.record, localizer=localizer, split=a.split, detector=detector,
-                             digits=False if a.no_digits else a.digits)
+                             digits=digits, pipeline=pipeline)
     print(f"machine: {os.cpu_count()} cores; model: {res['test_gt_box']['model']}"
-          + (f", digit classifier: {res['test_gt_box']['digits']}" if "digits" in res["test_gt_box"] else ""))
+          + (f", digit classifier: {res['test_gt_box']['digits']}" if "digits" in res["test_gt_box"] else "")
+          + f"; pipeline: {pipeline}")
     print("\n".join(summary_lines(res)))
+    print(sure_lines(res))
+    if against != "none":
+        other = evaluate_real_svhn(a.real, a.model, False, localizer=localizer, split=a.split, detector=detector,
+                                   digits=digits, pipeline=against)  # type: ignore[arg-type]
+        print(f"against the {against} pipeline (same photos): right, fixed / broken by {pipeline}, seconds per photo "
+              f"({against} -> {pipeline})")
+        for key, r in other.items():
+            fixed, broken = paired(r["rows"], res[key]["rows"])
+            m, n = r["metrics"], res[key]["metrics"]
+            print(f"  {key:<32} {m['correct']:>5} -> {n['correct']:<5} fixed {fixed:>3}, broken {broken:>3}   "
+                  f"{m['seconds_per_photo'] * 1000:7.1f} -> {n['seconds_per_photo'] * 1000:7.1f} ms")
+        print(f"the {against} pipeline's framing breakdowns and sure readings:")
+        print("\n".join(line for line in summary_lines(other) if " by framing " in line or line.startswith("    ")))
+        print(sure_lines(other))
     if a.compare:
         alone = evaluate_real_svhn(a.real, a.model, False, localizer=localizer, split=a.split, detector=detector,
                                    digits=False)

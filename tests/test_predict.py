@@ -99,10 +99,11 @@ def test_predict_accepts_every_input_kind(tmp_path, model_folder):
     assert not isinstance(one, list)
     assert one.number == results[0].number and one.confidence == pytest.approx(results[0].confidence, rel=1e-5)
     assert one.probabilities.shape == (6, 11) and 1 <= len(one.number) <= 5
-    assert len(one.alternatives) == 4 and all(p <= one.confidence for _, p in one.alternatives)
+    fast = predict(str(path), model=model_folder, pipeline="fast")
+    assert len(fast.alternatives) == 4 and all(p <= fast.confidence for _, p in fast.alternatives)
     d = json.loads(json.dumps(one.to_dict()))
     assert set(d) == {"number", "confidence", "unsure", "alternatives", "probabilities", "box", "located", "error",
-                      "runtime"}
+                      "runtime", "pipeline", "chosen_by", "why", "candidates"}
     assert one.ok and d["error"] is None
     assert predict([], model=model_folder) == []
 
@@ -294,7 +295,7 @@ def test_predict_cli_box_starting_left_of_the_image(tmp_path, model_folder, caps
     assert json.loads(out.strip().splitlines()[-1])[0]["box"] == [-5.0, -5.0, 10.0, 10.0]
     assert err == f"warning: {path}: box (-5, -5, 10, 10) lies partly outside the 90x40 image; it is clipped to " \
                   "the image: (0, 0, 5, 5)\n"
-    assert main(["predict", str(path), "--model", str(model_folder), "--box=-50,-5,10,10"]) == 1
+    assert main(["predict", str(path), "--model", str(model_folder), "--box=-50,-5,10,10"]) == 2   # none read
     out, err = capsys.readouterr()
     assert out == "" and err.startswith(f"error: {path}: box (-50, -5, 10, 10) lies outside the 90x40 image")
 
@@ -370,10 +371,14 @@ def test_readings_under_the_cards_calibrated_confidence_are_flagged_unsure(model
         card = cards.read(tmp_path / name)
         card.decode.unsure_below, card.decode.unsure_basis = threshold, "test"
         cards.write(tmp_path / name, card)
-    # the reader alone: its card's threshold (joined with the digit classifier, that card's: test_digit_slots)
-    assert predict(_png(), model=tmp_path / "strict", localizer=False, digits=False).unsure
-    assert not predict(_png(), model=tmp_path / "lenient", localizer=False, digits=False).unsure
-    assert not predict(_png(), model=model_folder, localizer=False, digits=False).unsure   # no threshold
+    # the fast path, the reader alone: its card's threshold (joined with the digit classifier, that card's:
+    # test_digit_slots); the full pipeline's comes from its calibration (test_choose)
+    def fast(model):
+        return predict(_png(), model=model, localizer=False, digits=False, pipeline="fast")
+
+    assert fast(tmp_path / "strict").unsure
+    assert not fast(tmp_path / "lenient").unsure
+    assert not fast(model_folder).unsure   # no threshold
 
 
 def test_the_unsure_threshold_keeps_the_target_accuracy():
@@ -381,9 +386,29 @@ def test_the_unsure_threshold_keeps_the_target_accuracy():
 
     confidence = np.array([0.99, 0.95, 0.9, 0.8, 0.7, 0.6])
     right = np.array([True, True, True, False, True, False])
-    assert unsure_threshold(confidence, right, 0.98) == (0.9, 1.0, 0.5)
+    threshold, accuracy, kept = unsure_threshold(confidence, right, 0.98)
+    assert threshold == pytest.approx(0.85) and (accuracy, kept) == (1.0, 0.5)   # halfway to the next one down
     threshold, accuracy, kept = unsure_threshold(confidence, np.array([False, True, True, True, True, True]), 0.98)
     assert threshold == 0.6 and accuracy == pytest.approx(5 / 6) and kept == 1.0   # the best it can do
+
+
+def test_the_unsure_threshold_has_a_margin_noise_cannot_flip():
+    """A threshold equal to one reading's confidence flips that reading on float noise (issue 29: 5e-13 was
+    enough); the threshold lies between two readings' confidences, so such noise changes no reading."""
+    from svhn_api.inference.evaluate import unsure_threshold
+
+    rng = np.random.default_rng(0)
+    confidence = 1 - np.sort(rng.uniform(1e-9, 1e-6, 50))
+    right = np.arange(50) < 45
+    threshold, _, _ = unsure_threshold(confidence, right, 0.98)
+    sure = confidence >= threshold
+    assert not np.isin(threshold, confidence)
+    for noise in (5e-13, -5e-13):
+        assert np.array_equal(confidence + noise >= threshold, sure)
+    # ties share one side: a threshold never splits readings of the same confidence
+    tied = np.array([0.9, 0.9, 0.9, 0.5])
+    threshold, _, kept = unsure_threshold(tied, np.array([True, True, False, False]), 0.6)
+    assert kept == 0.75 and threshold == pytest.approx(0.7)
 
 
 def test_a_photo_with_no_number_is_flagged_unsure():

@@ -125,4 +125,6 @@ def test_reading_needs_neither_keras_nor_tensorflow(tmp_path):
     assert out.returncode == 0, out.stderr
     (result,) = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["number"]
-    assert result["runtime"] == {"reader": "onnxruntime", "localizer": "onnxruntime", "digits": "onnxruntime"}
+    assert result["runtime"] == {"reader": "onnxruntime", "localizer": "onnxruntime", "digits": "onnxruntime",
+                                 "text-detector": "onnxruntime", "text-recognizer": "onnxruntime"}
+    assert result["pipeline"] == "full"

@@ -174,15 +174,21 @@ def sample_listing(probs: np.ndarray, labels: np.ndarray, idx: np.ndarray, names
 
 def unsure_threshold(confidence: np.ndarray, right: np.ndarray, target: float = 0.98) -> tuple[float, float, float]:
     """The confidence under which a reading is flagged unsure: the lowest one that keeps ``target`` accuracy on
-    the readings at or above it; when no share reaches ``target``, the one with the best accuracy (the best
-    that can be done). Returns ``(threshold, accuracy kept, share kept)``."""
+    the readings at or above it (when no share reaches ``target``, the one with the best accuracy: the best that
+    can be done), placed halfway to the next lower confidence seen, so that float noise cannot flip a reading
+    that sits on it. Returns ``(threshold, accuracy kept, share kept)``."""
     if not len(right):
         raise ValueError("unsure_threshold needs at least one reading")
-    order = np.argsort(-np.asarray(confidence), kind="stable")
+    conf = np.asarray(confidence, dtype=float)
+    order = np.argsort(-conf, kind="stable")
     acc = np.cumsum(np.asarray(right)[order]) / np.arange(1, len(order) + 1)
-    good = np.flatnonzero(acc >= target)
-    k = int(good[-1]) if len(good) else int(np.argmax(acc))
-    return float(np.asarray(confidence)[order][k]), float(acc[k]), (k + 1) / len(order)
+    ends = np.flatnonzero(np.append(conf[order][1:] != conf[order][:-1], True))   # last index of each tie
+    good = ends[acc[ends] >= target]
+    k = int(good[-1]) if len(good) else int(ends[np.argmax(acc[ends])])
+    kept = conf[order][k]
+    below = conf[order][k + 1] if k + 1 < len(order) else None
+    threshold = float(kept if below is None else (kept + below) / 2)
+    return threshold, float(acc[k]), (k + 1) / len(order)
 
 
 def _read_split(lm: Any, data: store.Source, split: str, n_split: int, samples: int | None, seed: int,

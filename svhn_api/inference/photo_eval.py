@@ -21,23 +21,27 @@ from svhn_api.inference.evaluate import framing_line
 
 if TYPE_CHECKING:
     from svhn_api.data.images import ImageSource
+    from svhn_api.inference.predict import Pipeline
     from svhn_api.models.io import LoadedModel, ModelOption, ModelSource
 
 
 def evaluate_photos(images: Sequence[ImageSource], numbers: Sequence[str], boxes: Sequence[Box | None] | None = None,
                     *, model: ModelSource | None = None, data: dict[str, Any] | None = None, batch: int = 64,
                     record: bool = False, localizer: ModelOption = False, detector: ModelOption = None,
-                    digits: ModelOption = None,
-                    truth_boxes: Sequence[Box] | None = None) -> dict[str, Any]:
+                    digits: ModelOption = None, truth_boxes: Sequence[Box] | None = None,
+                    pipeline: Pipeline | None = None) -> dict[str, Any]:
     """Accuracy of the model's readings of ``images`` against ``numbers``.
 
     ``data`` describes the images for the record (e.g. ``{"name": ..., "split": "test", "kind": "real SVHN",
     "crop": "ground-truth union box +30%"}``); with ``record`` the result is appended to the model card.
     Without ``boxes``, ``localizer`` and ``detector`` (as ``predict`` takes them; localizer False: the whole
     image) find the number; ``digits``: the digit classifier joined with the reader (as ``predict`` takes it);
-    with ``truth_boxes`` the mean IoU of the boxes it found is reported too.
+    with ``truth_boxes`` the mean IoU of the boxes it found is reported too; ``pipeline``: as ``predict`` takes
+    it. Each row records its time (the batch's seconds per photo), and with the full pipeline why it was chosen.
     """
-    from svhn_api.inference.predict import predict
+    import time
+
+    from svhn_api.inference.predict import default_pipeline, predict
     from svhn_api.models import io as model_io
     from svhn_api.models import provenance
 
@@ -45,19 +49,29 @@ def evaluate_photos(images: Sequence[ImageSource], numbers: Sequence[str], boxes
         raise ValueError("images, numbers and boxes must have the same length")
     lm = model_io.load(model)
     preds: list[Any] = []
+    seconds: list[float] = []
+    pipeline = pipeline or default_pipeline()
     for i in range(0, len(images), batch):
+        t0 = time.perf_counter()
         preds += predict(list(images[i:i + batch]), model=lm,
                          boxes=None if boxes is None else list(boxes[i:i + batch]), localizer=localizer,
-                         detector=detector, digits=digits)
+                         detector=detector, digits=digits, pipeline=pipeline)
+        seconds += [(time.perf_counter() - t0) / len(images[i:i + batch])] * len(images[i:i + batch])
     rows: list[dict[str, Any]] = [{"truth": t, "prediction": p.number, "confidence": round(p.confidence, 4),
-                                   "correct": p.number == t, "box": p.box} for t, p in zip(numbers, preds, strict=True)]
-    reader = {"model": paths.portable(lm.path)}
+                                   "correct": p.number == t, "box": p.box, "unsure": p.unsure,
+                                   "chosen_by": p.chosen_by, "seconds": s}
+                                  for t, p, s in zip(numbers, preds, seconds, strict=True)]
+    reader = {"model": paths.portable(lm.path), "pipeline": pipeline}
     classifier = paths.default_digits() if digits is None else digits
     if classifier is not None and classifier is not False:
         reader["digits"] = paths.portable(model_io.load(classifier).path)
     right = sum(r["correct"] for r in rows)
+    sure = [r for r in rows if not r["unsure"]]
     metrics: dict[str, Any] = {"whole_number_accuracy": round(right / len(rows), 6) if rows else None,
-                               "correct": right, "count": len(rows)}
+                               "correct": right, "count": len(rows), "sure": len(sure),
+                               "right_when_sure": (round(sum(r["correct"] for r in sure) / len(sure), 6)
+                                                   if sure else None),
+                               "seconds_per_photo": round(float(np.mean(seconds)), 5) if seconds else None}
     if truth_boxes is not None and all(p.located for p in preds):
         ious = [box_iou(p.box, t) for p, t in zip(preds, truth_boxes, strict=True)]
         for r, iou in zip(rows, ious, strict=True):
@@ -162,7 +176,7 @@ def photo_sets(root: str | Path, split: str | Path | None = None,
 
 def evaluate_real_svhn(root: str | Path, model: ModelSource | None = None, record: bool = False,
                        localizer: ModelOption = None, split: str | Path | None = None, detector: ModelOption = None,
-                       digits: ModelOption = None,
+                       digits: ModelOption = None, pipeline: Pipeline | None = None,
                        ) -> dict[str, dict[str, Any]]:
     """The real-image measurements on a folder laid out like ``../shared/svhn-real``: each of ``photo_sets``
     with its ground-truth union box (+30%) and whole (found by ``localizer`` and ``detector``, as ``predict``
@@ -170,7 +184,7 @@ def evaluate_real_svhn(root: str | Path, model: ModelSource | None = None, recor
     format-2 train digit crops."""
     root = Path(root)
     where = os.path.relpath(root, paths.CHECKOUT or Path.cwd())
-    helpers = {"localizer": localizer, "detector": detector, "digits": digits}
+    helpers = {"localizer": localizer, "detector": detector, "digits": digits, "pipeline": pipeline}
     out: dict[str, dict[str, Any]] = {}
     for key, (photos, numbers, boxes, framing, name, folder) in photo_sets(root, split).items():
         out |= _with_and_without_box(key, photos, numbers, boxes, framing, name, folder, model, record, helpers)
@@ -179,7 +193,7 @@ def evaluate_real_svhn(root: str | Path, model: ModelSource | None = None, recor
         with np.load(f2) as z:
             x, y = z["X"], z["y"]
         out["format2_train_digits"] = evaluate_photos(list(x), [str(int(v) % 10) for v in y], None, model=model,
-                                                      digits=digits, record=record, data={
+                                                      digits=digits, record=record, pipeline="fast", data={
             "name": f"real SVHN format-2 32x32 digit crops of train images ({len(x)})",
             "path": f"{where}/format2/{f2.name}", "split": "train",
             "kind": "real SVHN", "crop": "32x32 single-digit crop, read whole"})
@@ -192,10 +206,14 @@ def _with_and_without_box(key: str, photos: list[Path], numbers: list[str], boxe
     """The photos read with their true box and whole (``helpers``: ``evaluate_photos``' localizer, detector
     and digits); the whole-photo report also holds ``by_framing``."""
     data = {"name": name, "path": where, "split": key if key == "test" else "train", "kind": "real SVHN"}
+    from svhn_api.inference.predict import default_pipeline
+
+    full = (helpers["pipeline"] or default_pipeline()) == "full"
     crop = ("whole photo, no box" if helpers["localizer"] is False else "whole photo, number found by the "
-            + ("detector and the localizer" if _used(helpers["detector"], paths.default_detector) else "localizer"))
+            + ("detector and the localizer" if _used(helpers["detector"], paths.default_detector) else "localizer")
+            + (" and the scene-text detector, read by both readers (full pipeline)" if full else " (fast path)"))
     boxed = evaluate_photos(photos, numbers, boxes, model=model, digits=helpers["digits"], record=record,
-                            data={**data, "crop": "ground-truth union box expanded 30%"})
+                            pipeline=helpers["pipeline"], data={**data, "crop": "ground-truth union box expanded 30%"})
     whole = evaluate_photos(photos, numbers, None, model=model, **helpers, truth_boxes=boxes,
                             data={**data, "crop": crop})
     whole["metrics"]["by_framing"] = by_framing(framing, boxed, whole)

@@ -33,15 +33,23 @@ from svhn_api.boxes import Box, as_box, clip
 from svhn_api.data.images import ImageSource, input_name, load_image
 from svhn_api.data.preprocess import crop_union
 from svhn_api.errors import BoxWarning, ImageError, ModelError
+from svhn_api.inference import calibration
+from svhn_api.inference.choose import Candidate, Reason, choose
 from svhn_api.inference.decode import decode_batch, topk
 from svhn_api.inference.digit_slots import combine, slot_requests
 from svhn_api.inference.locate import SEARCH_BELOW, agreement, candidates, looks, search_windows
+from svhn_api.inference.propose import propose
+from svhn_api.inference.text_detect import text_boxes
+from svhn_api.inference.text_read import read_text, text_crop
 from svhn_api.labels import row_to_number
+from svhn_api.models import scene_text
 from svhn_api.models.digits import digit_crop
 from svhn_api.models.io import KINDS, ModelOption, ModelSource, load
 
-__all__ = ["Prediction", "predict", "model_input"]
+__all__ = ["Prediction", "predict", "model_input", "PIPELINES"]
 Errors = Literal["raise", "return"]
+Pipeline = Literal["full", "fast"]
+PIPELINES: tuple[Pipeline, ...] = get_args(Pipeline)
 AnyImage = TypeVar("AnyImage", bound=ImageSource)   # a list of paths, or of PIL images, ... is many images
 ERRORS = get_args(Errors)
 
@@ -57,12 +65,16 @@ class Prediction:
     number: str | None
     confidence: float
     probabilities: np.ndarray | None = field(repr=False)
-    alternatives: list[tuple[str, float]] = field(default_factory=list)
+    alternatives: list[tuple[str, float]] = field(default_factory=list)   # the reader's, with its probabilities
     box: Box | None = None      # the region read (left, top, width, height pixels); None: the whole image
     located: bool = False       # True when the localizer found ``box`` (False: given, or the whole image)
     error: str | None = None    # why this input could not be read; None when it was read
-    unsure: bool = False        # confidence under the reader card's calibrated threshold (``decode.unsure_below``)
+    unsure: bool = False        # fast path: confidence under the card's calibrated threshold; full: ``calibration``
     runtime: dict[str, str] = field(default_factory=dict)   # what ran each model: {"reader": "onnxruntime", ...}
+    pipeline: Pipeline = "fast"   # "full": the scene-text models proposed, read and chose too; "fast": ours alone
+    candidates: list[Candidate] = field(default_factory=list)   # the full pipeline's boxes and both readings
+    chosen_by: Reason | None = None   # why the full pipeline answered this (``choose``); None on the fast path
+    why: str | None = None            # ... in words
 
     @classmethod
     def failed(cls, error: str) -> Prediction:
@@ -79,7 +91,9 @@ class Prediction:
                 "alternatives": [{"number": n, "probability": float(p)} for n, p in self.alternatives],
                 "probabilities": None if self.probabilities is None
                 else np.round(self.probabilities.astype(float), 6).tolist(),
-                "error": self.error, "runtime": self.runtime}
+                "error": self.error, "runtime": self.runtime, "pipeline": self.pipeline,
+                "chosen_by": self.chosen_by, "why": self.why,
+                "candidates": [c.to_dict() for c in self.candidates]}
 
 
 @dataclass(eq=False)   # hashed by identity: a batch's readings are grouped by input
@@ -93,6 +107,7 @@ class _Input:
     given: Box | None = None
     candidates: list[Box] = field(default_factory=list)
     found: Box | None = None
+    source: str = "localizer"       # what found ``found``: the localizer, or the search
     reading: Prediction | None = None
     error: str | None = None
 
@@ -198,19 +213,22 @@ def _labels(items: list[Any], names: Sequence[str | None] | None) -> list[str]:
 def predict(images: list[AnyImage] | tuple[AnyImage, ...], model: ModelSource | None = None,
             boxes: Sequence[Box | None] | None = None, top: int = 5, localizer: ModelOption = None,
             errors: Errors = "raise", names: Sequence[str | None] | None = None, search: bool = True,
-            detector: ModelOption = None, digits: ModelOption = None) -> list[Prediction]: ...
+            detector: ModelOption = None, digits: ModelOption = None,
+            pipeline: Pipeline | None = None) -> list[Prediction]: ...
 
 
 @overload
 def predict(images: ImageSource, model: ModelSource | None = None, boxes: Box | None = None, top: int = 5,
             localizer: ModelOption = None, errors: Errors = "raise", names: Sequence[str | None] | None = None,
-            search: bool = True, detector: ModelOption = None, digits: ModelOption = None) -> Prediction: ...
+            search: bool = True, detector: ModelOption = None, digits: ModelOption = None,
+            pipeline: Pipeline | None = None) -> Prediction: ...
 
 
 def predict(images: ImageSource | list[AnyImage] | tuple[AnyImage, ...], model: ModelSource | None = None,
             boxes: Sequence[Box | None] | Box | None = None, top: int = 5, localizer: ModelOption = None,
             errors: Errors = "raise", names: Sequence[str | None] | None = None, search: bool = True,
-            detector: ModelOption = None, digits: ModelOption = None) -> Prediction | list[Prediction]:
+            detector: ModelOption = None, digits: ModelOption = None,
+            pipeline: Pipeline | None = None) -> Prediction | list[Prediction]:
     """Read the number in one image (returns a ``Prediction``) or a list of images (returns a list).
 
     ``top``: how many readings to consider; ``alternatives`` holds the ``top - 1`` after the best.
@@ -228,10 +246,18 @@ def predict(images: ImageSource | list[AnyImage] | tuple[AnyImage, ...], model: 
     ``digits``: a digit classifier (folder, file or loaded) that reads each digit slot of the box read, its
     evidence joined with the reader's (``inference.digit_slots``); None: the default one if there is one;
     False: the reader alone.
+    ``pipeline``: ``"full"`` (the default when the scene-text models are installed: the fast path's box, the
+    text detector's boxes and their line pairs (``propose``) are each read by the reader and by the scene-text
+    recognizer, the answer chosen by agreement (``choose``), its confidence and ``unsure`` from the calibration
+    fitted on the real validation photos (``calibration``)) or ``"fast"`` (the reader, localizer and digit
+    classifier alone: several times faster, worse on numbers small in the photo). ``Prediction.pipeline`` says
+    which ran.
     """
     if errors not in ERRORS:
         raise ValueError(f"errors={errors!r}: choose 'raise' (a bad input raises ImageError) or 'return' "
                          "(a bad input gives a Prediction with its error)")
+    if pipeline is not None and pipeline not in PIPELINES:
+        raise ValueError(f"pipeline={pipeline!r}: choose 'full' (with the scene-text models) or 'fast' (ours alone)")
     items: list[ImageSource] = list(images) if isinstance(images, list | tuple) else [images]
     single = not isinstance(images, list | tuple)   # anything else (path, bytes, PIL image, array) is one image
     box_list = _box_list(items, boxes, single)
@@ -245,13 +271,20 @@ def predict(images: ImageSource | list[AnyImage] | tuple[AnyImage, ...], model: 
             one.picture = picture
     readable = [one for one in inputs if one.error is None]
     if readable:   # else nothing is readable, and the models (and Keras) are never loaded
-        _read_inputs(readable, model, localizer, detector, digits, top, search, errors)
+        _read_inputs(readable, model, localizer, detector, digits, top, search, errors,
+                     default_pipeline() if pipeline is None else pipeline)
     out = [one.result() for one in inputs]
     return out[0] if single else out
 
 
+def default_pipeline() -> Pipeline:
+    """``"full"`` when both scene-text models are installed, else ``"fast"``."""
+    kinds: tuple[scene_text.SceneTextKind, ...] = ("text-detector", "text-recognizer")
+    return "full" if all(paths.default_scene_text(k) is not None for k in kinds) else "fast"
+
+
 def _read_inputs(inputs: list[_Input], model: Any, localizer: Any, detector: Any, digits: Any, top: int,
-                 search: bool, errors: Errors) -> None:
+                 search: bool, errors: Errors, pipeline: Pipeline) -> None:
     """Each input's reading: in its given box, else in the candidate box the readings agree on (``_locate``,
     ``_choose``; searching when the localizer's only box reads unsure), else whole; then joined with the digit
     classifier's. An input that cannot be cropped gets its error (``errors="raise"``: raised)."""
@@ -266,6 +299,8 @@ def _read_inputs(inputs: list[_Input], model: Any, localizer: Any, detector: Any
         _with_digits(classifier, lm, inputs, top)
     ran = {role: m.runtime for role, m in (("reader", lm), ("localizer", finder), ("digits", classifier))
            if m is not None}
+    if pipeline == "full":
+        ran |= _full(lm, classifier, inputs, top)
     for one in inputs:
         if (r := one.reading) is not None:
             r.box, r.located, r.runtime = (None if one.box is None else as_box(one.box)), one.found is not None, ran
@@ -418,3 +453,58 @@ def _search(lm: Any, finder: Any, inputs: list[_Input], top: int) -> None:
     read = _read_boxes(lm, [(one, box) for (one, _), box in zip(starts, boxes, strict=True)], top)
     for one, box, reading in first:
         one.found, one.reading = _agreed([(box, reading), *read.get(one, [])])
+        if one.found is not box:
+            one.source = "search"
+
+
+def _scene_text(kind: scene_text.SceneTextKind) -> scene_text.SceneTextModel:
+    folder = paths.default_scene_text(kind)
+    if folder is None:
+        env = "SVHN_" + kind.upper().replace("-", "_")
+        raise ModelError(f"the full pipeline needs the {kind} (artifacts/models/{kind}, or ${env}); make it with "
+                         "`python -m pipelines.scene_text`, or read with pipeline='fast'")
+    return scene_text.load(folder, kind)
+
+
+def _full(lm: Any, classifier: Any, inputs: list[_Input], top: int) -> dict[str, str]:
+    """The full pipeline over the inputs the fast path read: candidate boxes (``propose``), each read by the
+    reader (with ``classifier``) and by the recognizer, one chosen (``choose``), its confidence and unsure flag
+    from the calibration. Returns what ran the scene-text models."""
+    detector, recognizer = _scene_text("text-detector"), _scene_text("text-recognizer")
+    cal = calibration.read()
+    todo = [one for one in inputs if one.reading is not None]
+    found = iter(text_boxes([one.image for one in todo if one.given is None], detector))
+    proposals = []
+    for one in todo:
+        whole = (0.0, 0.0, float(one.image.width), float(one.image.height))
+        if one.given is not None:
+            proposals.append([(clip(one.given, one.image.size) or whole, "given")])
+        else:
+            proposals.append(propose(one.found, one.source, next(found)) if one.found is not None
+                             else [(whole, "whole photo"), *propose(None, "", next(found))])
+    extra = [_Input(one.label, one.picture, given=box) for one, props in zip(todo, proposals, strict=True)
+             for box, _ in props[1:]]
+    _read_given_or_whole(lm, extra, top, "return")
+    if classifier is not None:
+        _with_digits(classifier, lm, extra, top)
+    readings = iter(extra)
+    texts = iter(read_text([text_crop(one.image, box) for one, props in zip(todo, proposals, strict=True)
+                            for box, _ in props], recognizer))
+    for one, props in zip(todo, proposals, strict=True):
+        read = [one.reading] + [next(readings).reading for _ in props[1:]]
+        cands = [Candidate(box, source, r.number if r else None, r.confidence if r else 0.0, next(texts))
+                 for (box, source), r in zip(props, read, strict=True)]
+        choice = choose(cands)
+        base = read[choice.index] or one.reading
+        assert base is not None
+        mode: calibration.Mode = "whole photo" if one.given is None else "given box"
+        confidence = cal.confidence(mode, choice.reason, choice.evidence) if cal is not None else 0.0
+        alternatives = [(n, p) for n, p in [(base.number, base.confidence), *base.alternatives]
+                        if n is not None and n != choice.number]   # the reader's, with its probabilities
+        one.reading = Prediction(choice.number, confidence, base.probabilities, alternatives[:max(top - 1, 0)],
+                                 unsure=cal is None or not cal.sure(mode, confidence), pipeline="full",
+                                 candidates=cands,
+                                 chosen_by=choice.reason, why=choice.why(cands))
+        if one.given is None:
+            one.found = cands[choice.index].box
+    return {"text-detector": detector.runtime, "text-recognizer": recognizer.runtime}
