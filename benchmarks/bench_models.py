@@ -8,6 +8,8 @@ Training throughput: samples/s of the real training step (``trainer.train_on_bat
 backward, optimizer update, with the backend's default compilation, as ``train`` runs it) on in-memory
 uint8 batches at each architecture's default batch size and
 native input (capstone: 32x32x1; compact, deep: 64x64x3), after warm-up steps; median of several runs.
+Pipelines: ``predict(path)`` one photo at a time with the full pipeline (scene-text models) and the fast path,
+interleaved, on the real test photos (drawn scenes without them).
 Prediction: ``svhn_api.inference.predict`` on one 120x60 PNG file (decode, crop, model, joint decoding), warm,
 median of many calls; and images/s for a list of 256 in-memory images; once with the models on Keras, then on
 ONNX Runtime (their ONNX siblings), in the same process.
@@ -164,7 +166,8 @@ def bench_predict(model: str | None, runs: int, localizer: str | None, detector:
         img.save(path)
         for digits in joiners:
             how = "the reader alone" if digits is False else "the reader and the digit classifier"
-            med, p90 = _latency(lambda j=digits: predict(str(path), model=model, localizer=False, digits=j), runs)
+            med, p90 = _latency(lambda j=digits: predict(str(path), model=model, localizer=False, digits=j,
+                                                         pipeline="fast"), runs)
             print(f"predict() one 120x60 PNG file read whole, no localizer, {how}, warm, end to end: median "
                   f"{med:.2f} ms, p90 {p90:.2f} ms over {runs} calls")
         if finder is not None:   # a noise photo reads unsure, so predict searches: the worst case
@@ -172,20 +175,62 @@ def bench_predict(model: str | None, runs: int, localizer: str | None, detector:
                 for digits in joiners:
                     for search, how in ((False, "one box (search=False)"), (True, "searching (unsure: always here)")):
                         med, p90 = _latency(lambda s=search, d=led, j=digits: predict(
-                            str(path), model=model, localizer=finder, detector=d, search=s, digits=j), runs)
+                            str(path), model=model, localizer=finder, detector=d, search=s, digits=j,
+                            pipeline="fast"), runs)
                         who = (f"the detector ({led}) and the localizer" if led else "the localizer") + (
                             ", the reader alone" if digits is False else ", the reader and the digit classifier")
                         print(f"predict() one 120x60 PNG file, whole photo with {who} ({finder}), {how}, warm, "
                               f"end to end: median {med:.2f} ms, p90 {p90:.2f} ms over {runs} calls")
     batch = [rng.integers(0, 256, (60, 120, 3), dtype=np.uint8) for _ in range(256)]
-    predict(batch, model=model, localizer=False, digits=False)
+    predict(batch, model=model, localizer=False, digits=False, pipeline="fast")
     rates = []
     for _ in range(5):
         t = time.perf_counter()
-        predict(batch, model=model, localizer=False, digits=False)
+        predict(batch, model=model, localizer=False, digits=False, pipeline="fast")
         rates.append(len(batch) / (time.perf_counter() - t))
     print(f"predict() batched, list of {len(batch)} 120x60 arrays, no localizer, the reader alone: median "
           f"{statistics.median(rates):.0f} images/s")
+
+
+def bench_pipelines(passes: int) -> None:
+    """``predict(path)`` one photo at a time, warm, with the full pipeline and the fast path interleaved photo by
+    photo (the same run, the same photos): on the real test photos when the real sample is beside the checkout,
+    else on drawn scenes. Median and p90 over every call."""
+    from svhn_api import paths
+    from svhn_api.inference.predict import default_pipeline, predict
+
+    if default_pipeline() != "full":
+        print("full pipeline: skipped (the scene-text models are not installed)")
+        return
+    real = paths.real_svhn_dir() / "images" / "test"
+    with tempfile.TemporaryDirectory() as d:
+        if real.is_dir():
+            photos, what = sorted(real.glob("*.png")), f"real SVHN test photos ({len(list(real.glob('*.png')))})"
+        else:
+            from tests.scene_text_fixtures import SCENES, scene
+
+            photos = []
+            for name in SCENES:
+                scene(name).save(Path(d) / f"{name}.png")
+                photos.append(Path(d) / f"{name}.png")
+            what = f"drawn scenes ({len(photos)})"
+        times: dict[str, list[float]] = {"full": [], "fast": []}
+        for p in photos[:5]:   # warm-up: models loaded, sessions made
+            predict(str(p), pipeline="full")
+            predict(str(p), pipeline="fast")
+        for _ in range(passes):
+            for p in photos:
+                for pipeline in ("fast", "full"):
+                    t = time.perf_counter()
+                    predict(str(p), pipeline=pipeline)  # type: ignore[arg-type]
+                    times[pipeline].append((time.perf_counter() - t) * 1000)
+    for pipeline, ms in times.items():
+        ms.sort()
+        print(f"predict(path) one photo at a time, {pipeline} {'pipeline' if pipeline == 'full' else 'path'}, warm, "
+              f"{what} x {passes}: median {statistics.median(ms):.1f} ms, p90 {ms[int(0.9 * len(ms))]:.1f} ms, "
+              f"mean {statistics.mean(ms):.1f} ms")
+    ratio = statistics.median(times["full"]) / statistics.median(times["fast"])
+    print(f"full / fast, medians of the same run: {ratio:.1f}x")
 
 
 def main() -> None:
@@ -193,6 +238,7 @@ def main() -> None:
     p.add_argument("--variants", action="store_true", help="also time compact variants")
     p.add_argument("--skip-predict", action="store_true")
     p.add_argument("--skip-train", action="store_true")
+    p.add_argument("--passes", type=int, default=3, help="passes over the photos of the full-pipeline latency")
     p.add_argument("--model", default=None, help="model for the predict benchmark (default: the shipped one)")
     p.add_argument("--runs", type=int, default=5, help="timed runs per training figure (median)")
     p.add_argument("--localizer", default=None, help="localizer for the whole-photo latency (default: the "
@@ -210,6 +256,7 @@ def main() -> None:
                 print(f"{arch}: backend-neutral step {neutral:.0f} samples/s, TensorFlow GradientTape step "
                       f"{tape:.0f} samples/s (interleaved, same process): ratio {neutral / tape:.2f}")
     if not a.skip_predict:
+        bench_pipelines(a.passes)
         for runtime in RUNTIMES:   # the same run: Keras first (the baseline), then ONNX Runtime
             os.environ["SVHN_RUNTIME"] = runtime
             print(f"-- models on {runtime} --")

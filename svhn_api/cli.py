@@ -234,8 +234,12 @@ def _paths_as_given(report: Evaluation, model: str | None, data: str) -> Evaluat
 
 
 def _reading(r: dict[str, Any]) -> str:
+    if r["pipeline"] == "full":   # the confidence: the calibrated chance of being right, which sure is decided on
+        return (f"{r['image']}: {r['number']}  (confidence {r['confidence']:.1%}, {'UNSURE' if r['unsure'] else 'sure'}"
+                f"; {r['chosen_by']}: {r['why']})"
+                + (f"  found at {','.join(f'{v:g}' for v in r['box'])}" if r["located"] else ""))
     return (f"{r['image']}: {r['number']}  (confidence {r['confidence']:.3f}; next: "
-            f"{', '.join(x['number'] for x in r['alternatives'][:3])})"
+            f"{', '.join(x['number'] for x in r['alternatives'][:3])}; fast path)"
             + ("  UNSURE (under the calibrated confidence)" if r.get("unsure") else "")
             + (f"  found at {','.join(f'{v:g}' for v in r['box'])}" if r["located"] else ""))
 
@@ -254,7 +258,7 @@ def cmd_predict(a: argparse.Namespace) -> int:
         warnings.simplefilter("always", BoxWarning)
         readings = iter(predict([decoded[i] for i in good], model=a.model, boxes=boxes, errors="return",
                                 localizer=False if a.whole_image else a.localizer, names=[a.images[i] for i in good],
-                                digits=False if a.no_digits else None))
+                                digits=False if a.no_digits else None, pipeline="fast" if a.fast else None))
     results = [Prediction.failed(d) if isinstance(d, str) else next(readings) for d in decoded]
     for w in caught:
         if issubclass(w.category, BoxWarning):
@@ -283,12 +287,14 @@ def cmd_read(a: argparse.Namespace) -> int:
 
     summary = read_photos(a.inputs, a.out, model=a.model, localizer=False if a.whole_image else a.localizer,
                           fmt=a.format, batch_size=a.batch_size, workers=a.workers, progress=not a.json,
-                          scheduler=a.scheduler, digits=False if a.no_digits else None)
+                          scheduler=a.scheduler, digits=False if a.no_digits else None, thorough=a.thorough)
     ran = " and ".join(sorted(set(summary.runtime.values())))
     text = (f"{_count(summary.read, 'photo')} read into {a.out} in {summary.seconds:.1f} s "
             f"({summary.per_second:,.0f} photos/s{', on ' + ran if ran else ''})"
             + (f"; {summary.failed:,} could not be read (see their rows)" if summary.failed else "")
-            + (f"; {summary.skipped:,} already there, skipped" if summary.skipped else ""))
+            + (f"; {summary.skipped:,} already there, skipped" if summary.skipped else "")
+            + ("; fast path" if summary.pipeline == "fast" else
+               f"; thorough: {_count(summary.rechecked, 'unsure photo')} read again by the full pipeline"))
     for why in summary.unread_inputs:   # named, but no photo there: said, not only left to a row
         print(f"warning: {why}", file=sys.stderr)
     _emit({**summary.__dict__, "per_second": round(summary.per_second, 1)}, a.json, text)
@@ -417,6 +423,9 @@ def _add_predict(sub: Any) -> None:
     q.add_argument("--box", type=_box, help="the number's region left,top,width,height in pixels (applied to "
                    "every image; a box partly outside an image is clipped, with a warning); without it the "
                    "localizer finds the number in the whole photo")
+    q.add_argument("--fast", action="store_true",
+                   help="the fast path: our reader, localizer and digit classifier alone, without the scene-text "
+                   "models (several times faster; worse on numbers small in the photo)")
     _model_options(q, "localizer model folder for photos without --box (default: $SVHN_LOCALIZER, else the "
                    "shipped one when there is one)")
     q.set_defaults(func=cmd_predict)
@@ -441,6 +450,9 @@ def _add_read(sub: Any) -> None:
     q.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                    help="read the batches on this Dask cluster's workers (they must see the photo files; needs "
                         "the 'cluster' extra); the rows are the same as a local run's")
+    q.add_argument("--thorough", action="store_true",
+                   help="read the photos the fast path is unsure of again with the full pipeline (the scene-text "
+                   "models too): slower, right more often on numbers small in the photo")
     _model_options(q, "localizer model folder (default: $SVHN_LOCALIZER, else the shipped one)")
     q.set_defaults(func=cmd_read)
 

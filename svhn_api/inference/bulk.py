@@ -59,6 +59,8 @@ class ReadSummary:
     seconds: float = 0.0
     runtime: dict[str, str] = field(default_factory=dict)   # what ran each model (``predict.runtimes``)
     unread_inputs: list[str] = field(default_factory=list)  # inputs that named no photo: why, for each
+    pipeline: str = "fast"   # "fast", or "thorough": the full pipeline on the photos the fast path was unsure of
+    rechecked: int = 0       # photos read again by the full pipeline (``thorough``)
 
     @property
     def per_second(self) -> float:
@@ -223,7 +225,7 @@ def _row(name: str, reading: Any = None, error: str | None = None) -> dict[str, 
         return {"path": name, "number": None, "confidence": None, "unsure": None, "box": None, "error": error}
     box = None if reading.box is None else [round(float(v), 1) for v in reading.box]
     return {"path": name, "number": reading.number, "confidence": round(float(reading.confidence), 6),
-            "unsure": bool(reading.unsure), "box": box, "error": reading.error}
+            "unsure": bool(reading.unsure), "box": box, "error": reading.error, "pipeline": reading.pipeline}
 
 
 class _Writer:
@@ -238,7 +240,8 @@ class _Writer:
             self.csv.writeheader()
 
     def write(self, rows: list[dict[str, Any]]) -> None:
-        for r in rows:
+        for row in rows:
+            r = {k: row[k] for k in FIELDS}
             if self.csv is not None:
                 self.csv.writerow({**r, "box": "" if r["box"] is None else " ".join(map(str, r["box"])),
                                    "number": "" if r["number"] is None else r["number"]})
@@ -251,21 +254,30 @@ class _Writer:
 
 
 def read_batch(photos: Sequence[Photo], reader: ModelSource | None, localizer: ModelOption,
-               decoded: Sequence[Any] | None = None, digits: ModelOption = None) -> list[dict[str, Any]]:
+               decoded: Sequence[Any] | None = None, digits: ModelOption = None,
+               thorough: bool = False) -> list[dict[str, Any]]:
     """The rows of one batch: each photo decoded (unless ``decoded`` gives the results of ``_decode``) and
-    read by ``predict``, in order."""
+    read by ``predict``'s fast path, in order; with ``thorough``, the photos it is unsure of are read again by
+    the full pipeline (their rows say ``pipeline``: ``full``)."""
     from svhn_api.inference.predict import predict
 
     decoded = [_decode(p) for p in photos] if decoded is None else decoded
     good = [(p, img) for p, img in zip(photos, decoded, strict=True) if not isinstance(img, str)]
-    readings = iter(predict([img for _, img in good], model=reader, localizer=localizer, top=1, errors="return",
-                            names=[p.name for p, _ in good], digits=digits) if good else [])
-    return [_row(p.name, error=img) if isinstance(img, str) else _row(p.name, next(readings))
+    readings = predict([img for _, img in good], model=reader, localizer=localizer, top=1, errors="return",
+                       names=[p.name for p, _ in good], digits=digits, pipeline="fast") if good else []
+    again = [k for k, r in enumerate(readings) if thorough and r.ok and r.unsure]
+    if again:
+        full = predict([good[k][1] for k in again], model=reader, localizer=localizer, top=1, errors="return",
+                       names=[good[k][0].name for k in again], digits=digits, pipeline="full")
+        for k, r in zip(again, full, strict=True):
+            readings[k] = r
+    rows = iter(readings)
+    return [_row(p.name, error=img) if isinstance(img, str) else _row(p.name, next(rows))
             for p, img in zip(photos, decoded, strict=True)]
 
 
 def _locally(photos: Iterator[Photo], batch_size: int, reader: Any, localizer: Any, digits: Any,
-             workers: int | None) -> Iterator[list[dict[str, Any]]]:
+             workers: int | None, thorough: bool) -> Iterator[list[dict[str, Any]]]:
     """Batches read here, in order: a thread pool decodes photos ahead, and one batch per core is read at once,
     each model call on one thread (ONNX Runtime, TensorFlow and PIL release the GIL, so one batch's crops are cut
     while another's run through a model)."""
@@ -273,7 +285,7 @@ def _locally(photos: Iterator[Photo], batch_size: int, reader: Any, localizer: A
 
     def read(batch: list[Photo], decoded: list[Future]) -> list[dict[str, Any]]:
         with one_thread_per_call():
-            return read_batch(batch, reader, localizer, [f.result() for f in decoded], digits)
+            return read_batch(batch, reader, localizer, [f.result() for f in decoded], digits, thorough)
 
     with ThreadPoolExecutor(workers or cores, thread_name_prefix="svhn-decode") as decoding, \
             ThreadPoolExecutor(cores, thread_name_prefix="svhn-read") as reading:
@@ -293,7 +305,7 @@ def _locally(photos: Iterator[Photo], batch_size: int, reader: Any, localizer: A
 
 
 def _on_cluster(photos: Iterator[Photo], batch_size: int, reader: str, localizer: str | bool | None,
-                digits: str | bool | None, scheduler: str) -> Iterator[list[dict[str, Any]]]:
+                digits: str | bool | None, scheduler: str, thorough: bool) -> Iterator[list[dict[str, Any]]]:
     """Batches read by a Dask cluster's workers, a few in flight per worker, written back in order. Files
     are read by the workers (a folder every worker sees); archive members travel as bytes. Each worker
     process loads the models once (``models.io``'s cache)."""
@@ -304,7 +316,8 @@ def _on_cluster(photos: Iterator[Photo], batch_size: int, reader: str, localizer
         pending: list[Any] = []
         while True:
             while len(pending) < window and (batch := list(islice(photos, batch_size))):
-                pending.append(client.submit(read_batch, batch, reader, localizer, None, digits, pure=False))
+                pending.append(client.submit(read_batch, batch, reader, localizer, None, digits, thorough,
+                                             pure=False))
             if not pending:
                 return
             yield pending.pop(0).result()
@@ -324,9 +337,12 @@ def _check_models(model: Any, *helpers: Any) -> None:
 def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
                 model: ModelSource | None = None, localizer: ModelOption = None, fmt: str | None = None,
                 batch_size: int = 256, workers: int | None = None, progress: bool = True,
-                scheduler: str | None = None, digits: ModelOption = None) -> ReadSummary:
+                scheduler: str | None = None, digits: ModelOption = None, thorough: bool = False) -> ReadSummary:
     """Read every photo of ``inputs`` into ``out`` (see the module's docstring); returns what was done.
 
+    The fast path reads every photo (``predict(pipeline="fast")``); with ``thorough``, the photos it is unsure
+    of are read again by the full pipeline (the scene-text models too: slower, right more often on numbers small
+    in the photo). ``ReadSummary.pipeline`` and ``rechecked`` say what ran.
     ``model``/``localizer``/``digits`` as for ``predict`` (``localizer=False``: read each photo whole;
     ``digits=False``: the reader alone, faster).
     ``workers``: decoding threads (default: the core count).
@@ -339,7 +355,8 @@ def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike
     done = already_read(out, fmt)
     unread = check_inputs(inputs)
     _check_models(model, localizer, digits)
-    summary, t0 = ReadSummary(str(out), skipped=0, unread_inputs=unread), time.perf_counter()
+    summary = ReadSummary(str(out), skipped=0, unread_inputs=unread, pipeline="thorough" if thorough else "fast")
+    t0 = time.perf_counter()
 
     def todo() -> Iterator[Photo]:
         for p in expand(inputs):
@@ -349,7 +366,7 @@ def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike
                 yield p
 
     if scheduler is None:   # the models (and Keras) load with the first batch that holds a readable photo
-        batches = _locally(todo(), batch_size, model, localizer, digits, workers)
+        batches = _locally(todo(), batch_size, model, localizer, digits, workers, thorough)
     else:
         from svhn_api.models.io import load
 
@@ -359,7 +376,7 @@ def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike
         digits = digits if digits is not None else paths.default_digits()
         remote_digits = False if digits is None or digits is False else str(Path(load(digits).path).resolve())
         batches = _on_cluster(todo(), batch_size, str(Path(reader.path).resolve()), remote_finder, remote_digits,
-                              scheduler)
+                              scheduler, thorough)
     writer = _Writer(out, fmt)
     with tqdm(desc=f"read -> {out.name}", unit="photo", disable=not progress, dynamic_ncols=True) as bar:
         try:
@@ -367,6 +384,7 @@ def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike
                 writer.write(rows)
                 summary.read += len(rows)
                 summary.failed += sum(r["error"] is not None for r in rows)
+                summary.rechecked += sum(r.get("pipeline") == "full" for r in rows)
                 bar.update(len(rows))
         finally:
             writer.close()
@@ -374,5 +392,5 @@ def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike
     if summary.read > summary.failed:    # the models were loaded (here, or by the cluster's workers)
         from svhn_api.inference.predict import runtimes
 
-        summary.runtime = runtimes(model, localizer, digits)
+        summary.runtime = runtimes(model, localizer, digits, scene_text=summary.rechecked > 0)
     return summary

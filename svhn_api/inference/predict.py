@@ -422,13 +422,16 @@ def _choose(lm: Any, inputs: list[_Input], top: int) -> None:
 
 
 def runtimes(model: ModelSource | None = None, localizer: ModelOption = None, digits: ModelOption = None,
-             ) -> dict[str, str]:
+             scene_text: bool = False) -> dict[str, str]:
     """What runs each model ``predict`` uses with these arguments (``"onnxruntime"`` or ``"keras"``); loads them,
-    from the cache when they already ran."""
+    from the cache when they already ran. ``scene_text``: the full pipeline's scene-text models too."""
     roles = {"reader": model, "localizer": paths.default_localizer() if localizer is None else localizer,
              "digits": paths.default_digits() if digits is None else digits}
-    return {role: load(m).runtime for role, m in roles.items()
-            if m is not False and (m is not None or role == "reader")}
+    ran: dict[str, str] = {role: load(m).runtime for role, m in roles.items()
+           if m is not False and (m is not None or role == "reader")}
+    if scene_text:
+        ran |= {kind: _scene_text(kind).runtime for kind in ("text-detector", "text-recognizer")}
+    return ran
 
 
 def _model_for(model: Any, task: str, how: str) -> Any:
@@ -458,6 +461,7 @@ def _search(lm: Any, finder: Any, inputs: list[_Input], top: int) -> None:
 
 
 def _scene_text(kind: scene_text.SceneTextKind) -> scene_text.SceneTextModel:
+    """The installed scene-text model of ``kind``; ``ModelError`` saying how to get it or do without."""
     folder = paths.default_scene_text(kind)
     if folder is None:
         env = "SVHN_" + kind.upper().replace("-", "_")

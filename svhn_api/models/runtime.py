@@ -138,9 +138,9 @@ def shapes(sess: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return fixed(sess.get_inputs()[0].shape), fixed(sess.get_outputs()[0].shape)
 
 
-def runner(path: Path, first: Any = None) -> Callable[[np.ndarray], np.ndarray]:
-    """``uint8 batch -> output`` through a session on ``path`` with ``threads()`` threads (one session per thread
-    count, made on first use; ``first``: one already made)."""
+def runner(path: Path, first: Any = None, dtype: Any = np.uint8) -> Callable[[np.ndarray], np.ndarray]:
+    """``batch -> output`` through a session on ``path`` with ``threads()`` threads (one session per thread
+    count, made on first use; ``first``: one already made); the batch is given to it as ``dtype``."""
     sessions: dict[int, Any] = {} if first is None else {first.get_session_options().intra_op_num_threads: first}
     lock = threading.Lock()
 
@@ -151,7 +151,7 @@ def runner(path: Path, first: Any = None) -> Callable[[np.ndarray], np.ndarray]:
                 if n not in sessions:
                     sessions[n] = session(path, n)
         sess = sessions[n]
-        return sess.run(None, {sess.get_inputs()[0].name: np.ascontiguousarray(x, dtype=np.uint8)})[0]
+        return sess.run(None, {sess.get_inputs()[0].name: np.ascontiguousarray(x, dtype=dtype)})[0]
 
     return run
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,13 +37,17 @@ class SceneTextModel:
     folder: Path
     kind: SceneTextKind
     card: dict[str, Any]
-    session: Any
+    session: Any                          # the first session (its inputs and outputs describe the model)
     characters: list[str] | None = None   # the recognizer's CTC classes: index 0 blank, then the list, then space
-
     runtime: str = "onnxruntime"
+    _run: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.session.run(None, {self.session.get_inputs()[0].name: x.astype(np.float32)})[0])
+        """The model's output for a float32 NCHW batch, on ``runtime.threads()`` threads (one per call inside
+        ``runtime.one_thread_per_call``)."""
+        if self._run is None:
+            self._run = runtimes.runner(self.folder / runtimes.ONNX_FILE, self.session, np.float32)
+        return np.asarray(self._run(x))
 
 
 def load(folder: str | Path, kind: SceneTextKind) -> SceneTextModel:
