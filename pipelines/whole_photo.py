@@ -205,56 +205,6 @@ def small_synthetic(work: Path, count: int, seed: int) -> Path:
     return folder
 
 
-def calibrate(real: Path, split: dict[str, list[str]], reader: Path, localizer: Path, target: float = 0.98,
-              on: str = "validation", digits: Path | None = None) -> dict:
-    """Set ``decode.unsure_below`` from whole-photo readings (``reader``, ``localizer``, the default detector,
-    and ``digits`` joined with the reader when given) of the real validation photos, or of the real test
-    photos (``on="test"``: the only fair judge of a digit classifier that saw every train-split digit): the
-    lowest confidence that keeps ``target`` accuracy on what is not flagged. It goes into the card of the model
-    whose confidence is judged (``digits`` when given, else ``reader``). With ``on="test"`` the photos are also
-    split in two halves, the threshold chosen on each half and judged on the other, so that the accuracy and
-    coverage a new photo can expect are reported, not the ones of the photos the threshold was chosen on."""
-    from svhn_api import predict
-    from svhn_api.inference.evaluate import unsure_threshold
-    from svhn_api.models import card as cards
-
-    if on == "test":
-        folder, ann = real / "images" / "test", real / "annotations" / "test.json"
-        names = sorted((p.name for p in folder.glob("*.png")), key=lambda n: int(n.split(".")[0]))
-        what = f"real SVHN test photos ({len(names)}, evaluation only; never trained on)"
-    else:
-        folder, ann, names = real / "images" / "train", real / "annotations" / "train.json", split["validation"]
-        what = f"real SVHN validation photos ({len(names)} train-split photos held out, seed {split['seed']})"
-    truth = {e["filename"]: e["number"] for e in json.loads(ann.read_text())}
-    readings = predict([folder / n for n in names], model=reader, localizer=localizer, digits=digits or False)
-    conf = np.array([r.confidence for r in readings])
-    right = np.array([r.number == truth[n] for r, n in zip(readings, names, strict=True)])
-    threshold, accuracy, kept = unsure_threshold(conf, right, target)
-    judged = digits or reader
-    basis = (f"{what}, whole photo with the localizer {paths.portable(localizer)}"
-             + (f" and the digit classifier {paths.portable(digits)}" if digits else "")
-             + f": readings at or above it were {accuracy:.1%} right and {kept:.1%} of the photos "
-               f"(target {target:.0%})")
-    out: dict = {"unsure_below": threshold, "basis": basis, "card": str(judged)}
-    if on == "test":
-        halves = np.random.default_rng(split["seed"]).permutation(len(names)) % 2 == 0
-        held = []
-        for chosen in (halves, ~halves):
-            t, _, _ = unsure_threshold(conf[chosen], right[chosen], target)
-            sure = conf[~chosen] >= t
-            held.append({"threshold": t, "kept": float(sure.mean()),
-                         "accuracy_kept": float(right[~chosen][sure].mean()) if sure.any() else None})
-        out["held_out_halves"] = held
-
-    def change(card: cards.ModelCard | None) -> cards.ModelCard:
-        card = card or cards.ModelCard()
-        card.decode.unsure_below, card.decode.unsure_basis = threshold, basis
-        return card
-
-    cards.update(judged, change)
-    return out
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=paths.data_dir() / "whole_photo", help="working folder")
@@ -281,24 +231,12 @@ def main() -> int:
     ap.add_argument("--init", "--localizer-init", type=Path, default=None,
                     help="fine-tune this model (of --model's kind) instead of a new one")
     ap.add_argument("--lr", type=float, default=None, help="learning rate (default: the architecture's recipe)")
-    ap.add_argument("--calibrate-on", choices=("validation", "test"), default="validation",
-                    help="the photos --calibrate judges readings on (test: for a reader joined with --digits, whose "
-                         "classifier saw every train-split digit)")
-    ap.add_argument("--digits", type=Path, default=None,
-                    help="with --calibrate: the digit classifier joined with the reader; its card gets the threshold")
-    ap.add_argument("--calibrate", type=Path, default=None,
-                    help="only calibrate the 'unsure' threshold of this reader (or of --digits joined with it), the "
-                         "localizer --runs/--name finding the number, on the photos of --calibrate-on, then stop")
     a = ap.parse_args()
     a.name = a.name or a.model
     from svhn_api import synth, train
 
     real = a.work / "real"
     split = split_real(a.real, real, a.real_validation, a.seed)
-    if a.calibrate is not None:
-        print(json.dumps(calibrate(a.real, split, a.calibrate, a.runs / a.name, on=a.calibrate_on, digits=a.digits),
-                         indent=1))
-        return 0
     reframed_validation(a.real, real, split, a.seed)
     real_archives(a.real, real, split)
     synthetic = a.work / "synth"

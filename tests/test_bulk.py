@@ -79,7 +79,7 @@ def test_every_kind_of_input_gives_one_row_the_same_as_predict(inputs, tmp_path,
     assert (summary.read, summary.failed, summary.skipped) == (12, 2, 0)
     assert "not a readable image" in rows[5]["error"] and "no such file" in rows[11]["error"]
     photos = [tmp_path / "photos" / "street" / f"{i}.png" for i in range(5)]
-    expected = predict(photos, model=model_folder, localizer=False)
+    expected = predict(photos, model=model_folder, localizer=False, pipeline="fast")   # read's default speed
     assert [r["number"] for r in rows[:5]] == [p.number for p in expected]
     assert [float(r["confidence"]) for r in rows[:5]] == pytest.approx([p.confidence for p in expected], abs=1e-5)
 
@@ -157,7 +157,7 @@ def test_read_without_the_digit_classifier_gives_the_readers_own_readings(inputs
                  "--whole-image", "--no-digits", "--json"]) == 1        # notes.png is no image
     rows = [r for r in _rows(out) if not r["error"]]
     photos = [tmp_path / "photos" / "street" / f"{i}.png" for i in range(5)]
-    alone = predict(photos, model=model_folder, localizer=False, digits=False)
+    alone = predict(photos, model=model_folder, localizer=False, digits=False, pipeline="fast")
     assert [r["number"] for r in rows] == [p.number for p in alone]
     assert [float(r["confidence"]) for r in rows] == pytest.approx([p.confidence for p in alone], abs=1e-5)
 

@@ -98,8 +98,8 @@ def test_predict_joins_the_digit_classifier_with_the_reader():
     box = (min(b.left for b in boxes), min(b.top for b in boxes),
            max(b.left + b.width for b in boxes) - min(b.left for b in boxes),
            max(b.top + b.height for b in boxes) - min(b.top for b in boxes))
-    alone = predict(photo, boxes=box, digits=False)
-    joined = predict(photo, boxes=box, digits=sevens)
+    alone = predict(photo, boxes=box, digits=False, pipeline="fast")    # the fast path: the card's threshold
+    joined = predict(photo, boxes=box, digits=sevens, pipeline="fast")
     assert joined.number == "7" * len(joined.number) and joined.number != alone.number
     assert joined.probabilities.shape == (6, 11) and not joined.unsure
     assert all(n != joined.number and p <= joined.confidence for n, p in joined.alternatives)
@@ -108,6 +108,6 @@ def test_predict_joins_the_digit_classifier_with_the_reader():
 
     strict = wrap(sevens, card=cards.ModelCard(name="sevens"))
     strict.card.decode.unsure_below = 1.01          # the classifier's card judges the joined confidence
-    assert predict(photo, boxes=box, digits=strict).unsure
+    assert predict(photo, boxes=box, digits=strict, pipeline="fast").unsure
     with pytest.raises(Exception, match="a reader, not a digit classifier"):
         predict(photo, boxes=box, digits="artifacts/models/compact")

@@ -59,9 +59,15 @@ def test_the_wheel_installs_and_reads_a_photo_outside_the_checkout(tmp_path):
     assert "svhn_api/artifacts/models/compact/model.keras" in shipped
     assert "svhn_api/artifacts/models/compact/card.json" in shipped
     assert "svhn_api/artifacts/models/compact/model.onnx" in shipped
-    assert all(n.endswith(("/model.keras", "/model.onnx", "/card.json")) or re.search(r"/LICENSE-[\w.-]+\.txt$", n)
+    assert all(n.endswith(("/model.keras", "/model.onnx", "/card.json", "/text-recognizer/characters.txt",
+                           "/models/calibration.json")) or re.search(r"/LICENSE-[\w.-]+\.txt$", n)
                for n in shipped), sorted(shipped)   # no logs, checkpoints; a pretrained model's license notice
     assert "svhn_api/artifacts/models/digits/LICENSE-ccexam.txt" in shipped
+    for kind in ("text-detector", "text-recognizer"):   # the full pipeline's pretrained models and its calibration
+        assert {f"svhn_api/artifacts/models/{kind}/{f}" for f in ("model.onnx", "card.json", "LICENSE-PaddleOCR.txt")} \
+            <= shipped
+    assert {"svhn_api/artifacts/models/text-recognizer/characters.txt",
+            "svhn_api/artifacts/models/calibration.json"} <= shipped
     assert "svhn_api/synthetic/stats.json" in names
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     required = {m.group(1).lower() for m in re.finditer(r"^Requires-Dist: ([A-Za-z0-9_.-]+)(?!.*extra ==)", metadata,
@@ -102,7 +108,8 @@ def test_the_wheel_installs_and_reads_a_photo_outside_the_checkout(tmp_path):
     out = run([python, "-m", "svhn_api", "predict", "house.png"], cwd=elsewhere)
     assert out.returncode == 0, out.stderr
     # without --box the shipped localizer finds the number: "found at left,top,width,height"
-    reading = r"house\.png: \d{1,5}  \(confidence [01]\.\d{3}; next: .*\)(  UNSURE \(under the calibrated .*\))?"
+    # the full pipeline (the scene-text models ship in the wheel): its calibrated confidence, sure or not, and why
+    reading = r"house\.png: \d{1,5}  \(confidence \d{1,3}\.\d%, (sure|UNSURE); [a-z]+: .*\)"
     assert re.fullmatch(reading + r"  found at [\d.]+(,[\d.]+){3}\n",
                         out.stdout), out.stdout
     noise = [line for line in out.stderr.splitlines() if NOISE.search(line.encode())]

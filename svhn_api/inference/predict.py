@@ -509,6 +509,6 @@ def _full(lm: Any, classifier: Any, inputs: list[_Input], top: int) -> dict[str,
                                  unsure=cal is None or not cal.sure(mode, confidence), pipeline="full",
                                  candidates=cands,
                                  chosen_by=choice.reason, why=choice.why(cands))
-        if one.given is None:
+        if one.given is None and cands[choice.index].source != "whole photo":
             one.found = cands[choice.index].box
     return {"text-detector": detector.runtime, "text-recognizer": recognizer.runtime}
