@@ -108,6 +108,25 @@ def test_the_detectors_scale_follows_the_photo():
     assert x.shape[2] % 32 == 0 and x.shape[3] % 32 == 0 and -1 <= x.min() and x.max() <= 1
 
 
+def test_the_border_repeats_the_edge_and_boxes_come_back_in_the_photos_pixels():
+    img = scene("door")
+    seen, bx, by = text_detect.bordered(img, 0.3)
+    assert (bx, by) == (120, 72) and seen.size == (img.width + 240, img.height + 144)
+    assert np.array_equal(np.asarray(seen)[by:by + img.height, bx:bx + img.width], np.asarray(img))
+    assert np.array_equal(np.asarray(seen)[0, bx], np.asarray(img)[0, 0])        # the edge, repeated
+    assert text_detect.bordered(img, 0.3, room=0.1)[1:] == (40, 24)              # no more than there is room for
+    assert text_detect.bordered(img, 0.3, room=-1.0)[0] is img
+    detector = _model("text-detector")
+    img = img.resize((200, 120))      # small enough to be looked at 4x with a border under MAX_SIDE
+    assert (text_detect.MAX_SIDE / (4 * 200) - 1) / 2 >= 0.3
+    plain = text_detect.text_boxes([img], detector, border=0)[0]
+    framed = text_detect.text_boxes([img], detector, border=0.3)[0]
+    assert len(plain) == len(framed) == 2
+    for (b, _), (c, _) in zip(sorted(plain), sorted(framed), strict=True):
+        assert box_iou(b, c) > 0.85
+        assert 0 <= c[0] and 0 <= c[1] and c[0] + c[2] <= img.width and c[1] + c[3] <= img.height
+
+
 def _ctc(steps: list[dict[int, float]], classes: int) -> np.ndarray:
     probs = np.full((len(steps), classes), 1e-4, np.float32)
     for t, step in enumerate(steps):
@@ -139,7 +158,7 @@ def test_our_processing_gives_the_packages_own_boxes_and_readings():
     assert set(expected) == set(SCENES)
     for name, theirs in expected.items():
         img = scene(name)
-        ours = text_detect.text_boxes([img], detector, max_upscale=736 / min(img.size), max_side=10**6)[0]
+        ours = text_detect.text_boxes([img], detector, max_upscale=736 / min(img.size), max_side=10**6, border=0)[0]
         assert len(ours) == len(theirs), name
         readings = read_text([text_crop(img, b) for b, _ in ours], recognizer)
         for t in theirs:

@@ -1,6 +1,7 @@
 """Text boxes in a photo from the pretrained DBNet text detector (``models.scene_text``).
 
-Pre-processing: the photo resized so that its sides are multiples of 32 (bilinear), scaled to [-1, 1].
+Pre-processing: the photo, its edge pixels repeated around it (``bordered``), resized so that its sides are
+multiples of 32 (bilinear), scaled to [-1, 1].
 The scale follows the photo (``detector_scale``): a small SVHN-like photo is looked at several times larger,
 so that a number a fifth of its height is tens of pixels tall; a phone photo is looked at with its long side at
 ``MAX_SIDE``, where a number of a few percent of its height is still found.
@@ -29,6 +30,7 @@ UNCLIP = 1.6
 MIN_SIDE = 3          # map pixels: thinner regions are noise
 MAX_UPSCALE = 4.0
 MAX_SIDE = 1280       # the detector's long side at most (time grows with its area)
+BORDER = 0.3          # the photo's edge pixels repeated up to this share of its size around it (chosen on validation)
 STRIDE = 32
 
 
@@ -116,12 +118,33 @@ def boxes_from_map(prob: np.ndarray, size: tuple[int, int]) -> list[tuple[Box, f
     return sorted(out, key=lambda bs: -bs[1])
 
 
+def bordered(img: Image.Image, border: float, room: float = float("inf")) -> tuple[Image.Image, int, int]:
+    """The photo with its edge pixels repeated ``border`` of its width and height on each side (at most ``room``
+    of them), and the border's width and height: DBNet misses text that touches the edge of what it sees, and a
+    house number often fills its photo."""
+    share = max(0.0, min(border, room))
+    bx, by = int(round(img.width * share)), int(round(img.height * share))
+    if not (bx or by):
+        return img, 0, 0
+    arr = np.pad(np.asarray(rgb(img)), ((by, by), (bx, bx), (0, 0)), mode="edge")
+    return Image.fromarray(arr), bx, by
+
+
 def text_boxes(images: Sequence[Image.Image], detector: SceneTextModel, max_upscale: float = MAX_UPSCALE,
-               max_side: int = MAX_SIDE) -> list[list[tuple[Box, float]]]:
-    """For each photo, the detector's text boxes with their scores, best first (one call per photo: sizes
-    differ)."""
+               max_side: int = MAX_SIDE, border: float = BORDER) -> list[list[tuple[Box, float]]]:
+    """For each photo, the detector's text boxes with their scores, best first, in the photo's pixels (one call
+    per photo: sizes differ). The photo is looked at ``detector_scale`` larger, with a ``border`` (``bordered``)
+    where there is room for one under ``max_side``: the border never costs the photo itself any scale."""
     out = []
     for img in images:
-        prob = detector.run(detector_input(img, detector_scale(img.size, max_upscale, max_side)))[0, 0]
-        out.append(boxes_from_map(prob, img.size))
+        scale = detector_scale(img.size, max_upscale, max_side)
+        seen, bx, by = bordered(img, border, (max_side / (scale * max(img.size)) - 1) / 2)
+        prob = detector.run(detector_input(seen, scale))[0, 0]
+        found = []
+        for (left, top, w, h), score in boxes_from_map(prob, seen.size):
+            x0, y0 = max(0.0, left - bx), max(0.0, top - by)
+            x1, y1 = min(float(img.width), left + w - bx), min(float(img.height), top + h - by)
+            if x1 - x0 > 1 and y1 - y0 > 1:
+                found.append(((x0, y0, x1 - x0, y1 - y0), score))
+        out.append(found)
     return out
