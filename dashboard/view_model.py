@@ -354,6 +354,76 @@ def photo_with_box(img: Image.Image, box: Sequence[float] | None, width: int = 7
     return draw_boxes(big, [tuple(v * factor for v in box)], colour, max(3, width // 150))
 
 
+CANDIDATE_COLOUR = (52, 152, 219)   # the full pipeline's candidate boxes; the chosen one: BOX_COLOURS["expanded"]
+
+
+def chosen_index(result: Any) -> int | None:
+    """Which of a full-pipeline reading's candidates its answer came from (``choose.choose``, the rule
+    ``predict`` applied); None on the fast path (no candidates)."""
+    from svhn_api.inference.choose import choose
+
+    candidates = getattr(result, "candidates", None) or []
+    return choose(candidates).index if candidates else None
+
+
+def photo_with_candidates(img: Image.Image, result: Any, width: int = 720) -> Image.Image:
+    """``img`` at ``width`` pixels across with every candidate box of a full-pipeline reading drawn and numbered
+    as ``candidate_rows`` lists them (the chosen one in red, thicker, drawn last); on the fast path, the box read."""
+    chosen = chosen_index(result)
+    if chosen is None:
+        return photo_with_box(img, result.box, width)
+    factor = width / img.width
+    out = img.convert("RGB").resize((width, max(1, round(img.height * factor))), Image.BILINEAR)
+    line = max(2, width // 240)
+    order = [i for i in range(len(result.candidates)) if i != chosen] + [chosen]
+    for i in order:
+        box = tuple(v * factor for v in result.candidates[i].box)
+        out = draw_boxes(out, [box], BOX_COLOURS["expanded"] if i == chosen else CANDIDATE_COLOUR,
+                         2 * line if i == chosen else line, labels=[str(i + 1)])
+    return out
+
+
+CANDIDATE_COLUMNS = ("#", "found by", "our reader", "recognizer", "letters", "both agree", "chosen")
+
+
+def candidate_rows(result: Any) -> list[dict[str, Any]]:
+    """Each candidate of a full-pipeline reading as a table row (``CANDIDATE_COLUMNS``): where its box came
+    from, our reader's reading with its probability, the scene-text recognizer's (its digits, its text where
+    that differs, and its score), whether that text holds letters, whether both read the same, and which one
+    the answer came from. Empty on the fast path."""
+    chosen = chosen_index(result)
+    rows = []
+    for i, c in enumerate(getattr(result, "candidates", None) or []):
+        t = c.text
+        recognizer = (t.digits or "–") + (f" (read “{t.text}”)" if t.text.strip() != t.digits else "") + \
+            f", score {t.score:.2f}"
+        rows.append({"#": i + 1, "found by": c.source,
+                     "our reader": f"{c.number or '–'} ({100 * c.confidence:.1f}%)",
+                     "recognizer": recognizer, "letters": "yes" if t.letters else "no",
+                     "both agree": "yes" if c.agree else "no", "chosen": "✔" if i == chosen else ""})
+    return rows
+
+
+def sure_threshold(result: Any, reader_card: cards.ModelCard | None = None) -> tuple[float | None, str]:
+    """The figure a reading's confidence was compared with to decide "sure" or "unsure", and what it is.
+    Full pipeline: the calibration's ``sure_from`` for its mode (a whole photo, or a photo with the number's
+    box given). Fast path: the digit classifier card's ``decode.unsure_below`` when the classifier joined the
+    reading, else the reader card's. None: no calibrated threshold."""
+    from svhn_api.inference import calibration
+
+    if getattr(result, "pipeline", "fast") == "full":
+        cal = calibration.read()
+        mode = "given box" if result.candidates and result.candidates[0].source == "given" else "whole photo"
+        if cal is None:
+            return None, f"no calibration of the full pipeline is installed ({calibration.FILE})"
+        return cal.modes[mode].sure_from, f"the full pipeline's calibrated threshold for a {mode}"
+    digits = paths.default_digits() if "digits" in (getattr(result, "runtime", None) or {}) else None
+    if digits is not None:
+        card = cards.read(digits)
+        return (None if card is None else card.decode.unsure_below), "the digit classifier's calibrated threshold"
+    return (None if reader_card is None else reader_card.decode.unsure_below), "the reader's calibrated threshold"
+
+
 def reader_crop(img: Image.Image, box: Sequence[float] | None, shape: tuple[int, int, int],
                 size: int = 256) -> Image.Image:
     """What a reader of input ``shape`` reads from ``img`` with ``box`` (expanded and cropped as ``predict`` does;
