@@ -148,6 +148,19 @@ def evaluation_table(card: cards.ModelCard, last: int = 8) -> list[dict[str, Any
     return [{c: r[c] for c in keep} for r in rows]
 
 
+STAGE_TITLES = {"source": "found by", "reason": "chosen by"}
+
+
+def stage_rows(whole_photo: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """A whole-photo evaluation's ``by_stage[key]`` (``"source"``: what found the chosen box; ``"reason"``: why it
+    was chosen) as table rows, most photos first: the stage, its photos, how many read right and their share.
+    Empty on the fast path."""
+    stages = (whole_photo.get("by_stage") or {}).get(key) or {}
+    return [{STAGE_TITLES[key]: name, "photos": v["count"], "read right": v["correct"],
+             "share right": f"{100 * v['correct'] / v['count']:.1f}%" if v["count"] else "–"}
+            for name, v in sorted(stages.items(), key=lambda kv: -kv[1]["count"])]
+
+
 CHAR_PX, CELL_PAD_PX, LINE_PX, ROW_PAD_PX = 7, 16, 21, 8   # a table cell's text at 14 px (a wide estimate)
 WRAP_ABOVE_PX = 64   # Streamlit's tables wrap their cells' text only in rows taller than this (4rem)
 

@@ -542,3 +542,15 @@ def test_the_pipeline_line_names_the_pipeline_and_its_threshold():
     assert wording.percent_beside(0.5, 0.5) == "50.0%"
     assert wording.unsure_line(fast, 0.99999996, "the digit classifier's calibrated threshold") == (
         "the digit classifier's calibrated threshold for a reliable reading, 99.999996%")
+
+
+def test_stage_rows_show_what_found_each_number_most_photos_first():
+    w = {"pipeline": "full", "by_stage": {"source": {"localizer": {"count": 3, "correct": 2},
+                                                     "text-detector": {"count": 5, "correct": 5}},
+                                          "reason": {"reader": {"count": 8, "correct": 7}}}}
+    assert view_model.stage_rows(w, "source") == [
+        {"found by": "text-detector", "photos": 5, "read right": 5, "share right": "100.0%"},
+        {"found by": "localizer", "photos": 3, "read right": 2, "share right": "66.7%"}]
+    assert view_model.stage_rows(w, "reason") == [
+        {"chosen by": "reader", "photos": 8, "read right": 7, "share right": "87.5%"}]
+    assert view_model.stage_rows({"pipeline": "fast", "by_stage": None}, "source") == []
