@@ -251,6 +251,15 @@ def test_training_page_plots_each_card_history_and_the_command(app, tmp_path):
     assert "moving average" in texts(at)
 
 
+def test_training_page_lists_every_shipped_model(app):
+    """The shipped models include pretrained ones that were never trained here (the digit classifier, the
+    scene-text models): each is listed, and none breaks the page for lack of a validation metric of ours."""
+    at = page(app(need_model()), "views/training.py")
+    assert not at.exception
+    names = {h.value for h in at.subheader}
+    assert {"compact", "localizer"} <= names and "digits" in names, names
+
+
 def test_training_page_says_what_each_run_measured_and_why_it_stopped(app, tmp_path):
     """A localizer's validation figure is its mean IoU (not an accuracy); a run that used all its epochs says
     so, even when its patience ran out on the last one (recorded as early stopped)."""
