@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from dashboard import first_run
+from dashboard import first_run, wording
 from svhn_api import paths
 from svhn_api.boxes import union
 from svhn_api.data.photos import find_archive, original_photo
@@ -382,17 +382,24 @@ def chosen_index(result: Any) -> int | None:
 def photo_with_candidates(img: Image.Image, result: Any, width: int = 720) -> Image.Image:
     """``img`` at ``width`` pixels across with every candidate box of a full-pipeline reading drawn and numbered
     as ``candidate_rows`` lists them (the chosen one in red, thicker, drawn last); on the fast path, the box read."""
+    from PIL import ImageFont
+
     chosen = chosen_index(result)
     if chosen is None:
         return photo_with_box(img, result.box, width)
     factor = width / img.width
     out = img.convert("RGB").resize((width, max(1, round(img.height * factor))), Image.BILINEAR)
     line = max(2, width // 240)
-    order = [i for i in range(len(result.candidates)) if i != chosen] + [chosen]
-    for i in order:
-        box = tuple(v * factor for v in result.candidates[i].box)
-        out = draw_boxes(out, [box], BOX_COLOURS["expanded"] if i == chosen else CANDIDATE_COLOUR,
-                         2 * line if i == chosen else line, labels=[str(i + 1)])
+    font = ImageFont.load_default(size=max(10, width // 40))
+    draw = ImageDraw.Draw(out)
+    for i in [i for i in range(len(result.candidates)) if i != chosen] + [chosen]:
+        left, top, w, h = (v * factor for v in result.candidates[i].box)
+        colour = BOX_COLOURS["expanded"] if i == chosen else CANDIDATE_COLOUR
+        draw.rectangle([left, top, left + w - 1, top + h - 1], outline=colour, width=2 * line if i == chosen else line)
+        x0, y0, x1, y1 = draw.textbbox((0, 0), str(i + 1), font=font)   # the number on a tab above the box's corner
+        tab = (left, max(0.0, top - (y1 - y0) - 6))
+        draw.rectangle([tab[0], tab[1], tab[0] + (x1 - x0) + 6, tab[1] + (y1 - y0) + 6], fill=colour)
+        draw.text((tab[0] + 3 - x0, tab[1] + 3 - y0), str(i + 1), fill=(255, 255, 255), font=font)
     return out
 
 
@@ -411,7 +418,7 @@ def candidate_rows(result: Any) -> list[dict[str, Any]]:
         recognizer = (t.digits or "–") + (f" (read “{t.text}”)" if t.text.strip() != t.digits else "") + \
             f", score {t.score:.2f}"
         rows.append({"#": i + 1, "found by": c.source,
-                     "our reader": f"{c.number or '–'} ({100 * c.confidence:.1f}%)",
+                     "our reader": f"{c.number or '–'} ({wording.percent_beside(c.confidence, 1.0)})",
                      "recognizer": recognizer, "letters": "yes" if t.letters else "no",
                      "both agree": "yes" if c.agree else "no", "chosen": "✔" if i == chosen else ""})
     return rows

@@ -36,10 +36,11 @@ def shown_path(path: str | Path) -> str:
 
 
 def unsure_line(result: Any, threshold: float | None = None, what: str = "") -> str:
-    """What the confidence fell under: ``what`` (``view_model.sure_threshold``) and its figure, else the fallback."""
+    """What the confidence fell under: ``what`` (``view_model.sure_threshold``) with its figure, else the fallback."""
     if result.unsure:
-        return f"{what or 'the calibrated threshold'} for a reliable reading" + (
-            "" if threshold is None else f", {percent_beside(threshold, float(result.confidence))}")
+        if threshold is None:
+            return f"{what or 'the calibrated threshold'} for a reliable reading"
+        return f"{what} ({percent_beside(threshold, float(result.confidence))})"
     return f"{percent(FALLBACK_UNSURE)} (this model has no calibrated threshold)"
 
 
@@ -50,7 +51,7 @@ def percent_beside(x: float, other: float) -> str:
         shown = f"{100 * x:.{decimals}f}"
         if (x == other or shown != f"{100 * other:.{decimals}f}") and not (x < 1 and float(shown) >= 100):
             return f"{shown}%"
-    return f"{100 * x:.6f}%"
+    return "> 99.9999%" if x < 1 and x != other else f"{100 * x:.6f}%"
 
 
 PIPELINE_NAMES = {"full": "Full pipeline", "fast": "Fast path"}

@@ -477,7 +477,9 @@ def _full_reading(given: bool = False):
 
 
 def test_candidate_rows_list_both_readers_and_mark_the_chosen_one():
+    from svhn_api.inference.choose import Candidate
     from svhn_api.inference.predict import Prediction
+    from svhn_api.inference.text_read import TextReading
 
     result = _full_reading()
     assert view_model.chosen_index(result) == 1
@@ -487,6 +489,9 @@ def test_candidate_rows_list_both_readers_and_mark_the_chosen_one():
                        "recognizer": "1 (read “Z1”), score 0.40", "letters": "yes", "both agree": "no", "chosen": ""}
     assert rows[1] == {"#": 2, "found by": "text-detector", "our reader": "12 (97.0%)",
                        "recognizer": "12, score 0.93", "letters": "no", "both agree": "yes", "chosen": "✔"}
+    sure = Candidate((0, 0, 9, 9), "localizer", "5", 0.99994, TextReading("5", "5", 0.9, False))
+    assert view_model.candidate_rows(Prediction("5", 0.9, None, pipeline="full", candidates=[sure]))[0][
+        "our reader"] == "5 (99.99%)"   # under 1: never shown as 100.0%
     fast = Prediction("5", 0.99, None, box=(1, 2, 3, 4))
     assert view_model.candidate_rows(fast) == [] and view_model.chosen_index(fast) is None
 
@@ -540,8 +545,9 @@ def test_the_pipeline_line_names_the_pipeline_and_its_threshold():
     assert wording.percent_beside(0.99999996, 0.9999428) == "99.999996%"   # never 100% when under 1
     assert wording.percent_beside(0.99999996, 0.9999998) == "99.999996%"
     assert wording.percent_beside(0.5, 0.5) == "50.0%"
+    assert wording.percent_beside(1 - 1e-12, 1.0) == "> 99.9999%"   # not 100.000000%
     assert wording.unsure_line(fast, 0.99999996, "the digit classifier's calibrated threshold") == (
-        "the digit classifier's calibrated threshold for a reliable reading, 99.999996%")
+        "the digit classifier's calibrated threshold (99.999996%)")
 
 
 def test_stage_rows_show_what_found_each_number_most_photos_first():
