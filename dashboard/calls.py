@@ -15,6 +15,7 @@ from svhn_api.errors import ImageError, SVHNError
 
 if TYPE_CHECKING:
     from svhn_api.inference.evaluate import Evaluation
+    from svhn_api.inference.predict import Pipeline
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the same bound as server.maxUploadSize in .streamlit/config.toml
 
@@ -147,17 +148,19 @@ def network_input(entry: view_model.ModelEntry | None, stored: np.ndarray
 
 
 def read_number(entry: view_model.ModelEntry, image: Any, box: tuple[float, float, float, float] | None = None,
-                *, photo: bool = True, name: str | None = None) -> tuple[Any, float]:
+                *, photo: bool = True, name: str | None = None, pipeline: Pipeline | None = None) -> tuple[Any, float]:
     """The model's reading of one image and the seconds it took (model already loaded): a photo (with an
     optional number box; without one the localizer finds it), or with ``photo=False`` a stored crop.
     Errors name the image ``name`` (e.g. the upload's file name): an ``ImageError`` is the image's fault, a
-    ``ModelError`` a model's (``predict`` raises it)."""
+    ``ModelError`` a model's (``predict`` raises it). ``pipeline``: ``"full"`` or ``"fast"`` (None: predict's
+    default)."""
     from svhn_api.inference.predict import predict
 
     net = model(entry)
     t0 = time.perf_counter()
     result = predict([image], model=net, boxes=[box] if box is not None else None,
-                     localizer=None if photo else False, errors="return", names=[name] if name else None)[0]
+                     localizer=None if photo else False, errors="return", names=[name] if name else None,
+                     pipeline=pipeline)[0]
     seconds = time.perf_counter() - t0
     if result.error:   # errors="return" keeps only what is wrong with the image
         raise ImageError(result.error)

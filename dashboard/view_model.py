@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from dashboard import first_run
+from dashboard import first_run, wording
 from svhn_api import paths
 from svhn_api.boxes import union
 from svhn_api.data.photos import find_archive, original_photo
@@ -146,6 +146,19 @@ def evaluation_table(card: cards.ModelCard, last: int = 8) -> list[dict[str, Any
     rows = evaluation_rows(card)[-last:]
     keep = [c for c in EVALUATION_COLUMNS if any(r[c] not in (None, "", "–") for r in rows)]
     return [{c: r[c] for c in keep} for r in rows]
+
+
+STAGE_TITLES = {"source": "found by", "reason": "chosen by"}
+
+
+def stage_rows(whole_photo: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """A whole-photo evaluation's ``by_stage[key]`` (``"source"``: what found the chosen box; ``"reason"``: why it
+    was chosen) as table rows, most photos first: the stage, its photos, how many read right and their share.
+    Empty on the fast path."""
+    stages = (whole_photo.get("by_stage") or {}).get(key) or {}
+    return [{STAGE_TITLES[key]: name, "photos": v["count"], "read right": v["correct"],
+             "share right": f"{100 * v['correct'] / v['count']:.1f}%" if v["count"] else "–"}
+            for name, v in sorted(stages.items(), key=lambda kv: -kv[1]["count"])]
 
 
 CHAR_PX, CELL_PAD_PX, LINE_PX, ROW_PAD_PX = 7, 16, 21, 8   # a table cell's text at 14 px (a wide estimate)
@@ -352,6 +365,83 @@ def photo_with_box(img: Image.Image, box: Sequence[float] | None, width: int = 7
     if box is None:
         return big
     return draw_boxes(big, [tuple(v * factor for v in box)], colour, max(3, width // 150))
+
+
+CANDIDATE_COLOUR = (52, 152, 219)   # the full pipeline's candidate boxes; the chosen one: BOX_COLOURS["expanded"]
+
+
+def chosen_index(result: Any) -> int | None:
+    """Which of a full-pipeline reading's candidates its answer came from (``choose.choose``, the rule
+    ``predict`` applied); None on the fast path (no candidates)."""
+    from svhn_api.inference.choose import choose
+
+    candidates = getattr(result, "candidates", None) or []
+    return choose(candidates).index if candidates else None
+
+
+def photo_with_candidates(img: Image.Image, result: Any, width: int = 720) -> Image.Image:
+    """``img`` at ``width`` pixels across with every candidate box of a full-pipeline reading drawn and numbered
+    as ``candidate_rows`` lists them (the chosen one in red, thicker, drawn last); on the fast path, the box read."""
+    from PIL import ImageFont
+
+    chosen = chosen_index(result)
+    if chosen is None:
+        return photo_with_box(img, result.box, width)
+    factor = width / img.width
+    out = img.convert("RGB").resize((width, max(1, round(img.height * factor))), Image.BILINEAR)
+    line = max(2, width // 240)
+    font = ImageFont.load_default(size=max(10, width // 40))
+    draw = ImageDraw.Draw(out)
+    for i in [i for i in range(len(result.candidates)) if i != chosen] + [chosen]:
+        left, top, w, h = (v * factor for v in result.candidates[i].box)
+        colour = BOX_COLOURS["expanded"] if i == chosen else CANDIDATE_COLOUR
+        draw.rectangle([left, top, left + w - 1, top + h - 1], outline=colour, width=2 * line if i == chosen else line)
+        x0, y0, x1, y1 = draw.textbbox((0, 0), str(i + 1), font=font)   # the number on a tab above the box's corner
+        tab = (left, max(0.0, top - (y1 - y0) - 6))
+        draw.rectangle([tab[0], tab[1], tab[0] + (x1 - x0) + 6, tab[1] + (y1 - y0) + 6], fill=colour)
+        draw.text((tab[0] + 3 - x0, tab[1] + 3 - y0), str(i + 1), fill=(255, 255, 255), font=font)
+    return out
+
+
+CANDIDATE_COLUMNS = ("#", "found by", "our reader", "recognizer", "letters", "both agree", "chosen")
+
+
+def candidate_rows(result: Any) -> list[dict[str, Any]]:
+    """Each candidate of a full-pipeline reading as a table row (``CANDIDATE_COLUMNS``): where its box came
+    from, our reader's reading with its probability, the scene-text recognizer's (its digits, its text where
+    that differs, and its score), whether that text holds letters, whether both read the same, and which one
+    the answer came from. Empty on the fast path."""
+    chosen = chosen_index(result)
+    rows = []
+    for i, c in enumerate(getattr(result, "candidates", None) or []):
+        t = c.text
+        recognizer = (t.digits or "–") + (f" (read “{t.text}”)" if t.text.strip() != t.digits else "") + \
+            f", score {t.score:.2f}"
+        rows.append({"#": i + 1, "found by": c.source,
+                     "our reader": f"{c.number or '–'} ({wording.percent_beside(c.confidence, 1.0)})",
+                     "recognizer": recognizer, "letters": "yes" if t.letters else "no",
+                     "both agree": "yes" if c.agree else "no", "chosen": "✔" if i == chosen else ""})
+    return rows
+
+
+def sure_threshold(result: Any, reader_card: cards.ModelCard | None = None) -> tuple[float | None, str]:
+    """The figure a reading's confidence was compared with to decide "sure" or "unsure", and what it is.
+    Full pipeline: the calibration's ``sure_from`` for its mode (a whole photo, or a photo with the number's
+    box given). Fast path: the digit classifier card's ``decode.unsure_below`` when the classifier joined the
+    reading, else the reader card's. None: no calibrated threshold."""
+    from svhn_api.inference import calibration
+
+    if getattr(result, "pipeline", "fast") == "full":
+        cal = calibration.read()
+        mode = "given box" if result.candidates and result.candidates[0].source == "given" else "whole photo"
+        if cal is None:
+            return None, f"no calibration of the full pipeline is installed ({calibration.FILE})"
+        return cal.modes[mode].sure_from, f"the full pipeline's calibrated threshold for a {mode}"
+    digits = paths.default_digits() if "digits" in (getattr(result, "runtime", None) or {}) else None
+    if digits is not None:
+        card = cards.read(digits)
+        return (None if card is None else card.decode.unsure_below), "the digit classifier's calibrated threshold"
+    return (None if reader_card is None else reader_card.decode.unsure_below), "the reader's calibrated threshold"
 
 
 def reader_crop(img: Image.Image, box: Sequence[float] | None, shape: tuple[int, int, int],

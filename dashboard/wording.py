@@ -35,9 +35,42 @@ def shown_path(path: str | Path) -> str:
     return str(p.relative_to(here)) if p.is_relative_to(here) else str(p)
 
 
-def unsure_line(result: Any) -> str:
-    return ("this model's calibrated threshold for a reliable reading" if result.unsure else
-            f"{percent(FALLBACK_UNSURE)} (this model has no calibrated threshold)")
+def unsure_line(result: Any, threshold: float | None = None, what: str = "") -> str:
+    """What the confidence fell under: ``what`` (``view_model.sure_threshold``) with its figure, else the fallback."""
+    if result.unsure:
+        if threshold is None:
+            return f"{what or 'the calibrated threshold'} for a reliable reading"
+        return f"{what} ({percent_beside(threshold, float(result.confidence))})"
+    return f"{percent(FALLBACK_UNSURE)} (this model has no calibrated threshold)"
+
+
+def percent_beside(x: float, other: float) -> str:
+    """``x`` as a percentage with as many decimals (1 to 6) as it takes not to read like ``other`` (99.9943%
+    beside 99.999996%, not 100.0% beside 100.0%), and never 100% for less than 1."""
+    for decimals in range(1, 7):
+        shown = f"{100 * x:.{decimals}f}"
+        if (x == other or shown != f"{100 * other:.{decimals}f}") and not (x < 1 and float(shown) >= 100):
+            return f"{shown}%"
+    return "> 99.9999%" if x < 1 and x != other else f"{100 * x:.6f}%"
+
+
+PIPELINE_NAMES = {"full": "Full pipeline", "fast": "Fast path"}
+PIPELINE_HOW = {
+    "full": "the fast path's box and the text detector's boxes, each read by our reader (with the digit "
+            "classifier) and by the pretrained scene-text recognizer; the answer chosen by agreement",
+    "fast": "our reader, localizer and digit classifier alone (several times faster, worse on numbers small in "
+            "the photo)"}
+CONFIDENCE_MEANS = {
+    "full": "the calibrated probability that the reading is right (fitted on the real validation photos)",
+    "fast": "the reader's probability of this reading, joined with the digit classifier's"}
+
+
+def pipeline_line(result: Any, threshold: float | None, what: str) -> str:
+    """Which pipeline read, how, what its confidence means and the threshold "sure" starts from."""
+    kind = "full" if getattr(result, "pipeline", "fast") == "full" else "fast"
+    sure = ("no calibrated threshold: under 50% is a guess" if threshold is None else
+            f"sure from {percent_beside(threshold, float(result.confidence))} ({what})")
+    return f"**{PIPELINE_NAMES[kind]}**: {PIPELINE_HOW[kind]}. Confidence is {CONFIDENCE_MEANS[kind]}; {sure}."
 
 
 def percent(x: float | None) -> str:

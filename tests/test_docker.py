@@ -109,8 +109,10 @@ def test_the_image_is_small_and_has_no_tensorflow(image):
     size = int(docker("image", "inspect", "--format", "{{.Size}}", image).stdout.strip())
     assert size <= MAX_IMAGE_MB * 1e6, f"the image is {size / 1e6:.0f} MB, over {MAX_IMAGE_MB} MB"
     out = docker("run", "--rm", image, "python3", "-c", "import importlib.util as u; "
-                 "print([m for m in ('tensorflow', 'keras', 'jax', 'torch') if u.find_spec(m)])").stdout
-    assert out.strip() == "[]"
+                 "print([m for m in ('tensorflow', 'keras', 'jax', 'torch', 'cv2') if u.find_spec(m)])").stdout
+    assert out.strip() == "[]"   # no OpenCV either: the scene-text models' steps are the library's (no libGL)
+    libgl = docker("run", "--rm", image, "sh", "-c", "ls /usr/lib/*/libGL.so* 2>/dev/null | wc -l").stdout
+    assert libgl.strip() == "0"
 
 
 def test_the_image_reads_as_the_keras_path_does(image, tmp_path, monkeypatch):
@@ -136,6 +138,9 @@ def test_the_image_reads_as_the_keras_path_does(image, tmp_path, monkeypatch):
     expected = predict([tmp_path / n for n in names])
     for g, e in zip(got, expected, strict=True):
         assert set(g["runtime"].values()) == {"onnxruntime"}
+        assert g["pipeline"] == "full" == e.pipeline   # the scene-text models ship in the image and ran
+        assert {"text-detector", "text-recognizer"} <= set(g["runtime"]) and g["candidates"], g
+        assert g["chosen_by"] == e.chosen_by
         assert g["number"] == e.number and abs(g["confidence"] - e.confidence) <= 1e-3, (g, e)
 
 

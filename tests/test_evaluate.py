@@ -174,6 +174,18 @@ def test_whole_photo_evaluation_reads_the_original_photos(tmp_path, model_folder
     assert sum(b["whole_correct"] for b in buckets.values()) == w["correct"]
     assert sum(b["boxed_correct"] for b in buckets.values()) == round(report.metrics["whole_number_accuracy"] * 12)
     assert "by framing" in report.text
+    from svhn_api.inference.whole_photo import stage
+
+    assert w["pipeline"] == expected[0].pipeline   # the full pipeline where the scene-text models are shipped
+    if w["pipeline"] == "full":   # each photo counted under the stage that found its chosen box, and its reason
+        right = [p.number == t for p, t in zip(expected, truths, strict=True)]
+        for key, k in (("source", 0), ("reason", 1)):
+            names = [stage(p)[k] for p in expected]  # type: ignore[index]
+            assert w["by_stage"][key] == {n: {"count": names.count(n), "correct": sum(
+                ok for m, ok in zip(names, right, strict=True) if m == n)} for n in set(names)}
+        assert "right / photos by what found the chosen box" in report.text
+    else:
+        assert w["by_stage"] is None
 
     (tmp_path / "archives" / "test.tar.gz").rename(tmp_path / "elsewhere.tar.gz")
     with pytest.raises(DataError, match="none of its original photos is here"):

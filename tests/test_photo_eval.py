@@ -33,3 +33,30 @@ def test_a_bucket_prints_as_one_row_even_when_empty():
                                                                                      "48%", "0.40"]
     assert framing_line({"framing": "0.4-0.6", "count": 0, "whole_correct": 0, "found_at_iou_0.5": None,
                          "mean_iou": None}).split() == ["0.4-0.6", "0", "0", "–", "–", "–"]
+
+
+def test_full_pipeline_readings_are_counted_by_the_stage_that_found_them():
+    """``by_stage``: per source of the chosen candidate (the one ``choose`` picks, not always the first) and per
+    reason, how many photos and how many read right; fast-path readings are left out, and none at all: None."""
+    from svhn_api.inference.choose import Candidate
+    from svhn_api.inference.evaluate import stage_lines
+    from svhn_api.inference.predict import Prediction
+    from svhn_api.inference.text_read import TextReading
+    from svhn_api.inference.whole_photo import by_stage, stage
+
+    def full(cands: list[Candidate], reason: str) -> Prediction:
+        return Prediction("1", 0.9, None, pipeline="full", candidates=cands, chosen_by=reason)  # type: ignore[arg-type]
+
+    none = TextReading("", "", 0.0, False)
+    local = Candidate((0, 0, 5, 5), "localizer", "7", 0.5, none)
+    text = Candidate((1, 1, 5, 5), "text-detector", "12", 0.9, TextReading("12", "12", 0.95, False))
+    readings = [full([local, text], "agreement"), full([local], "reader"), full([local, text], "agreement"),
+                Prediction("3", 0.9, None)]
+    stages = [stage(r) for r in readings]
+    assert stages == [("text-detector", "agreement"), ("localizer", "reader"), ("text-detector", "agreement"), None]
+    got = by_stage(stages, [True, False, False, True])
+    assert got == {"source": {"text-detector": {"count": 2, "correct": 1}, "localizer": {"count": 1, "correct": 0}},
+                   "reason": {"agreement": {"count": 2, "correct": 1}, "reader": {"count": 1, "correct": 0}}}
+    assert by_stage([None, None], [True, False]) is None
+    lines = stage_lines({"pipeline": "full", "by_stage": got})
+    assert "text-detector 1/2, localizer 0/1" in lines[0] and "agreement 1/2" in lines[1]

@@ -456,3 +456,107 @@ def test_the_evaluations_table_drops_columns_no_row_fills():
               "metrics": {"whole_number_accuracy": 0.9, "coverage": {"coverage_at_98": 0.5}}}
     rows = view_model.evaluation_table(cards.ModelCard.from_dict({"evaluations": [photos, stored]}))
     assert [r["coverage at 98%"] for r in rows] == ["–", "50.0%"]
+
+
+def _full_reading(given: bool = False):
+    """A full-pipeline Prediction as ``predict`` makes it: the localizer's box (or the given one) first, then a text
+    detector's box whose two readings agree, so ``choose`` picks the second."""
+    from svhn_api.inference.choose import Candidate, choose
+    from svhn_api.inference.predict import Prediction
+    from svhn_api.inference.text_read import TextReading
+
+    cands = [Candidate((10, 10, 20, 20), "given" if given else "localizer", "7", 0.61,
+                       TextReading("Z1", "1", 0.40, True)),
+             Candidate((40, 5, 30, 30), "text-detector", "12", 0.97, TextReading("12", "12", 0.93, False))]
+    if given:
+        cands = cands[:1]
+    choice = choose(cands)
+    return Prediction(choice.number, 0.9, np.zeros((6, 11)), box=cands[choice.index].box, pipeline="full",
+                      candidates=cands, chosen_by=choice.reason, why=choice.why(cands),
+                      runtime={"reader": "onnxruntime", "text-detector": "onnxruntime"})
+
+
+def test_candidate_rows_list_both_readers_and_mark_the_chosen_one():
+    from svhn_api.inference.choose import Candidate
+    from svhn_api.inference.predict import Prediction
+    from svhn_api.inference.text_read import TextReading
+
+    result = _full_reading()
+    assert view_model.chosen_index(result) == 1
+    rows = view_model.candidate_rows(result)
+    assert [tuple(r) for r in rows] == [view_model.CANDIDATE_COLUMNS] * 2
+    assert rows[0] == {"#": 1, "found by": "localizer", "our reader": "7 (61.0%)",
+                       "recognizer": "1 (read “Z1”), score 0.40", "letters": "yes", "both agree": "no", "chosen": ""}
+    assert rows[1] == {"#": 2, "found by": "text-detector", "our reader": "12 (97.0%)",
+                       "recognizer": "12, score 0.93", "letters": "no", "both agree": "yes", "chosen": "✔"}
+    sure = Candidate((0, 0, 9, 9), "localizer", "5", 0.99994, TextReading("5", "5", 0.9, False))
+    assert view_model.candidate_rows(Prediction("5", 0.9, None, pipeline="full", candidates=[sure]))[0][
+        "our reader"] == "5 (99.99%)"   # under 1: never shown as 100.0%
+    fast = Prediction("5", 0.99, None, box=(1, 2, 3, 4))
+    assert view_model.candidate_rows(fast) == [] and view_model.chosen_index(fast) is None
+
+
+def test_every_candidate_box_is_drawn_and_the_chosen_one_in_red():
+    img = Image.new("RGB", (120, 60), (0, 0, 0))
+    a = np.asarray(view_model.photo_with_candidates(img, _full_reading(), width=720))
+    red, blue = view_model.BOX_COLOURS["expanded"], view_model.CANDIDATE_COLOUR
+    assert (a[90:150, 58:62] == blue).all(axis=2).any()    # the localizer's box: left edge at x = 10 * 6 = 60
+    assert not (a[90:150, 58:62] == red).all(axis=2).any()
+    assert (a[60:150, 238:246] == red).all(axis=2).any()   # the chosen text-detector box: left edge at 240
+    from svhn_api.inference.predict import Prediction
+
+    fast = np.asarray(view_model.photo_with_candidates(img, Prediction("5", 0.9, None, box=(10, 10, 20, 20)), 720))
+    assert (fast[90:150, 58:64] == red).all(axis=2).any()   # the fast path: its one box, as before
+
+
+def test_the_sure_threshold_is_the_one_the_reading_was_compared_with():
+    from svhn_api import paths
+    from svhn_api.inference import calibration
+    from svhn_api.inference.predict import Prediction
+
+    cal = calibration.read()
+    if cal is None:
+        pytest.skip("no shipped calibration of the full pipeline")
+    value, what = view_model.sure_threshold(_full_reading())
+    assert value == cal.modes["whole photo"].sure_from and "whole photo" in what
+    value, what = view_model.sure_threshold(_full_reading(given=True))
+    assert value == cal.modes["given box"].sure_from and "given box" in what
+    digits = paths.default_digits()
+    fast = Prediction("5", 0.9, None, runtime={"reader": "onnxruntime", "digits": "onnxruntime"})
+    if digits is not None:
+        assert view_model.sure_threshold(fast) == (cards.read(digits).decode.unsure_below,
+                                                   "the digit classifier's calibrated threshold")
+    reader = cards.ModelCard(name="r")
+    reader.decode.unsure_below = 0.75
+    assert view_model.sure_threshold(Prediction("5", 0.9, None), reader)[0] == 0.75
+
+
+def test_the_pipeline_line_names_the_pipeline_and_its_threshold():
+    from dashboard import wording
+    from svhn_api.inference.predict import Prediction
+
+    line = wording.pipeline_line(_full_reading(), 0.8472, "the full pipeline's calibrated threshold for a whole photo")
+    assert line.startswith("**Full pipeline**:") and "calibrated probability that the reading is right" in line
+    assert "sure from 84.7% (the full pipeline's calibrated threshold for a whole photo)" in line
+    fast = Prediction("5", 0.9999428, None, unsure=True)
+    assert wording.pipeline_line(fast, 0.99999996, "x").startswith("**Fast path**:")
+    # one figure beside the other never reads the same: not "100.0% is under 100.0%"
+    assert wording.percent_beside(0.9999428, 0.99999996) == "99.99%"
+    assert wording.percent_beside(0.99999996, 0.9999428) == "99.999996%"   # never 100% when under 1
+    assert wording.percent_beside(0.99999996, 0.9999998) == "99.999996%"
+    assert wording.percent_beside(0.5, 0.5) == "50.0%"
+    assert wording.percent_beside(1 - 1e-12, 1.0) == "> 99.9999%"   # not 100.000000%
+    assert wording.unsure_line(fast, 0.99999996, "the digit classifier's calibrated threshold") == (
+        "the digit classifier's calibrated threshold (99.999996%)")
+
+
+def test_stage_rows_show_what_found_each_number_most_photos_first():
+    w = {"pipeline": "full", "by_stage": {"source": {"localizer": {"count": 3, "correct": 2},
+                                                     "text-detector": {"count": 5, "correct": 5}},
+                                          "reason": {"reader": {"count": 8, "correct": 7}}}}
+    assert view_model.stage_rows(w, "source") == [
+        {"found by": "text-detector", "photos": 5, "read right": 5, "share right": "100.0%"},
+        {"found by": "localizer", "photos": 3, "read right": 2, "share right": "66.7%"}]
+    assert view_model.stage_rows(w, "reason") == [
+        {"chosen by": "reader", "photos": 8, "read right": 7, "share right": "87.5%"}]
+    assert view_model.stage_rows({"pipeline": "fast", "by_stage": None}, "source") == []

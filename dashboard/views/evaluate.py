@@ -105,6 +105,14 @@ for s, r in done.items():   # one full-width row per split: the metric labels ar
         b.metric("Localizer mean IoU", f"{w['mean_iou']:.3f}",
                  help="Overlap of the box it found with the union of the digit boxes (1 = exact).")
         c.metric("Found (IoU ≥ 0.5)", wording.percent(w["found_at_iou_0.5"]))
+        if w.get("by_stage"):
+            st.markdown(f"Read with the **{w['pipeline']} pipeline**: which stage found the box each answer came "
+                        "from, and why that box was chosen")
+            for col, key in zip(st.columns(2), ("source", "reason"), strict=True):
+                col.dataframe(view_model.stage_rows(w, key), hide_index=True, width="stretch",
+                              key=f"stages_{s}_{key}")
+        elif w.get("pipeline"):
+            st.caption(f"Read with the {w['pipeline']} path (the scene-text models did not run).")
 
 
 def grouped(title: str, key: str, x_key: str, x_title: str) -> go.Figure:

@@ -50,7 +50,7 @@ for m in models:
     tr = m.card.training or cards.TrainingRecord()
     cfg = tr.config
     metric = view_model.validation_metric(m.card)
-    names = {**SERIES, "val_accuracy": VALIDATION[metric]}
+    names = {**SERIES, "val_accuracy": VALIDATION.get(metric, f"validation {metric}")}
     facts = view_model.training_facts(m.card)
     best = view_model.best_validation(m.card)
     if best:

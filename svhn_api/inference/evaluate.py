@@ -297,7 +297,19 @@ def _whole_photo_lines(w: dict[str, Any] | None) -> list[str]:
             f"{w['unsure']:,} readings flagged unsure",
             "  by framing (number height / photo height): photos, right whole, right with the true box, found "
             "(IoU >= 0.5), mean IoU",
-            *(framing_line(b) for b in w.get("by_framing", []))]
+            *(framing_line(b) for b in w.get("by_framing", [])),
+            *stage_lines(w)]
+
+
+def stage_lines(w: dict[str, Any]) -> list[str]:
+    """``whole_photo.by_stage`` in words: right of photos per stage that found the chosen box, and per reason."""
+    stages = w.get("by_stage")
+    if not stages:
+        return [f"  pipeline {w['pipeline']}"] if w.get("pipeline") else []
+    return [f"  pipeline {w['pipeline']}; right / photos by what found the chosen box: " + ", ".join(
+        f"{k} {v['correct']:,}/{v['count']:,}" for k, v in stages["source"].items()),
+        "    by why it was chosen: " + ", ".join(f"{k} {v['correct']:,}/{v['count']:,}"
+                                              for k, v in stages["reason"].items())]
 
 
 def framing_line(b: dict[str, Any]) -> str:

@@ -4,7 +4,9 @@ A store keeps 64x64 crops, but also each row's archive, file name, photo size an
 (``data.store``). Each row's original photo is read from its archive (``data.photos``), the localizer (led by
 the detector, when there is one) finds the number, the reader reads the crop it found; the reading is scored
 against the row's label and the box against the union of the row's digit boxes (IoU), overall and by framing
-(how tall the number is in the photo: ``FRAMING``), where whole-photo reading wins or loses most.
+(how tall the number is in the photo: ``FRAMING``), where whole-photo reading wins or loses most. With the full
+pipeline, the readings are also counted by the stage that found the chosen box and by why it was chosen
+(``by_stage``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from svhn_api.errors import DataError, ModelError
 from svhn_api.labels import row_to_number
 
 if TYPE_CHECKING:
+    from svhn_api.inference.predict import Pipeline, Prediction
     from svhn_api.models.io import LoadedModel, ModelSource
 
 BATCH = 64
@@ -51,15 +54,43 @@ def by_framing(framing: Sequence[str], whole_right: Sequence[bool], ious: Sequen
     return out
 
 
+def stage(reading: Prediction) -> tuple[str, str] | None:
+    """Which stage found a full-pipeline reading's chosen box (``choose.Candidate.source``: "localizer",
+    "text-detector", ...) and why it was chosen (``Prediction.chosen_by``); None for a fast-path reading."""
+    from svhn_api.inference.choose import choose
+
+    if reading.pipeline != "full" or not reading.candidates:
+        return None
+    return reading.candidates[choose(reading.candidates).index].source, str(reading.chosen_by)
+
+
+def by_stage(stages: Sequence[tuple[str, str] | None], right: Sequence[bool]
+             ) -> dict[str, dict[str, dict[str, int]]] | None:
+    """Per source of the chosen box and per reason (``stage`` of each reading): how many photos, and how many of
+    them read right. None when no reading came from the full pipeline."""
+    if not any(s is not None for s in stages):
+        return None
+    out: dict[str, dict[str, dict[str, int]]] = {"source": {}, "reason": {}}
+    for found, ok in zip(stages, right, strict=True):
+        if found is None:
+            continue
+        for key, name in zip(("source", "reason"), found, strict=True):
+            row = out[key].setdefault(name, {"count": 0, "correct": 0})
+            row["count"] += 1
+            row["correct"] += int(ok)
+    return out
+
+
 def whole_photo_metrics(reader: LoadedModel, data: store.Source, split: str, indices: np.ndarray,
                         localizer: ModelSource | None = None,
                         on_batch: Callable[[int, int], None] | None = None,
-                        boxed_right: np.ndarray | None = None) -> dict[str, Any]:
+                        boxed_right: np.ndarray | None = None, pipeline: Pipeline | None = None) -> dict[str, Any]:
     """Whole-number accuracy reading each row's original photo whole (the localizer finds the number), and
     the localizer's IoU, overall and ``by_framing``. ``localizer``: a folder, file or loaded model; None: the
     default one (``paths.default_localizer``). ``boxed_right``: whether each row of ``indices`` was read right
     from its stored crop (the true box), for the breakdown. Rows whose archive is not on this machine are
-    counted as ``missing``."""
+    counted as ``missing``. ``pipeline``: ``predict``'s (None: its default); the result says which ran, and for
+    the full pipeline ``by_stage`` counts the readings by the stage that found them."""
     from svhn_api.inference.predict import predict
     from svhn_api.models.io import load
 
@@ -81,10 +112,14 @@ def whole_photo_metrics(reader: LoadedModel, data: store.Source, split: str, ind
     right: list[bool] = []
     ious: list[float] = []
     unsure: list[bool] = []
+    stages: list[tuple[str, str] | None] = []
+    ran: set[str] = set()
     for start in range(0, len(todo), BATCH):
         chunk = todo[start:start + BATCH]
         photos = [original_photo(archives[rows["sources"][i]], str(rows["filenames"][i])) for i in chunk]
-        readings = predict(photos, model=reader, localizer=finder, detector=spotter or False)
+        readings = predict(photos, model=reader, localizer=finder, detector=spotter or False, pipeline=pipeline)
+        stages.extend(stage(r) for r in readings)
+        ran.update(r.pipeline for r in readings)
         truth = union_corners(rows["boxes"][chunk])
         found = np.array([corners(r.box) if r.box is not None else (np.nan,) * 4 for r in readings])
         ious.extend(iou(found, truth).tolist())
@@ -105,5 +140,6 @@ def whole_photo_metrics(reader: LoadedModel, data: store.Source, split: str, ind
         "accuracy_when_sure": float(right_a[kept].mean()) if kept.any() else None,
         "localizer": paths.portable(finder.path),
         "detector": None if spotter is None else paths.portable(spotter),
+        "pipeline": "/".join(sorted(ran)), "by_stage": by_stage(stages, right),
         "by_framing": by_framing(framing, right, ious, None if boxed_right is None else boxed_right[todo].tolist()),
     }
