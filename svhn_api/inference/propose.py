@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from svhn_api.boxes import Box
 
-DETECTED = 4          # the detector's best boxes kept as candidates
-JOIN_FROM = 8         # ... and its best boxes tried in pairs
+DETECTED = 3          # the detector's best boxes kept as candidates
+JOIN_FROM = 4         # ... and its best boxes tried in pairs
 JOIN_HEIGHT = 1.6     # a pair: heights within this ratio,
 JOIN_OVERLAP = 0.5    # overlapping vertically by this share of the shorter one,
 JOIN_GAP = 1.5        # and a horizontal gap of at most this many heights

@@ -30,7 +30,7 @@ UNCLIP = 1.6
 MIN_SIDE = 3          # map pixels: thinner regions are noise
 MAX_UPSCALE = 4.0
 MAX_SIDE = 1280       # the detector's long side at most (time grows with its area)
-BORDER = 0.3          # the photo's edge pixels repeated up to this share of its size around it (chosen on validation)
+BORDER = 0.15         # the photo's edge pixels repeated up to this share of its size around it (chosen on validation)
 STRIDE = 32
 
 
