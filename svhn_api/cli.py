@@ -233,12 +233,18 @@ def _paths_as_given(report: Evaluation, model: str | None, data: str) -> Evaluat
                    data=replace(report.data, path=data))
 
 
+def _confidence(p: float) -> str:
+    """A probability as the fast path prints it: three decimals, or, near 1, how far from 1 it is (the unsure
+    threshold lies there, and "1.000" beside UNSURE says nothing)."""
+    return f"{p:.3f}" if p < 0.9995 else "1" if p >= 1 else f"1 - {1 - p:.1e}"
+
+
 def _reading(r: dict[str, Any]) -> str:
     if r["pipeline"] == "full":   # the confidence: the calibrated chance of being right, which sure is decided on
         return (f"{r['image']}: {r['number']}  (confidence {r['confidence']:.1%}, {'UNSURE' if r['unsure'] else 'sure'}"
                 f"; {r['chosen_by']}: {r['why']})"
                 + (f"  found at {','.join(f'{v:g}' for v in r['box'])}" if r["located"] else ""))
-    return (f"{r['image']}: {r['number']}  (confidence {r['confidence']:.3f}; next: "
+    return (f"{r['image']}: {r['number']}  (confidence {_confidence(r['confidence'])}; next: "
             f"{', '.join(x['number'] for x in r['alternatives'][:3])}; fast path)"
             + ("  UNSURE (under the calibrated confidence)" if r.get("unsure") else "")
             + (f"  found at {','.join(f'{v:g}' for v in r['box'])}" if r["located"] else ""))

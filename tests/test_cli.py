@@ -326,3 +326,11 @@ def test_predict_exits_2_when_no_photo_could_be_read(tmp_path, capsys):
     assert all(f"error: {p}: box (5000, 5000, 10, 10) lies outside the 215x81 image" in err for p in photos), err
     assert main(["predict", *photos, "--box", "5000,5000,10,10", "--json"]) == 2
     assert all(r["error"] for r in json.loads(capsys.readouterr().out.splitlines()[-1]))
+
+
+def test_a_fast_path_confidence_near_1_is_printed_as_its_distance_from_1():
+    """Issue 29: "confidence 1.000 ... UNSURE" told the user nothing; the threshold lies within 1e-7 of 1."""
+    from svhn_api.cli import _confidence
+
+    assert _confidence(0.42) == "0.420" and _confidence(1.0) == "1"
+    assert _confidence(1 - 3.7e-8) == "1 - 3.7e-08" and _confidence(1 - 5.7e-5) == "1 - 5.7e-05"

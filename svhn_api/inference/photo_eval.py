@@ -213,7 +213,9 @@ def _with_and_without_box(key: str, photos: list[Path], numbers: list[str], boxe
             + ("detector and the localizer" if _used(helpers["detector"], paths.default_detector) else "localizer")
             + (" and the scene-text detector, read by both readers (full pipeline)" if full else " (fast path)"))
     boxed = evaluate_photos(photos, numbers, boxes, model=model, digits=helpers["digits"], record=record,
-                            pipeline=helpers["pipeline"], data={**data, "crop": "ground-truth union box expanded 30%"})
+                            pipeline=helpers["pipeline"], data={**data, "crop": "ground-truth union box expanded 30%"
+                                                                + (", read by both readers (full pipeline)" if full
+                                                                   else " (fast path)")})
     whole = evaluate_photos(photos, numbers, None, model=model, **helpers, truth_boxes=boxes,
                             data={**data, "crop": crop})
     whole["metrics"]["by_framing"] = by_framing(framing, boxed, whole)
