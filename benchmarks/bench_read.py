@@ -54,6 +54,7 @@ def main() -> int:
                     if run:
                         rates.setdefault((runtime, how), []).append(summary.per_second)
                 ran[runtime] = summary.runtime
+        speeds = thorough_beside_fast(folder, Path(tmp), a.runs, a.batch_size)
         files = sorted(folder.glob("*.png"))[:200]
         predict(files[0])
         t0 = time.perf_counter()
@@ -67,13 +68,43 @@ def main() -> int:
         print(f"read {how:<40} on {ran[runtime]['reader']:<11}: median {statistics.median(r):,.0f} photos/s over "
               f"{a.runs} runs ({', '.join(f'{v:,.0f}' for v in r)}); {statistics.median(r) / base:.2f}x the Keras "
               "path")
-    print(f"predict() one photo at a time, same photos (first 200), {ran[RUNTIMES[-1]]['reader']}: "
-          f"{one_by_one:,.0f} photos/s")
+    for line in speeds:
+        print(line)
+    print(f"predict() one photo at a time, same photos (first 200), {ran[RUNTIMES[-1]]['reader']}, its default "
+          f"pipeline: {one_by_one:,.0f} photos/s")
     look, reading = models_alone(a.batch_size)
     print(f"models alone on {ran[RUNTIMES[-1]]['reader']}, batch {a.batch_size}: localizer {look:,.0f} looks/s, "
           f"reader {reading:,.0f} crops/s -> at most {1 / (2 / look + 1 / reading):,.0f} photos/s for two looks "
           "and one reading")
     return 0
+
+
+def thorough_beside_fast(synthetic: Path, tmp: Path, runs: int, batch_size: int) -> list[str]:
+    """``read`` and ``read --thorough`` on ONNX Runtime, interleaved run by run, on the synthetic photos and on
+    the real test photos (when the real sample is beside the checkout): median photos/s and how many photos the
+    fast path was unsure of (read again by the full pipeline)."""
+    from svhn_api import paths
+    from svhn_api.inference.bulk import read_photos
+
+    os.environ["SVHN_RUNTIME"] = "onnx"
+    real = paths.real_svhn_dir() / "images" / "test"
+    sets = {"synthetic photos": synthetic, **({"real SVHN test photos": real} if real.is_dir() else {})}
+    lines = []
+    for what, folder in sets.items():
+        rates: dict[bool, list[float]] = {False: [], True: []}
+        rechecked = 0
+        for run in range(runs + 1):
+            for thorough in (False, True):
+                out = tmp / f"speed-{what[:4]}-{thorough}-{run}.csv"
+                summary = read_photos([folder], out, batch_size=batch_size, progress=False, thorough=thorough)
+                if run:
+                    rates[thorough].append(summary.per_second)
+                rechecked = summary.rechecked if thorough else rechecked
+        fast, slow = statistics.median(rates[False]), statistics.median(rates[True])
+        lines.append(f"read on {what} ({summary.read:,}), onnxruntime: fast path {fast:,.0f} photos/s, --thorough "
+                     f"{slow:,.1f} photos/s ({rechecked:,} unsure photos read again by the full pipeline); "
+                     f"medians of {runs} interleaved runs, {os.cpu_count()} cores")
+    return lines
 
 
 def models_alone(batch_size: int, runs: int = 7) -> tuple[float, float]:
