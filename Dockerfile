@@ -45,10 +45,10 @@ COPY artifacts ./artifacts
 
 # The `svhn` command (`docker exec CONTAINER svhn predict photo.png`): the project installed in place (editable:
 # the one copy in /app serves both the dashboard and the command), without its dependencies (the lock's are
-# there). Its build requirement (pyproject's setuptools>=68) comes in pip's isolated build environment, so this
-# works whether or not the lock pins setuptools, and leaves nothing of the build in the image.
+# there). Its build requirements (setuptools, wheel) are the lock's, pinned with their hashes: nothing unpinned
+# is downloaded to build it.
 # Then the embedded synthetic sample, prepared once here rather than in every new container.
-RUN python3 -m pip install -q --no-deps -e . \
+RUN python3 -m pip install -q --no-deps --no-build-isolation -e . \
     && svhn --help > /dev/null \
     && SVHN_DATA=/app/sample svhn prepare --source synthetic --json > /dev/null \
     && useradd --create-home --uid 10001 app \
