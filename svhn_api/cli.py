@@ -440,11 +440,12 @@ def _add_predict(sub: Any) -> None:
 def _add_read(sub: Any) -> None:
     q = sub.add_parser("read", help="read many photos (files, folders, globs, .tar.gz archives) into a CSV or "
                        "JSON Lines file; rerun to resume",
-                       epilog="One row per photo: path, number, confidence, unsure, box, error. Photos already in "
-                       "--out are skipped, so the same command resumes an interrupted run. A damaged archive is a row "
-                       "too; an input with no photo (not found, a folder without photos) is named on stderr. Exit "
-                       "status: 0 all read, 1 some could not be read (their rows say why) or an input held no "
-                       "photo, 2 nothing to read or a usage error.")
+                       epilog="One row per photo: path, number, confidence, unsure, box, error, pipeline (fast; "
+                       "full: read again with --thorough, its confidence the full pipeline's calibrated one). Photos "
+                       "already in --out are skipped, so the same command resumes an interrupted run. A damaged "
+                       "archive is a row too; an input with no photo (not found, a folder without photos) is named "
+                       "on stderr. Exit status: 0 all read, 1 some could not be read (their rows say why) or an "
+                       "input held no photo, 2 nothing to read or a usage error.")
     q.add_argument("inputs", nargs="+", help="image files, folders (searched recursively), glob patterns "
                    "(quote them) or .tar.gz archives of images")
     q.add_argument("--out", required=True, help="results file: .csv, or .jsonl for JSON Lines (appended to)")

@@ -96,7 +96,7 @@ def test_a_rerun_resumes_and_redoes_a_row_cut_by_an_interruption(inputs, tmp_pat
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert summary.skipped == 7 and summary.read == 5
     assert len(rows) == 12 and len({r["path"] for r in rows}) == 12
-    assert set(rows[0]) == {"path", "number", "confidence", "unsure", "box", "error"}
+    assert set(rows[0]) == {"path", "number", "confidence", "unsure", "box", "error", "pipeline"}
 
 
 def test_with_the_localizer_each_row_has_the_box_it_found(tmp_path, model_folder):
@@ -214,3 +214,22 @@ def test_cli_read_says_which_inputs_named_no_photo(tmp_path, model_folder, capsy
     assert main(["read", str(photo), "--out", str(tmp_path / "one.csv"), "--model", str(model_folder),
                  "--whole-image"]) == 0
     assert capsys.readouterr().out.startswith(f"1 photo read into {tmp_path / 'one.csv'} in ")
+
+
+def test_rows_say_which_pipeline_read_them_and_an_earlier_results_file_resumes_in_its_columns(tmp_path):
+    """``read --thorough`` mixes the fast path's rows with the full pipeline's, whose confidence is another
+    figure: each row says which; a CSV begun before the ``pipeline`` column goes on without it."""
+    from svhn_api.inference.bulk import EARLIER_FIELDS, FIELDS, read_photos
+    from tests.scene_text_fixtures import scene
+
+    for name in ("plate", "door"):
+        scene(name).save(tmp_path / f"{name}.png")
+    read_photos([tmp_path / "plate.png", tmp_path / "door.png"], tmp_path / "new.csv", progress=False, thorough=True)
+    rows = _rows(tmp_path / "new.csv")
+    assert tuple(rows[0]) == FIELDS and {r["pipeline"] for r in rows} <= {"fast", "full"}
+    earlier = tmp_path / "earlier.csv"
+    earlier.write_text(",".join(EARLIER_FIELDS) + f"\n{tmp_path / 'plate.png'},1,0.9,False,,\n")
+    summary = read_photos([tmp_path / "plate.png", tmp_path / "door.png"], earlier, progress=False)
+    assert (summary.read, summary.skipped) == (1, 1)
+    rows = _rows(earlier)
+    assert tuple(rows[0]) == EARLIER_FIELDS and len(rows) == 2 and rows[1]["path"] == str(tmp_path / "door.png")

@@ -142,8 +142,8 @@ def test_read_thorough_reads_the_unsure_photos_again_with_the_full_pipeline(tmp_
     assert fast.pipeline == "fast" and fast.rechecked == 0 and "text-detector" not in fast.runtime
     rows = [json.loads(line) for line in (tmp_path / "thorough.jsonl").read_text().splitlines()]
     assert [r["path"] for r in rows] == sorted(r["path"] for r in rows) and len(rows) == 3
-    assert set(rows[0]) == {"path", "number", "confidence", "unsure", "box", "error"}
-    assert thorough.pipeline == "thorough"
+    assert set(rows[0]) == {"path", "number", "confidence", "unsure", "box", "error", "pipeline"}
+    assert thorough.pipeline == "thorough" and sum(r["pipeline"] == "full" for r in rows) == thorough.rechecked
     unsure_fast = sum(line.split(",")[3] == "True" for line in (tmp_path / "fast.csv").read_text().splitlines()[1:])
     assert thorough.rechecked == unsure_fast
     if thorough.rechecked:

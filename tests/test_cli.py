@@ -103,7 +103,8 @@ NOTHING = "error: nothing to read: {}. Give photo files (PNG, JPEG), folders hol
     (["read", "house.png", "--out", "done.csv"], 0, "0 photos read into done.csv"),   # nothing left to do
     (["read", "missing.png", "text.png", "--out", "new.csv"], 1, "2 photos read into new.csv"),   # all bad: rows
     (["read", "house.png", "--out", "notes.csv"], 2, "error: notes.csv: " + NOT_OURS.format(
-        "its columns are name, phone; the results of `read` have path, number, confidence, unsure, box, error",
+        "its columns are name, phone; the results of `read` have path, number, confidence, unsure, box, error, "
+        "pipeline",
         "results.csv")),
     (["read", "house.png", "--out", "notes.jsonl"], 2, "error: notes.jsonl: " + NOT_OURS.format(
         "its only line is not a row of `read`", "results.csv")),

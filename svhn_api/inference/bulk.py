@@ -35,7 +35,8 @@ from svhn_api.models.runtime import one_thread_per_call
 if TYPE_CHECKING:
     from svhn_api.models.io import ModelOption, ModelSource
 
-FIELDS = ("path", "number", "confidence", "unsure", "box", "error")
+FIELDS = ("path", "number", "confidence", "unsure", "box", "error", "pipeline")
+EARLIER_FIELDS = FIELDS[:-1]   # the columns of results written before ``pipeline``: resumed in those columns
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 FORMATS = ("csv", "jsonl")
@@ -191,7 +192,7 @@ def _foreign(out: Path, why: str) -> SVHNError:
 
 def _csv_names(out: Path, text: str) -> set[str]:
     reader = csv.DictReader(io.StringIO(text))
-    if tuple(reader.fieldnames or ()) != FIELDS:
+    if tuple(reader.fieldnames or ()) not in (FIELDS, EARLIER_FIELDS):
         found = ", ".join(reader.fieldnames or ()) or "none"
         if len(found) > 200 or not found.isprintable():
             found = f"{found[:200]!r}..." if len(found) > 200 else repr(found)
@@ -222,26 +223,33 @@ def _decode(photo: Photo) -> Image.Image | str:
 
 def _row(name: str, reading: Any = None, error: str | None = None) -> dict[str, Any]:
     if reading is None:
-        return {"path": name, "number": None, "confidence": None, "unsure": None, "box": None, "error": error}
+        return {"path": name, "number": None, "confidence": None, "unsure": None, "box": None, "error": error,
+                "pipeline": None}
     box = None if reading.box is None else [round(float(v), 1) for v in reading.box]
     return {"path": name, "number": reading.number, "confidence": round(float(reading.confidence), 6),
             "unsure": bool(reading.unsure), "box": box, "error": reading.error, "pipeline": reading.pipeline}
 
 
 class _Writer:
-    """Rows appended to ``out`` and flushed batch by batch (CSV: the header once, for a new file)."""
+    """Rows appended to ``out`` and flushed batch by batch (CSV: the header once, for a new file; a file begun
+    with ``EARLIER_FIELDS`` goes on in them)."""
 
     def __init__(self, out: Path, fmt: str) -> None:
         new = not out.is_file() or out.stat().st_size == 0
+        self.fields: tuple[str, ...] = FIELDS
+        if not new and fmt == "csv":
+            with open(out, newline="", encoding="utf-8") as f:
+                if tuple(next(csv.reader(f), ())) == EARLIER_FIELDS:
+                    self.fields = EARLIER_FIELDS
         out.parent.mkdir(parents=True, exist_ok=True)
         self.file = open(out, "a", newline="", encoding="utf-8")  # noqa: SIM115 - closed by close()
-        self.csv = csv.DictWriter(self.file, FIELDS) if fmt == "csv" else None
+        self.csv = csv.DictWriter(self.file, self.fields) if fmt == "csv" else None
         if self.csv is not None and new:
             self.csv.writeheader()
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
-            r = {k: row[k] for k in FIELDS}
+            r = {k: row[k] for k in self.fields}
             if self.csv is not None:
                 self.csv.writerow({**r, "box": "" if r["box"] is None else " ".join(map(str, r["box"])),
                                    "number": "" if r["number"] is None else r["number"]})
@@ -258,7 +266,7 @@ def read_batch(photos: Sequence[Photo], reader: ModelSource | None, localizer: M
                thorough: bool = False) -> list[dict[str, Any]]:
     """The rows of one batch: each photo decoded (unless ``decoded`` gives the results of ``_decode``) and
     read by ``predict``'s fast path, in order; with ``thorough``, the photos it is unsure of are read again by
-    the full pipeline (their rows say ``pipeline``: ``full``)."""
+    the full pipeline (their rows say ``pipeline``: ``full``; the others ``fast``)."""
     from svhn_api.inference.predict import predict
 
     decoded = [_decode(p) for p in photos] if decoded is None else decoded

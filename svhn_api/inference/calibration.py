@@ -123,11 +123,22 @@ def write(cal: Calibration, folder: Path | None = None) -> Path:
     return path
 
 
+_CACHE: dict[tuple[str, int, int], Calibration] = {}
+
+
 def read(path: str | Path | None = None) -> Calibration | None:
-    """The shipped calibration (or the one at ``path``); None when there is none."""
+    """The shipped calibration (or the one at ``path``), read once per file version; None when there is none."""
     path = Path(path) if path is not None else paths.shipped_models_dir() / FILE
     if not path.is_file():
         return None
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _CACHE:
+        _CACHE[key] = _parse(path)
+    return _CACHE[key]
+
+
+def _parse(path: Path) -> Calibration:
     try:
         raw = json.loads(path.read_text())
         modes = {m: ModeCalibration({r: (tuple(float(v) for v in raw["modes"][m]["pools"][r]["from_evidence"]),
