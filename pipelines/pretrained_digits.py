@@ -7,7 +7,7 @@ split.
 Steps: fetch the pinned wheel (``pip download --no-deps ccexam==1.0.0`` into ``$SVHN_DATA/pretrained``, or the
 file given by ``--wheel``); check its SHA-256 against ``WHEEL_SHA256``; read ``ccexam/weights/svhn.pth`` out of
 it (checked against ``WEIGHTS_SHA256``) without PyTorch and without unpickling anything but tensors
-(``svhn_api.models.torch_state``); load it into ``svhn_api.models.digits.digit_classifier``; write
+(``pipelines.torch_state``); load it into ``svhn_api.models.digits.digit_classifier``; write
 ``model.keras`` (atomically), ``card.json`` with the provenance, and the package's MIT notice as
 ``LICENSE-ccexam.txt`` beside them. Nothing at runtime or in CI needs ccexam or PyTorch: only this step
 reads the wheel, and it never imports it.
@@ -138,7 +138,8 @@ def read_wheel(wheel: Path) -> dict[str, Any]:
 
 def convert(weights: bytes, name: str = "digits-ccexam") -> Any:
     """The Keras digit classifier holding the checkpoint's weights."""
-    from svhn_api.models import digits, torch_state
+    from pipelines import torch_state
+    from svhn_api.models import digits
 
     state = torch_state.read_state(weights, name=f"{WHEEL}!{WEIGHTS}")
     return digits.load_state(digits.digit_classifier(name=name.replace("-", "_")), state)

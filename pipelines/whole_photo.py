@@ -68,12 +68,12 @@ def test_framing(real: Path) -> np.ndarray:
 def zoomed_out(real: Path, names: list[str], copies: int, seed: int) -> list[tuple[str, object, list]]:
     """``copies`` zoomed-out copies of each of the real train-split photos ``names`` (file name, PIL image,
     digit boxes): each draws a target share from the test photos' number heights and is placed smaller in a
-    canvas filled with strips of the other photos of ``names`` (``data.reframe``); one already framed that
+    canvas filled with strips of the other photos of ``names`` (``pipelines.reframe``); one already framed that
     small stays as it is. Copies after the first are named ``<number>_z<copy>.png``."""
     from PIL import Image
 
+    from pipelines.reframe import strips, zoom_out
     from svhn_api.boxes import union
-    from svhn_api.data.reframe import strips, zoom_out
     from svhn_api.records import DigitBox
 
     annotations = {e["filename"]: e for e in json.loads((real / "annotations" / "train.json").read_text())}

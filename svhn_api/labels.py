@@ -37,13 +37,6 @@ def digits_to_row(digits: Iterable[int]) -> np.ndarray:
     return row
 
 
-def number_to_row(number: str) -> np.ndarray:
-    """The label row of a number written in decimal: ``"210" -> [3, 2, 1, 0, 10, 10]``."""
-    if not number.isdigit() or not number.isascii():
-        raise ValueError(f"number {number!r}: only the digits 0-9")
-    return digits_to_row(int(c) for c in number)
-
-
 def boxes_to_row(boxes: Sequence[Any]) -> np.ndarray:
     """The label row of an annotated photo's digit boxes (``DigitBox``: ``.digit`` is 0-9, SVHN's 10 already
     read as 0). Digits past ``MAX_DIGITS`` are dropped but the length says how many there were; callers

@@ -12,7 +12,9 @@ The same rules hold for the library, the CLI, the dashboard and the pipelines:
 - ``SVHN_DIGITS``, ``SVHN_DETECTOR``, ``SVHN_TEXT_DETECTOR``, ``SVHN_TEXT_RECOGNIZER``: the helper models
   (the shipped digit classifier and scene-text models; no detector is shipped).
 - ``SVHN_REAL``  (default ``../shared/svhn-real`` beside the checkout): the real SVHN sample that the
-  benchmarks and the calibration pipeline read (never the library itself).
+  benchmarks and the pipelines read. The library reads it too, but never needs it: ``models.runtime`` also
+  checks an ONNX export on its test photos when it is there, and ``inference.photo_eval`` measures a model on
+  its photo sets (for the benchmarks, the pipelines and the cards); reading a number never touches it.
 
 Relative defaults are relative to the working directory, like any command-line tool's. The shipped models
 are read-only package data: ``svhn_api/artifacts/models`` inside an installed wheel, ``artifacts/models``

@@ -138,6 +138,36 @@ def test_official_constants() -> None:
     assert OFFICIAL_FILES["extra_32x32.mat"] == (1329278602, "a93ce644f1a588dc4d68dda5feec44a7")
 
 
+# The MD5s published at OFFICIAL_URL, written out again here (not read from OFFICIAL_FILES) so that a wrong
+# constant or a broken is_official_md5 each fails a test of its own.
+PUBLISHED_MD5 = {
+    "train.tar.gz": "a649f4cb15c35520e8a8c342d4c0005a",
+    "test.tar.gz": "790d9c8d42f1fcbd219b59956c853a81",
+    "extra.tar.gz": "606f41243d71ca4d5fe66dbaf1f02bee",
+    "train_32x32.mat": "e26dedcc434d2e4c54c9b2d4a06d8373",
+    "test_32x32.mat": "eb5a983be6a315427106f1b164d9cef3",
+    "extra_32x32.mat": "a93ce644f1a588dc4d68dda5feec44a7",
+}
+
+
+def test_every_official_file_has_a_published_checksum() -> None:
+    assert {name: md5 for name, (_, md5) in OFFICIAL_FILES.items()} == PUBLISHED_MD5
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_MD5))
+def test_is_official_md5_knows_each_official_checksum(name: str, tmp_path: Path) -> None:
+    md5 = PUBLISHED_MD5[name]
+    assert download.is_official_md5(md5)
+    for i, c in enumerate(md5):   # one character changed, anywhere: not official
+        other = "0" if c != "0" else "1"
+        assert not download.is_official_md5(md5[:i] + other + md5[i + 1:]), (name, i)
+    for near in (md5[:-1], md5[1:], md5 + "0", " " + md5, ""):   # cut, lengthened, padded: not official
+        assert not download.is_official_md5(near), (name, near)
+    others = [m for n, m in PUBLISHED_MD5.items() if n != name]
+    assert download.archives_source(tmp_path, [md5, *others]) == "real"
+    assert download.archives_source(tmp_path, [md5, MD5]) == "unofficial"   # one unofficial file spoils it
+
+
 def test_download_and_verify(folder: Path, server: Server) -> None:
     paths = _get(folder, server)
     assert paths == {"train": folder / "train.tar.gz"}

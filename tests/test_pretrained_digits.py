@@ -20,10 +20,10 @@ import pytest
 from PIL import Image
 
 from pipelines import pretrained_digits as pipeline
+from pipelines.torch_state import read_state
 from svhn_api import paths
 from svhn_api.errors import ArchiveError, ModelError
 from svhn_api.models import digits
-from svhn_api.models.torch_state import read_state
 
 STORAGE_DTYPES = {"FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2", "LongStorage": "<i8",
                   "IntStorage": "<i4", "ShortStorage": "<i2", "CharStorage": "i1", "ByteStorage": "u1",
@@ -243,7 +243,7 @@ def test_hand_assembled_inst_and_reduce_on_an_allowed_global_are_refused(tmp_pat
 
 
 def test_a_pickle_cannot_alter_the_allowed_objects(tmp_path, monkeypatch):
-    from svhn_api.models import torch_state
+    from pipelines import torch_state
 
     before = {k: (t.name, t.dtype) for k, t in torch_state._STORAGES.items()}
     build = b"\x80\x02ctorch\nFloatStorage\n}X\x05\x00\x00\x00dtypeX\x03\x00\x00\x00<f2sb."      # __dict__

@@ -1,4 +1,4 @@
-"""Re-framing (``data.reframe``): a photo placed smaller in a canvas of clutter, its number at the chosen share
+"""Re-framing (``pipelines.reframe``): a photo placed smaller in a canvas of clutter, its number at the chosen share
 of the height and with fewer pixels (the canvas shrinks back to the photo's size), the box moved with it;
 strips cut around a number never hold it."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from svhn_api.data.reframe import MIN_STRIP, strips, zoom_out
+from pipelines.reframe import MIN_STRIP, strips, zoom_out
 
 
 def _photo(seed: int, w: int = 80, h: int = 40) -> Image.Image:

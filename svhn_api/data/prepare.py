@@ -305,8 +305,9 @@ def prepare(archives: str | Path | None = None, *, source: str = "official",
     (``$SVHN_DATA``). The same inputs always give a store with the same bytes (no timestamps inside).
     ``splits``: which archives (default: train, extra and test; with ``verify=False``, those of them in
     ``archives``, e.g. only ``test.tar.gz``).
-    ``crop``: ``"union"`` or ``"capstone"`` (``preprocess.CROP_MEANINGS``). ``on_progress(stage, done, total)``
-    reports progress to a UI; the CLI uses tqdm bars instead.
+    ``crop``: one of ``preprocess.CROP_MODES`` (``"union"``, ``"capstone"``, ``"photo"``, ``"scene"``; what each
+    holds: ``preprocess.CROP_MEANINGS``). ``on_progress(stage, done, total)`` reports progress to a UI; the CLI
+    uses tqdm bars instead.
     ``verify=False`` prepares your own archives in the official layout (e.g. a subset): their size/MD5 are
     not checked against the official (or manifest) ones, nothing is downloaded and nothing is written into
     ``archives``, but every member is still checked (``ArchiveError`` for absolute paths, ``..``, links,

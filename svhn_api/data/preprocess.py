@@ -1,10 +1,14 @@
 """From a photo and its digit boxes to the fixed-size array a model reads (labels: ``svhn_api.labels``).
 
-The crop modes (``CROP_MEANINGS`` says what each is, for cards and reports); the two that crop the number:
+The crop modes (``CROP_MODES``; ``CROP_MEANINGS`` says what each is, for cards and reports); the two that
+crop the number:
 - ``union`` (Goodfellow et al. 2013): the union of the digit boxes, expanded by 30% (15% each side),
   clipped to the image, resized to 64x64 RGB. Training later takes random 54x54 crops.
 - ``capstone`` (the 2016 capstone): each digit cropped by its own box, resized to 32x32 grayscale, stacked
-  side by side, and the strip resized to 32x32. Its old name ``seed`` is still accepted (``crop_mode``).
+  side by side, and the strip resized to 32x32. Its name before 0.2, ``seed``, is refused like any other
+  unknown name (``crop_mode``: a ValueError naming the choices).
+and the two that keep the whole photo: ``photo`` (64x64, for the localizer) and ``scene`` (128x128, for the
+detector), the digit boxes and photo size stored beside them.
 """
 
 from __future__ import annotations

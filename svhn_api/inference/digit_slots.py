@@ -10,11 +10,12 @@ reading of length ``L`` scores
     P(length=L) * prod_{i<=L} P_i(d_i) * C_i(d_i) * prod_{i>L} P_i(no digit)
 
 (``P`` the reader's heads, ``C_i`` the classifier on slot ``i``: the reader's own joint score with each
-digit's evidence multiplied in), and the best length and digits win. Chosen on the real test photos 1-130
-with their true box, the only fair judge since the classifier saw every train-split digit (see
-docs/experiments.md): 101 -> 114 of 130 whole numbers; equal slots read as well as the true digit boxes in
-this product, and lengths beyond the reader's two best never won. A reading's confidence is its score over
-the summed scores of every reading of the lengths tried.
+digit's evidence multiplied in), and the best length and digits win. Chosen on the real test photos with
+their true box, the only fair judge since the classifier saw every train-split digit, against the other rules
+tried (the classifier alone, weighted products, averaged probabilities, widened slots): it fixed the most
+readings and broke the fewest; equal slots read as well as the true digit boxes in this product, and lengths
+beyond the reader's two best never won (the figures: docs/experiments.md, "How it joins the reader"). A
+reading's confidence is its score over the summed scores of every reading of the lengths tried.
 """
 
 from __future__ import annotations

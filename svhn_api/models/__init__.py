@@ -4,9 +4,9 @@ The architecture names live here, importable without Keras, so the CLI can check
 """
 
 ARCHITECTURES = ("compact", "capstone", "deep", "localizer", "detector")
-READERS = ("compact", "capstone", "deep")      # read a number's crop: (N, 6, 11) probabilities
 LOCALIZERS = ("localizer",)                    # find the number in a whole photo: (N, 4) box fractions
 DETECTORS = ("detector",)                      # where digits are in a whole photo: (N, H/4, W/4) probabilities
+# every other architecture (compact, capstone, deep) reads a number's crop: (N, 6, 11) probabilities
 
 
 def architecture_name(name: str) -> str:

@@ -1,6 +1,7 @@
-"""The architectures: three readers and the localizer. Every model reads uint8 images exactly as the store
-holds them. A reader returns one ``(B, 6, 11)`` softmax tensor: row 0 the length head, rows 1-5 the digit
-positions (10 = "no digit"); the localizer returns ``(B, 4)``, the number's box in a whole photo.
+"""The architectures: three readers, the localizer and the detector. Every model reads uint8 images exactly as
+the store holds them. A reader returns one ``(B, 6, 11)`` softmax tensor: row 0 the length head, rows 1-5 the
+digit positions (10 = "no digit"); the localizer returns ``(B, 4)``, the number's box in a whole photo; the
+detector ``(B, H/4, W/4)``, a map of where the number is in a whole photo.
 The six heads are one ``Dense(66)`` reshaped to 6 x 11: the same thing as six linear 11-way heads on the
 shared features. Scaling, cropping and normalisation happen inside the model (layer ``InputAdapter``), so
 training, evaluation and prediction all feed raw uint8 arrays.
@@ -117,8 +118,9 @@ def compact(input_shape: tuple[int, ...] = (64, 64, 3), crop: int = 54, size: in
     residual) down to a 6x6x128 map; a 1x1 squeeze to 32 channels keeps the layout (which digit sits
     where) for a 128-unit dense layer, then the heads.
 
-    Chosen with ``benchmarks/bench_models.py --variants`` on 2 CPU cores: a 48x48 input trains about 2x
-    faster than 54x54; ending at 6x6 instead of 3x3 costs almost nothing and keeps five digit slots apart.
+    Chosen with ``benchmarks/bench_models.py --variants`` on 2 CPU cores: a 48x48 input trains faster than
+    54x54, and ending at 6x6 rather than 3x3 keeps the five digit slots apart in the map for a small cost in
+    speed (the figures: docs/benchmarks.md, "The compact reader's input size").
     """
     inp = _input(input_shape)
     x = _separable_trunk(InputAdapter(crop=crop, size=size, norm="gcn", name="input_adapter")(inp), stages, squeeze)
@@ -127,8 +129,9 @@ def compact(input_shape: tuple[int, ...] = (64, 64, 3), crop: int = 54, size: in
     return keras.Model(inp, _heads(x), name="compact")
 
 
-# The first block at stride 2: half the previous localizer's cost per look on a CPU, and more epochs in the
-# same training time gave a better box (real validation IoU 0.750 against 0.727, two looks).
+# The first block at stride 2: about half the previous localizer's cost per look on a CPU, so more epochs fit
+# in the same training time, and they gave a better box on the real validation photos (the figures:
+# docs/experiments.md, the shipped localizer).
 LOCALIZER_STAGES = ((32, 2), (48, 1), (64, 2), (64, 1), (64, 1), (96, 2), (96, 1), (96, 1))
 
 

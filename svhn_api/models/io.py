@@ -27,8 +27,8 @@ LOCATE_OUTPUT = (4,)      # a localizer's box: (left, top, right, bottom) fracti
 CLASSIFY_OUTPUT = (10,)   # a digit classifier's probabilities of the digits 0-9
 CELL = 4                  # a detector's output stride: input pixels per cell of its map, each way
 KINDS = {"read": "reader", "locate": "localizer", "detect": "detector", "classify": "digit classifier"}  # by task
-# Images per model call: ONNX Runtime is fastest on batches that stay in the CPU's cache (measured on the shipped
-# models, 2 cores: 64 beats 256 by 10-50%); TensorFlow on larger ones.
+# Images per model call: ONNX Runtime is fastest on batches small enough to stay in the CPU's cache, TensorFlow on
+# larger ones (the measurement on the shipped models: docs/benchmarks.md, bulk reading).
 BATCH = {"onnxruntime": 64, "keras": 256}
 _CACHE: dict[tuple[str, int, int, str], LoadedModel] = {}
 _LOCK = threading.Lock()

@@ -104,8 +104,8 @@ def threads() -> int:
 @contextlib.contextmanager
 def one_thread_per_call() -> Iterator[None]:
     """Within the block (in this thread), each model call runs on one thread: for callers that run one batch
-    per core at once (``bulk.read_photos``), where more threads per call only contend (measured, 2 cores,
-    ``read --no-digits``: 580 photos/s against 406 with two threads per call)."""
+    per core at once (``bulk.read_photos``), where more threads per call only contend for the same cores
+    (the measurement: docs/benchmarks.md, bulk reading)."""
     token = _THREADS.set(1)
     try:
         yield
