@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import io
 import random
+import stat
+import sys
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +22,7 @@ from svhn_api.data.archives import (
     list_members,
     read_image,
     read_member,
+    safe_extract,
     unpacked,
 )
 from svhn_api.errors import ArchiveError
@@ -124,6 +127,13 @@ def test_unpacked_reads_a_multi_member_gzip_file(good: Path, tmp_path: Path) -> 
         assert [tar.read(m) for m in tar.images()] == list(PNGS.values())
 
 
+def test_safe_extract_good_archive(good: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "out"
+    written = safe_extract(good, dest)
+    assert [p.name for p in written] == [*PNGS, "digitStruct.mat", "see_bboxes.m"]
+    assert (dest / "train" / "10.png").read_bytes() == PNGS["10.png"]
+
+
 HOSTILE: dict[str, Callable[[], tuple[tarfile.TarInfo, bytes]]] = {
     "absolute": lambda: _file("/tmp/evil.png", b"evil"),
     "dotdot": lambda: _file("../evil.png", b"evil"),
@@ -146,6 +156,7 @@ def test_hostile_member_is_refused(kind: str, tmp_path: Path) -> None:
         "iter_images": lambda: list(iter_images(archive)),
         "read_member": lambda: read_member(archive),
         "list_members": lambda: list_members(archive),
+        "safe_extract": lambda: safe_extract(archive, tmp_path / "dest"),
         "unpacked": lambda: _unpack(archive, tmp_path / "unpacked.tar"),
     }
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -155,8 +166,60 @@ def test_hostile_member_is_refused(kind: str, tmp_path: Path) -> None:
         msg = str(err.value)
         assert str(archive) in msg and repr(evil[0].name) in msg, reader
         assert "delete it" in msg, reader
-    # Nothing was left on disk (the unpacked tar is gone), and the hostile member was written nowhere.
-    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    # Nothing was extracted: not the harmless member before it, not the hostile one anywhere.
+    assert not any((tmp_path / "dest").rglob("*"))
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "dest") == before
+    assert not (tmp_path.parent / "evil.png").exists()
+
+
+@pytest.mark.parametrize("kind", ["absolute", "dotdot", "symlink", "chardev"])
+def test_safe_extract_second_line_of_defence(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(archives, "check_member", lambda member, archive: None)  # first line down
+    archive = _write(tmp_path / "evil.tar.gz", [HOSTILE[kind]()])
+    with pytest.raises(ArchiveError, match="refusing member"):
+        safe_extract(archive, tmp_path / "dest")
+    assert not any((tmp_path / "dest").rglob("*"))
+    assert not (tmp_path.parent / "evil.png").exists()
+
+
+def without_tarfile_filters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """tarfile as Python 3.11.2 (Debian 12's) has it: no extraction filters, no ``filter=`` argument."""
+    for name in ("data_filter", "FilterError"):   # (what tarfile itself calls stays)
+        monkeypatch.delattr(tarfile, name, raising=False)
+    extract = tarfile.TarFile.extract
+
+    def old_extract(self: tarfile.TarFile, member: tarfile.TarInfo, path: str = "", set_attrs: bool = True, *,
+                    numeric_owner: bool = False, **kwargs: object) -> None:
+        if kwargs:
+            raise TypeError(f"TarFile.extract() got an unexpected keyword argument {next(iter(kwargs))!r}")
+        extract(self, member, path, set_attrs, numeric_owner=numeric_owner)
+
+    monkeypatch.setattr(tarfile.TarFile, "extract", old_extract)
+
+
+@pytest.mark.parametrize("filters", ["with tarfile's filters", "without (Python 3.11.2)"])
+def test_safe_extract_on_a_python_with_or_without_tarfile_filters(
+        filters: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if filters.startswith("without"):
+        without_tarfile_filters(monkeypatch)
+    elif not hasattr(tarfile, "data_filter"):
+        pytest.skip(f"this Python ({sys.version.split()[0]}) has no tarfile filters")
+    setuid = _file("train/run.sh", b"#!/bin/sh\n")
+    setuid[0].mode = 0o4777
+    good = _write(tmp_path / "good.tar.gz", [*_good_members(), setuid])
+    written = safe_extract(good, tmp_path / "out")
+    assert [p.name for p in written] == [*PNGS, "digitStruct.mat", "see_bboxes.m", "run.sh"]
+    assert (tmp_path / "out" / "train" / "10.png").read_bytes() == PNGS["10.png"]
+    mode = (tmp_path / "out" / "train" / "run.sh").stat().st_mode
+    assert not mode & (stat.S_ISUID | stat.S_IWOTH), oct(mode)   # no mode bits of the archive's choosing
+    # the second line of defence holds with the first one down, filter or none
+    monkeypatch.setattr(archives, "check_member", lambda member, archive: None)
+    for kind in ("absolute", "dotdot", "symlink", "hardlink", "chardev", "fifo"):
+        archive = _write(tmp_path / f"{kind}.tar.gz", [HOSTILE[kind]()])
+        with pytest.raises(ArchiveError, match="refusing member") as err:
+            safe_extract(archive, tmp_path / kind)
+        assert str(archive) in str(err.value) and "delete it" in str(err.value), kind
+        assert not any((tmp_path / kind).rglob("*")), kind
     assert not (tmp_path.parent / "evil.png").exists()
 
 
