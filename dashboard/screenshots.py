@@ -73,6 +73,7 @@ def streamlit_server(env: dict[str, str] | None = None, log: Path | None = None,
             proc.kill()
             proc.wait()
         if log:
+            assert not isinstance(out, int)   # the log file opened above
             out.close()
 
 

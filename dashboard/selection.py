@@ -115,7 +115,7 @@ def sidebar_pickers() -> None:
             if st.session_state.get(STORE_KEY) not in paths:
                 st.session_state[STORE_KEY] = paths[0]
             names = view_model.store_names(found)
-            st.selectbox("Store", paths, key=STORE_KEY, format_func=names.get,
+            st.selectbox("Store", paths, key=STORE_KEY, format_func=names.__getitem__,
                          help="Prepared stores found in the data folder; a real SVHN store "
                          "(`python -m svhn_api prepare`) appears here once it exists.")
             chosen = next(e for e in found if str(e.path) == st.session_state[STORE_KEY])
@@ -134,7 +134,7 @@ def sidebar_pickers() -> None:
             if st.session_state.get(MODEL_KEY) not in dirs:
                 st.session_state[MODEL_KEY] = dirs[0]
             names = {str(m.path): m.name for m in ms}
-            st.selectbox("Reader", dirs, key=MODEL_KEY, format_func=names.get,
+            st.selectbox("Reader", dirs, key=MODEL_KEY, format_func=names.__getitem__,
                          help="The model that reads the numbers on every page: the shipped readers, then your "
                          "training runs (`runs/<name>`, in `$SVHN_RUNS`). Localizers, detectors and digit "
                          "classifiers are not readers and are not offered here.")

@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 
 from dashboard import first_run, wording
 from svhn_api import paths
-from svhn_api.boxes import union
+from svhn_api.boxes import as_box, union
 from svhn_api.data.photos import find_archive, original_photo
 from svhn_api.data.preprocess import EXPAND, capstone_tiles, crop_capstone, crop_union, expanded_crop
 from svhn_api.data.store import SPLITS, StoreInfo, read
@@ -217,6 +217,7 @@ def best_validation(card: cards.ModelCard) -> str | None:
     tr = card.training
     if tr is None or _scalar(tr.best_val_accuracy) is None:
         return None
+    assert tr.best_val_accuracy is not None   # _scalar of it is a number
     epoch = f" (epoch {tr.best_epoch:g})" if _scalar(tr.best_epoch) is not None else ""
     return f"best validation {validation_metric(card)} {format_validation(card, tr.best_val_accuracy)}{epoch}"
 
@@ -345,7 +346,7 @@ def draw_boxes(img: Image.Image, boxes: Sequence[Sequence[float]], colour: tuple
 def upscale(a: np.ndarray | Image.Image, factor: int) -> Image.Image:
     """A small image enlarged with square pixels, so a 32x32 or 64x64 crop stays readable on screen."""
     img = a if isinstance(a, Image.Image) else Image.fromarray(np.asarray(a).squeeze())
-    return img.convert("RGB").resize((img.width * factor, img.height * factor), Image.NEAREST)
+    return img.convert("RGB").resize((img.width * factor, img.height * factor), Image.Resampling.NEAREST)
 
 
 def rounded_box(box: Sequence[float], size: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -361,7 +362,7 @@ def photo_with_box(img: Image.Image, box: Sequence[float] | None, width: int = 7
     """``img`` resized to ``width`` pixels across (small photos enlarged) with ``box`` (photo pixels) drawn in a
     line thick enough to see at that size."""
     factor = width / img.width
-    big = img.convert("RGB").resize((width, max(1, round(img.height * factor))), Image.BILINEAR)
+    big = img.convert("RGB").resize((width, max(1, round(img.height * factor))), Image.Resampling.BILINEAR)
     if box is None:
         return big
     return draw_boxes(big, [tuple(v * factor for v in box)], colour, max(3, width // 150))
@@ -388,7 +389,7 @@ def photo_with_candidates(img: Image.Image, result: Any, width: int = 720) -> Im
     if chosen is None:
         return photo_with_box(img, result.box, width)
     factor = width / img.width
-    out = img.convert("RGB").resize((width, max(1, round(img.height * factor))), Image.BILINEAR)
+    out = img.convert("RGB").resize((width, max(1, round(img.height * factor))), Image.Resampling.BILINEAR)
     line = max(2, width // 240)
     font = ImageFont.load_default(size=max(10, width // 40))
     draw = ImageDraw.Draw(out)
@@ -433,7 +434,8 @@ def sure_threshold(result: Any, reader_card: cards.ModelCard | None = None) -> t
 
     if getattr(result, "pipeline", "fast") == "full":
         cal = calibration.read()
-        mode = "given box" if result.candidates and result.candidates[0].source == "given" else "whole photo"
+        given = result.candidates and result.candidates[0].source == "given"
+        mode: calibration.Mode = "given box" if given else "whole photo"
         if cal is None:
             return None, f"no calibration of the full pipeline is installed ({calibration.FILE})"
         return cal.modes[mode].sure_from, f"the full pipeline's calibrated threshold for a {mode}"
@@ -450,7 +452,7 @@ def reader_crop(img: Image.Image, box: Sequence[float] | None, shape: tuple[int,
     None: the whole image), enlarged with square pixels to about ``size`` across."""
     with warnings.catch_warnings():   # a box partly outside the photo: predict() has said so already
         warnings.simplefilter("ignore", BoxWarning)
-        arr = model_input(img, shape, None if box is None else tuple(float(v) for v in box))
+        arr = model_input(img, shape, None if box is None else as_box(box))
     return upscale(arr, max(1, size // shape[1]))
 
 
@@ -470,7 +472,13 @@ class Sample:
         return f"#{self.index} · {self.number}"
 
 
-def sample_grid(path: str | Path, split: str, indices: Sequence[int], *, scale: int = 2,
+def _size(stored: np.ndarray) -> tuple[int, int]:
+    """A row's stored ``sizes`` entry (width, height) as two ints."""
+    width, height = (int(v) for v in stored)
+    return width, height
+
+
+def sample_grid(path: str | Path, split: str, indices: Sequence[int] | np.ndarray, *, scale: int = 2,
                 draw: bool = True) -> list[Sample]:
     """The rows ``indices`` of ``split`` as enlarged crops with their digit boxes drawn on them."""
     info = inspect_store(path)
@@ -485,7 +493,7 @@ def sample_grid(path: str | Path, split: str, indices: Sequence[int], *, scale: 
         img = upscale(rows["images"][k], scale)
         boxes = boxes_of(rows["boxes"][k], labels)
         if draw and info.crop == "union" and boxes:
-            size = tuple(int(v) for v in rows["sizes"][k])
+            size = _size(rows["sizes"][k])
             try:
                 mapped = boxes_in_crop(boxes, size, img.width)
                 img = draw_boxes(img, mapped, width=max(1, scale // 2),
@@ -493,7 +501,7 @@ def sample_grid(path: str | Path, split: str, indices: Sequence[int], *, scale: 
             except ValueError:  # a box outside its photo: show the crop as it is
                 pass
         out.append(Sample(idx, split, row_to_number(labels), int(labels[0]), str(rows["filenames"][k]),
-                          str(rows["sources"][k]), img, tuple(int(v) for v in rows["sizes"][k])))
+                          str(rows["sources"][k]), img, _size(rows["sizes"][k])))
     return out
 
 
@@ -540,7 +548,7 @@ def row_view(store: str | Path, split: str, index: int, extra_dirs: Sequence[str
                 indices=[index])
     labels = rows["labels"][0]
     view = RowView(split, int(index), row_to_number(labels), str(rows["filenames"][0]), str(rows["sources"][0]),
-                   tuple(int(v) for v in rows["sizes"][0]), boxes_of(rows["boxes"][0], labels),
+                   _size(rows["sizes"][0]), boxes_of(rows["boxes"][0], labels),
                    rows["images"][0], inspect_store(store).crop)
     view.archive = find_archive(store, view.source, extra_dirs)
     if view.archive is None:
@@ -584,7 +592,7 @@ def preprocess_steps(img: Image.Image, boxes: Sequence[DigitBox], width: int = P
     steps: dict[str, Image.Image] = {}
     rects: dict[str, tuple[float, float, float, float]] = {}
     shown = display_size(img.size, width, height)
-    big = img.convert("RGB").resize(shown, Image.NEAREST)
+    big = img.convert("RGB").resize(shown, Image.Resampling.NEAREST)
     if not boxes:
         steps["boxes"] = big
         steps["union"] = Image.fromarray(crop_union(img))
@@ -668,7 +676,7 @@ def model_receives(stored: np.ndarray, crop: int | None = None, size: int | None
         left, top = (img.width - crop) // 2, (img.height - crop) // 2
         img = img.crop((left, top, left + crop, top + crop))
     if size and img.size != (size, size):
-        img = img.resize((size, size), Image.BILINEAR)
+        img = img.resize((size, size), Image.Resampling.BILINEAR)
     return img
 
 
@@ -685,6 +693,7 @@ def network_input(keras_model: Any, stored: np.ndarray) -> tuple[Image.Image, di
     if layer is None:
         return None
     config = input_config(keras_model)
+    assert config is not None   # the model has its input layer
     stored = np.asarray(stored, dtype=np.uint8)
     if tuple(getattr(keras_model, "input_shape", ())[1:]) != stored.shape:
         return model_receives(stored, **config), config, False
@@ -846,6 +855,7 @@ class SharedResults:
             mine = job is None
             if mine:
                 job = self._jobs[key] = _Job()
+        assert job is not None
         if not mine:
             while not job.done.wait(poll):
                 if on_progress is not None and job.progress[1]:

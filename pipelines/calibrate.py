@@ -19,14 +19,19 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from svhn_api import paths
 
+if TYPE_CHECKING:
+    from svhn_api.boxes import Box
+    from svhn_api.inference.calibration import Mode, ModeCalibration
+    from svhn_api.inference.predict import Prediction
 
-def validation_photos(real: Path, split_file: Path) -> tuple[list[Path], list[str], list[Any], str]:
+
+def validation_photos(real: Path, split_file: Path) -> tuple[list[Path], list[str], list[Box], str]:
     """The plain and re-framed validation photos with their numbers and true boxes, made from the seeded split
     when missing."""
     from pipelines.whole_photo import reframed_validation, split_real
@@ -35,7 +40,9 @@ def validation_photos(real: Path, split_file: Path) -> tuple[list[Path], list[st
     split = split_real(real, split_file.parent, 103, 2026)
     reframed_validation(real, split_file.parent, split, int(split["seed"]))
     sets = photo_sets(real, split_file)
-    photos, numbers, boxes = [], [], []
+    photos: list[Path] = []
+    numbers: list[str] = []
+    boxes: list[Box] = []
     for key in ("validation", "reframed_validation"):
         photos += sets[key][0]
         numbers += sets[key][1]
@@ -67,8 +74,10 @@ def calibrate(real: Path, split_file: Path, target: float) -> dict[str, Any]:
             aside.replace(shipped)
         raise
     aside.unlink(missing_ok=True)
-    modes, out = {}, {}
-    for mode, readings in (("whole photo", whole), ("given box", boxed)):
+    modes: dict[Mode, ModeCalibration] = {}
+    out: dict[str, dict[str, Any]] = {}
+    by_mode: tuple[tuple[Mode, list[Prediction]], ...] = (("whole photo", whole), ("given box", boxed))
+    for mode, readings in by_mode:
         right = np.array([r.number == n for r, n in zip(readings, numbers, strict=True)])
         choices = [choose(r.candidates) for r in readings]
         fitted = calibration.fit_mode([c.reason for c in choices], [c.evidence for c in choices], right, target)

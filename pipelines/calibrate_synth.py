@@ -17,7 +17,9 @@ import argparse
 import json
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,11 +34,11 @@ HEIGHT_EDGES = [0, 30, 50, 80, 150, 100000]
 MAX_LEN = 4  # layouts of 5+ digit numbers (9 train images) reuse the 4-digit rows
 
 
-def _q(values, nd: int = 3) -> list[float]:
+def _q(values: Iterable[float], nd: int = 3) -> list[float]:
     return [round(float(v), nd) for v in np.quantile(np.asarray(values, dtype=float), LEVELS)]
 
 
-def split_stats(records: list[dict], split: str) -> dict:
+def split_stats(records: list[dict[str, Any]], split: str) -> dict[str, Any]:
     """The compact distributions of one split's annotations."""
     lengths = Counter(len(r["boxes"]) for r in records)
     n_img = len(records)
@@ -120,22 +122,23 @@ def main(argv: list[str] | None = None) -> int:
     if not (ann / "train.json").is_file():
         print(f"error: {ann / 'train.json'} not found; pass --real to the real-SVHN folder", file=sys.stderr)
         return 2
+    splits: dict[str, dict[str, Any]] = {}
     out = {
         "about": "Layout statistics of real SVHN annotations (labels/boxes/sizes only) for svhn_api.synth. "
         "Written by pipelines/calibrate_synth.py. Each list is the values at 'levels' quantiles.",
         "levels": LEVELS,
         "height_edges": HEIGHT_EDGES,
-        "splits": {},
+        "splits": splits,
     }
     for split in ("train", "test"):
         path = ann / f"{split}.json"
         if path.is_file():
             with open(path) as fh:
-                out["splits"][split] = split_stats(json.load(fh), split)
+                splits[split] = split_stats(json.load(fh), split)
     text = json.dumps(out, separators=(",", ":"))
     with atomic_path(args.out) as tmp:
         tmp.write_text(text + "\n")
-    print(f"wrote {args.out} ({len(text)} bytes) from {', '.join(out['splits'])}")
+    print(f"wrote {args.out} ({len(text)} bytes) from {', '.join(splits)}")
     return 0
 
 

@@ -30,7 +30,7 @@ def sheet(items: list[tuple[Image.Image, list[DigitBox] | None]], width: int = 1
         s = height / img.height if height else min(1.0, max_h / img.height)
         tile = img.convert("RGB")
         if s != 1.0:
-            tile = tile.resize((max(1, round(img.width * s)), max(1, round(img.height * s))), Image.BICUBIC)
+            tile = tile.resize((max(1, round(img.width * s)), max(1, round(img.height * s))), Image.Resampling.BICUBIC)
         if boxes:
             draw = ImageDraw.Draw(tile)
             for b in boxes:

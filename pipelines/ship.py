@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ def rerecord(reader: Path, localizer: Path, results: dict[str, dict[str, Any]], 
     def whole(key: str) -> bool:
         return key.endswith("_whole_photo")
 
-    def replace(records: list[dict[str, Any]]):
+    def replace(records: list[dict[str, Any]]) -> Callable[[cards.ModelCard | None], cards.ModelCard]:
         def change(card: cards.ModelCard | None) -> cards.ModelCard:
             card = card or cards.ModelCard()
             card.evaluations = [e for e in card.evaluations if (e.get("data") or {}).get("kind") != REAL] + records

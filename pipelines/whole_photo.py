@@ -33,13 +33,27 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 import numpy as np
 
 from svhn_api import paths
 
+if TYPE_CHECKING:
+    from PIL import Image
 
-def split_real(real: Path, out: Path, validation: int, seed: int) -> dict[str, list[str]]:
+    from svhn_api.data.preprocess import CropMode
+    from svhn_api.records import DigitBox
+
+
+class RealSplit(TypedDict):
+    """``split.json``: the seed, and the names of the real train-split photos trained on and held out."""
+    seed: int
+    train: list[str]
+    validation: list[str]
+
+
+def split_real(real: Path, out: Path, validation: int, seed: int) -> RealSplit:
     """The seeded train/validation split of the real train photos, written once to ``out/split.json``."""
     split_file = out / "split.json"
     if split_file.is_file():
@@ -48,7 +62,8 @@ def split_real(real: Path, out: Path, validation: int, seed: int) -> dict[str, l
     names = sorted((e["filename"] for e in annotations if (real / "images" / "train" / e["filename"]).is_file()),
                    key=lambda n: int(n.split(".")[0]))
     held = set(np.random.default_rng(seed).choice(names, size=validation, replace=False).tolist())
-    split = {"seed": seed, "train": [n for n in names if n not in held], "validation": [n for n in names if n in held]}
+    split: RealSplit = {"seed": seed, "train": [n for n in names if n not in held],
+                        "validation": [n for n in names if n in held]}
     out.mkdir(parents=True, exist_ok=True)
     split_file.write_text(json.dumps(split, indent=1) + "\n")
     return split
@@ -65,7 +80,8 @@ def test_framing(real: Path) -> np.ndarray:
     return np.array(shares)
 
 
-def zoomed_out(real: Path, names: list[str], copies: int, seed: int) -> list[tuple[str, object, list]]:
+def zoomed_out(real: Path, names: list[str], copies: int, seed: int,
+               ) -> list[tuple[str, Image.Image, list[DigitBox]]]:
     """``copies`` zoomed-out copies of each of the real train-split photos ``names`` (file name, PIL image,
     digit boxes): each draws a target share from the test photos' number heights and is placed smaller in a
     canvas filled with strips of the other photos of ``names`` (``pipelines.reframe``); one already framed that
@@ -88,7 +104,7 @@ def zoomed_out(real: Path, names: list[str], copies: int, seed: int) -> list[tup
 
     bank = {n: strips(photos[n], clipped_union(n)) for n in names}
     shares, rng = test_framing(real), np.random.default_rng(seed)
-    out = []
+    out: list[tuple[str, Image.Image, list[DigitBox]]] = []
     for copy in range(copies):
         for n in names:
             box = clipped_union(n)
@@ -101,7 +117,7 @@ def zoomed_out(real: Path, names: list[str], copies: int, seed: int) -> list[tup
     return out
 
 
-def reframed_validation(real: Path, out: Path, split: dict[str, list[str]], seed: int) -> Path:
+def reframed_validation(real: Path, out: Path, split: RealSplit, seed: int) -> Path:
     """The real validation photos zoomed out to the test split's framing (``zoomed_out``), once, seeded
     (``out/reframed/``: PNGs and ``annotations.json`` in the layout of the real sample's)."""
     from svhn_api.labels import boxes_to_row, row_to_number
@@ -124,7 +140,7 @@ def reframed_validation(real: Path, out: Path, split: dict[str, list[str]], seed
     return folder
 
 
-def zoomed_archives(real: Path, out: Path, split: dict[str, list[str]], copies: int, seed: int) -> Path:
+def zoomed_archives(real: Path, out: Path, split: RealSplit, copies: int, seed: int) -> Path:
     """``out/zoomed/``: ``train.tar.gz`` holding ``copies`` zoomed-out copies of each real train photo, and
     ``test.tar.gz`` the re-framed validation photos (so that they land in their own split when prepared)."""
     from PIL import Image
@@ -145,13 +161,14 @@ def zoomed_archives(real: Path, out: Path, split: dict[str, list[str]], copies: 
     return folder
 
 
-def real_archives(real: Path, out: Path, split: dict[str, list[str]]) -> None:
+def real_archives(real: Path, out: Path, split: RealSplit) -> None:
     """``out/train.tar.gz`` (real train photos) and ``out/test.tar.gz`` (the real validation photos)."""
     from svhn_api import write_archive
     from svhn_api.records import DigitBox
 
     annotations = {e["filename"]: e for e in json.loads((real / "annotations" / "train.json").read_text())}
-    for part, archive in (("train", "train"), ("validation", "test")):
+    parts: tuple[tuple[Literal["train", "validation"], str], ...] = (("train", "train"), ("validation", "test"))
+    for part, archive in parts:
         path = out / f"{archive}.tar.gz"
         if path.is_file():
             continue
@@ -161,7 +178,7 @@ def real_archives(real: Path, out: Path, split: dict[str, list[str]]) -> None:
         write_archive(path, archive, items)
 
 
-def prepared(archives: Path, crop: str, verify: bool, validation_size: int = 0) -> Path:
+def prepared(archives: Path, crop: CropMode, verify: bool, validation_size: int = 0) -> Path:
     from svhn_api import prepare
 
     out = archives / f"{crop}.h5"
@@ -172,7 +189,7 @@ def prepared(archives: Path, crop: str, verify: bool, validation_size: int = 0) 
     return out
 
 
-def training_store(work: Path, crop: str, synthetic: Path, real: Path, real_copies: int,
+def training_store(work: Path, crop: CropMode, synthetic: Path, real: Path, real_copies: int,
                    zoomed: Path | None = None, small: Path | None = None) -> Path:
     """The ``crop`` store to train on: synthetic train photos once, real train photos ``real_copies`` times;
     its validation split is the real validation photos. With ``zoomed`` (``zoomed_archives``): also the

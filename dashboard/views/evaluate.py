@@ -48,10 +48,10 @@ samples = calls.samples_for(path, calls.mtime(path), split, tuple(r["index"] for
 per_row = 8
 for i in range(0, len(rows), per_row):
     cols = st.columns(per_row)
-    for col, row, s in zip(cols, rows[i:i + per_row], samples[i:i + per_row], strict=False):
+    for col, row, sample in zip(cols, rows[i:i + per_row], samples[i:i + per_row], strict=False):
         ok = row["correct"]
-        w, h = s.image.size
-        col.image(view_model.draw_boxes(s.image, [(0, 0, w, h)], RIGHT if ok else WRONG, 4), width="stretch")
+        w, h = sample.image.size
+        col.image(view_model.draw_boxes(sample.image, [(0, 0, w, h)], RIGHT if ok else WRONG, 4), width="stretch")
         col.markdown((f"{RIGHT_MARK} **{row['prediction']}**" if ok else
                       f"{WRONG_MARK} **{row['prediction'] or '–'}**  \ntruth {row['truth']}"),
                      help=f"{split} #{row['index']} ({row['filename']}): confidence {row['confidence']:.3f}; next: "

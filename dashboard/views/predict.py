@@ -72,6 +72,7 @@ def show(result: Prediction, seconds: float, truth: str | None = None) -> None:
     alternatives = result.to_dict().get("alternatives", [])
     st.markdown("**Our reader's next best readings** (its probabilities, not the confidence above): " + (" · ".join(
         f"{a['number']} ({wording.percent(a['probability'])})" for a in alternatives) or "none"))
+    assert result.probabilities is not None   # calls.read_number raised for a reading with an error
     st.plotly_chart(heatmap(result.probabilities), width="stretch", key="heatmap")
     st.caption("Our reader's view of " + ("the chosen box" if full else "the box read") + ": rows are the length "
                "head (columns 0-6 are the number of digits; 6 = more than five) and the five digit positions "

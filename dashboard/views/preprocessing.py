@@ -61,9 +61,10 @@ else:
     st.image(big, width=min(big.width, 900), caption="Original photo: digit boxes (green), their union (blue), "
              f"the union expanded by 30% (red) · enlarged from {view.size[0]}x{view.size[1]} px")
     u = view.rects.get("union")
-    e = view.rects.get("expanded")
+    assert u is not None   # row_view draws the union box whenever it has the original photo
+    ex = view.rects.get("expanded")
     st.caption(f"union box left {u[0]:.0f}, top {u[1]:.0f}, {u[2]:.0f}x{u[3]:.0f} px"
-               + (f" · expanded crop left {e[0]:.0f}, top {e[1]:.0f}, {e[2]:.0f}x{e[3]:.0f} px" if e else ""))
+               + (f" · expanded crop left {ex[0]:.0f}, top {ex[1]:.0f}, {ex[2]:.0f}x{ex[3]:.0f} px" if ex else ""))
 
 st.subheader("Union crop (Goodfellow et al. 2013) — the shipped model's input")
 cols = st.columns(3)

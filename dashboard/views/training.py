@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -25,11 +26,12 @@ SERIES = {"loss": "training loss (mean over the epoch's batches)",
           "seconds": "seconds per epoch"}
 VALIDATION = {"whole-number accuracy": "validation whole-number accuracy",
               "mean IoU": "validation mean IoU (overlap of the box found with the digits' union box)"}
-Y_FORMATS = {"Accuracy": dict(tickformat=".0%", range=[0, 1]), "Mean IoU": dict(tickformat=".2f", range=[0, 1]),
-             "Learning rate": dict(tickformat=".1e")}
+Y_FORMATS: dict[str, dict[str, Any]] = {"Accuracy": dict(tickformat=".0%", range=[0, 1]),
+                                         "Mean IoU": dict(tickformat=".2f", range=[0, 1]),
+                                         "Learning rate": dict(tickformat=".1e")}
 
 
-def curves(history: dict[str, list], title: str, keys: list[str], names: dict[str, str]) -> go.Figure:
+def curves(history: dict[str, list[float | None]], title: str, keys: list[str], names: dict[str, str]) -> go.Figure:
     fig = go.Figure()
     for k in keys:
         fig.add_trace(go.Scatter(x=history["epoch"], y=history[k], mode="lines+markers", name=names.get(k, k),

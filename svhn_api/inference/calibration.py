@@ -106,7 +106,7 @@ def sure_threshold(confidence: np.ndarray, right: np.ndarray, target: float = TA
     return float((chosen + lower[0]) / 2) if len(lower) else float(chosen)
 
 
-def fit_mode(reasons: Sequence[str], evidence: Sequence[float], right: Sequence[bool],
+def fit_mode(reasons: Sequence[str], evidence: Sequence[float], right: Sequence[bool] | np.ndarray,
              target: float = TARGET) -> ModeCalibration:
     """One mode's calibration from its readings' reasons, evidence and correctness (see the module's docstring)."""
     reasons_a, evidence_a, right_a = np.asarray(reasons), np.asarray(evidence, float), np.asarray(right, bool)
