@@ -7,6 +7,7 @@ A ``Box`` is ``(left, top, width, height)`` in a photo's pixels: the form of the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -33,6 +34,31 @@ def as_box(values: Iterable[float]) -> Box:
     """Four numbers as a box of floats; ValueError when they are not four."""
     left, top, width, height = (float(v) for v in values)
     return left, top, width, height
+
+
+class NotABox(ValueError):
+    """Why some values are not a box: ``str()`` is a phrase that follows the box (``has 3 numbers``);
+    ``numbers`` holds the values as floats when they are numbers (to show them), else None."""
+
+    def __init__(self, problem: str, numbers: tuple[float, ...] | None = None):
+        super().__init__(problem)
+        self.numbers = numbers
+
+
+def checked(values: object) -> Box:
+    """``values`` as a box: 4 finite numbers with a width and height greater than 0 (the one box check, for
+    ``predict(boxes=...)`` and ``svhn predict --box``); ``NotABox`` saying what is wrong otherwise."""
+    try:
+        numbers = tuple(float(v) for v in values)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        raise NotABox("is not 4 numbers") from None
+    if len(numbers) != 4:
+        raise NotABox(f"has {len(numbers)} number{'' if len(numbers) == 1 else 's'}", numbers)
+    if not all(math.isfinite(v) for v in numbers):
+        raise NotABox("holds a value that is not a finite number (NaN or infinity)", numbers)
+    if not (numbers[2] > 0 and numbers[3] > 0):
+        raise NotABox("must have a width and height greater than 0", numbers)
+    return as_box(numbers)
 
 
 def corners(box: Box) -> Corners:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import sys
 import warnings
@@ -40,19 +39,13 @@ def _csv(s: str) -> tuple[str, ...]:
 
 
 def _box(s: str) -> tuple[float, float, float, float]:
-    example = "give 4 numbers left,top,width,height in pixels, e.g. 10,5,40,30"
+    from svhn_api.boxes import NotABox, checked
+
     try:
-        values = tuple(float(v) for v in s.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{s!r}: {example}") from None
-    if len(values) != 4:
-        raise argparse.ArgumentTypeError(f"{s!r}: {len(values)} number{'' if len(values) == 1 else 's'}; "
-                                         f"{example}")
-    if not all(math.isfinite(v) for v in values):
-        raise argparse.ArgumentTypeError(f"{s!r}: NaN and infinity are not positions; {example}")
-    if not (values[2] > 0 and values[3] > 0):
-        raise argparse.ArgumentTypeError(f"{s!r}: width and height must be greater than 0; {example}")
-    return values  # type: ignore[return-value]
+        return checked(s.split(","))
+    except NotABox as e:
+        raise argparse.ArgumentTypeError(f"{s!r} {e}; give 4 numbers left,top,width,height in pixels, "
+                                         "e.g. 10,5,40,30") from None
 
 
 _NEGATIVE_VALUE = re.compile(r"-[\d.]")

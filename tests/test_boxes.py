@@ -43,3 +43,17 @@ def test_clip_keeps_the_part_inside_the_photo():
     assert boxes.clip((-5, 40, 20, 20), (100, 50)) == (0, 40, 15, 10)
     assert boxes.clip((100, 0, 10, 10), (100, 50)) is None
     assert boxes.corners((1, 2, 3, 4)) == (1, 2, 4, 6)
+
+
+def test_checked_is_the_one_box_check():
+    from svhn_api.boxes import NotABox, checked
+
+    assert checked(["1", "2", "3", "4"]) == (1.0, 2.0, 3.0, 4.0)
+    for values, problem, numbers in (("a", "is not 4 numbers", None), ((1, 2, 3), "has 3 numbers", (1.0, 2.0, 3.0)),
+                                     ((1,), "has 1 number", (1.0,)),
+                                     ((0, float("nan"), 1, 1), "not a finite number", None),
+                                     ((0, 0, 0, 1), "width and height greater than 0", (0.0, 0.0, 0.0, 1.0))):
+        with pytest.raises(NotABox, match=problem) as caught:
+            checked(values)
+        if numbers is not None:
+            assert caught.value.numbers == numbers

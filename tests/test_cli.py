@@ -157,10 +157,10 @@ def test_a_box_may_start_left_of_or_above_the_image(tmp_path, capsys):
     capsys.readouterr()
     parse = build_parser("svhn").parse_args
     assert parse(["predict", "a.png", "--box=-5,-5,10,10"]).box == (-5.0, -5.0, 10.0, 10.0)
-    for box, message in (("1,2,3", "'1,2,3': 3 numbers; give 4 numbers left,top,width,height"),
-                         ("nan,1,2,3", "'nan,1,2,3': NaN and infinity are not positions"),
-                         ("1,2,0,3", "'1,2,0,3': width and height must be greater than 0"),
-                         ("a,b,c,d", "'a,b,c,d': give 4 numbers left,top,width,height")):
+    for box, message in (("1,2,3", "'1,2,3' has 3 numbers; give 4 numbers left,top,width,height"),
+                         ("nan,1,2,3", "'nan,1,2,3' holds a value that is not a finite number (NaN or infinity)"),
+                         ("1,2,0,3", "'1,2,0,3' must have a width and height greater than 0"),
+                         ("a,b,c,d", "'a,b,c,d' is not 4 numbers; give 4 numbers left,top,width,height")):
         with pytest.raises(SystemExit):
             parse(["predict", "a.png", "--box", box])
         assert f"argument --box: {message}" in capsys.readouterr().err

@@ -208,9 +208,9 @@ def test_boxes_are_checked_against_the_image(model_folder):
     img = Image.fromarray(np.random.default_rng(2).integers(0, 256, (40, 90, 3), dtype=np.uint8))
     for box, message in (((float("nan"), 0, 10, 10), r"box \(nan, 0, 10, 10\) holds a value that is not a finite"),
                          ((0, 0, float("inf"), 10), "not a finite number"),
-                         ((1, 2, 3), r"box \(1, 2, 3\) has 3 numbers; give 4: left, top, width, height"),
-                         ("1,2,3,4", "must be 4 numbers"),
-                         ((5, 5, 0, 10), "positive width and height"),
+                         ((1, 2, 3), r"box \(1, 2, 3\) has 3 numbers; give 4 numbers: left, top, width, height"),
+                         ("1,2,3,4", "'1,2,3,4' is not 4 numbers"),
+                         ((5, 5, 0, 10), "must have a width and height greater than 0"),
                          ((-20, -20, 10, 10), r"outside the 90x40 image"),
                          ((90, 0, 10, 10), r"outside the 90x40 image")):
         with pytest.raises(ImageError, match=message):

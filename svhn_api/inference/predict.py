@@ -18,7 +18,6 @@ to the image with a ``BoxWarning``.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from svhn_api import paths
-from svhn_api.boxes import Box, as_box, clip
+from svhn_api.boxes import Box, NotABox, as_box, checked, clip
 from svhn_api.data.images import ImageSource, input_name, load_image
 from svhn_api.data.preprocess import crop_union
 from svhn_api.errors import BoxWarning, ImageError, ModelError
@@ -143,28 +142,19 @@ def _fmt(values: Sequence[float]) -> str:
 
 
 def _check_box(box: Any, size: tuple[int, int], name: str, stacklevel: int = 2) -> Box:
-    """``box`` as 4 floats (left, top, width, height) that overlap the image of ``size`` (width, height);
-    ``ImageError`` naming the input otherwise. Partly outside: a ``BoxWarning`` (the crop is clipped)."""
+    """``box`` as a box (``boxes.checked``) that overlaps the image of ``size`` (width, height); ``ImageError``
+    naming the input otherwise. Partly outside: a ``BoxWarning`` (the crop is clipped)."""
     try:
-        values = tuple(float(v) for v in box)
-    except (TypeError, ValueError):
-        raise ImageError(f"{name}: box {box!r} must be 4 numbers: left, top, width, height") from None
-    if len(values) != 4:
-        raise ImageError(f"{name}: box {box!r} has {len(values)} number{'' if len(values) == 1 else 's'}; "
-                         "give 4: left, top, width, height")
-    if not all(math.isfinite(v) for v in values):
-        raise ImageError(f"{name}: box {_fmt(values)} holds a value that is not a finite number (NaN or "
-                         "infinity); give 4 numbers: left, top, width, height")
-    box = values
-    if not (box[2] > 0 and box[3] > 0):
-        raise ImageError(f"{name}: box {_fmt(values)} must be (left, top, width, height) with positive width "
-                         "and height")
+        box = checked(box)
+    except NotABox as e:
+        shown = repr(box) if e.numbers is None else _fmt(e.numbers)
+        raise ImageError(f"{name}: box {shown} {e}; give 4 numbers: left, top, width, height") from None
     inside = clip(box, size)
     if inside is None:
-        raise ImageError(f"{name}: box {_fmt(values)} lies outside the {size[0]}x{size[1]} image; give the number's "
+        raise ImageError(f"{name}: box {_fmt(box)} lies outside the {size[0]}x{size[1]} image; give the number's "
                          f"region inside it (left, top, width, height in pixels)")
     if box[0] < 0 or box[1] < 0 or box[0] + box[2] > size[0] or box[1] + box[3] > size[1]:
-        warnings.warn(f"{name}: box {_fmt(values)} lies partly outside the {size[0]}x{size[1]} image; it is clipped "
+        warnings.warn(f"{name}: box {_fmt(box)} lies partly outside the {size[0]}x{size[1]} image; it is clipped "
                       f"to the image: {_fmt(inside)}", BoxWarning, stacklevel=stacklevel + 1)
     return box
 
