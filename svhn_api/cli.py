@@ -98,19 +98,11 @@ def _prog() -> str:
 # Done before TensorFlow loads (seconds), so that a wrong path is an error at once.
 
 
-def _check_file(path: str, error: type[SVHNError], what: str, fix: str) -> None:
-    p = Path(path)
-    if p.is_dir():
-        raise error(f"{path}: a folder, not {what}; {fix}")
-    if not p.is_file():
-        raise error(f"{path}: no such file; {fix}")
-
-
 def _check_store(path: str) -> None:
     from svhn_api.data.store import inspect
-    from svhn_api.paths import synthetic_dir
+    from svhn_api.paths import check_file, synthetic_dir
 
-    _check_file(path, DataError, "a prepared store", "give the .h5 file that `prepare` wrote (e.g. "
+    check_file(path, DataError, "a prepared store", "give the .h5 file that `prepare` wrote (e.g. "
                 f"`prepare --source synthetic` makes {synthetic_dir() / 'synthetic_union.h5'})")
     inspect(path)  # opened (no pixels read): a file that is not a store is an error before Keras loads
 
@@ -123,11 +115,7 @@ def _decode_images(images: Sequence[str]) -> list[Any]:
 
     decoded: list[Any] = []
     for path in images:
-        try:
-            _check_file(path, ImageError, "an image file", "give image files (PNG, JPEG, ...)")
-            decoded.append(decoded_or_error(path))
-        except ImageError as e:
-            decoded.append(str(e))
+        decoded.append(decoded_or_error(path))   # the image, or why it cannot be read (images checks the file)
     if all(isinstance(d, str) for d in decoded):
         for message in decoded[:-1]:
             print(f"error: {message}", file=sys.stderr)

@@ -32,6 +32,19 @@ CHECKOUT: Path | None = _ROOT if (_ROOT / "pyproject.toml").is_file() and (_ROOT
 DEFAULT_ARCHITECTURE = "compact"
 
 
+def check_file(path: str | Path, error: type[Exception], what: str, fix: str, name: str | None = None) -> Path:
+    """``path`` when it is a file; else ``error`` saying it is a folder (not ``what``) or missing, then ``fix``:
+    the one check of an input file (images, stores), done before a slow import. ``name`` (default: the path)
+    names the input in the message."""
+    p = Path(path)
+    name = str(path) if name is None else name
+    if p.is_dir():
+        raise error(f"{name}: a folder, not {what}; {fix}")
+    if not p.is_file():
+        raise error(f"{name}: no such file; {fix}")
+    return p
+
+
 def _env(name: str, default: str | Path) -> Path:
     value = os.environ.get(name, "").strip()
     return Path(value).expanduser() if value else Path(default)

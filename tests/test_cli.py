@@ -59,8 +59,8 @@ RUN_MAIN = ("import sys; from svhn_api.cli import main; rc = main(sys.argv[1:]);
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["predict", "missing.png"], "error: missing.png: no such file; give image files"),
-    (["predict", "."], "error: .: a folder, not an image file; give image files"),
+    (["predict", "missing.png"], "error: missing.png: no such file; give an image file (PNG, JPEG, ...)"),
+    (["predict", "."], "error: .: a folder, not an image file; give an image file (PNG, JPEG, ...)"),
     (["predict", "text.png"], "error: text.png: not a readable image (not in any known image format); give a PNG"),
     (["predict", "empty.png"], "error: empty.png: the file is empty; give a PNG or JPEG photo"),
     (["predict", "empty.png", "missing.png", "text.png", "--box", "1,1,4,4"],

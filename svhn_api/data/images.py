@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from svhn_api.errors import ImageError
+from svhn_api.paths import check_file
 
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo; anything larger is refused as a possible decompression bomb
 MAX_BYTES = 50 * 1024 * 1024
@@ -113,10 +114,7 @@ def decoded_or_error(source: ImageSource, name: str | None = None) -> Image.Imag
 
 
 def _read_file(path: Path, name: str) -> bytes:
-    if path.is_dir():
-        raise _fail(name, "a folder, not an image file; give an image file (PNG, JPEG, ...)")
-    if not path.is_file():
-        raise _fail(name, "no such file")
+    check_file(path, ImageError, "an image file", "give an image file (PNG, JPEG, ...)", name)
     try:
         if path.stat().st_size > MAX_BYTES:
             raise _fail(name, f"the file is over the {MAX_BYTES:,}-byte limit; resize the photo")
