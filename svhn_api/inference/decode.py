@@ -19,7 +19,7 @@ import numpy as np
 
 from svhn_api.labels import LABEL_DTYPE, LABEL_WIDTH, MAX_DIGITS, NO_DIGIT, OUTPUT_SHAPE, row_to_number
 
-__all__ = ["argmax_rows", "decode_batch", "length_scores", "row_to_number", "topk"]
+__all__ = ["argmax_rows", "decode_batch", "length_scores", "row_to_number", "top_digits", "topk"]
 
 LENGTHS = np.arange(1, MAX_DIGITS + 1)
 
@@ -60,22 +60,29 @@ def decode_batch(probs: np.ndarray, none_terms: bool = True) -> tuple[np.ndarray
     return rows, scores[np.arange(len(best)), best]
 
 
+def top_digits(start: float, rows: np.ndarray, k: int) -> list[tuple[float, str]]:
+    """The ``k`` best digit strings of independent positions, best first, as (score, digits): ``rows`` holds each
+    position's scores of the digits 0-9 (``(L, 10)``), ``start`` multiplies every score. A beam of width ``k``
+    is exact: the top-k products of independent factors always extend top-k prefixes (the one top-k decoder,
+    for ``topk`` and ``digit_slots.combine``)."""
+    beam: list[tuple[float, str]] = [(start, "")]
+    for row in rows:
+        beam = sorted(((s * float(row[d]), seq + str(d)) for s, seq in beam for d in range(NO_DIGIT)),
+                      key=lambda b: -b[0])[:k]
+    return beam
+
+
 def topk(probs: np.ndarray, k: int = 5, none_terms: bool = True) -> list[tuple[str, float]]:
     """The ``k`` most probable whole readings of one ``(6, 11)`` array, best first, as (number, probability).
 
-    Exact: for each length a beam of width ``k`` over the independent positions keeps the top-k prefixes
-    (the top-k products of independent factors always extend top-k prefixes), then lengths are merged.
+    Exact: the ``k`` best digits of each length (``top_digits``), then lengths are merged.
     """
     p = _check(probs)
     if p.ndim != 2:
         raise ValueError(f"topk takes one (6, 11) array, got {p.shape}")
     out: list[tuple[str, float]] = []
     for length in LENGTHS:
-        beam: list[tuple[float, str]] = [(float(p[0, length]), "")]
-        for i in range(1, length + 1):
-            cand = [(s * float(p[i, d]), seq + str(d)) for s, seq in beam for d in range(NO_DIGIT)]
-            cand.sort(key=lambda c: -c[0])
-            beam = cand[:k]
+        beam = top_digits(float(p[0, length]), p[1:length + 1, :NO_DIGIT], k)
         tail = float(np.prod(p[length + 1:, NO_DIGIT])) if none_terms else 1.0
         out += [(seq, s * tail) for s, seq in beam]
     out.sort(key=lambda c: -c[1])

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from svhn_api.boxes import Box
+from svhn_api.inference.decode import top_digits
 from svhn_api.labels import NO_DIGIT, OUTPUT_SHAPE
 
 LENGTHS_TRIED = 2
@@ -60,11 +61,7 @@ def combine(probs: np.ndarray, slot_probs: dict[int, np.ndarray], none_terms: bo
         factor = float(p[0, length]) * (float(np.prod(p[length + 1:, NO_DIGIT])) if none_terms else 1.0)
         total += factor * float(np.prod(joint.sum(axis=1)))
         rows[length] = joint
-        beam = [(factor, "")]
-        for row in joint:                   # the top readings of this length: top-k prefixes stay top-k
-            beam = sorted(((v * float(row[d]), seq + str(d)) for v, seq in beam for d in range(NO_DIGIT)),
-                          key=lambda b: -b[0])[:top]
-        scored += beam
+        scored += top_digits(factor, joint, top)   # the top readings of this length
     scored.sort(key=lambda b: -b[0])
     readings = [(seq, v / total if total > 0 else 0.0) for v, seq in scored[:top]]
     joint = rows[len(readings[0][0])]
