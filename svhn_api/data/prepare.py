@@ -28,6 +28,7 @@ from svhn_api.data.digitstruct import FIX as DIGITSTRUCT_FIX
 from svhn_api.data.preprocess import CropMode
 from svhn_api.data.store import (
     CHUNK_ROWS,
+    SPLIT_FREE_FIELDS,
     ChunkAligned,
     StoreAttrs,
     append_rows,
@@ -244,7 +245,7 @@ def _copy_rows(dst: h5py.File, parts: list[h5py.File], rows: np.ndarray, split_c
             local = sel[(sel >= offsets[k]) & (sel < offsets[k + 1])] - offsets[k]
             if not len(local):
                 continue
-            for name in ("images", "labels", "lengths", "boxes", "sizes", "filenames", "sources"):
+            for name in SPLIT_FREE_FIELDS:
                 batch.setdefault(name, []).append(_take(p[name], local))
         out = {n: np.concatenate(v) for n, v in batch.items()}
         out["split"] = np.full(len(sel), split_code, dtype=np.uint8)

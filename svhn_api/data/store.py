@@ -37,6 +37,7 @@ from svhn_api.labels import LABEL_DTYPE, LABEL_WIDTH, MAX_DIGITS
 
 SPLITS = ("train", "validation", "test")
 ROW_FIELDS = ("images", "labels", "lengths", "boxes", "sizes", "filenames", "sources", "split")
+SPLIT_FREE_FIELDS = tuple(f for f in ROW_FIELDS if f != "split")  # a row's fields but its split, set when copied
 STR = h5py.string_dtype("utf-8")
 CHUNK_ROWS = 256
 JSON_ATTRS = ("archives", "split_ranges", "left_out", "splits")  # attributes stored as JSON text
@@ -325,7 +326,7 @@ def compose(out: str | Path, parts: Sequence[tuple[str | Path, str, str, int]], 
             for path, src, dst, copies in parts:
                 if dst != split:
                     continue
-                rows = read(path, src, fields=[f for f in ROW_FIELDS if f != "split"])
+                rows = read(path, src, fields=list(SPLIT_FREE_FIELDS))
                 rows["split"] = np.full(len(rows["images"]), code, np.uint8)
                 for _ in range(copies):
                     append_rows(f, {k: v.astype(object) if k in ("filenames", "sources") else v

@@ -105,18 +105,24 @@ def _accelerators() -> tuple[str, list[str]]:
     return name, []
 
 
-def versions() -> dict:
-    """Versions of the libraries that shape a model's numbers."""
+def version_of(package: str) -> str | None:
+    """The installed version of ``package``; None when it is not installed."""
     from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def versions() -> dict:
+    """Versions of the libraries that shape a model's numbers (those installed)."""
     from svhn_api.version import __version__
 
     out = {"python": platform.python_version(), "svhn_api": __version__}
     for name in ("tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib", "torch", "numpy", "h5py", "pillow"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
+        if (found := version_of(name)) is not None:
+            out[name] = found
     return out
 
 

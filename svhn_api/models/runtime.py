@@ -224,7 +224,7 @@ def export(folder: str | os.PathLike, real: Path | None = None) -> dict[str, Any
               "checked_on": {k: len(v) for k, v in inputs.items()}, "exported": provenance.now(),
               "versions": {k: v for k, v in provenance.versions().items() if k in ("keras", "tensorflow",
                                                                                 "tensorflow-cpu")}
-              | {"tf2onnx": _version("tf2onnx"), "onnxruntime": _version("onnxruntime")}}
+              | {"tf2onnx": provenance.version_of("tf2onnx"), "onnxruntime": provenance.version_of("onnxruntime")}}
 
     def change(card: cards.ModelCard | None) -> cards.ModelCard:
         card = card or cards.ModelCard(name=folder.name)
@@ -233,12 +233,3 @@ def export(folder: str | os.PathLike, real: Path | None = None) -> dict[str, Any
 
     cards.update(folder, change)
     return record
-
-
-def _version(package: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return None
