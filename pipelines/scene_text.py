@@ -28,6 +28,8 @@ from svhn_api import paths
 from svhn_api.atomic import atomic_path
 from svhn_api.errors import ArchiveError
 from svhn_api.models import provenance
+from svhn_api.models.card import CARD
+from svhn_api.models.runtime import ONNX_FILE
 
 PACKAGE = "rapidocr_onnxruntime"
 VERSION = "1.4.4"
@@ -112,11 +114,11 @@ def card(kind: str, wheel_sha: str) -> dict[str, Any]:
 
 def write_folder(folder: Path, kind: str, onnx: bytes, wheel_sha: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    writes: dict[str, bytes] = {"model.onnx": onnx,
+    writes: dict[str, bytes] = {ONNX_FILE: onnx,
                                 LICENSE_FILE: (NOTICE + APACHE.read_text(encoding="utf-8")).encode("utf-8")}
     if kind == "text-recognizer":
         writes["characters.txt"] = characters(onnx).encode("utf-8")
-    writes["card.json"] = (json.dumps(card(kind, wheel_sha), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    writes[CARD] = (json.dumps(card(kind, wheel_sha), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     for name, data in writes.items():     # the card last: a folder with a card is complete
         with atomic_path(folder / name) as tmp:
             tmp.write_bytes(data)
@@ -133,7 +135,7 @@ def main() -> int:
     got = read_wheel(wheel)
     for kind, onnx in got["files"].items():
         write_folder(a.out / kind, kind, onnx, wheel_sha)
-        print(f"{a.out / kind}: model.onnx ({len(onnx):,} bytes), card.json, {LICENSE_FILE}")
+        print(f"{a.out / kind}: {ONNX_FILE} ({len(onnx):,} bytes), {CARD}, {LICENSE_FILE}")
     return 0
 
 

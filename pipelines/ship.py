@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from svhn_api import paths
+from svhn_api.models.card import CARD
+from svhn_api.models.runtime import KERAS_FILE
 
-SHIPPED_FILES = ("model.keras", "card.json")   # model.onnx is exported again in the shipped folder and checked
+SHIPPED_FILES = (KERAS_FILE, CARD)   # model.onnx is exported again in the shipped folder and checked
 NOTICES = "LICENSE-*.txt"      # a license notice that must travel with the model (pretrained weights)
 REAL = "real SVHN"
 
@@ -51,13 +53,13 @@ def rerecord(reader: Path, localizer: Path, results: dict[str, dict[str, Any]], 
     from svhn_api.models import card as cards
 
     def record(r: dict[str, Any], whole: bool) -> dict[str, Any]:
-        models = {"model": paths.portable(reader / "model.keras")}
+        models = {"model": paths.portable(reader / KERAS_FILE)}
         if digits is not None:
-            models["digits"] = paths.portable(digits / "model.keras")
+            models["digits"] = paths.portable(digits / KERAS_FILE)
         if whole:
-            models["localizer"] = paths.portable(localizer / "model.keras")
+            models["localizer"] = paths.portable(localizer / KERAS_FILE)
             if detector is not None:
-                models["detector"] = paths.portable(detector / "model.keras")
+                models["detector"] = paths.portable(detector / KERAS_FILE)
         return {**models, "data": r["data"], "metrics": r["metrics"], "evaluated": r["evaluated"]}
 
     def whole(key: str) -> bool:
@@ -72,13 +74,13 @@ def rerecord(reader: Path, localizer: Path, results: dict[str, dict[str, Any]], 
 
     cards.update(reader, replace([record(r, whole(k)) for k, r in results.items()]))
     if digits is not None:
-        cards.update(digits, replace([{**record(r, whole(k)), "model": paths.portable(digits / "model.keras"),
-                                       "reader": paths.portable(reader / "model.keras")}
+        cards.update(digits, replace([{**record(r, whole(k)), "model": paths.portable(digits / KERAS_FILE),
+                                       "reader": paths.portable(reader / KERAS_FILE)}
                                       for k, r in results.items()]))
     for finder in (localizer, detector):
         if finder is not None:
-            cards.update(finder, replace([{**record(r, True), "model": paths.portable(finder / "model.keras"),
-                                           "reader": paths.portable(reader / "model.keras")}
+            cards.update(finder, replace([{**record(r, True), "model": paths.portable(finder / KERAS_FILE),
+                                           "reader": paths.portable(reader / KERAS_FILE)}
                                           for k, r in results.items() if whole(k)]))
 
 
@@ -111,7 +113,7 @@ def main() -> int:
 
     split = split_real(a.real, a.split.parent, validation=103, seed=2026)
     reframed_validation(a.real, a.split.parent, split, split["seed"])
-    detector, digits = ((m if (m / "model.keras").is_file() else None) for m in (detector, digits))
+    detector, digits = ((m if (m / KERAS_FILE).is_file() else None) for m in (detector, digits))
     results = evaluate_real_svhn(a.real, reader, record=False, localizer=localizer, split=a.split,
                                  detector=detector or False, digits=digits or False)
     rerecord(reader, localizer, results, detector, digits)

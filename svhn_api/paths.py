@@ -45,6 +45,18 @@ def check_file(path: str | Path, error: type[Exception], what: str, fix: str, na
     return p
 
 
+def _keras_file() -> str:
+    from svhn_api.models.runtime import KERAS_FILE  # here, not at the top: runtime imports this module
+
+    return KERAS_FILE
+
+
+def _onnx_file() -> str:
+    from svhn_api.models.runtime import ONNX_FILE
+
+    return ONNX_FILE
+
+
 def _env(name: str, default: str | Path) -> Path:
     value = os.environ.get(name, "").strip()
     return Path(value).expanduser() if value else Path(default)
@@ -87,21 +99,21 @@ def default_localizer() -> Path | None:
     """The localizer ``predict`` uses when no box is given: ``$SVHN_LOCALIZER``, else the shipped one; None
     when neither exists (then the whole photo is read as it is)."""
     path = _env("SVHN_LOCALIZER", shipped_models_dir() / "localizer")
-    return path if (path / "model.keras").is_file() or (path.suffix == ".keras" and path.is_file()) else None
+    return path if (path / _keras_file()).is_file() or (path.suffix == ".keras" and path.is_file()) else None
 
 
 def default_detector() -> Path | None:
     """The detector ``predict`` uses beside the localizer: ``$SVHN_DETECTOR``, else the shipped one; None when
     neither exists (then the localizer's first look is at the whole photo)."""
     path = _env("SVHN_DETECTOR", shipped_models_dir() / "detector")
-    return path if (path / "model.keras").is_file() or (path.suffix == ".keras" and path.is_file()) else None
+    return path if (path / _keras_file()).is_file() or (path.suffix == ".keras" and path.is_file()) else None
 
 
 def default_digits() -> Path | None:
     """The digit classifier ``predict`` joins with the reader: ``$SVHN_DIGITS``, else the shipped one; None
     when neither exists (then the reader reads alone)."""
     path = _env("SVHN_DIGITS", shipped_models_dir() / "digits")
-    return path if (path / "model.keras").is_file() or (path.suffix == ".keras" and path.is_file()) else None
+    return path if (path / _keras_file()).is_file() or (path.suffix == ".keras" and path.is_file()) else None
 
 
 def default_scene_text(kind: str) -> Path | None:
@@ -109,7 +121,7 @@ def default_scene_text(kind: str) -> Path | None:
     whole-photo pipeline uses: ``$SVHN_TEXT_DETECTOR`` / ``$SVHN_TEXT_RECOGNIZER``, else the shipped one; None
     when neither exists (then only the project's own models read)."""
     path = _env("SVHN_" + kind.upper().replace("-", "_"), shipped_models_dir() / kind)
-    return path if (path / "model.onnx").is_file() else None
+    return path if (path / _onnx_file()).is_file() else None
 
 
 def is_shipped(path: str | os.PathLike) -> bool:

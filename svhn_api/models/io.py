@@ -22,7 +22,6 @@ from svhn_api.labels import N_CLASSES, N_HEADS, OUTPUT_SHAPE
 from svhn_api.models import card as cards
 from svhn_api.models import runtime as runtimes
 
-MODEL_FILE = "model.keras"
 LOCATE_OUTPUT = (4,)      # a localizer's box: (left, top, right, bottom) fractions of the photo
 CLASSIFY_OUTPUT = (10,)   # a digit classifier's probabilities of the digits 0-9
 CELL = 4                  # a detector's output stride: input pixels per cell of its map, each way
@@ -157,17 +156,17 @@ def resolve(model: str | os.PathLike | None) -> tuple[Path, Path | None]:
     """``(model.keras file, its folder when that folder is a model folder)`` for a folder or a .keras file."""
     path = Path(model) if model is not None else paths.default_model()
     if path.is_dir():
-        file = path / MODEL_FILE
+        file = path / runtimes.KERAS_FILE
         if not file.is_file():
             hint = (f" (the default model ships in {paths.shipped_models_dir()}; train one with "
                     "`python -m svhn_api train`)") if model is None else ""
-            raise ModelError(f"{path}: no {MODEL_FILE} in this folder{hint}")
+            raise ModelError(f"{path}: no {runtimes.KERAS_FILE} in this folder{hint}")
         return file, path
     if path.is_file():
         if path.suffix != ".keras":
             raise ModelError(f"{path}: not a .keras model file; give a model folder or a .keras file")
-        return path, path.parent if (path.parent / cards.CARD).is_file() and path.name == MODEL_FILE else None
-    raise ModelError(f"{path}: no such model; give a model folder (with {MODEL_FILE}) or a .keras file")
+        return path, path.parent if (path.parent / cards.CARD).is_file() and path.name == runtimes.KERAS_FILE else None
+    raise ModelError(f"{path}: no such model; give a model folder (with {runtimes.KERAS_FILE}) or a .keras file")
 
 
 ModelSource: TypeAlias = str | os.PathLike[str] | LoadedModel   # a model folder, a .keras file, or one loaded
@@ -252,7 +251,7 @@ def save(net: Any, folder: str | Path) -> Path:
     if paths.is_shipped(folder):
         raise ModelError(f"{folder}: the shipped models are read-only; save into another folder "
                          f"(training runs go to {paths.runs_dir()})")
-    path = folder / MODEL_FILE
+    path = folder / runtimes.KERAS_FILE
     with atomic_path(path) as tmp:
         keras_tmp = tmp.with_name(tmp.name + ".keras")   # Keras insists on the .keras suffix
         try:

@@ -20,11 +20,11 @@ import numpy as np
 
 from svhn_api import paths
 from svhn_api.errors import ModelError
+from svhn_api.models import card as cards
 from svhn_api.models import provenance
 from svhn_api.models import runtime as runtimes
 
 SceneTextKind = Literal["text-detector", "text-recognizer"]
-CARD = "card.json"
 CHARACTERS = "characters.txt"
 _CACHE: dict[tuple[str, SceneTextKind], SceneTextModel] = {}
 _LOCK = threading.Lock()
@@ -58,9 +58,9 @@ def load(folder: str | Path, kind: SceneTextKind) -> SceneTextModel:
     with _LOCK:
         if key in _CACHE:
             return _CACHE[key]
-        card_file, onnx = folder / CARD, folder / runtimes.ONNX_FILE
+        card_file, onnx = folder / cards.CARD, folder / runtimes.ONNX_FILE
         if not card_file.is_file() or not onnx.is_file():
-            raise ModelError(f"{folder}: not a scene-text model folder (needs {CARD} and {runtimes.ONNX_FILE}); "
+            raise ModelError(f"{folder}: not a scene-text model folder (needs {cards.CARD} and {runtimes.ONNX_FILE}); "
                              "make it with `python -m pipelines.scene_text`")
         card = json.loads(card_file.read_text())
         if card.get("kind") != kind:

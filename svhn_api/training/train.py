@@ -39,6 +39,7 @@ from svhn_api.data.preprocess import crop_meaning
 from svhn_api.errors import DataError, ModelError
 from svhn_api.models import architecture_name, provenance, task
 from svhn_api.models import card as cards
+from svhn_api.models.runtime import KERAS_FILE, ONNX_FILE
 from svhn_api.training import checkpoint
 from svhn_api.training.batches import epoch_batches, read_ahead, steps_per_epoch
 from svhn_api.training.devices import count, data_parallel, divisible, processes, step
@@ -493,6 +494,6 @@ def _write_card(s: Session) -> None:
 def _result(folder: Path, resumed: bool, note: str | None = None) -> TrainResult:
     card = cards.read(folder) or cards.ModelCard()
     t = card.training or cards.TrainingRecord()
-    return TrainResult(str(folder), str(folder / "model.keras"), str(folder / cards.CARD), card.architecture_name,
+    return TrainResult(str(folder), str(folder / KERAS_FILE), str(folder / cards.CARD), card.architecture_name,
                        t.status, t.epochs_done, t.steps, t.wall_seconds, t.best_val_accuracy, t.best_epoch, resumed,
-                       str(folder / "model.onnx") if card.onnx else None, note)
+                       str(folder / ONNX_FILE) if card.onnx else None, note)
