@@ -289,14 +289,14 @@ def cmd_read(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    from svhn_api.models.runtime import export
+    from svhn_api.models.runtime import KERAS_FILE, ONNX_FILE, export
 
     results = {}
     for folder in a.models:
         record = export(folder)
         results[folder] = record
         if not a.json:
-            print(f"{folder}: model.onnx written and checked equal to model.keras (largest difference "
+            print(f"{folder}: {ONNX_FILE} written and checked equal to {KERAS_FILE} (largest difference "
                   f"{record['max_difference']:.2g} on {sum(record['checked_on'].values())} images); predict, read and "
                   "the dashboard now run it on ONNX Runtime")
     if a.json:
@@ -313,29 +313,39 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
+def _defaults(fn: Callable[..., Any]) -> dict[str, Any]:
+    """``fn``'s keyword defaults, read from its signature: the function owns them, the CLI shows them."""
+    import inspect
+
+    return {n: p.default for n, p in inspect.signature(fn).parameters.items() if p.default is not p.empty}
+
+
 def _add_prepare(sub: Any) -> None:
+    from svhn_api.data.prepare import prepare
     from svhn_api.data.preprocess import CROP_MODES
 
+    d = _defaults(prepare)
+
     q = sub.add_parser("prepare", help="archives -> prepared HDF5 store")
-    q.add_argument("--source", choices=("official", "synthetic"), default="official",
+    q.add_argument("--source", choices=("official", "synthetic"), default=d["source"],
                    help="official SVHN archives (downloaded when missing) or the embedded synthetic sample")
     q.add_argument("--archives", help="folder holding train/extra/test.tar.gz (default $SVHN_DATA/archives, "
                    "or $SVHN_DATA/synthetic/archives for --source synthetic; $SVHN_DATA defaults to ./data)")
-    q.add_argument("--splits", type=_csv, default=None, help="comma list of train, extra, test (default: all "
+    q.add_argument("--splits", type=_csv, default=d["splits"], help="comma list of train, extra, test (default: all "
                    "three; with --no-verify, those whose archive is in --archives)")
-    q.add_argument("--crop", choices=CROP_MODES, default="union",
+    q.add_argument("--crop", choices=CROP_MODES, default=d["crop"],
                    help="union: 64x64 RGB of the expanded union box (the readers); capstone: the 2016 capstone's "
                    "32x32 strip; photo, scene: the whole photo for the localizer, the detector")
-    q.add_argument("--jobs", type=int, default=-1, help="parallel workers (default: all cores)")
-    q.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+    q.add_argument("--jobs", type=int, default=d["jobs"], help="parallel workers (default: all cores)")
+    q.add_argument("--scheduler", default=d["scheduler"], metavar="tcp://HOST:PORT",
                    help="preprocess on this Dask cluster's workers instead of local processes (needs the "
                         "'cluster' extra: dask, distributed); the store is the same bytes as a local run's")
     q.add_argument("--out", help="output store (default $SVHN_DATA/svhn_<crop>.h5, or "
                    "$SVHN_DATA/synthetic/synthetic_<crop>.h5 for --source synthetic)")
-    q.add_argument("--validation-size", type=int, default=6000,
+    q.add_argument("--validation-size", type=int, default=d["validation_size"],
                    help="rows of train+extra held out for validation, at most a tenth (default %(default)s)")
-    q.add_argument("--seed", type=int, default=0,
-                   help="seed of the validation sample and of the synthetic sample's rendering (default 0)")
+    q.add_argument("--seed", type=int, default=d["seed"],
+                   help="seed of the validation sample and of the synthetic sample's rendering (default %(default)s)")
     q.add_argument("--no-download", action="store_true", help="fail instead of downloading missing archives")
     q.add_argument("--no-verify", action="store_true",
                    help="your own archives in the official layout (e.g. a subset): skip the official size/MD5 "
@@ -345,38 +355,44 @@ def _add_prepare(sub: Any) -> None:
 
 
 def _add_synth(sub: Any) -> None:
+    from svhn_api.data.synth import synth
+
+    d = _defaults(synth)
     q = sub.add_parser("synth", help="write synthetic house-number archives in the official layout")
     q.add_argument("--out", required=True, help="folder for train/extra/test.tar.gz")
-    q.add_argument("--train", type=int, default=4000, help="photos in train.tar.gz (default %(default)s)")
-    q.add_argument("--extra", type=int, default=1000, help="photos in extra.tar.gz (default %(default)s)")
-    q.add_argument("--test", type=int, default=1000, help="photos in test.tar.gz (default %(default)s)")
-    q.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same archives")
-    q.add_argument("--jobs", type=int, default=-1, help="parallel workers (default: all cores)")
+    q.add_argument("--train", type=int, default=d["train"], help="photos in train.tar.gz (default %(default)s)")
+    q.add_argument("--extra", type=int, default=d["extra"], help="photos in extra.tar.gz (default %(default)s)")
+    q.add_argument("--test", type=int, default=d["test"], help="photos in test.tar.gz (default %(default)s)")
+    q.add_argument("--seed", type=int, default=d["seed"], help="random seed: the same seed gives the same archives")
+    q.add_argument("--jobs", type=int, default=d["jobs"], help="parallel workers (default: all cores)")
     q.add_argument("--json", action="store_true", help=JSON_HELP)
     q.set_defaults(func=cmd_synth)
 
 
 def _add_train(sub: Any) -> None:
     from svhn_api.models import ARCHITECTURES
+    from svhn_api.training.settings import TrainSettings
 
+    t = TrainSettings()   # the defaults' owner
     q = sub.add_parser("train", help="train a model on a prepared store")
     q.add_argument("--data", required=True, help="prepared store (.h5)")
-    q.add_argument("--model", choices=ARCHITECTURES, default="compact", help="architecture")
+    q.add_argument("--model", choices=ARCHITECTURES, default=t.model, help="architecture")
     q.add_argument("--name", help="the run's folder: runs/<name> in $SVHN_RUNS (default ./runs; name default: "
                    "the model name). Rerunning the same command resumes the run")
     q.add_argument("--fresh", action="store_true",
                    help="start the run over: forget the checkpoint and card in runs/<name> instead of resuming")
-    q.add_argument("--epochs", type=_positive(int), default=30, help="at most this many epochs (default %(default)s)")
-    q.add_argument("--batch-size", type=_positive(int), default=None,
+    q.add_argument("--epochs", type=_positive(int), default=t.epochs,
+                   help="at most this many epochs (default %(default)s)")
+    q.add_argument("--batch-size", type=_positive(int), default=t.batch_size,
                    help="images per step (default: the architecture's own)")
-    q.add_argument("--minutes", type=_positive(float), default=None, help="stop after this much training time")
-    q.add_argument("--devices", default=None, metavar="all|N",
+    q.add_argument("--minutes", type=_positive(float), default=t.minutes, help="stop after this much training time")
+    q.add_argument("--devices", default=t.devices, metavar="all|N",
                    help="data-parallel over all (or N) devices (JAX, or TensorFlow's MirroredStrategy; several "
                         "machines: KERAS_DISTRIBUTION_* with JAX, see the README): --batch-size is then per device, "
                         "and the learning rate is scaled by the device count (default: one device)")
-    q.add_argument("--loss", choices=("sum", "masked"), default="sum",
+    q.add_argument("--loss", choices=("sum", "masked"), default=t.loss,
                    help="sum of the six cross-entropies, or the paper's (no gradient for absent digits)")
-    q.add_argument("--seed", type=int, default=0, help="random seed of initialisation, shuffling and augmentation")
+    q.add_argument("--seed", type=int, default=t.seed, help="random seed of initialisation, shuffling and augmentation")
     q.add_argument("--json", action="store_true", help=JSON_HELP)
     q.set_defaults(func=cmd_train)
 
