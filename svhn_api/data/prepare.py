@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 import h5py
 import numpy as np
@@ -64,17 +64,34 @@ class PrepareSummary:
         return json.dumps(asdict(self))
 
 
+class Cropped(NamedTuple):
+    """An image a ``_process_chunk`` worker cropped (module-level: joblib pickles it back)."""
+
+    filename: str
+    image: np.ndarray            # the crop
+    labels: np.ndarray           # its label row (``labels.boxes_to_row``)
+    boxes: list[DigitBox]
+    size: tuple[int, int]        # the photo's (width, height)
+
+
+class LeftOut(NamedTuple):
+    """An image a ``_process_chunk`` worker could not decode or crop, and why."""
+
+    filename: str
+    reason: str
+
+
 def _process_chunk(chunk: list[tuple[str, Any, list[DigitBox] | None]], mode: CropMode, tar_path: str | None = None,
-                   ) -> list[tuple]:
+                   ) -> list[Cropped | LeftOut]:
     """Worker: decode and crop a chunk of PNGs, each given as its bytes, or with ``tar_path`` (a plain tar file
-    this worker can open) as its ``(offset, size)`` there. Returns (filename, array|None, labels, boxes, size,
-    reason); an image that cannot be decoded or cropped gets a reason, a tar that cannot be read raises."""
+    this worker can open) as its ``(offset, size)`` there. An image that cannot be decoded or cropped gets a
+    ``LeftOut`` with its reason, a tar that cannot be read raises."""
     from svhn_api.data.archives import read_at
     from svhn_api.data.images import load_image
     from svhn_api.data.preprocess import SkipImage, check_boxes, crop
     from svhn_api.labels import boxes_to_row
 
-    out: list[tuple] = []
+    out: list[Cropped | LeftOut] = []
     for name, data, boxes in chunk:
         if tar_path is not None:
             data = read_at(tar_path, *data)
@@ -83,9 +100,9 @@ def _process_chunk(chunk: list[tuple[str, Any, list[DigitBox] | None]], mode: Cr
                 raise SkipImage("no entry in digitStruct.mat")
             check_boxes(boxes)
             img = load_image(data)
-            out.append((name, crop(img, boxes, mode), boxes_to_row(boxes), boxes, img.size, None))
+            out.append(Cropped(name, crop(img, boxes, mode), boxes_to_row(boxes), boxes, img.size))
         except Exception as e:  # every failure is reported by name and reason, never dropped silently
-            out.append((name, None, None, boxes, None, str(e) or e.__class__.__name__))
+            out.append(LeftOut(name, str(e) or e.__class__.__name__))
     return out
 
 
@@ -158,22 +175,22 @@ def _records(source: Unpacked) -> list[ImageRecord]:
         raise ArchiveError(f"{source.archive}: its digitStruct.mat is unreadable ({why}); {ARCHIVE_FIX}.") from e
 
 
-def _add_rows(rows: ChunkAligned, chunk: list[tuple], name: str) -> list[dict[str, str]]:
+def _add_rows(rows: ChunkAligned, chunk: list[Cropped | LeftOut], name: str) -> list[dict[str, str]]:
     """The images of ``chunk`` (``_process_chunk``'s results for archive ``name``) added as store rows; the
     left-out ones, with their reasons, returned."""
-    ok = [r for r in chunk if r[5] is None]
+    ok = [r for r in chunk if isinstance(r, Cropped)]
     if ok:
         rows.add({
-            "images": np.stack([r[1] for r in ok]),
-            "labels": np.stack([r[2] for r in ok]),
-            "lengths": np.array([r[2][0] for r in ok], dtype=np.int8),
-            "boxes": np.stack([box_array(r[3]) for r in ok]),
-            "sizes": np.array([r[4] for r in ok], dtype=np.int32),
-            "filenames": np.array([r[0] for r in ok], dtype=object),
+            "images": np.stack([r.image for r in ok]),
+            "labels": np.stack([r.labels for r in ok]),
+            "lengths": np.array([r.labels[0] for r in ok], dtype=np.int8),
+            "boxes": np.stack([box_array(r.boxes) for r in ok]),
+            "sizes": np.array([r.size for r in ok], dtype=np.int32),
+            "filenames": np.array([r.filename for r in ok], dtype=object),
             "sources": np.array([name] * len(ok), dtype=object),
             "split": np.zeros(len(ok), dtype=np.uint8),
         })
-    return [{"archive": name, "filename": r[0], "reason": r[5]} for r in chunk if r[5] is not None]
+    return [{"archive": name, "filename": r.filename, "reason": r.reason} for r in chunk if isinstance(r, LeftOut)]
 
 
 def _write_part(source: Unpacked, name: str, part: Path, mode: CropMode, key: str, archive_md5: str, *, jobs: int,
@@ -203,7 +220,7 @@ def _write_part(source: Unpacked, name: str, part: Path, mode: CropMode, key: st
             rows = ChunkAligned(f)
             chunks = _chunks(items, TASK_IMAGES)
             if jobs == 1 and scheduler is None:
-                results: Iterable[list[tuple]] = (_process_chunk(c, mode, tar_path) for c in chunks)
+                results: Iterable[list[Cropped | LeftOut]] = (_process_chunk(c, mode, tar_path) for c in chunks)
             else:
                 parallel = Parallel(n_jobs=-1 if scheduler else jobs, return_as="generator")
                 results = parallel(delayed(_process_chunk)(c, mode, tar_path) for c in chunks)

@@ -33,6 +33,7 @@ from svhn_api.errors import ArchiveError, SVHNError
 from svhn_api.models.runtime import one_thread_per_call
 
 if TYPE_CHECKING:
+    from svhn_api.inference.predict import Prediction
     from svhn_api.models.io import ModelOption, ModelSource
 
 FIELDS = ("path", "number", "confidence", "unsure", "box", "error", "pipeline")
@@ -221,7 +222,7 @@ def _decode(photo: Photo) -> Image.Image | str:
     return photo.error if photo.error is not None else decoded_or_error(photo.source, photo.name)
 
 
-def _row(name: str, reading: Any = None, error: str | None = None) -> dict[str, Any]:
+def _row(name: str, reading: Prediction | None = None, error: str | None = None) -> dict[str, Any]:
     if reading is None:
         return {"path": name, "number": None, "confidence": None, "unsure": None, "box": None, "error": error,
                 "pipeline": None}
@@ -262,7 +263,7 @@ class _Writer:
 
 
 def read_batch(photos: Sequence[Photo], reader: ModelSource | None, localizer: ModelOption,
-               decoded: Sequence[Any] | None = None, digits: ModelOption = None,
+               decoded: Sequence[Image.Image | str] | None = None, digits: ModelOption = None,
                thorough: bool = False) -> list[dict[str, Any]]:
     """The rows of one batch: each photo decoded (unless ``decoded`` gives the results of ``_decode``) and
     read by ``predict``'s fast path, in order; with ``thorough``, the photos it is unsure of are read again by
@@ -284,8 +285,8 @@ def read_batch(photos: Sequence[Photo], reader: ModelSource | None, localizer: M
             for p, img in zip(photos, decoded, strict=True)]
 
 
-def _locally(photos: Iterator[Photo], batch_size: int, reader: Any, localizer: Any, digits: Any,
-             workers: int | None, thorough: bool) -> Iterator[list[dict[str, Any]]]:
+def _locally(photos: Iterator[Photo], batch_size: int, reader: ModelSource | None, localizer: ModelOption,
+             digits: ModelOption, workers: int | None, thorough: bool) -> Iterator[list[dict[str, Any]]]:
     """Batches read here, in order: a thread pool decodes photos ahead, and one batch per core is read at once,
     each model call on one thread (ONNX Runtime, TensorFlow and PIL release the GIL, so one batch's crops are cut
     while another's run through a model)."""
@@ -331,7 +332,7 @@ def _on_cluster(photos: Iterator[Photo], batch_size: int, reader: str, localizer
             yield pending.pop(0).result()
 
 
-def _check_models(model: Any, *helpers: Any) -> None:
+def _check_models(model: ModelSource | None, *helpers: ModelOption) -> None:
     """A model path that names no model is an error before any photo is read (without loading Keras)."""
     from svhn_api.models.io import resolve
 

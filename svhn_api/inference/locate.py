@@ -18,6 +18,7 @@ size can. Boxes come back as ``(left, top, width, height)`` in the photo's pixel
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -25,6 +26,9 @@ from PIL import Image
 from svhn_api.boxes import Box, Corners, corners, fractions, from_fractions, iou
 from svhn_api.data.preprocess import RESAMPLE, rgb, whole_photo
 from svhn_api.inference import detect
+
+if TYPE_CHECKING:
+    from svhn_api.models.io import LoadedModel
 
 Window = Corners   # a part of the photo: (x0, y0, x1, y1) pixels
 CONTEXT = 2.0          # the second look's window: this many times the first box, each way
@@ -36,22 +40,23 @@ SEARCH_BELOW = 0.9
 AGREE_IOU = 0.5        # candidates agree when they read the same number in boxes overlapping this much
 
 
-def locate(images: Sequence[Image.Image], localizer: object) -> list[Box]:
+def locate(images: Sequence[Image.Image], localizer: LoadedModel) -> list[Box]:
     """The number's box in each photo (the union of its digit boxes, as the localizer sees it)."""
     return looks([(img, (0.0, 0.0, float(img.width), float(img.height))) for img in images], localizer)
 
 
-def detected(images: Sequence[Image.Image], detector: object) -> list[list[Box]]:
+def detected(images: Sequence[Image.Image], detector: LoadedModel) -> list[list[Box]]:
     """For each photo, the detector's candidate boxes, best first; empty where it sees no number."""
     if not images:
         return []
-    size = detector.input_shape[0]  # type: ignore[attr-defined]
-    maps = detector.run(np.stack([whole_photo(img, size) for img in images]))  # type: ignore[attr-defined]
+    size = detector.input_shape[0]
+    maps = detector.run(np.stack([whole_photo(img, size) for img in images]))
     return [[from_fractions(box, (0.0, 0.0, float(img.width), float(img.height))) for box, _ in detect.candidates(m)]
             for img, m in zip(images, maps, strict=True)]
 
 
-def candidates(images: Sequence[Image.Image], localizer: object, detector: object | None = None) -> list[list[Box]]:
+def candidates(images: Sequence[Image.Image], localizer: LoadedModel,
+               detector: LoadedModel | None = None) -> list[list[Box]]:
     """For each photo, the candidate boxes of the number: first the localizer's from the whole photo, then for
     each detector candidate its own box and the localizer's from the context around it."""
     found = detected(images, detector) if detector is not None else [[] for _ in images]
@@ -62,21 +67,21 @@ def candidates(images: Sequence[Image.Image], localizer: object, detector: objec
             for first, boxes in zip(locate(images, localizer), found, strict=True)]
 
 
-def looks(starts: Sequence[tuple[Image.Image, Window]], localizer: object) -> list[Box]:
+def looks(starts: Sequence[tuple[Image.Image, Window]], localizer: LoadedModel) -> list[Box]:
     """For each (photo, window): the localizer's first look at the window, then its second look at the context
     around what it found there; the box in the photo's pixels."""
     if not starts:
         return []
-    size = localizer.input_shape[0]  # type: ignore[attr-defined]
+    size = localizer.input_shape[0]
 
     def views(pairs: Sequence[tuple[Image.Image, Window]]) -> np.ndarray:
         return np.stack([np.asarray(rgb(img).resize((size, size), RESAMPLE, box=w), dtype=np.uint8)
                          for img, w in pairs])
 
-    first = localizer.run(views(starts))  # type: ignore[attr-defined]
+    first = localizer.run(views(starts))
     contexts = [context_window(img.size, fractions(from_fractions(f, w), img.size))
                 for (img, w), f in zip(starts, first, strict=True)]
-    second = localizer.run(views([(img, c) for (img, _), c in zip(starts, contexts, strict=True)]))  # type: ignore[attr-defined]
+    second = localizer.run(views([(img, c) for (img, _), c in zip(starts, contexts, strict=True)]))
     return [from_fractions(s, c) for s, c in zip(second, contexts, strict=True)]
 
 

@@ -43,7 +43,7 @@ from svhn_api.inference.text_read import read_text, text_crop
 from svhn_api.labels import row_to_number
 from svhn_api.models import scene_text
 from svhn_api.models.digits import digit_crop
-from svhn_api.models.io import KINDS, ModelOption, ModelSource, load
+from svhn_api.models.io import KINDS, LoadedModel, ModelOption, ModelSource, load
 
 __all__ = ["Prediction", "predict", "model_input", "PIPELINES"]
 Errors = Literal["raise", "return"]
@@ -180,18 +180,19 @@ def model_input(source: ImageSource, shape: tuple[int, int, int], box: Box | Non
     return _crop(img, shape, box, name)
 
 
-def _box_list(items: list[Any], boxes: Any, single: bool) -> list[Any]:
+def _box_list(items: Sequence[ImageSource], boxes: Sequence[Box | None] | Box | None, single: bool) -> list[object]:
+    """One box (unchecked: ``_check_box`` checks it) or None per input."""
     if boxes is None:
         return [None] * len(items)
     if single:
         return [boxes]
-    box_list = list(boxes)
+    box_list: list[object] = list(boxes)
     if len(box_list) != len(items):
         raise ValueError(f"boxes: got {len(box_list)} boxes for {len(items)} images; give one per image")
     return box_list
 
 
-def _labels(items: list[Any], names: Sequence[str | None] | None) -> list[str]:
+def _labels(items: Sequence[ImageSource], names: Sequence[str | None] | None) -> list[str]:
     """What errors call each input: its given name, else ``images.input_name``."""
     if names is not None and len(names) != len(items):
         raise ValueError(f"names: got {len(names)} names for {len(items)} images; give one per image (or None)")
@@ -273,8 +274,8 @@ def default_pipeline() -> Pipeline:
     return "full" if all(paths.default_scene_text(k) is not None for k in kinds) else "fast"
 
 
-def _read_inputs(inputs: list[_Input], model: Any, localizer: Any, detector: Any, digits: Any, top: int,
-                 search: bool, errors: Errors, pipeline: Pipeline) -> None:
+def _read_inputs(inputs: list[_Input], model: ModelSource | None, localizer: ModelOption, detector: ModelOption,
+                 digits: ModelOption, top: int, search: bool, errors: Errors, pipeline: Pipeline) -> None:
     """Each input's reading: in its given box, else in the candidate box the readings agree on (``_locate``,
     ``_choose``; searching when the localizer's only box reads unsure), else whole; then joined with the digit
     classifier's. An input that cannot be cropped gets its error (``errors="raise"``: raised)."""
@@ -287,8 +288,8 @@ def _read_inputs(inputs: list[_Input], model: Any, localizer: Any, detector: Any
     classifier = _digit_classifier(digits)
     if classifier is not None:
         _with_digits(classifier, lm, inputs, top)
-    ran = {role: m.runtime for role, m in (("reader", lm), ("localizer", finder), ("digits", classifier))
-           if m is not None}
+    ran: dict[str, str] = {role: m.runtime for role, m in (("reader", lm), ("localizer", finder),
+                                                          ("digits", classifier)) if m is not None}
     if pipeline == "full":
         ran |= _full(lm, classifier, inputs, top)
     for one in inputs:
@@ -296,7 +297,7 @@ def _read_inputs(inputs: list[_Input], model: Any, localizer: Any, detector: Any
             r.box, r.located, r.runtime = (None if one.box is None else as_box(one.box)), one.found is not None, ran
 
 
-def _read_given_or_whole(lm: Any, inputs: list[_Input], top: int, errors: Errors) -> None:
+def _read_given_or_whole(lm: LoadedModel, inputs: list[_Input], top: int, errors: Errors) -> None:
     """Each input read in its given box, else whole, in one batch; one that cannot be cropped gets its error
     (``errors="raise"``: raised)."""
     arrays, cropped = [], []
@@ -308,7 +309,7 @@ def _read_given_or_whole(lm: Any, inputs: list[_Input], top: int, errors: Errors
         one.reading = reading
 
 
-def _digit_classifier(digits: Any) -> Any:
+def _digit_classifier(digits: ModelOption) -> LoadedModel | None:
     """The loaded digit classifier (``digits``, else the default one); None: the reader alone."""
     digits = digits if digits is not None else paths.default_digits()
     if digits is False or digits is None:
@@ -316,7 +317,7 @@ def _digit_classifier(digits: Any) -> Any:
     return _model_for(digits, "classify", "pipelines.pretrained_digits (or False: the reader alone)")
 
 
-def _with_digits(classifier: Any, lm: Any, inputs: list[_Input], top: int) -> None:
+def _with_digits(classifier: LoadedModel, lm: LoadedModel, inputs: list[_Input], top: int) -> None:
     """Each input's reading joined with the digit classifier's readings of its box's slots
     (``digit_slots.combine``), in place: number, confidence, probabilities, alternatives and unsure flag (the
     classifier card's calibrated threshold)."""
@@ -338,7 +339,7 @@ def _with_digits(classifier: Any, lm: Any, inputs: list[_Input], top: int) -> No
         r.unsure = threshold is not None and r.confidence < threshold
 
 
-def _reader(model: Any) -> Any:
+def _reader(model: ModelSource | None) -> LoadedModel:
     """The loaded reader; a capstone-crop model is refused (``predict`` cannot make its crop)."""
     lm = load(model)
     crop = lm.card.input.crop
@@ -349,7 +350,7 @@ def _reader(model: Any) -> Any:
     return lm
 
 
-def _read(lm: Any, arrays: list[np.ndarray], top: int) -> list[Prediction]:
+def _read(lm: LoadedModel, arrays: list[np.ndarray], top: int) -> list[Prediction]:
     """The model's reading of each prepared input, in order (one batch)."""
     if not arrays:
         return []
@@ -364,7 +365,8 @@ def _read(lm: Any, arrays: list[np.ndarray], top: int) -> list[Prediction]:
     return out
 
 
-def _read_boxes(lm: Any, looked: list[tuple[_Input, Box]], top: int) -> dict[_Input, list[tuple[Box, Prediction]]]:
+def _read_boxes(lm: LoadedModel, looked: list[tuple[_Input, Box]], top: int,
+                ) -> dict[_Input, list[tuple[Box, Prediction]]]:
     """Each (input, box) read in one batch: the boxes and their readings by input, in order. A box that cannot
     be cropped (outside the photo) is no candidate."""
     arrays, kept = [], []
@@ -385,7 +387,7 @@ def _agreed(cands: list[tuple[Box, Prediction]]) -> tuple[Box, Prediction]:
     return cands[agreement([b for b, _ in cands], [r.number for _, r in cands], [r.confidence for _, r in cands])]
 
 
-def _locate(inputs: list[_Input], localizer: Any, detector: Any) -> Any:
+def _locate(inputs: list[_Input], localizer: ModelOption, detector: ModelOption) -> LoadedModel | None:
     """The loaded localizer (None when photos are read whole), having set the ``candidates`` of ``inputs``
     (those read and given no box; ``locate.candidates``: the localizer's, then two per detector candidate)."""
     if not inputs or localizer is False:
@@ -395,14 +397,14 @@ def _locate(inputs: list[_Input], localizer: Any, detector: Any) -> Any:
         return None
     finder = _model_for(localizer, "locate", "--model localizer (or False to read the whole image)")
     detector = detector if detector is not None else paths.default_detector()
-    spotter = (None if detector in (None, False) else
+    spotter = (None if detector is None or detector is False else
                _model_for(detector, "detect", "--model detector (or False: the localizer alone)"))
     for one, boxes in zip(inputs, candidates([one.image for one in inputs], finder, spotter), strict=True):
         one.candidates = boxes
     return finder
 
 
-def _choose(lm: Any, inputs: list[_Input], top: int) -> None:
+def _choose(lm: LoadedModel, inputs: list[_Input], top: int) -> None:
     """Every candidate box of ``inputs`` read in one batch; each input's ``found`` box the candidate the readings
     agree on most (``locate.agreement``), with its reading. A candidate that cannot be cropped is no candidate;
     an input with none readable finds nothing (then it is read whole)."""
@@ -424,7 +426,7 @@ def runtimes(model: ModelSource | None = None, localizer: ModelOption = None, di
     return ran
 
 
-def _model_for(model: Any, task: str, how: str) -> Any:
+def _model_for(model: ModelSource, task: str, how: str) -> LoadedModel:
     """The loaded ``model``, which must do ``task``; ``ModelError`` saying what it is instead and ``how`` to get one."""
     lm = load(model)
     if lm.task != task:
@@ -433,7 +435,7 @@ def _model_for(model: Any, task: str, how: str) -> Any:
     return lm
 
 
-def _search(lm: Any, finder: Any, inputs: list[_Input], top: int) -> None:
+def _search(lm: LoadedModel, finder: LoadedModel, inputs: list[_Input], top: int) -> None:
     """For each input whose found box reads unsure (under ``SEARCH_BELOW``): candidate boxes from the search
     windows, all read in one batch; its found box and reading become the candidate (the first box and reading
     among them) that the readings agree on most (``locate.agreement``)."""
@@ -460,7 +462,7 @@ def _scene_text(kind: scene_text.SceneTextKind) -> scene_text.SceneTextModel:
     return scene_text.load(folder, kind)
 
 
-def _full(lm: Any, classifier: Any, inputs: list[_Input], top: int) -> dict[str, str]:
+def _full(lm: LoadedModel, classifier: LoadedModel | None, inputs: list[_Input], top: int) -> dict[str, str]:
     """The full pipeline over the inputs the fast path read: candidate boxes (``propose``), each read by the
     reader (with ``classifier``) and by the recognizer, one chosen (``choose``), its confidence and unsure flag
     from the calibration. Returns what ran the scene-text models."""

@@ -11,7 +11,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from svhn_api.training.train import Plan, TrainState
 
 
 class MetricLog:
@@ -56,7 +59,7 @@ def _tensorboard_writer(folder: Path) -> Any:
 
 
 @contextmanager
-def progress_bar(plan: Any, state: Any, last_val: float | None) -> Iterator[Any]:
+def progress_bar(plan: Plan, state: TrainState, last_val: float | None) -> Iterator[Any]:
     """A tqdm bar over one epoch; ``loss_avg`` is a moving average of the step losses (the card's epoch loss is
     their plain mean)."""
     from tqdm import tqdm
@@ -90,7 +93,7 @@ EARLY_HINT = ("note: accuracy starts near 0: whole-number accuracy needs every d
 EARLY_EPOCHS, NEAR_ZERO = 3, 0.1
 
 
-def early_accuracy_hint(plan: Any, epochs: float, value: float | None) -> bool:
+def early_accuracy_hint(plan: Plan, epochs: float, value: float | None) -> bool:
     """Under the bar, once, when a reader's validation accuracy is near 0 in its first epochs (a newcomer's
     worry, and normal); returns whether it was shown."""
     if not (plan.settings.progress and plan.task.name == "read" and value is not None and value < NEAR_ZERO

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from svhn_api.backend import import_keras
+
+if TYPE_CHECKING:
+    from svhn_api.models.architectures import Recipe
 
 WARMUP_STEPS = 300
 
 
-def make_optimizer(recipe: Any, lr: float | None = None) -> Any:
+def make_optimizer(recipe: Recipe, lr: float | None = None) -> Any:
     keras = import_keras()
     rate = recipe.lr if lr is None else lr
     if recipe.optimizer == "adagrad":
@@ -22,7 +25,7 @@ def make_optimizer(recipe: Any, lr: float | None = None) -> Any:
     raise ValueError(f"optimizer {recipe.optimizer!r}")
 
 
-def learning_rate(recipe: Any, peak: float, step: int, progress: float) -> float:
+def learning_rate(recipe: Recipe, peak: float, step: int, progress: float) -> float:
     """Rate at global ``step``; ``progress`` (0-1) is how far the run is (steps or time, whichever is further)."""
     if recipe.schedule == "constant":
         return peak

@@ -16,7 +16,7 @@ from svhn_api.boxes import iou, union_fractions
 from svhn_api.data.store import Source
 from svhn_api.errors import DataError
 from svhn_api.inference.detect import best_boxes, target_maps
-from svhn_api.models.io import CELL
+from svhn_api.models.io import CELL, LoadedModel
 from svhn_api.training.loss import Loss
 
 
@@ -47,7 +47,7 @@ class Task:
         ``(N, 4)`` boxes (left, top, right, bottom fractions) for a localizer or a detector."""
         raise NotImplementedError
 
-    def validation_score(self, lm: Any, data: Source, limit: int | None, none_terms: bool) -> float | None:
+    def validation_score(self, lm: LoadedModel, data: Source, limit: int | None, none_terms: bool) -> float | None:
         """``lm``: the ``models.io.LoadedModel`` of the net being trained, the same one every time, so that its
         inference function is compiled once per run (a new one each epoch: TensorFlow's retracing warnings)."""
         raise NotImplementedError
@@ -67,7 +67,7 @@ class _Read(Task):
 
         return decode_batch(out, none_terms)[0]
 
-    def validation_score(self, lm: Any, data: Source, limit: int | None, none_terms: bool) -> float | None:
+    def validation_score(self, lm: LoadedModel, data: Source, limit: int | None, none_terms: bool) -> float | None:
         from svhn_api.inference.evaluate import split_probabilities
 
         probs, labels = split_probabilities(lm, data, "validation", limit=limit)
@@ -91,7 +91,7 @@ class _Locate(Task):
     def decode(self, out: np.ndarray, none_terms: bool) -> np.ndarray:
         return out
 
-    def validation_score(self, lm: Any, data: Source, limit: int | None, none_terms: bool) -> float | None:
+    def validation_score(self, lm: LoadedModel, data: Source, limit: int | None, none_terms: bool) -> float | None:
         from svhn_api.data import store
 
         predicted, truth = [], []

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -54,6 +54,10 @@ from svhn_api.training.progress import (
 from svhn_api.training.schedule import learning_rate
 from svhn_api.training.settings import TrainResult, TrainSettings
 from svhn_api.training.tasks import TASKS, Task, check_store
+
+if TYPE_CHECKING:
+    from svhn_api.models.architectures import Recipe
+    from svhn_api.models.io import LoadedModel
 
 FINAL = ("complete", "early stopped", "time limit")  # with no checkpoint left, a rerun has nothing to do
 
@@ -116,7 +120,7 @@ class Session:
     log: MetricLog
     t0: float = field(default_factory=time.perf_counter)
     seconds0: float = 0.0
-    scored: Any = None       # ``net`` wrapped for validation once (models.io.LoadedModel): one compiled function
+    scored: LoadedModel | None = None   # ``net`` wrapped for validation once: one compiled function
     hinted: bool = False     # the early-accuracy hint was shown
 
     def elapsed(self) -> float:
@@ -257,7 +261,7 @@ def _plan(data: store.OpenStore, settings: TrainSettings, devices: int) -> Plan:
                 min(info.counts.get("validation", 0), settings.val_limit or 1 << 62))
 
 
-def _recipe(plan: Plan) -> Any:
+def _recipe(plan: Plan) -> Recipe:
     from svhn_api.models.architectures import recipe
 
     return recipe(plan.architecture)
