@@ -304,11 +304,15 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None, command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``command``, the arguments of ``prepare`` and ``synth`` only when it is the one
+    run (their defaults come from their functions, whose modules load h5py: a slow start for every command)."""
     p = argparse.ArgumentParser(prog=prog or _prog(), description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="command")
-    for add in (_add_prepare, _add_synth, _add_train, _add_evaluate, _add_predict, _add_read, _add_export):
+    _add_prepare(sub, full=command in (None, "prepare"))
+    _add_synth(sub, full=command in (None, "synth"))
+    for add in (_add_train, _add_evaluate, _add_predict, _add_read, _add_export):
         add(sub)
     return p
 
@@ -320,13 +324,14 @@ def _defaults(fn: Callable[..., Any]) -> dict[str, Any]:
     return {n: p.default for n, p in inspect.signature(fn).parameters.items() if p.default is not p.empty}
 
 
-def _add_prepare(sub: Any) -> None:
+def _add_prepare(sub: Any, full: bool = True) -> None:
+    q = sub.add_parser("prepare", help="archives -> prepared HDF5 store")
+    if not full:
+        return
     from svhn_api.data.prepare import prepare
     from svhn_api.data.preprocess import CROP_MODES
 
     d = _defaults(prepare)
-
-    q = sub.add_parser("prepare", help="archives -> prepared HDF5 store")
     q.add_argument("--source", choices=("official", "synthetic"), default=d["source"],
                    help="official SVHN archives (downloaded when missing) or the embedded synthetic sample")
     q.add_argument("--archives", help="folder holding train/extra/test.tar.gz (default $SVHN_DATA/archives, "
@@ -354,11 +359,13 @@ def _add_prepare(sub: Any) -> None:
     q.set_defaults(func=cmd_prepare)
 
 
-def _add_synth(sub: Any) -> None:
+def _add_synth(sub: Any, full: bool = True) -> None:
+    q = sub.add_parser("synth", help="write synthetic house-number archives in the official layout")
+    if not full:
+        return
     from svhn_api.data.synth import synth
 
     d = _defaults(synth)
-    q = sub.add_parser("synth", help="write synthetic house-number archives in the official layout")
     q.add_argument("--out", required=True, help="folder for train/extra/test.tar.gz")
     q.add_argument("--train", type=int, default=d["train"], help="photos in train.tar.gz (default %(default)s)")
     q.add_argument("--extra", type=int, default=d["extra"], help="photos in extra.tar.gz (default %(default)s)")
@@ -487,7 +494,8 @@ def _model_options(q: argparse.ArgumentParser, localizer_help: str) -> None:
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Run one command; returns the exit status (2: a user error, printed as ``error: ...`` on stderr)."""
-    args = build_parser(prog).parse_args(_negative_boxes(sys.argv[1:] if argv is None else argv))
+    argv = _negative_boxes(sys.argv[1:] if argv is None else argv)
+    args = build_parser(prog, next((a for a in argv if not a.startswith("-")), None)).parse_args(argv)
     try:
         return args.func(args)
     except (SVHNError, ValueError) as e:

@@ -45,16 +45,12 @@ def check_file(path: str | Path, error: type[Exception], what: str, fix: str, na
     return p
 
 
-def _keras_file() -> str:
+def _helper_model(env: str, shipped: str) -> Path | None:
+    """``$env``, else the shipped model folder ``shipped``, when it holds a model (or names a .keras file)."""
     from svhn_api.models.runtime import KERAS_FILE  # here, not at the top: runtime imports this module
 
-    return KERAS_FILE
-
-
-def _onnx_file() -> str:
-    from svhn_api.models.runtime import ONNX_FILE
-
-    return ONNX_FILE
+    path = _env(env, shipped_models_dir() / shipped)
+    return path if (path / KERAS_FILE).is_file() or (path.suffix == ".keras" and path.is_file()) else None
 
 
 def _env(name: str, default: str | Path) -> Path:
@@ -98,30 +94,29 @@ def default_model() -> Path:
 def default_localizer() -> Path | None:
     """The localizer ``predict`` uses when no box is given: ``$SVHN_LOCALIZER``, else the shipped one; None
     when neither exists (then the whole photo is read as it is)."""
-    path = _env("SVHN_LOCALIZER", shipped_models_dir() / "localizer")
-    return path if (path / _keras_file()).is_file() or (path.suffix == ".keras" and path.is_file()) else None
+    return _helper_model("SVHN_LOCALIZER", "localizer")
 
 
 def default_detector() -> Path | None:
     """The detector ``predict`` uses beside the localizer: ``$SVHN_DETECTOR``, else the shipped one; None when
     neither exists (then the localizer's first look is at the whole photo)."""
-    path = _env("SVHN_DETECTOR", shipped_models_dir() / "detector")
-    return path if (path / _keras_file()).is_file() or (path.suffix == ".keras" and path.is_file()) else None
+    return _helper_model("SVHN_DETECTOR", "detector")
 
 
 def default_digits() -> Path | None:
     """The digit classifier ``predict`` joins with the reader: ``$SVHN_DIGITS``, else the shipped one; None
     when neither exists (then the reader reads alone)."""
-    path = _env("SVHN_DIGITS", shipped_models_dir() / "digits")
-    return path if (path / _keras_file()).is_file() or (path.suffix == ".keras" and path.is_file()) else None
+    return _helper_model("SVHN_DIGITS", "digits")
 
 
 def default_scene_text(kind: str) -> Path | None:
     """The pretrained scene-text model of ``kind`` (``"text-detector"`` or ``"text-recognizer"``) that the full
     whole-photo pipeline uses: ``$SVHN_TEXT_DETECTOR`` / ``$SVHN_TEXT_RECOGNIZER``, else the shipped one; None
     when neither exists (then only the project's own models read)."""
+    from svhn_api.models.runtime import ONNX_FILE
+
     path = _env("SVHN_" + kind.upper().replace("-", "_"), shipped_models_dir() / kind)
-    return path if (path / _onnx_file()).is_file() else None
+    return path if (path / ONNX_FILE).is_file() else None
 
 
 def is_shipped(path: str | os.PathLike) -> bool:
