@@ -58,16 +58,17 @@ def step_against_tape(arch: str, rounds: int = 8) -> tuple[float, float]:
     import tensorflow as tf
 
     from svhn_api.models import architectures as models
+    from svhn_api.models import kinds
     from svhn_api.training.schedule import make_optimizer
     from svhn_api.training.train import make_trainer
 
     shape = (32, 32, 1) if arch == "capstone" else (64, 64, 3)
-    batch = models.RECIPES[arch].batch_size
+    batch = kinds.recipe(arch).batch_size
     x, y = _batch(batch, shape)
     trainer = make_trainer(models.build(arch, shape), arch, augment=False)
     net = models.build(arch, shape)
     logits = models.keras.Model(net.inputs, net.get_layer("logits").output)
-    optimizer = make_optimizer(models.RECIPES[arch])
+    optimizer = make_optimizer(kinds.recipe(arch))
     optimizer.build(logits.trainable_variables)
 
     @tf.function
@@ -108,6 +109,7 @@ def _batch(batch_size: int, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndar
 
 def bench_training(variants: bool, runs: int) -> dict[str, float]:
     from svhn_api.models import architectures as models
+    from svhn_api.models import kinds
 
     # (label, architecture, builder, stored shape, steps per run, augmentation in the step)
     rows = [("compact", "compact", models.compact, (64, 64, 3), 5, False),
@@ -124,7 +126,7 @@ def bench_training(variants: bool, runs: int) -> dict[str, float]:
     out = {}
     print(f"{'model':<24}{'params':>12}{'batch':>7}{'samples/s':>12}")
     for label, arch, build, shape, steps, augment in rows:
-        batch = models.RECIPES[arch].batch_size
+        batch = kinds.recipe(arch).batch_size
         rate = train_throughput(build, arch, shape, batch, steps=steps, runs=runs,
                                 jit=True if "XLA" in label else None, augment=augment)
         out[label] = rate

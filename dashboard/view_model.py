@@ -28,7 +28,7 @@ from svhn_api.errors import ArchiveError, BoxWarning, DataError, ImageError, Mod
 from svhn_api.inference.predict import model_input
 from svhn_api.labels import MAX_DIGITS, NO_DIGIT, row_to_number
 from svhn_api.models import card as cards
-from svhn_api.models import provenance
+from svhn_api.models import kinds, provenance
 from svhn_api.models.runtime import KERAS_FILE
 from svhn_api.records import DigitBox
 
@@ -200,17 +200,19 @@ def card_task(card: cards.ModelCard) -> str:
     return task_of_card(card) or {"photo": "locate", "scene": "detect"}.get(card.input.crop, "read")
 
 
-def validation_metric(card: cards.ModelCard) -> str:
-    """What the run's ``val_accuracy`` measured: a reader's whole-number accuracy, a localizer's mean IoU, a
-    detector's share of photos whose number it found."""
-    from svhn_api.training.tasks import TASKS
+def _score(card: cards.ModelCard) -> kinds.Score:
+    """What the run's ``val_accuracy`` measured: its kind's validation score (a reader's whole-number accuracy,
+    a localizer's mean IoU, a detector's share of photos whose number it found); a kind not trained here (the
+    digit classifier): plain accuracy."""
+    return kinds.KINDS[card_task(card)].score or kinds.Score("accuracy", "accuracy")
 
-    task = card_task(card)
-    return TASKS[task].score if task in TASKS else "accuracy"   # a digit classifier is not trained here
+
+def validation_metric(card: cards.ModelCard) -> str:
+    return _score(card).name
 
 
 def format_validation(card: cards.ModelCard, value: float) -> str:
-    return f"{value:.3f}" if card_task(card) == "locate" else f"{100 * value:.1f}%"
+    return _score(card).shown(value)
 
 
 def best_validation(card: cards.ModelCard) -> str | None:
@@ -712,7 +714,7 @@ class ModelEntry:
     name: str
     path: Path
     card: cards.ModelCard
-    task: str | None = None   # a key of models.io.KINDS ("read": a reader); None: not known (model_task)
+    task: str | None = None   # a key of models.kinds.KINDS ("read": a reader); None: not known (model_task)
 
     @property
     def ready(self) -> bool:
@@ -726,14 +728,12 @@ class ModelEntry:
 
     @property
     def kind(self) -> str:
-        """What it is, in words: "reader", "localizer", "detector", "digit classifier" (``models.io.KINDS``)."""
-        from svhn_api.models.io import KINDS
-
-        return KINDS.get(self.task or "", "model of unknown kind")
+        """What it is, in words: "reader", "localizer", "detector", "digit classifier" (``models.kinds``)."""
+        return kinds.NAMES.get(self.task or "", "model of unknown kind")
 
 
 def model_task(folder: Path, card: cards.ModelCard) -> str | None:
-    """What the model in ``folder`` does (a key of ``models.io.KINDS``), as the library tells it: from its card
+    """What the model in ``folder`` does (a key of ``models.kinds.KINDS``), as the library tells it: from its card
     (``models.io.card_task``), else from the loaded model itself (``LoadedModel.task``); None when neither
     can tell (no saved model yet, or one that does not load)."""
     from svhn_api.models import io as model_io

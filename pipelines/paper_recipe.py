@@ -23,7 +23,7 @@ from svhn_api import paths
 
 def main() -> int:
     from svhn_api.data.preprocess import CROP_MODES
-    from svhn_api.models import ARCHITECTURES
+    from svhn_api.models.kinds import ARCHITECTURES
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--archives", default=str(paths.archives_dir()),

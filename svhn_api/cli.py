@@ -377,7 +377,7 @@ def _add_synth(sub: Any, full: bool = True) -> None:
 
 
 def _add_train(sub: Any) -> None:
-    from svhn_api.models import ARCHITECTURES
+    from svhn_api.models.kinds import ARCHITECTURES
     from svhn_api.training.settings import TrainSettings
 
     t = TrainSettings()   # the defaults' owner

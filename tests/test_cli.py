@@ -40,7 +40,7 @@ def test_bad_arguments_are_errors_not_tracebacks(tmp_path):
 
 def test_capstone_names_and_their_old_alias_seed():
     from svhn_api.cli import build_parser
-    from svhn_api.models import ARCHITECTURES
+    from svhn_api.models.kinds import ARCHITECTURES
 
     parse = build_parser().parse_args
     assert parse(["prepare", "--crop", "capstone"]).crop == "capstone"

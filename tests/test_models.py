@@ -5,6 +5,7 @@ keras = pytest.importorskip("keras")
 
 from svhn_api.models import architectures as models  # noqa: E402
 from svhn_api.models import io as model_io  # noqa: E402
+from svhn_api.models import kinds  # noqa: E402
 from svhn_api.models.layers import InputAdapter, LocalResponseNorm  # noqa: E402
 
 
@@ -41,8 +42,8 @@ def test_architectures_match_their_descriptions():
     compact = models.build("compact")
     assert 100_000 <= compact.count_params() <= 300_000
     assert any(isinstance(layer, keras.layers.DepthwiseConv2D) for layer in compact.layers)
-    assert models.RECIPES["capstone"].optimizer == "adagrad" and models.RECIPES["capstone"].lr == 0.01
-    assert models.RECIPES["capstone"].batch_size == 64
+    assert kinds.recipe("capstone").optimizer == "adagrad" and kinds.recipe("capstone").lr == 0.01
+    assert kinds.recipe("capstone").batch_size == 64
     with pytest.raises(ValueError, match="choose one of compact, capstone, deep"):
         models.build("resnet")
 

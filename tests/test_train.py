@@ -15,7 +15,7 @@ keras = pytest.importorskip("keras")
 from svhn_api.errors import ModelError  # noqa: E402
 from svhn_api.models import architectures as models  # noqa: E402
 from svhn_api.models import io as model_io  # noqa: E402
-from svhn_api.models import provenance  # noqa: E402
+from svhn_api.models import kinds, provenance  # noqa: E402
 from svhn_api.training import checkpoint  # noqa: E402
 from svhn_api.training.augment import Augment  # noqa: E402
 from svhn_api.training.loss import sequence_loss  # noqa: E402
@@ -59,7 +59,7 @@ def test_augmentation_is_seeded_uint8_and_only_in_training():
 
 
 def test_learning_rate_schedules():
-    r = models.RECIPES
+    r = {name: kinds.recipe(name) for name in kinds.ARCHITECTURES}
     assert learning_rate(r["capstone"], 0.01, 10**6, 1.0) == 0.01
     assert learning_rate(r["deep"], 0.01, 20_000, 0.5) == pytest.approx(0.01 * 0.81)
     cos = [learning_rate(r["compact"], 3e-3, s, s / 1000) for s in (0, 300, 600, 1000)]

@@ -43,7 +43,8 @@ from svhn_api.inference.text_read import read_text, text_crop
 from svhn_api.labels import row_to_number
 from svhn_api.models import scene_text
 from svhn_api.models.digits import digit_crop
-from svhn_api.models.io import KINDS, LoadedModel, ModelOption, ModelSource, load
+from svhn_api.models.io import LoadedModel, ModelOption, ModelSource, load
+from svhn_api.models.kinds import NAMES
 
 __all__ = ["Prediction", "predict", "model_input", "PIPELINES"]
 Errors = Literal["raise", "return"]
@@ -430,7 +431,7 @@ def _model_for(model: ModelSource, task: str, how: str) -> LoadedModel:
     """The loaded ``model``, which must do ``task``; ``ModelError`` saying what it is instead and ``how`` to get one."""
     lm = load(model)
     if lm.task != task:
-        raise ModelError(f"{lm.path}: a {KINDS[lm.task]}, not a {KINDS[task]}; give {KINDS[task]}= a model trained "
+        raise ModelError(f"{lm.path}: a {NAMES[lm.task]}, not a {NAMES[task]}; give {NAMES[task]}= a model trained "
                          f"with {how}")
     return lm
 

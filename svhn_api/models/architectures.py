@@ -12,18 +12,17 @@ training, evaluation and prediction all feed raw uint8 arrays.
 - ``localizer``: finds the number in a whole photo (crop mode ``photo``), on the same kind of trunk.
 - ``detector``: a map of where the number is in a whole photo (crop mode ``scene``), fully convolutional.
 
-Importing this module imports Keras and its backend; ``svhn_api`` only imports it inside functions.
+Their recipes (batch size, optimizer, schedule) and what each kind's output means are the registry's
+(``models.kinds``). Importing this module imports Keras and its backend; ``svhn_api`` only imports it inside functions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from svhn_api.backend import import_keras
 from svhn_api.labels import N_CLASSES, N_HEADS
-from svhn_api.models import ARCHITECTURES, architecture_name
+from svhn_api.models import kinds
 from svhn_api.models.layers import InputAdapter, LocalResponseNorm
 
 keras = import_keras()
@@ -179,41 +178,9 @@ def detector(input_shape: tuple[int, ...] = (128, 128, 3), width: int = 32) -> M
     return keras.Model(inp, layers.Activation("sigmoid", name="map", dtype="float32")(logits), name="detector")
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """How an architecture is trained by default."""
-
-    build: Callable[..., Model]
-    batch_size: int
-    optimizer: str                      # "adagrad", "sgd" (momentum 0.9) or "adamw"
-    lr: float
-    schedule: str                       # "constant", "step" (x decay every decay_steps) or "cosine"
-    decay_steps: int = 0
-    decay: float = 1.0
-    weight_decay: float = 0.0
-
-
-RECIPES: dict[str, Recipe] = {
-    # ours: AdamW with warm-up then cosine decay over the planned steps
-    "compact": Recipe(compact, 128, "adamw", 3e-3, "cosine", weight_decay=1e-4),
-    # the capstone: Adagrad 0.01, batch 64, constant rate
-    "capstone": Recipe(capstone, 64, "adagrad", 0.01, "constant"),
-    # potterhsu: SGD 0.01 momentum 0.9, weight decay 5e-4, x0.9 every 10,000 steps, batch 32
-    "deep": Recipe(deep, 32, "sgd", 0.01, "step", decay_steps=10_000, decay=0.9, weight_decay=5e-4),
-    # ours: like compact
-    "localizer": Recipe(localizer, 128, "adamw", 3e-3, "cosine", weight_decay=1e-4),
-    "detector": Recipe(detector, 64, "adamw", 3e-3, "cosine", weight_decay=1e-4),
-}
-assert tuple(RECIPES) == ARCHITECTURES
-
-
-def recipe(name: str) -> Recipe:
-    return RECIPES[architecture_name(name)]
-
-
 def build(name: str, input_shape: tuple[int, ...] = (64, 64, 3), **kw: Any) -> Model:
     """A fresh, untrained model of architecture ``name`` for images of ``input_shape`` (as stored)."""
-    return recipe(name).build(tuple(int(v) for v in input_shape), **kw)
+    return kinds.recipe(name).builder()(tuple(int(v) for v in input_shape), **kw)
 
 
 def facts(model: Model, meaning: str) -> dict:

@@ -18,14 +18,11 @@ import numpy as np
 from svhn_api import paths
 from svhn_api.atomic import atomic_path
 from svhn_api.errors import ModelError
-from svhn_api.labels import N_CLASSES, N_HEADS, OUTPUT_SHAPE
 from svhn_api.models import card as cards
+from svhn_api.models import kinds
 from svhn_api.models import runtime as runtimes
 
-LOCATE_OUTPUT = (4,)      # a localizer's box: (left, top, right, bottom) fractions of the photo
-CLASSIFY_OUTPUT = (10,)   # a digit classifier's probabilities of the digits 0-9
-CELL = 4                  # a detector's output stride: input pixels per cell of its map, each way
-KINDS = {"read": "reader", "locate": "localizer", "detect": "detector", "classify": "digit classifier"}  # by task
+CELL = kinds.DETECTOR.stride or 4   # a detector's output stride: input pixels per cell of its map, each way
 # Images per model call: ONNX Runtime is fastest on batches small enough to stay in the CPU's cache, TensorFlow on
 # larger ones (the measurement on the shipped models: docs/benchmarks.md, bulk reading).
 BATCH = {"onnxruntime": 64, "keras": 256}
@@ -53,8 +50,9 @@ class LoadedModel:
 
     @property
     def task(self) -> str:
-        """``"read"`` (a reader: ``(N, 6, 11)`` probabilities), ``"locate"`` (a localizer: ``(N, 4)`` boxes),
-        ``"detect"`` (a detector: ``(N, h, w)`` maps) or ``"classify"`` (a digit classifier: ``(N, 10)``)."""
+        """Its kind's task (``models.kinds``): ``"read"`` (a reader: ``(N, 6, 11)`` probabilities), ``"locate"``
+        (a localizer: ``(N, 4)`` boxes), ``"detect"`` (a detector: ``(N, h, w)`` maps) or ``"classify"`` (a digit
+        classifier: ``(N, 10)``)."""
         return task_of(self.output_shape)
 
     def run(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
@@ -72,30 +70,26 @@ class LoadedModel:
     def probabilities(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """A reader's ``(N, 6, 11)`` probabilities."""
         if self.task != "read":
-            raise ModelError(f"{self.path}: a {KINDS[self.task]}, not a reader; give a reader such as the shipped "
-                             "compact model")
+            raise ModelError(f"{self.path}: a {kinds.NAMES[self.task]}, not a reader; give a reader such as the "
+                             "shipped compact model")
         return self.run(images, batch_size)
 
 
 def task_of(output_shape: tuple[int, ...] | list[int]) -> str:
-    """The task (a key of ``KINDS``) of a model whose output per image has ``output_shape``: ``(6, 11)`` reads,
-    ``(4,)`` locates, ``(10,)`` classifies a digit, a map detects."""
-    return {LOCATE_OUTPUT: "locate", OUTPUT_SHAPE: "read", CLASSIFY_OUTPUT: "classify"}.get(
-        tuple(int(v) for v in output_shape), "detect")
+    """The task (a key of ``kinds.KINDS``) of a model whose output per image has ``output_shape``."""
+    return kinds.of_output(output_shape).task
 
 
 def card_task(card: cards.ModelCard) -> str | None:
     """The task of the model ``card`` describes, without loading it: from the output shape the card records
     (``architecture.output.shape``), else from its architecture's name; None when the card says neither (load
     the model and ask its ``task``)."""
-    from svhn_api.models import ARCHITECTURES, task
-
     output = card.architecture.get("output")
     shape = output.get("shape") if isinstance(output, dict) else None
     if isinstance(shape, list) and shape and all(isinstance(v, int) and not isinstance(v, bool) for v in shape):
         return task_of(shape)
     name = card.architecture_name
-    return task(name) if name in ARCHITECTURES else None
+    return kinds.of_architecture(name).task if name in kinds.ARCHITECTURES else None
 
 
 def _count_trace(lm: LoadedModel) -> None:
@@ -224,12 +218,9 @@ def _onnx_model(file: Path, folder: Path, card: cards.ModelCard | None) -> Loade
 
 
 def _check_shapes(shape: tuple[int, ...], output: tuple[int, ...], name: object) -> None:
-    detect_output = (shape[0] // CELL, shape[1] // CELL) if len(shape) == 3 else None
-    if len(shape) != 3 or output not in (OUTPUT_SHAPE, LOCATE_OUTPUT, CLASSIFY_OUTPUT, detect_output):
+    if len(shape) != 3 or kinds.of_shapes(shape, output) is None:
         raise ModelError(f"{name}: not an svhn-reader model (input (N, {', '.join(map(str, shape))}), output "
-                         f"(N, {', '.join(map(str, output))}); expected (N, H, W, C) -> (N, {N_HEADS}, {N_CLASSES}) "
-                         f"for a reader, (N, 4) for a localizer, (N, H/{CELL}, W/{CELL}) for a detector or (N, 10) "
-                         "for a digit classifier)")
+                         f"(N, {', '.join(map(str, output))}); expected (N, H, W, C) -> {kinds.shapes_expected()})")
 
 
 def wrap(net: Any, file: Path | None = None, folder: Path | None = None,

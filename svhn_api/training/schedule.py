@@ -1,4 +1,4 @@
-"""Optimizers and learning-rate schedules of the recipes (``models.architectures.RECIPES``)."""
+"""Optimizers and learning-rate schedules of the recipes (``models.kinds.Recipe``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from svhn_api.backend import import_keras
 
 if TYPE_CHECKING:
-    from svhn_api.models.architectures import Recipe
+    from svhn_api.models.kinds import Recipe
 
 WARMUP_STEPS = 300
 

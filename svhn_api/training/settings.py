@@ -49,7 +49,7 @@ class TrainSettings:
         """The same settings with the recipe's batch size and learning rate and the augmentation default filled
         in; on ``devices`` > 1, the batch per device and the learning rate scaled by the count (the linear
         scaling rule)."""
-        from svhn_api.models.architectures import recipe
+        from svhn_api.models.kinds import recipe
 
         batch_size, lr = self.batch_size or recipe(architecture).batch_size, self.lr
         if devices > 1:

@@ -1,7 +1,8 @@
-"""What a training run optimises, for each kind of model: the reader (label rows -> six softmax heads), the
-localizer (digit boxes -> the number's box in the whole photo) or the detector (digit boxes -> the map of
-where the number is). ``train`` asks the task for a batch's inputs
-and targets, the loss, and the validation score; everything else is shared."""
+"""What a training run optimises, for each kind of model trained here: the reader (label rows -> six softmax
+heads), the localizer (digit boxes -> the number's box in the whole photo) or the detector (digit boxes -> the
+map of where the number is). Each kind's registry entry (``models.kinds``) names its task here; ``train``
+asks the task for a batch's inputs and targets, the loss, and the validation score; everything else is
+shared."""
 
 from __future__ import annotations
 
@@ -16,23 +17,38 @@ from svhn_api.boxes import iou, union_fractions
 from svhn_api.data.store import Source
 from svhn_api.errors import DataError
 from svhn_api.inference.detect import best_boxes, target_maps
+from svhn_api.models import kinds
 from svhn_api.models.io import CELL, LoadedModel
 from svhn_api.training.loss import Loss
 
 
 @dataclass(frozen=True)
 class Task:
-    """What training a kind of model means: its output, the store fields and crops it trains on, how a batch
-    becomes inputs and targets, its loss and its validation score. The model card asks it what the output
-    means (``meaning``); ``train`` asks it everything else."""
+    """What training a kind of model means: the layer it fits, the store fields a batch needs, how a batch
+    becomes inputs and targets, its loss and its validation score. What the kind is (its name, crops, score's
+    name, output's meaning) is its registry entry's (``kind``)."""
 
-    name: str                   # "read", "locate" or "detect" (svhn_api.models.task)
+    kind: kinds.Kind
     output: str                 # the layer whose output the trainer fits
     fields: tuple[str, ...]     # the store fields a batch needs
-    score: str                  # what validation reports; higher is better
-    crops: tuple[str, ...]      # the store crop modes it trains on
-    meaning: str                # what the model's output means, for its card
     geometric_augment: bool     # shift/scale the training crops (a reader's); boxes would not follow
+
+    @property
+    def name(self) -> str:
+        return self.kind.task
+
+    @property
+    def score(self) -> kinds.Score:
+        assert self.kind.score is not None, self.kind
+        return self.kind.score
+
+    @property
+    def crops(self) -> tuple[str, ...]:
+        return self.kind.crops
+
+    @property
+    def meaning(self) -> str:
+        return self.kind.meaning
 
     def targets(self, batch: dict[str, np.ndarray], rng: np.random.Generator | None) -> tuple[Any, Any]:
         """``(images, targets)`` of a store batch; ``rng``: training (random reframing), None: validation."""
@@ -125,14 +141,9 @@ class _Detect(_Locate):
         return float((overlap >= 0.5).mean())
 
 
-READ = _Read("read", "logits", ("images", "labels"), "whole-number accuracy", ("union", "capstone"),
-             "softmax; row 0 length (0-5, 6 = more than five), rows 1-5 digits (0-9, 10 = no digit)", True)
-LOCATE = _Locate("locate", "box", ("images", "boxes", "sizes"), "mean IoU", ("photo",),
-                 "sigmoid; the number's union box as (left, top, right, bottom) fractions of the photo", False)
-DETECT = _Detect("detect", "map_logits", ("images", "boxes", "sizes"), "found share (IoU >= 0.5)", ("scene",),
-                 "sigmoid; per 4x4-pixel cell of the photo, the probability that it lies inside the number's union "
-                 "box", False)
-TASKS = {t.name: t for t in (READ, LOCATE, DETECT)}
+READ = _Read(kinds.READER, "logits", ("images", "labels"), True)
+LOCATE = _Locate(kinds.LOCALIZER, "box", ("images", "boxes", "sizes"), False)
+DETECT = _Detect(kinds.DETECTOR, "map_logits", ("images", "boxes", "sizes"), False)
 
 
 def check_store(task: Task, crop: str, data: str | Path, architecture: str) -> None:

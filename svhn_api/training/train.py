@@ -11,7 +11,7 @@ time; then validate, keep the best weights, checkpoint. Everything else is a sma
   written atomically every ``checkpoint_minutes``, at each epoch end, on Ctrl-C / SIGTERM and at the end.
   Running the same call again continues from it; a finished run answers with its summary. ``fresh=True``
   starts over.
-- Early stopping on validation whole-number accuracy (``patience`` epochs), keeping the best weights.
+- Early stopping on the kind's validation score (``models.kinds.Score``; ``patience`` epochs), keeping the best weights.
 - ``minutes`` is the training-time budget of the whole run, across resumes; the learning-rate schedule
   (cosine for compact) decays over whichever ends first, the planned steps or the budget.
 - Metrics go to ``<folder>/logs/metrics.jsonl`` (and TensorBoard when TensorFlow is installed).
@@ -37,8 +37,8 @@ from svhn_api import paths
 from svhn_api.data import store
 from svhn_api.data.preprocess import crop_meaning
 from svhn_api.errors import DataError, ModelError
-from svhn_api.models import architecture_name, provenance, task
 from svhn_api.models import card as cards
+from svhn_api.models import kinds, provenance
 from svhn_api.models.runtime import KERAS_FILE, ONNX_FILE
 from svhn_api.training import checkpoint
 from svhn_api.training.batches import epoch_batches, read_ahead, steps_per_epoch
@@ -53,11 +53,11 @@ from svhn_api.training.progress import (
 )
 from svhn_api.training.schedule import learning_rate
 from svhn_api.training.settings import TrainResult, TrainSettings
-from svhn_api.training.tasks import TASKS, Task, check_store
+from svhn_api.training.tasks import Task, check_store
 
 if TYPE_CHECKING:
-    from svhn_api.models.architectures import Recipe
     from svhn_api.models.io import LoadedModel
+    from svhn_api.models.kinds import Recipe
 
 FINAL = ("complete", "early stopped", "time limit")  # with no checkpoint left, a rerun has nothing to do
 
@@ -100,7 +100,7 @@ class TrainState:
     step: int = 0
     seconds: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
-    best_accuracy: float | None = None
+    best_accuracy: float | None = None   # the best validation score, of the task's kind (``Task.score``)
     best_epoch: float | None = None
     bad_epochs: int = 0
     status: str = "training"
@@ -240,9 +240,9 @@ def _fit(s: Session) -> TrainResult:
 def _plan(data: store.OpenStore, settings: TrainSettings, devices: int) -> Plan:
     if settings.loss not in LOSSES:
         raise ValueError(f"loss {settings.loss!r}: choose one of {', '.join(LOSSES)}")
-    arch = architecture_name(settings.model)
+    arch = settings.model
     info = store.inspect(data)
-    goal = TASKS[task(arch)]
+    goal = kinds.of_architecture(arch).task_of_training()
     check_store(goal, info.crop, data.path, arch)
     if info.counts.get("train", 0) == 0:
         raise DataError(f"{data.path}: the train split is empty; prepare a store with training images")
@@ -262,9 +262,7 @@ def _plan(data: store.OpenStore, settings: TrainSettings, devices: int) -> Plan:
 
 
 def _recipe(plan: Plan) -> Recipe:
-    from svhn_api.models.architectures import recipe
-
-    return recipe(plan.architecture)
+    return kinds.recipe(plan.architecture)
 
 
 def _peak(plan: Plan) -> float:
@@ -342,17 +340,16 @@ def make_trainer(net: Any, architecture: str, loss: Loss = "sum", seed: int = 0,
     recipe's optimizer.
     ``trainer.train_on_batch(images, labels)`` is one step on any backend."""
     from svhn_api.backend import import_keras
-    from svhn_api.models.architectures import recipe
     from svhn_api.training.augment import Augment
     from svhn_api.training.schedule import make_optimizer
 
     keras = import_keras()
-    goal = TASKS[task(architecture)]
+    goal = kinds.of_architecture(architecture).task_of_training()
     fitted = keras.Model(net.inputs, net.get_layer(goal.output).output, name="fitted")
     images = keras.Input(shape=net.input_shape[1:], dtype="uint8", name="image")
     x = Augment(seed, geometric=goal.geometric_augment, name="augment")(images) if augment else images
     trainer = keras.Model(images, fitted(x), name="trainer")
-    trainer.compile(optimizer=make_optimizer(recipe(architecture), lr), loss=goal.loss(loss),
+    trainer.compile(optimizer=make_optimizer(kinds.recipe(architecture), lr), loss=goal.loss(loss),
                     jit_compile=jit if jit is not None else keras.backend.backend() != "tensorflow")
     trainer.optimizer.build(trainer.trainable_variables)
     return trainer
@@ -384,8 +381,8 @@ def _weights(net: Any) -> dict[str, np.ndarray]:
 
 
 def _validate(s: Session) -> float | None:
-    """The task's score (whole-number accuracy, or mean IoU) of the current weights on the validation split
-    (None without one)."""
+    """The task's validation score (``kinds.Score``) of the current weights on the validation split (None
+    without one)."""
     from svhn_api.models.io import wrap
 
     if not s.plan.n_val:
@@ -409,8 +406,8 @@ def _end_epoch(s: Session, losses: list[float], val: float | None, seconds: floa
                           "val_accuracy": None if val is None else round(val, 5),
                           "learning_rate": float(s.trainer.optimizer.learning_rate.numpy()),
                           "seconds": round(seconds, 2)})
-    s.log.scalars(state.step, {"train/epoch_loss": mean_loss, "validation/whole_number_accuracy": val})
-    if val is not None and (state.best_accuracy is None or val > state.best_accuracy):
+    s.log.scalars(state.step, {"train/epoch_loss": mean_loss, f"validation/{s.plan.task.score.key}": val})
+    if val is not None and s.plan.task.score.better(val, state.best_accuracy):
         state.best_accuracy, state.best_epoch, state.bad_epochs = val, state.epoch + 1, 0
         s.best = _weights(s.net)
     elif val is not None:
@@ -440,7 +437,7 @@ def _finish(s: Session, status: str) -> TrainResult:
         _snapshot(s)                      # the last weights first: a second Ctrl-C during validation loses nothing
         if state.batch:                   # the budget ended inside an epoch: are the last weights the best?
             val = _validate(s)
-            if val is not None and (state.best_accuracy is None or val > state.best_accuracy):
+            if val is not None and plan.task.score.better(val, state.best_accuracy):
                 state.best_accuracy = val
                 state.best_epoch = round(state.epoch + state.batch / plan.per_epoch, 3)
                 s.best = _weights(s.net)
