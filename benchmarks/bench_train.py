@@ -24,7 +24,7 @@ from pathlib import Path
 
 from benchmarks.bench_models import train_throughput
 from svhn_api.backend import import_keras
-from svhn_api.models.card import CARD
+from svhn_api.models.folder import ModelFolder
 
 
 def step_rates(model: str, batch_sizes: list[int], precisions: list[str], runs: int) -> None:
@@ -47,7 +47,7 @@ def end_to_end(data: str, model: str, seconds: float, batch_size: int | None, de
         summary = train(data, model=model, name="bench", root=root, epochs=10_000, minutes=seconds / 60,
                         batch_size=batch_size, progress=False, patience=10_000, checkpoint_minutes=60,
                         devices=devices)
-        record = json.loads((Path(root) / "bench" / CARD).read_text())["training"]
+        record = json.loads(ModelFolder(Path(root) / "bench").card.read_text())["training"]
     config, later = record["config"], record["history"][1:]   # epochs after the first: compiled already
     steps, secs, batch = summary.steps or 0, summary.wall_seconds or 0.0, config["batch_size"]
     if later:

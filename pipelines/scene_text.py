@@ -28,15 +28,14 @@ from svhn_api import paths
 from svhn_api.atomic import atomic_path
 from svhn_api.errors import ArchiveError
 from svhn_api.models import provenance
-from svhn_api.models.card import CARD
-from svhn_api.models.runtime import ONNX_FILE
+from svhn_api.models.folder import ModelFolder
 
 PACKAGE = "rapidocr_onnxruntime"
 VERSION = "1.4.4"
 WHEEL = f"{PACKAGE}-{VERSION}-py3-none-any.whl"
 WHEEL_SHA256 = "971d7d5f223a7a808662229df1ef69893809d8457d834e6373d3854bc1782cbf"
 HOMEPAGE = "https://github.com/RapidAI/RapidOCR"
-LICENSE_FILE = "LICENSE-PaddleOCR.txt"
+LICENSE_FILE = ModelFolder(".").licence("PaddleOCR").name
 APACHE = Path(__file__).parent / "licenses" / "Apache-2.0.txt"
 NOTICE = ("PP-OCRv4 mobile text detection and recognition models (ch_PP-OCRv4_det_infer, ch_PP-OCRv4_rec_infer)\n"
           "Copyright (c) PaddlePaddle Authors (https://github.com/PaddlePaddle/PaddleOCR), converted to ONNX and\n"
@@ -114,11 +113,11 @@ def card(kind: str, wheel_sha: str) -> dict[str, Any]:
 
 def write_folder(folder: Path, kind: str, onnx: bytes, wheel_sha: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    writes: dict[str, bytes] = {ONNX_FILE: onnx,
+    writes: dict[str, bytes] = {ModelFolder.ONNX: onnx,
                                 LICENSE_FILE: (NOTICE + APACHE.read_text(encoding="utf-8")).encode("utf-8")}
     if kind == "text-recognizer":
-        writes["characters.txt"] = characters(onnx).encode("utf-8")
-    writes[CARD] = (json.dumps(card(kind, wheel_sha), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        writes[ModelFolder.CHARACTERS] = characters(onnx).encode("utf-8")
+    writes[ModelFolder.CARD] = (json.dumps(card(kind, wheel_sha), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     for name, data in writes.items():     # the card last: a folder with a card is complete
         with atomic_path(folder / name) as tmp:
             tmp.write_bytes(data)
@@ -135,7 +134,7 @@ def main() -> int:
     got = read_wheel(wheel)
     for kind, onnx in got["files"].items():
         write_folder(a.out / kind, kind, onnx, wheel_sha)
-        print(f"{a.out / kind}: {ONNX_FILE} ({len(onnx):,} bytes), {CARD}, {LICENSE_FILE}")
+        print(f"{a.out / kind}: {ModelFolder.ONNX} ({len(onnx):,} bytes), {ModelFolder.CARD}, {LICENSE_FILE}")
     return 0
 
 

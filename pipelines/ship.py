@@ -24,11 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from svhn_api import paths
-from svhn_api.models.card import CARD
-from svhn_api.models.runtime import KERAS_FILE
+from svhn_api.models.folder import ModelFolder
 
-SHIPPED_FILES = (KERAS_FILE, CARD)   # model.onnx is exported again in the shipped folder and checked
-NOTICES = "LICENSE-*.txt"      # a license notice that must travel with the model (pretrained weights)
+SHIPPED_FILES = (ModelFolder.KERAS, ModelFolder.CARD)   # model.onnx is exported again in the shipped folder and checked
 REAL = "real SVHN"
 
 
@@ -39,7 +37,7 @@ def copy_run(run: Path, shipped: Path) -> None:
     if missing:
         raise SystemExit(f"{run}: no {' or '.join(missing)}; train it first (python -m svhn_api train ...)")
     shipped.mkdir(parents=True, exist_ok=True)
-    for name in (*SHIPPED_FILES, *sorted(p.name for p in run.glob(NOTICES))):
+    for name in (*SHIPPED_FILES, *(p.name for p in ModelFolder(run).notices())):
         tmp = shipped / f".{name}.tmp"
         shutil.copy2(run / name, tmp)
         tmp.replace(shipped / name)
@@ -53,13 +51,13 @@ def rerecord(reader: Path, localizer: Path, results: dict[str, dict[str, Any]], 
     from svhn_api.models import card as cards
 
     def record(r: dict[str, Any], whole: bool) -> dict[str, Any]:
-        models = {"model": paths.portable(reader / KERAS_FILE)}
+        models = {"model": paths.portable(ModelFolder(reader).keras)}
         if digits is not None:
-            models["digits"] = paths.portable(digits / KERAS_FILE)
+            models["digits"] = paths.portable(ModelFolder(digits).keras)
         if whole:
-            models["localizer"] = paths.portable(localizer / KERAS_FILE)
+            models["localizer"] = paths.portable(ModelFolder(localizer).keras)
             if detector is not None:
-                models["detector"] = paths.portable(detector / KERAS_FILE)
+                models["detector"] = paths.portable(ModelFolder(detector).keras)
         return {**models, "data": r["data"], "metrics": r["metrics"], "evaluated": r["evaluated"]}
 
     def whole(key: str) -> bool:
@@ -74,13 +72,13 @@ def rerecord(reader: Path, localizer: Path, results: dict[str, dict[str, Any]], 
 
     cards.update(reader, replace([record(r, whole(k)) for k, r in results.items()]))
     if digits is not None:
-        cards.update(digits, replace([{**record(r, whole(k)), "model": paths.portable(digits / KERAS_FILE),
-                                       "reader": paths.portable(reader / KERAS_FILE)}
+        cards.update(digits, replace([{**record(r, whole(k)), "model": paths.portable(ModelFolder(digits).keras),
+                                       "reader": paths.portable(ModelFolder(reader).keras)}
                                       for k, r in results.items()]))
     for finder in (localizer, detector):
         if finder is not None:
-            cards.update(finder, replace([{**record(r, True), "model": paths.portable(finder / KERAS_FILE),
-                                           "reader": paths.portable(reader / KERAS_FILE)}
+            cards.update(finder, replace([{**record(r, True), "model": paths.portable(ModelFolder(finder).keras),
+                                           "reader": paths.portable(ModelFolder(reader).keras)}
                                           for k, r in results.items() if whole(k)]))
 
 
@@ -113,7 +111,7 @@ def main() -> int:
 
     split = split_real(a.real, a.split.parent, validation=103, seed=2026)
     reframed_validation(a.real, a.split.parent, split, split["seed"])
-    detector, digits = ((m if (m / KERAS_FILE).is_file() else None) for m in (detector, digits))
+    detector, digits = ((m if ModelFolder(m).has_keras() else None) for m in (detector, digits))
     results = evaluate_real_svhn(a.real, reader, record=False, localizer=localizer, split=a.split,
                                  detector=detector or False, digits=digits or False)
     rerecord(reader, localizer, results, detector, digits)

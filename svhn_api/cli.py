@@ -289,14 +289,15 @@ def cmd_read(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    from svhn_api.models.runtime import KERAS_FILE, ONNX_FILE, export
+    from svhn_api.models.folder import ModelFolder
+    from svhn_api.models.runtime import export
 
     results = {}
     for folder in a.models:
         record = export(folder)
         results[folder] = record
         if not a.json:
-            print(f"{folder}: {ONNX_FILE} written and checked equal to {KERAS_FILE} (largest difference "
+            print(f"{folder}: {ModelFolder.ONNX} written and checked equal to {ModelFolder.KERAS} (largest difference "
                   f"{record['max_difference']:.2g} on {sum(record['checked_on'].values())} images); predict, read and "
                   "the dashboard now run it on ONNX Runtime")
     if a.json:

@@ -47,10 +47,10 @@ def check_file(path: str | Path, error: type[Exception], what: str, fix: str, na
 
 def _helper_model(env: str, shipped: str) -> Path | None:
     """``$env``, else the shipped model folder ``shipped``, when it holds a model (or names a .keras file)."""
-    from svhn_api.models.runtime import KERAS_FILE  # here, not at the top: runtime imports this module
+    from svhn_api.models.folder import ModelFolder  # here, not at the top: the models import this module
 
     path = _env(env, shipped_models_dir() / shipped)
-    return path if (path / KERAS_FILE).is_file() or (path.suffix == ".keras" and path.is_file()) else None
+    return path if ModelFolder(path).has_keras() or (path.suffix == ".keras" and path.is_file()) else None
 
 
 def _env(name: str, default: str | Path) -> Path:
@@ -113,10 +113,10 @@ def default_scene_text(kind: str) -> Path | None:
     """The pretrained scene-text model of ``kind`` (``"text-detector"`` or ``"text-recognizer"``) that the full
     whole-photo pipeline uses: ``$SVHN_TEXT_DETECTOR`` / ``$SVHN_TEXT_RECOGNIZER``, else the shipped one; None
     when neither exists (then only the project's own models read)."""
-    from svhn_api.models.runtime import ONNX_FILE
+    from svhn_api.models.folder import ModelFolder
 
     path = _env("SVHN_" + kind.upper().replace("-", "_"), shipped_models_dir() / kind)
-    return path if (path / ONNX_FILE).is_file() else None
+    return path if ModelFolder(path).onnx.is_file() else None
 
 
 def is_shipped(path: str | os.PathLike) -> bool:

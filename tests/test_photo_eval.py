@@ -5,7 +5,7 @@ bucket counts its own photos' readings and found boxes."""
 from __future__ import annotations
 
 from svhn_api.inference.evaluate import framing_line
-from svhn_api.inference.photo_eval import by_framing
+from svhn_api.inference.photo_eval import framing_of_reports
 from svhn_api.inference.whole_photo import FRAMING, framing_bucket
 
 
@@ -18,7 +18,7 @@ def test_by_framing_counts_each_bucket_from_its_own_photos():
     framing = ["< 0.25", "< 0.25", "> 0.6"]
     boxed = {"rows": [{"correct": True}, {"correct": True}, {"correct": False}]}
     whole = {"rows": [{"correct": False, "iou": 0.1}, {"correct": True, "iou": 0.7}, {"correct": True, "iou": 0.9}]}
-    got = {b["framing"]: b for b in by_framing(framing, boxed, whole)}
+    got = {b["framing"]: b for b in framing_of_reports(framing, boxed, whole)}
     assert list(got) == [name for _, name in FRAMING]
     assert got["< 0.25"] == {"framing": "< 0.25", "count": 2, "boxed_correct": 2, "whole_correct": 1,
                              "found_at_iou_0.5": 0.5, "mean_iou": 0.4}

@@ -11,7 +11,7 @@ import streamlit as st
 from dashboard import calls, selection, view_model, wording
 from svhn_api import paths
 from svhn_api.models import card as cards
-from svhn_api.models.runtime import KERAS_FILE
+from svhn_api.models.folder import ModelFolder
 
 st.title("Training")
 models = calls.models()
@@ -59,7 +59,7 @@ for m in models:
     if best:
         facts.append(best)
     if not m.ready:
-        facts.append(f"no {KERAS_FILE} yet (a run in progress, or interrupted: the same command resumes it)")
+        facts.append(f"no {ModelFolder.KERAS} yet (a run in progress, or interrupted: the same command resumes it)")
     st.caption(" · ".join(facts))
     if cfg:
         st.caption("settings: " + ", ".join(f"{k}={v}" for k, v in cfg.items()

@@ -33,9 +33,10 @@ from svhn_api.inference.decode import argmax_rows, decode_batch, topk
 from svhn_api.labels import LABEL_DTYPE, LABEL_WIDTH, MAX_DIGITS, N_HEADS, OUTPUT_SHAPE, row_to_number
 from svhn_api.models import card as cards
 from svhn_api.models import provenance
+from svhn_api.models.folder import ModelFolder
 
 if TYPE_CHECKING:
-    from svhn_api.models.io import ModelSource
+    from svhn_api.models.io import LoadedModel, ModelSource
 
 COVERAGE_POINTS = tuple(round(c, 2) for c in np.arange(0.05, 1.0001, 0.05))
 CAPSTONE_DEFINITION = (f"mean over the {N_HEADS} heads (length, positions 1-{MAX_DIGITS} with 'no digit' as a "
@@ -144,8 +145,9 @@ def coverage(confidence: np.ndarray, right: np.ndarray, target: float = 0.98) ->
             "confidence": "joint probability of the decoded sequence"}
 
 
-def split_probabilities(lm: Any, data: store.Source, split: str, batch_size: int = 256, limit: int | None = None,
-                        on_batch: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def split_probabilities(lm: LoadedModel, data: store.Source, split: str, batch_size: int = 256,
+                        limit: int | None = None, on_batch: Callable[[int, int], None] | None = None,
+                        ) -> tuple[np.ndarray, np.ndarray]:
     """The model's probabilities ``(N, 6, 11)`` and the label rows ``(N, 6)`` of a split (its first ``limit``
     rows), streamed in batches; ``on_batch(done, total)`` after each."""
     total = store.count(data, split) if limit is None else min(limit, store.count(data, split))
@@ -191,7 +193,7 @@ def unsure_threshold(confidence: np.ndarray, right: np.ndarray, target: float = 
     return threshold, float(acc[k]), (k + 1) / len(order)
 
 
-def _read_split(lm: Any, data: store.Source, split: str, n_split: int, samples: int | None, seed: int,
+def _read_split(lm: LoadedModel, data: store.Source, split: str, n_split: int, samples: int | None, seed: int,
                 batch_size: int, progress: bool, on_progress: Callable[[int, int], None] | None,
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """The model's probabilities and the labels of ``samples`` random rows (drawn with ``seed``; their
@@ -214,8 +216,8 @@ def _read_split(lm: Any, data: store.Source, split: str, n_split: int, samples: 
     return probs, labels, np.arange(n_split), None
 
 
-def _whole_photo(lm: Any, data: store.Source, split: str, idx: np.ndarray, localizer: Any, probs: np.ndarray,
-                 labels: np.ndarray, progress: bool) -> dict[str, Any]:
+def _whole_photo(lm: LoadedModel, data: store.Source, split: str, idx: np.ndarray, localizer: ModelSource | None,
+                 probs: np.ndarray, labels: np.ndarray, progress: bool) -> dict[str, Any]:
     """``whole_photo.whole_photo_metrics`` of the rows ``idx``, beside whether each was read right in its crop."""
     from tqdm import tqdm
 
@@ -277,7 +279,7 @@ def evaluate(model: ModelSource | None = None, data: str | Path | None = None, s
         evaluated=provenance.now(),
         samples=None if names is None else sample_listing(probs, labels, idx, names, lm.none_terms),
     )
-    if record and lm.folder is not None and (lm.folder / cards.CARD).is_file():
+    if record and lm.folder is not None and ModelFolder(lm.folder).has_card():
         try:
             cards.add_evaluation(lm.folder, report.card_record())
         except OSError as e:

@@ -18,6 +18,7 @@ from svhn_api import paths
 from svhn_api.boxes import Box, box_iou, union
 from svhn_api.inference import whole_photo
 from svhn_api.inference.evaluate import framing_line
+from svhn_api.models.folder import ModelFolder
 
 if TYPE_CHECKING:
     from svhn_api.data.images import ImageSource
@@ -112,11 +113,11 @@ def record_in_card(model: LoadedModel, report: dict[str, Any]) -> None:
     """Append ``report`` (less its rows) to the card of ``model`` (a loaded model), when it has one."""
     from svhn_api.models import card as cards
 
-    if model.folder is not None and (model.folder / cards.CARD).is_file():
+    if model.folder is not None and ModelFolder(model.folder).has_card():
         cards.add_evaluation(model.folder, {k: v for k, v in report.items() if k != "rows"})
 
 
-def by_framing(framing: Sequence[str], boxed: dict[str, Any], whole: dict[str, Any]) -> list[dict[str, Any]]:
+def framing_of_reports(framing: Sequence[str], boxed: dict[str, Any], whole: dict[str, Any]) -> list[dict[str, Any]]:
     """``whole_photo.by_framing`` from ``evaluate_photos``' reports of the same photos with and without the box."""
     ious = [r["iou"] for r in whole["rows"]] if all("iou" in r for r in whole["rows"]) else None
     return whole_photo.by_framing(framing, [r["correct"] for r in whole["rows"]], ious,
@@ -218,7 +219,7 @@ def _with_and_without_box(key: str, photos: list[Path], numbers: list[str], boxe
                                                                    else " (fast path)")})
     whole = evaluate_photos(photos, numbers, None, model=model, **helpers, truth_boxes=boxes,
                             data={**data, "crop": crop})
-    whole["metrics"]["by_framing"] = by_framing(framing, boxed, whole)
+    whole["metrics"]["by_framing"] = framing_of_reports(framing, boxed, whole)
     if record:
         from svhn_api.models import io as model_io
 

@@ -20,8 +20,7 @@ from typing import Any
 
 from svhn_api.atomic import atomic_path
 from svhn_api.errors import ModelError
-
-CARD = "card.json"
+from svhn_api.models.folder import ModelFolder
 
 
 @dataclass
@@ -125,7 +124,7 @@ def _typed(cls: type, d: dict[str, Any]) -> Any:
 
 def read(folder: str | Path) -> ModelCard | None:
     """The card of a model folder, or None when it has none."""
-    path = Path(folder) / CARD
+    path = ModelFolder(folder).card
     if not path.is_file():
         return None
     try:
@@ -137,7 +136,7 @@ def read(folder: str | Path) -> ModelCard | None:
 
 def write(folder: str | Path, card: ModelCard) -> Path:
     """Write ``card`` atomically (temporary file in the same folder, then ``os.replace``)."""
-    path = Path(folder) / CARD
+    path = ModelFolder(folder).card
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(card.to_dict(), indent=2, default=_json_default) + "\n")
     return path
@@ -159,7 +158,7 @@ def _locked(folder: Path) -> Iterator[None]:
         finally:
             os.close(fd)  # closing releases the lock
         return
-    lock = folder / f".{CARD}.lock"
+    lock = ModelFolder(folder).card_lock
     deadline = time.monotonic() + 60
     while True:
         try:

@@ -21,6 +21,7 @@ from svhn_api.errors import ModelError
 from svhn_api.models import card as cards
 from svhn_api.models import kinds
 from svhn_api.models import runtime as runtimes
+from svhn_api.models.folder import ModelFolder
 
 CELL = kinds.DETECTOR.stride or 4   # a detector's output stride: input pixels per cell of its map, each way
 # Images per model call: ONNX Runtime is fastest on batches small enough to stay in the CPU's cache, TensorFlow on
@@ -150,17 +151,17 @@ def resolve(model: str | os.PathLike | None) -> tuple[Path, Path | None]:
     """``(model.keras file, its folder when that folder is a model folder)`` for a folder or a .keras file."""
     path = Path(model) if model is not None else paths.default_model()
     if path.is_dir():
-        file = path / runtimes.KERAS_FILE
+        file = ModelFolder(path).keras
         if not file.is_file():
             hint = (f" (the default model ships in {paths.shipped_models_dir()}; train one with "
                     "`python -m svhn_api train`)") if model is None else ""
-            raise ModelError(f"{path}: no {runtimes.KERAS_FILE} in this folder{hint}")
+            raise ModelError(f"{path}: no {ModelFolder.KERAS} in this folder{hint}")
         return file, path
     if path.is_file():
         if path.suffix != ".keras":
             raise ModelError(f"{path}: not a .keras model file; give a model folder or a .keras file")
-        return path, path.parent if (path.parent / cards.CARD).is_file() and path.name == runtimes.KERAS_FILE else None
-    raise ModelError(f"{path}: no such model; give a model folder (with {runtimes.KERAS_FILE}) or a .keras file")
+        return path, path.parent if ModelFolder(path.parent).has_card() and path.name == ModelFolder.KERAS else None
+    raise ModelError(f"{path}: no such model; give a model folder (with {ModelFolder.KERAS}) or a .keras file")
 
 
 ModelSource: TypeAlias = str | os.PathLike[str] | LoadedModel   # a model folder, a .keras file, or one loaded
@@ -206,7 +207,7 @@ def load(model: ModelSource | None = None, runtime: runtimes.Runtime | None = No
 
 def _onnx_model(file: Path, folder: Path, card: cards.ModelCard | None) -> LoadedModel:
     """The model of ``folder`` run by ONNX Runtime on its ONNX sibling."""
-    onnx = folder / runtimes.ONNX_FILE
+    onnx = ModelFolder(folder).onnx
     sess = runtimes.session(onnx)
     shape, output = runtimes.shapes(sess)
     card = card or cards.ModelCard(name=folder.name)
@@ -242,7 +243,7 @@ def save(net: Any, folder: str | Path) -> Path:
     if paths.is_shipped(folder):
         raise ModelError(f"{folder}: the shipped models are read-only; save into another folder "
                          f"(training runs go to {paths.runs_dir()})")
-    path = folder / runtimes.KERAS_FILE
+    path = ModelFolder(folder).keras
     with atomic_path(path) as tmp:
         keras_tmp = tmp.with_name(tmp.name + ".keras")   # Keras insists on the .keras suffix
         try:

@@ -32,10 +32,9 @@ from svhn_api.atomic import atomic_path
 from svhn_api.errors import ModelError
 from svhn_api.models import card as cards
 from svhn_api.models import provenance
+from svhn_api.models.folder import ModelFolder
 
 Runtime = Literal["onnxruntime", "keras"]
-ONNX_FILE = "model.onnx"
-KERAS_FILE = "model.keras"
 TOLERANCE = 1e-4          # the largest output difference an exported sibling may show
 ENV = "SVHN_RUNTIME"
 CHOICES = ("auto", "onnx", "keras")
@@ -70,14 +69,15 @@ def requested() -> str:
 def stale_reason(folder: Path, card: cards.ModelCard | None) -> str | None:
     """Why ``folder``'s ONNX sibling cannot stand in for its ``model.keras`` (None when it is current)."""
     record = card.onnx if card is not None else {}
-    if not (folder / ONNX_FILE).is_file():
-        return f"{folder} has no {ONNX_FILE} (export one: `svhn export {folder}`)"
+    files, export = ModelFolder(folder), f"`svhn export {folder}`"
+    if not files.onnx.is_file():
+        return f"{folder} has no {files.ONNX} (export one: {export})"
     if not record:
-        return f"{folder / cards.CARD} records no checked export of {ONNX_FILE} (run `svhn export {folder}`)"
-    if record.get("keras_sha256") != provenance.sha256(folder / KERAS_FILE):
-        return f"{folder / KERAS_FILE} changed since {ONNX_FILE} was exported (run `svhn export {folder}`)"
-    if record.get("sha256") != provenance.sha256(folder / ONNX_FILE):
-        return f"{folder / ONNX_FILE} is not the file that was checked (run `svhn export {folder}`)"
+        return f"{files.card} records no checked export of {files.ONNX} (run {export})"
+    if record.get("keras_sha256") != provenance.sha256(files.keras):
+        return f"{files.keras} changed since {files.ONNX} was exported (run {export})"
+    if record.get("sha256") != provenance.sha256(files.onnx):
+        return f"{files.onnx} is not the file that was checked (run {export})"
     return None
 
 
@@ -204,7 +204,7 @@ def export(folder: str | os.PathLike, real: Path | None = None) -> dict[str, Any
     net(np.zeros((1, *lm.input_shape), np.uint8))   # Keras exports only a model that has been called
     real = real if real is not None else paths.real_svhn_dir()
     inputs = check_inputs(lm.input_shape, real if real.is_dir() else None)
-    target = folder / ONNX_FILE
+    target = ModelFolder(folder).onnx
     with atomic_path(target) as tmp:
         try:
             with warnings.catch_warnings():   # tf2onnx's own NumPy deprecation notices
@@ -212,15 +212,16 @@ def export(folder: str | os.PathLike, real: Path | None = None) -> dict[str, Any
                 warnings.simplefilter("ignore", DeprecationWarning)
                 net.export(str(tmp), format="onnx", verbose=False)
         except Exception as e:  # noqa: BLE001 - tf2onnx fails in many ways; all mean the same to the user
-            raise ModelError(f"{folder / KERAS_FILE}: the ONNX export failed ({e.__class__.__name__}: {e}); "
+            raise ModelError(f"{ModelFolder(folder).keras}: the ONNX export failed ({e.__class__.__name__}: {e}); "
                              f"this model runs on Keras only") from e
         run = runner(tmp)
         worst = max(float(np.max(np.abs(run(x) - lm.run(x)))) for x in inputs.values())
         if not worst <= TOLERANCE:
-            raise ModelError(f"{folder / KERAS_FILE}: its ONNX export differs by {worst:.3g} (more than "
+            raise ModelError(f"{ModelFolder(folder).keras}: its ONNX export differs by {worst:.3g} (more than "
                              f"{TOLERANCE:g}); not written: this model runs on Keras only")
-    record = {"file": ONNX_FILE, "sha256": provenance.sha256(target),
-              "keras_sha256": provenance.sha256(folder / KERAS_FILE), "max_difference": worst, "tolerance": TOLERANCE,
+    record = {"file": ModelFolder.ONNX, "sha256": provenance.sha256(target),
+              "keras_sha256": provenance.sha256(ModelFolder(folder).keras), "max_difference": worst,
+              "tolerance": TOLERANCE,
               "checked_on": {k: len(v) for k, v in inputs.items()}, "exported": provenance.now(),
               "versions": {k: v for k, v in provenance.versions().items() if k in ("keras", "tensorflow",
                                                                                 "tensorflow-cpu")}

@@ -20,12 +20,11 @@ import numpy as np
 
 from svhn_api import paths
 from svhn_api.errors import ModelError
-from svhn_api.models import card as cards
 from svhn_api.models import provenance
 from svhn_api.models import runtime as runtimes
+from svhn_api.models.folder import ModelFolder
 
 SceneTextKind = Literal["text-detector", "text-recognizer"]
-CHARACTERS = "characters.txt"
 _CACHE: dict[tuple[str, SceneTextKind], SceneTextModel] = {}
 _LOCK = threading.Lock()
 
@@ -46,7 +45,7 @@ class SceneTextModel:
         """The model's output for a float32 NCHW batch, on ``runtime.threads()`` threads (one per call inside
         ``runtime.one_thread_per_call``)."""
         if self._run is None:
-            self._run = runtimes.runner(self.folder / runtimes.ONNX_FILE, self.session, np.float32)
+            self._run = runtimes.runner(ModelFolder(self.folder).onnx, self.session, np.float32)
         return np.asarray(self._run(x))
 
 
@@ -58,9 +57,10 @@ def load(folder: str | Path, kind: SceneTextKind) -> SceneTextModel:
     with _LOCK:
         if key in _CACHE:
             return _CACHE[key]
-        card_file, onnx = folder / cards.CARD, folder / runtimes.ONNX_FILE
+        files = ModelFolder(folder)
+        card_file, onnx = files.card, files.onnx
         if not card_file.is_file() or not onnx.is_file():
-            raise ModelError(f"{folder}: not a scene-text model folder (needs {cards.CARD} and {runtimes.ONNX_FILE}); "
+            raise ModelError(f"{folder}: not a scene-text model folder (needs {files.CARD} and {files.ONNX}); "
                              "make it with `python -m pipelines.scene_text`")
         card = json.loads(card_file.read_text())
         if card.get("kind") != kind:
@@ -71,7 +71,7 @@ def load(folder: str | Path, kind: SceneTextKind) -> SceneTextModel:
                              "`python -m pipelines.scene_text` again")
         characters = None
         if kind == "text-recognizer":
-            listed = (folder / CHARACTERS).read_text(encoding="utf-8").removesuffix("\n").split("\n")
+            listed = files.characters.read_text(encoding="utf-8").removesuffix("\n").split("\n")
             characters = ["<blank>", *listed, " "]
         loaded = SceneTextModel(folder, kind, card, runtimes.session(onnx), characters)
         _CACHE[key] = loaded

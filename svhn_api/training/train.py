@@ -39,7 +39,7 @@ from svhn_api.data.preprocess import crop_meaning
 from svhn_api.errors import DataError, ModelError
 from svhn_api.models import card as cards
 from svhn_api.models import kinds, provenance
-from svhn_api.models.runtime import KERAS_FILE, ONNX_FILE
+from svhn_api.models.folder import ModelFolder
 from svhn_api.training import checkpoint
 from svhn_api.training.batches import epoch_batches, read_ahead, steps_per_epoch
 from svhn_api.training.devices import count, data_parallel, divisible, processes, step
@@ -274,7 +274,7 @@ def _finished_already(plan: Plan) -> TrainResult | None:
     ckpt = plan.folder / checkpoint.FILE
     if plan.settings.fresh:
         ckpt.unlink(missing_ok=True)
-        (plan.folder / cards.CARD).unlink(missing_ok=True)
+        ModelFolder(plan.folder).card.unlink(missing_ok=True)
         return None
     old = cards.read(plan.folder) if plan.folder.is_dir() else None
     if old is None or old.training is None:
@@ -495,6 +495,7 @@ def _write_card(s: Session) -> None:
 def _result(folder: Path, resumed: bool, note: str | None = None) -> TrainResult:
     card = cards.read(folder) or cards.ModelCard()
     t = card.training or cards.TrainingRecord()
-    return TrainResult(str(folder), str(folder / KERAS_FILE), str(folder / cards.CARD), card.architecture_name,
+    files = ModelFolder(folder)
+    return TrainResult(str(folder), str(files.keras), str(files.card), card.architecture_name,
                        t.status, t.epochs_done, t.steps, t.wall_seconds, t.best_val_accuracy, t.best_epoch, resumed,
-                       str(folder / ONNX_FILE) if card.onnx else None, note)
+                       str(files.onnx) if card.onnx else None, note)
