@@ -31,7 +31,7 @@ def main() -> int:
     a = ap.parse_args()
 
     from svhn_api.data.prepare import assemble, process_archive
-    from svhn_api.data.synth import synth
+    from svhn_api.data.synthetic_archives import synth
 
     folder = paths.data_dir() / "bench" / f"prepare_{a.images}"
     archive = folder / "train.tar.gz"

@@ -33,7 +33,7 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=256, help="photos per model batch")
     a = ap.parse_args()
     from svhn_api.data.archives import iter_images
-    from svhn_api.data.synth import synth
+    from svhn_api.data.synthetic_archives import synth
     from svhn_api.inference.bulk import read_photos
     from svhn_api.inference.predict import predict
 

@@ -19,7 +19,7 @@ import statistics
 import tempfile
 import time
 
-from svhn_api.data.synth import synth
+from svhn_api.data.synthetic_archives import synth
 from svhn_api.synthetic.build import iter_items
 
 TARGET = 100_000

@@ -29,9 +29,15 @@ import argparse
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from svhn_api import paths
+
+if TYPE_CHECKING:
+    from svhn_api.boxes import Box
+    from svhn_api.inference.photo_eval import PhotoEvaluation
 
 # Quoted, not measured here: what a user would pick instead, on the same 30 photos (issue 5's figures).
 QUOTED_BASELINES = {"tesseract5_psm8_digits_on_crops": 18, "rapidocr_ppocrv4_rec_on_crops": 24,
@@ -45,11 +51,36 @@ def paired(before: list[dict], after: list[dict]) -> tuple[int, int]:
     return fixed, broken
 
 
-def sure_lines(results: dict[str, dict]) -> str:
+def classifier_alone(images: Sequence[Path], numbers: Sequence[str], boxes: Sequence[Box | None],
+                     lengths: Sequence[int], digits: str | None = None) -> dict[str, Any]:
+    """The digit classifier alone: each box (the whole photo for None) cut into ``lengths[i]`` equal slots (it
+    has no length of its own: give the reader's), each slot read as its most probable digit."""
+    import numpy as np
+
+    from svhn_api.data.images import load_image
+    from svhn_api.inference.digit_slots import slots
+    from svhn_api.models import io as model_io
+    from svhn_api.models.digits import digit_crop
+
+    classifier = model_io.load(paths.default_digits() if digits is None else digits)
+    rows: list[dict[str, Any]] = []
+    for img, truth, box, length in zip(images, numbers, boxes, lengths, strict=True):
+        pic = load_image(img)
+        box = box or (0.0, 0.0, float(pic.width), float(pic.height))
+        probs = classifier.run(np.stack([digit_crop(pic, s) for s in slots(box, max(1, length))]))
+        reading = "".join(str(int(d)) for d in probs.argmax(axis=1))
+        rows.append({"truth": truth, "prediction": reading, "correct": reading == truth})
+    right = sum(bool(r["correct"]) for r in rows)
+    return {"digits": paths.portable(classifier.path), "rows": rows,
+            "metrics": {"whole_number_accuracy": round(right / len(rows), 6) if rows else None, "correct": right,
+                        "count": len(rows)}}
+
+
+def sure_lines(results: dict[str, PhotoEvaluation]) -> str:
     """Per measurement: readings not flagged unsure, and how often they were right."""
     lines = ["readings marked sure: share of photos, right when sure"]
     for key, r in results.items():
-        m = r["metrics"]
+        m = r.metrics
         if m.get("sure") is None or not m["count"]:
             continue
         right = "–" if m["right_when_sure"] is None else f"{m['right_when_sure']:.1%}"
@@ -87,7 +118,7 @@ def main() -> int:
         print(f"skipped: the real SVHN material is not at {a.real}")
         return 0
     t0 = time.perf_counter()
-    from svhn_api.inference.photo_eval import classifier_alone, evaluate_real_svhn, photo_sets, summary_lines
+    from svhn_api.inference.photo_eval import evaluate_real_svhn, photo_sets, summary_lines
 
     localizer, detector = False if a.whole_image else a.localizer, False if a.no_detector else a.detector
     from svhn_api.inference.predict import default_pipeline
@@ -97,8 +128,8 @@ def main() -> int:
     digits = False if a.no_digits else a.digits
     res = evaluate_real_svhn(a.real, a.model, a.record, localizer=localizer, split=a.split, detector=detector,
                              digits=digits, pipeline=pipeline)
-    print(f"machine: {os.cpu_count()} cores; model: {res['test_gt_box']['model']}"
-          + (f", digit classifier: {res['test_gt_box']['digits']}" if "digits" in res["test_gt_box"] else "")
+    print(f"machine: {os.cpu_count()} cores; model: {res['test_gt_box'].model}"
+          + (f", digit classifier: {res['test_gt_box'].digits}" if res["test_gt_box"].digits else "")
           + f"; pipeline: {pipeline}")
     print("\n".join(summary_lines(res)))
     print(sure_lines(res))
@@ -108,8 +139,8 @@ def main() -> int:
         print(f"against the {against} pipeline (same photos): right, fixed / broken by {pipeline}, seconds per photo "
               f"({against} -> {pipeline})")
         for key, r in other.items():
-            fixed, broken = paired(r["rows"], res[key]["rows"])
-            m, n = r["metrics"], res[key]["metrics"]
+            fixed, broken = paired(r.rows, res[key].rows)
+            m, n = r.metrics, res[key].metrics
             print(f"  {key:<32} {m['correct']:>5} -> {n['correct']:<5} fixed {fixed:>3}, broken {broken:>3}   "
                   f"{m['seconds_per_photo'] * 1000:7.1f} -> {n['seconds_per_photo'] * 1000:7.1f} ms")
         print(f"the {against} pipeline's framing breakdowns and sure readings:")
@@ -120,32 +151,32 @@ def main() -> int:
                                    digits=False)
         print("the reader alone, and what the digit classifier changed (same photos: fixed / broken):")
         for key, r in alone.items():
-            fixed, broken = paired(r["rows"], res[key]["rows"])
-            m = r["metrics"]
+            fixed, broken = paired(r.rows, res[key].rows)
+            m = r.metrics
             print(f"  {key:<32} {m['correct']:>5}/{m['count']:<5} = {m['whole_number_accuracy']:.1%}   "
-                  f"with the digit classifier {res[key]['metrics']['correct']}: fixed {fixed}, broken {broken}")
+                  f"with the digit classifier {res[key].metrics['correct']}: fixed {fixed}, broken {broken}")
         print("the digit classifier alone (the box read by the reader alone, cut into as many equal slots as that "
               "reading has digits; each slot's most probable digit), against the reader alone (fixed / broken):")
         for key, r in alone.items():
             if key == "format2_train_digits":
                 continue
             photos, numbers, true_boxes, *_ = photo_sets(a.real, a.split)[key.rsplit("_", 2)[0]]
-            boxes = true_boxes if key.endswith("_gt_box") else [row["box"] for row in r["rows"]]
-            solo = classifier_alone(photos, numbers, boxes, [len(row["prediction"] or "") for row in r["rows"]],
+            boxes = true_boxes if key.endswith("_gt_box") else [row["box"] for row in r.rows]
+            solo = classifier_alone(photos, numbers, boxes, [len(row["prediction"] or "") for row in r.rows],
                                     a.digits)
-            fixed, broken = paired(r["rows"], solo["rows"])
+            fixed, broken = paired(r.rows, solo["rows"])
             m = solo["metrics"]
             print(f"  {key:<32} {m['correct']:>5}/{m['count']:<5} = {m['whole_number_accuracy']:.1%}   "
-                  f"against the reader alone {r['metrics']['correct']}: fixed {fixed}, broken {broken}")
+                  f"against the reader alone {r.metrics['correct']}: fixed {fixed}, broken {broken}")
     print("quoted baselines (on test photos 1-30, not run here): "
           + ", ".join(f"{k} {v}/30" for k, v in QUOTED_BASELINES.items()))
     if a.show:
         for key in ("test_gt_box", "test_whole_photo"):
             print(key, " ".join(f"{x['truth']}:{x['prediction']}" + ("" if x["correct"] else "✗")
-                                for x in res[key]["rows"]))
+                                for x in res[key].rows))
     print(f"({time.perf_counter() - t0:.1f} s)")
     if a.json:
-        print(json.dumps({k: {"metrics": v["metrics"], "data": v["data"]} for k, v in res.items()}))
+        print(json.dumps({k: {"metrics": v.metrics, "data": v.data} for k, v in res.items()}))
     return 0
 
 

@@ -4,7 +4,7 @@ A data folder without a store gets, in order of what is fastest:
 1. the bundled sample (``$SVHN_BUNDLED_SAMPLE``: a folder holding ``synthetic/``, prepared when the Docker
    image was built), copied in;
 2. else a quick sample (``QUICK_SAMPLE``, 300 photos: seconds) rendered and prepared at once, so the
-   dashboard can open, and the full sample (``data.synth.SAMPLE``, 6,000 photos: a minute or two)
+   dashboard can open, and the full sample (``data.synthetic_archives.SAMPLE``, 6,000 photos: a minute or two)
    prepared behind it by a ``SampleJob`` thread that reports its progress (to the page and the terminal).
 
 Nothing here imports Streamlit; ``dashboard.selection`` shows the progress.
@@ -80,7 +80,7 @@ def prepare_quick(data_dir: str | Path, on_progress: Progress | None = None) -> 
     out = quick_store(data_dir)
     if not ready(out):
         # jobs=1 to prepare: for a few hundred photos, starting worker processes costs more than it saves
-        from svhn_api.data.synth import synth
+        from svhn_api.data.synthetic_archives import synth
 
         archives = Path(data_dir) / QUICK_ARCHIVES
         if not all((archives / f"{s}.tar.gz").is_file() for s in QUICK_SAMPLE):

@@ -66,7 +66,7 @@ def main() -> int:
     print(report.text, flush=True)
     if shared.is_dir():
         for key, r in evaluate_real_svhn(shared, str(folder), record=True).items():
-            m = r["metrics"]
+            m = r.metrics
             print(f"real {key}: {m['correct']}/{m['count']} = {m['whole_number_accuracy']:.1%}", flush=True)
     else:
         print(f"real-image evaluation skipped: {shared} not found", flush=True)

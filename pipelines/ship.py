@@ -21,10 +21,13 @@ import argparse
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from svhn_api import paths
 from svhn_api.models.folder import ModelFolder
+
+if TYPE_CHECKING:
+    from svhn_api.inference.photo_eval import PhotoEvaluation
 
 SHIPPED_FILES = (ModelFolder.KERAS, ModelFolder.CARD)   # model.onnx is exported again in the shipped folder and checked
 REAL = "real SVHN"
@@ -43,14 +46,14 @@ def copy_run(run: Path, shipped: Path) -> None:
         tmp.replace(shipped / name)
 
 
-def rerecord(reader: Path, localizer: Path, results: dict[str, dict[str, Any]], detector: Path | None = None,
+def rerecord(reader: Path, localizer: Path, results: dict[str, PhotoEvaluation], detector: Path | None = None,
              digits: Path | None = None) -> None:
     """Replace the real-SVHN evaluations of the cards with ``results`` (``evaluate_real_svhn``'s): all of them
     in the reader's card (and the digit classifier's), the whole-photo ones in the localizer's (and the
     detector's); each record names the models that made it."""
     from svhn_api.models import card as cards
 
-    def record(r: dict[str, Any], whole: bool) -> dict[str, Any]:
+    def record(r: PhotoEvaluation, whole: bool) -> dict[str, Any]:
         models = {"model": paths.portable(ModelFolder(reader).keras)}
         if digits is not None:
             models["digits"] = paths.portable(ModelFolder(digits).keras)
@@ -58,7 +61,7 @@ def rerecord(reader: Path, localizer: Path, results: dict[str, dict[str, Any]], 
             models["localizer"] = paths.portable(ModelFolder(localizer).keras)
             if detector is not None:
                 models["detector"] = paths.portable(ModelFolder(detector).keras)
-        return {**models, "data": r["data"], "metrics": r["metrics"], "evaluated": r["evaluated"]}
+        return {**models, "data": r.data, "metrics": r.metrics, "evaluated": r.evaluated}
 
     def whole(key: str) -> bool:
         return key.endswith("_whole_photo")

@@ -29,7 +29,7 @@ _PUBLIC = {
     "evaluate": "svhn_api.inference.evaluate",
     "predict": "svhn_api.inference.predict",
     "read_photos": "svhn_api.inference.bulk",
-    "synth": "svhn_api.data.synth",
+    "synth": "svhn_api.data.synthetic_archives",
     "train": "svhn_api.training.train",
 }
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time ``__getattr__`` imp
     from svhn_api.data.archive_writer import write_archive
     from svhn_api.data.digitstruct import read_digitstruct
     from svhn_api.data.prepare import prepare
-    from svhn_api.data.synth import synth
+    from svhn_api.data.synthetic_archives import synth
     from svhn_api.inference.bulk import read_photos
     from svhn_api.inference.evaluate import evaluate
     from svhn_api.inference.predict import predict

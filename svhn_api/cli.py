@@ -170,7 +170,7 @@ def cmd_prepare(a: argparse.Namespace) -> int:
 
 
 def cmd_synth(a: argparse.Namespace) -> int:
-    from svhn_api.data.synth import synth
+    from svhn_api.data.synthetic_archives import synth
 
     paths = synth(a.out, train=a.train, extra=a.extra, test=a.test, seed=a.seed, jobs=a.jobs,
                   progress=not a.json)
@@ -364,7 +364,7 @@ def _add_synth(sub: Any, full: bool = True) -> None:
     q = sub.add_parser("synth", help="write synthetic house-number archives in the official layout")
     if not full:
         return
-    from svhn_api.data.synth import synth
+    from svhn_api.data.synthetic_archives import synth
 
     d = _defaults(synth)
     q.add_argument("--out", required=True, help="folder for train/extra/test.tar.gz")

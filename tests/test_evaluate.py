@@ -164,7 +164,7 @@ def test_whole_photo_evaluation_reads_the_original_photos(tmp_path, model_folder
         digit_boxes[i, :len(boxes)] = [[b.left, b.top, b.width, b.height] for b in boxes]
     assert w["mean_iou"] == pytest.approx(float(iou(found, union_corners(digit_boxes)).mean()), abs=1e-4)
     assert "whole photo, number found by the localizer" in report.text
-    from svhn_api.inference.whole_photo import framing_bucket
+    from svhn_api.inference.whole_photo_eval import framing_bucket
 
     buckets = {b["framing"]: b for b in w["by_framing"]}
     union = union_corners(digit_boxes)
@@ -174,7 +174,7 @@ def test_whole_photo_evaluation_reads_the_original_photos(tmp_path, model_folder
     assert sum(b["whole_correct"] for b in buckets.values()) == w["correct"]
     assert sum(b["boxed_correct"] for b in buckets.values()) == round(report.metrics["whole_number_accuracy"] * 12)
     assert "by framing" in report.text
-    from svhn_api.inference.whole_photo import stage
+    from svhn_api.inference.whole_photo_eval import stage
 
     assert w["pipeline"] == expected[0].pipeline   # the full pipeline where the scene-text models are shipped
     if w["pipeline"] == "full":   # each photo counted under the stage that found its chosen box, and its reason

@@ -94,7 +94,7 @@ def test_the_quick_sample_shows_its_original_photos(tmp_path, monkeypatch):
 
     from dashboard import view_model
     from svhn_api.data import photos
-    from svhn_api.data.synth import synth
+    from svhn_api.data.synthetic_archives import synth
 
     monkeypatch.setattr(first_run, "QUICK_SAMPLE", {"train": 6, "test": 4})
     path = first_run.prepare_quick(tmp_path)

@@ -1,12 +1,12 @@
-"""The framing breakdown of whole-photo evaluations (``inference.whole_photo``, used by ``evaluate
+"""The framing breakdown of whole-photo evaluations (``inference.whole_photo_eval``, used by ``evaluate
 --whole-photo`` and ``svhn_api.inference.photo_eval``): how tall the number is in the photo decides its bucket, and each
 bucket counts its own photos' readings and found boxes."""
 
 from __future__ import annotations
 
 from svhn_api.inference.evaluate import framing_line
-from svhn_api.inference.photo_eval import framing_of_reports
-from svhn_api.inference.whole_photo import FRAMING, framing_bucket
+from svhn_api.inference.photo_eval import PhotoEvaluation, framing_of_reports
+from svhn_api.inference.whole_photo_eval import FRAMING, framing_bucket
 
 
 def test_framing_buckets_follow_the_number_height_share():
@@ -14,10 +14,23 @@ def test_framing_buckets_follow_the_number_height_share():
         "< 0.25", "< 0.25", "0.25-0.4", "0.25-0.4", "0.4-0.6", "0.4-0.6", "> 0.6", "> 0.6"]
 
 
+def _report(rows: list[dict]) -> PhotoEvaluation:
+    return PhotoEvaluation("m", "fast", {"count": len(rows)}, {}, "2026-12-06T00:00:00Z", rows)
+
+
+def test_a_photo_evaluation_keeps_the_card_record_shape():
+    """The typed result of ``evaluate_photos`` writes the same record as before: the digit classifier only when
+    one read, and no rows in the card."""
+    alone = _report([{"correct": True}])
+    assert list(alone.to_dict()) == ["model", "pipeline", "data", "metrics", "evaluated", "rows"]
+    joined = PhotoEvaluation("m", "full", {}, {"correct": 1}, "t", [], digits="d")
+    assert list(joined.card_record()) == ["model", "pipeline", "digits", "data", "metrics", "evaluated"]
+
+
 def test_by_framing_counts_each_bucket_from_its_own_photos():
     framing = ["< 0.25", "< 0.25", "> 0.6"]
-    boxed = {"rows": [{"correct": True}, {"correct": True}, {"correct": False}]}
-    whole = {"rows": [{"correct": False, "iou": 0.1}, {"correct": True, "iou": 0.7}, {"correct": True, "iou": 0.9}]}
+    boxed = _report([{"correct": True}, {"correct": True}, {"correct": False}])
+    whole = _report([{"correct": False, "iou": 0.1}, {"correct": True, "iou": 0.7}, {"correct": True, "iou": 0.9}])
     got = {b["framing"]: b for b in framing_of_reports(framing, boxed, whole)}
     assert list(got) == [name for _, name in FRAMING]
     assert got["< 0.25"] == {"framing": "< 0.25", "count": 2, "boxed_correct": 2, "whole_correct": 1,
@@ -42,7 +55,7 @@ def test_full_pipeline_readings_are_counted_by_the_stage_that_found_them():
     from svhn_api.inference.evaluate import stage_lines
     from svhn_api.inference.predict import Prediction
     from svhn_api.inference.text_read import TextReading
-    from svhn_api.inference.whole_photo import by_stage, stage
+    from svhn_api.inference.whole_photo_eval import by_stage, stage
 
     def full(cands: list[Candidate], reason: str) -> Prediction:
         return Prediction("1", 0.9, None, pipeline="full", candidates=cands, chosen_by=reason)  # type: ignore[arg-type]

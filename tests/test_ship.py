@@ -3,13 +3,15 @@ earlier real-SVHN records go, other records stay, and each new record names the 
 
 from __future__ import annotations
 
+from svhn_api.inference.photo_eval import PhotoEvaluation
 from svhn_api.models import card as cards
 
 
-def _result(name: str, crop: str, correct: int, count: int) -> dict:
-    return {"data": {"name": name, "split": "test", "kind": "real SVHN", "crop": crop, "count": count},
-            "metrics": {"whole_number_accuracy": round(correct / count, 6), "correct": correct, "count": count},
-            "evaluated": "2026-12-02T00:00:00Z", "rows": []}
+def _result(name: str, crop: str, correct: int, count: int) -> PhotoEvaluation:
+    return PhotoEvaluation("m", "full", {"name": name, "split": "test", "kind": "real SVHN", "crop": crop,
+                                         "count": count},
+                           {"whole_number_accuracy": round(correct / count, 6), "correct": correct, "count": count},
+                           "2026-12-02T00:00:00Z", [])
 
 
 def test_shipping_replaces_the_real_photo_evaluations_of_both_cards(tmp_path):

@@ -147,7 +147,7 @@ def test_synth_writes_identical_archives_for_any_jobs(tmp_path):
     pytest.importorskip("svhn_api.data.archive_writer", reason="archive writer not available")
     from svhn_api.data.archives import iter_images, read_member
     from svhn_api.data.digitstruct import read_digitstruct
-    from svhn_api.data.synth import synth
+    from svhn_api.data.synthetic_archives import synth
 
     counts = {"train": 24, "extra": 8, "test": 8}
     a = synth(tmp_path / "a", **counts, seed=3, jobs=1, progress=False)

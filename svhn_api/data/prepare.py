@@ -383,7 +383,7 @@ def _source(source: str, archives: str | Path | None, splits: Sequence[str] | No
         folder = Path(archives) if archives else synthetic_dir() / "archives"
         splits = splits or ARCHIVE_NAMES
         if not all((folder / f"{s}.tar.gz").is_file() for s in splits):
-            from svhn_api.data.synth import SAMPLE, synth
+            from svhn_api.data.synthetic_archives import SAMPLE, synth
 
             synth(folder, **SAMPLE, seed=seed, jobs=jobs, progress=progress, on_progress=on_progress)
         return folder, splits, False, synthetic_dir() / f"synthetic_{crop}.h5"

@@ -218,10 +218,10 @@ def _read_split(lm: LoadedModel, data: store.Source, split: str, n_split: int, s
 
 def _whole_photo(lm: LoadedModel, data: store.Source, split: str, idx: np.ndarray, localizer: ModelSource | None,
                  probs: np.ndarray, labels: np.ndarray, progress: bool) -> dict[str, Any]:
-    """``whole_photo.whole_photo_metrics`` of the rows ``idx``, beside whether each was read right in its crop."""
+    """``whole_photo_eval.whole_photo_metrics`` of the rows ``idx``, beside whether each was read right in its crop."""
     from tqdm import tqdm
 
-    from svhn_api.inference.whole_photo import whole_photo_metrics
+    from svhn_api.inference.whole_photo_eval import whole_photo_metrics
 
     with tqdm(total=len(idx), desc=f"whole photos {split}", unit="photo", disable=not progress,
               dynamic_ncols=True, mininterval=1.0) as bar:
@@ -243,7 +243,7 @@ def evaluate(model: ModelSource | None = None, data: str | Path | None = None, s
     summary, ``to_dict()`` the JSON-able report.
     ``on_progress(done, total)`` is called after each batch of a whole-split run (e.g. for a UI's bar).
     ``whole_photo``: also read the same rows' original photos whole, the ``localizer`` (default: the shipped
-    one) finding the number (``inference.whole_photo``): ``metrics["whole_photo"]`` holds that accuracy and
+    one) finding the number (``inference.whole_photo_eval``): ``metrics["whole_photo"]`` holds that accuracy and
     the localizer's IoU (the photos are read from the archives beside the store).
     """
     from svhn_api.models import io as model_io
@@ -304,7 +304,7 @@ def _whole_photo_lines(w: dict[str, Any] | None) -> list[str]:
 
 
 def stage_lines(w: dict[str, Any]) -> list[str]:
-    """``whole_photo.by_stage`` in words: right of photos per stage that found the chosen box, and per reason."""
+    """``whole_photo_eval.by_stage`` in words: right of photos per stage that found the chosen box, and per reason."""
     stages = w.get("by_stage")
     if not stages:
         return [f"  pipeline {w['pipeline']}"] if w.get("pipeline") else []
@@ -315,7 +315,7 @@ def stage_lines(w: dict[str, Any]) -> list[str]:
 
 
 def framing_line(b: dict[str, Any]) -> str:
-    """One bucket of ``whole_photo.by_framing`` as a table row."""
+    """One bucket of ``whole_photo_eval.by_framing`` as a table row."""
     found = "–" if b["found_at_iou_0.5"] is None else f"{100 * b['found_at_iou_0.5']:.0f}%"
     iou = "–" if b["mean_iou"] is None else f"{b['mean_iou']:.2f}"
     boxed = "–" if b.get("boxed_correct") is None else f"{b['boxed_correct']:,}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from svhn_api import paths
 from svhn_api.boxes import Box, box_iou, union
-from svhn_api.inference import whole_photo
+from svhn_api.inference import whole_photo_eval
 from svhn_api.inference.evaluate import framing_line
 from svhn_api.models.folder import ModelFolder
 
@@ -26,11 +27,40 @@ if TYPE_CHECKING:
     from svhn_api.models.io import LoadedModel, ModelOption, ModelSource
 
 
+@dataclass(frozen=True)
+class PhotoEvaluation:
+    """What ``evaluate_photos`` measured: the reader (and digit classifier) and the pipeline that read, the
+    photos (``data``: name, split, kind, crop, count), the figures (``metrics``: whole-number accuracy,
+    correct, count, sure, right when sure, seconds a photo, and with the true boxes the found boxes' IoU),
+    when, and one row per photo (truth, reading, confidence, box, unsure, chosen by, seconds, IoU)."""
+
+    model: str
+    pipeline: str
+    data: dict[str, Any]
+    metrics: dict[str, Any]
+    evaluated: str
+    rows: list[dict[str, Any]]
+    digits: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able report, in the order a model card records it (``digits`` only when one was used)."""
+        out = asdict(self)
+        order = ("model", "pipeline", "digits", "data", "metrics", "evaluated", "rows")
+        return {k: out[k] for k in order if k != "digits" or self.digits is not None}
+
+    def card_record(self) -> dict[str, Any]:
+        """What a model card's ``evaluations`` keep of it: all but the rows."""
+        return {k: v for k, v in self.to_dict().items() if k != "rows"}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), default=str)
+
+
 def evaluate_photos(images: Sequence[ImageSource], numbers: Sequence[str], boxes: Sequence[Box | None] | None = None,
                     *, model: ModelSource | None = None, data: dict[str, Any] | None = None, batch: int = 64,
                     record: bool = False, localizer: ModelOption = False, detector: ModelOption = None,
                     digits: ModelOption = None, truth_boxes: Sequence[Box] | None = None,
-                    pipeline: Pipeline | None = None) -> dict[str, Any]:
+                    pipeline: Pipeline | None = None) -> PhotoEvaluation:
     """Accuracy of the model's readings of ``images`` against ``numbers``.
 
     ``data`` describes the images for the record (e.g. ``{"name": ..., "split": "test", "kind": "real SVHN",
@@ -62,10 +92,9 @@ def evaluate_photos(images: Sequence[ImageSource], numbers: Sequence[str], boxes
                                    "correct": p.number == t, "box": p.box, "unsure": p.unsure,
                                    "chosen_by": p.chosen_by, "seconds": s}
                                   for t, p, s in zip(numbers, preds, seconds, strict=True)]
-    reader = {"model": paths.portable(lm.path), "pipeline": pipeline}
     classifier = paths.default_digits() if digits is None else digits
-    if classifier is not None and classifier is not False:
-        reader["digits"] = paths.portable(model_io.load(classifier).path)
+    used = (paths.portable(model_io.load(classifier).path) if classifier is not None and classifier is not False
+            else None)
     right = sum(r["correct"] for r in rows)
     sure = [r for r in rows if not r["unsure"]]
     metrics: dict[str, Any] = {"whole_number_accuracy": round(right / len(rows), 6) if rows else None,
@@ -79,56 +108,34 @@ def evaluate_photos(images: Sequence[ImageSource], numbers: Sequence[str], boxes
             r["iou"] = round(iou, 4)
         metrics["mean_iou"] = round(float(np.mean(ious)), 4)
         metrics["found_at_iou_0.5"] = round(float(np.mean(np.array(ious) >= 0.5)), 6)
-    report: dict[str, Any] = {**reader, "data": {**(data or {}), "count": len(rows)},
-              "metrics": metrics, "evaluated": provenance.now(), "rows": rows}
+    report = PhotoEvaluation(paths.portable(lm.path), pipeline, {**(data or {}), "count": len(rows)}, metrics,
+                             provenance.now(), rows, used)
     if record:
         record_in_card(lm, report)
     return report
 
 
-def classifier_alone(images: Sequence[ImageSource], numbers: Sequence[str], boxes: Sequence[Box | None],
-                     lengths: Sequence[int], digits: ModelSource | None = None) -> dict[str, Any]:
-    """The digit classifier alone: each box (the whole photo for None) cut into ``lengths[i]`` equal slots (it
-    has no length of its own: give the reader's), each slot read as its most probable digit."""
-    from svhn_api.data.images import load_image
-    from svhn_api.inference.digit_slots import slots
-    from svhn_api.models import io as model_io
-    from svhn_api.models.digits import digit_crop
-
-    classifier = model_io.load(paths.default_digits() if digits is None else digits)
-    rows: list[dict[str, Any]] = []
-    for img, truth, box, length in zip(images, numbers, boxes, lengths, strict=True):
-        pic = load_image(img)
-        box = box or (0.0, 0.0, float(pic.width), float(pic.height))
-        probs = classifier.run(np.stack([digit_crop(pic, s) for s in slots(box, max(1, length))]))
-        reading = "".join(str(int(d)) for d in probs.argmax(axis=1))
-        rows.append({"truth": truth, "prediction": reading, "correct": reading == truth})
-    right = sum(bool(r["correct"]) for r in rows)
-    return {"digits": paths.portable(classifier.path), "rows": rows,
-            "metrics": {"whole_number_accuracy": round(right / len(rows), 6) if rows else None, "correct": right,
-                        "count": len(rows)}}
-
-
-def record_in_card(model: LoadedModel, report: dict[str, Any]) -> None:
+def record_in_card(model: LoadedModel, report: PhotoEvaluation) -> None:
     """Append ``report`` (less its rows) to the card of ``model`` (a loaded model), when it has one."""
     from svhn_api.models import card as cards
 
     if model.folder is not None and ModelFolder(model.folder).has_card():
-        cards.add_evaluation(model.folder, {k: v for k, v in report.items() if k != "rows"})
+        cards.add_evaluation(model.folder, report.card_record())
 
 
-def framing_of_reports(framing: Sequence[str], boxed: dict[str, Any], whole: dict[str, Any]) -> list[dict[str, Any]]:
-    """``whole_photo.by_framing`` from ``evaluate_photos``' reports of the same photos with and without the box."""
-    ious = [r["iou"] for r in whole["rows"]] if all("iou" in r for r in whole["rows"]) else None
-    return whole_photo.by_framing(framing, [r["correct"] for r in whole["rows"]], ious,
-                                  [r["correct"] for r in boxed["rows"]])
+def framing_of_reports(framing: Sequence[str], boxed: PhotoEvaluation, whole: PhotoEvaluation,
+                       ) -> list[dict[str, Any]]:
+    """``whole_photo_eval.by_framing`` from ``evaluate_photos``' reports of the same photos with and without the box."""
+    ious = [r["iou"] for r in whole.rows] if all("iou" in r for r in whole.rows) else None
+    return whole_photo_eval.by_framing(framing, [r["correct"] for r in whole.rows], ious,
+                                  [r["correct"] for r in boxed.rows])
 
 
 def annotated_photos(images_dir: str | Path, annotations: str | Path, only: set[str] | None = None,
                      ) -> tuple[list[Path], list[str], list[Box], list[str]]:
     """The PNG photos of a folder (those named in ``only``, if given) with their numbers, union boxes and
-    framing buckets (``whole_photo.FRAMING``) from an annotations JSON (a list of ``{filename, number, image_height,
-    boxes: [{label, left, top, width, height}]}``, the layout of ``svhn-real``)."""
+    framing buckets (``whole_photo_eval.FRAMING``) from an annotations JSON (a list of ``{filename, number,
+    image_height, boxes: [{label, left, top, width, height}]}``, the layout of ``svhn-real``)."""
     from svhn_api.records import DigitBox
 
     ann = {a["filename"]: a for a in json.loads(Path(annotations).read_text())}
@@ -143,7 +150,7 @@ def annotated_photos(images_dir: str | Path, annotations: str | Path, only: set[
         x0, y0 = max(0.0, left), max(0.0, top)   # some official boxes run past the edge: clipped, as prepare does
         x1, y1 = min(float(a["image_width"]), left + width), min(float(a["image_height"]), top + height)
         boxes.append((x0, y0, x1 - x0, y1 - y0))
-        framing.append(whole_photo.framing_bucket(y1 - y0, float(a["image_height"])))
+        framing.append(whole_photo_eval.framing_bucket(y1 - y0, float(a["image_height"])))
     return files, numbers, boxes, framing
 
 
@@ -178,7 +185,7 @@ def photo_sets(root: str | Path, split: str | Path | None = None,
 def evaluate_real_svhn(root: str | Path, model: ModelSource | None = None, record: bool = False,
                        localizer: ModelOption = None, split: str | Path | None = None, detector: ModelOption = None,
                        digits: ModelOption = None, pipeline: Pipeline | None = None,
-                       ) -> dict[str, dict[str, Any]]:
+                       ) -> dict[str, PhotoEvaluation]:
     """The real-image measurements on a folder laid out like ``../shared/svhn-real``: each of ``photo_sets``
     with its ground-truth union box (+30%) and whole (found by ``localizer`` and ``detector``, as ``predict``
     takes them; localizer False: read whole; ``digits`` the digit classifier joined with the reader), and the
@@ -186,7 +193,7 @@ def evaluate_real_svhn(root: str | Path, model: ModelSource | None = None, recor
     root = Path(root)
     where = os.path.relpath(root, paths.CHECKOUT or Path.cwd())
     helpers = {"localizer": localizer, "detector": detector, "digits": digits, "pipeline": pipeline}
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, PhotoEvaluation] = {}
     for key, (photos, numbers, boxes, framing, name, folder) in photo_sets(root, split).items():
         out |= _with_and_without_box(key, photos, numbers, boxes, framing, name, folder, model, record, helpers)
     f2 = root / "format2" / "train_32x32_first1083.npz"
@@ -203,7 +210,7 @@ def evaluate_real_svhn(root: str | Path, model: ModelSource | None = None, recor
 
 def _with_and_without_box(key: str, photos: list[Path], numbers: list[str], boxes: list[Box], framing: list[str],
                           name: str, where: str, model: Any, record: bool, helpers: dict[str, Any],
-                          ) -> dict[str, dict[str, Any]]:
+                          ) -> dict[str, PhotoEvaluation]:
     """The photos read with their true box and whole (``helpers``: ``evaluate_photos``' localizer, detector
     and digits); the whole-photo report also holds ``by_framing``."""
     data = {"name": name, "path": where, "split": key if key == "test" else "train", "kind": "real SVHN"}
@@ -219,7 +226,7 @@ def _with_and_without_box(key: str, photos: list[Path], numbers: list[str], boxe
                                                                    else " (fast path)")})
     whole = evaluate_photos(photos, numbers, None, model=model, **helpers, truth_boxes=boxes,
                             data={**data, "crop": crop})
-    whole["metrics"]["by_framing"] = framing_of_reports(framing, boxed, whole)
+    whole.metrics["by_framing"] = framing_of_reports(framing, boxed, whole)
     if record:
         from svhn_api.models import io as model_io
 
@@ -232,18 +239,18 @@ def _used(given: Any, default: Any) -> bool:
     return given is not False and (given is not None or default() is not None)
 
 
-def summary_lines(results: dict[str, dict[str, Any]]) -> list[str]:
+def summary_lines(results: dict[str, PhotoEvaluation]) -> list[str]:
     """``evaluate_real_svhn``'s results as text: one line a measurement, then the framing breakdowns."""
     lines = []
     for key, r in results.items():
-        m = r["metrics"]
+        m = r.metrics
         iou = (f", mean IoU {m['mean_iou']:.3f}, found at IoU >= 0.5: {m['found_at_iou_0.5']:.1%}"
                if "mean_iou" in m else "")
         lines.append(f"{key:<32} {m['correct']:>5}/{m['count']:<5} = {m['whole_number_accuracy']:.1%}   "
-                     f"({r['data']['crop']}{iou})")
+                     f"({r.data['crop']}{iou})")
     for key, r in results.items():
-        if "by_framing" in r["metrics"]:
+        if "by_framing" in r.metrics:
             lines.append(f"{key} by framing (union-box height / photo height): photos, right whole, right with "
                          "the true box, found box IoU >= 0.5, mean IoU")
-            lines += [framing_line(b) for b in r["metrics"]["by_framing"]]
+            lines += [framing_line(b) for b in r.metrics["by_framing"]]
     return lines

@@ -20,7 +20,7 @@ from svhn_api.atomic import atomic_path
 from svhn_api.errors import ModelError
 from svhn_api.models import card as cards
 from svhn_api.models import kinds
-from svhn_api.models import runtime as runtimes
+from svhn_api.models import runtime as model_runtime
 from svhn_api.models.folder import ModelFolder
 
 CELL = kinds.DETECTOR.stride or 4   # a detector's output stride: input pixels per cell of its map, each way
@@ -41,7 +41,7 @@ class LoadedModel:
     card: cards.ModelCard
     input_shape: tuple[int, int, int]
     output_shape: tuple[int, ...]
-    runtime: runtimes.Runtime = "keras"
+    runtime: model_runtime.Runtime = "keras"
     traces: int = 0                       # how often the inference function was (re)compiled
     _fn: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
 
@@ -168,7 +168,7 @@ ModelSource: TypeAlias = str | os.PathLike[str] | LoadedModel   # a model folder
 ModelOption: TypeAlias = ModelSource | Literal[False] | None     # a helper model: None: the default one; False: none
 
 
-def load(model: ModelSource | None = None, runtime: runtimes.Runtime | None = None,
+def load(model: ModelSource | None = None, runtime: model_runtime.Runtime | None = None,
          ) -> LoadedModel:
     """Load (once per file version, then from the in-process cache) a model folder or .keras file; an
     in-memory Keras model is wrapped as it is. ``runtime``: None (``runtime.choose``: ONNX Runtime on a current
@@ -180,8 +180,8 @@ def load(model: ModelSource | None = None, runtime: runtimes.Runtime | None = No
     file, folder = resolve(model)
     card = cards.read(folder) if folder else None
     if runtime is None:
-        runtime = runtimes.choose(folder, card)
-    elif runtime == "onnxruntime" and folder is not None and (why := runtimes.stale_reason(folder, card)):
+        runtime = model_runtime.choose(folder, card)
+    elif runtime == "onnxruntime" and folder is not None and (why := model_runtime.stale_reason(folder, card)):
         raise ModelError(why)
     st = file.stat()
     key = (str(file.resolve()), st.st_size, st.st_mtime_ns, runtime)
@@ -208,14 +208,14 @@ def load(model: ModelSource | None = None, runtime: runtimes.Runtime | None = No
 def _onnx_model(file: Path, folder: Path, card: cards.ModelCard | None) -> LoadedModel:
     """The model of ``folder`` run by ONNX Runtime on its ONNX sibling."""
     onnx = ModelFolder(folder).onnx
-    sess = runtimes.session(onnx)
-    shape, output = runtimes.shapes(sess)
+    sess = model_runtime.session(onnx)
+    shape, output = model_runtime.shapes(sess)
     card = card or cards.ModelCard(name=folder.name)
     _check_shapes(shape, output, file)
     if not card.input.shape:
         card.input = cards.InputSpec(list(shape), "uint8", "capstone" if shape[2] == 1 else "union")
     return LoadedModel(file, folder, None, card, shape, output, "onnxruntime",  # type: ignore[arg-type]
-                       _fn=runtimes.runner(onnx, sess))
+                       _fn=model_runtime.runner(onnx, sess))
 
 
 def _check_shapes(shape: tuple[int, ...], output: tuple[int, ...], name: object) -> None:

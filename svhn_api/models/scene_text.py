@@ -21,7 +21,7 @@ import numpy as np
 from svhn_api import paths
 from svhn_api.errors import ModelError
 from svhn_api.models import provenance
-from svhn_api.models import runtime as runtimes
+from svhn_api.models import runtime as model_runtime
 from svhn_api.models.folder import ModelFolder
 
 SceneTextKind = Literal["text-detector", "text-recognizer"]
@@ -45,7 +45,7 @@ class SceneTextModel:
         """The model's output for a float32 NCHW batch, on ``runtime.threads()`` threads (one per call inside
         ``runtime.one_thread_per_call``)."""
         if self._run is None:
-            self._run = runtimes.runner(ModelFolder(self.folder).onnx, self.session, np.float32)
+            self._run = model_runtime.runner(ModelFolder(self.folder).onnx, self.session, np.float32)
         return np.asarray(self._run(x))
 
 
@@ -73,7 +73,7 @@ def load(folder: str | Path, kind: SceneTextKind) -> SceneTextModel:
         if kind == "text-recognizer":
             listed = files.characters.read_text(encoding="utf-8").removesuffix("\n").split("\n")
             characters = ["<blank>", *listed, " "]
-        loaded = SceneTextModel(folder, kind, card, runtimes.session(onnx), characters)
+        loaded = SceneTextModel(folder, kind, card, model_runtime.session(onnx), characters)
         _CACHE[key] = loaded
         return loaded
 

@@ -2,7 +2,7 @@
 
 - ``render_sample(rng, split="train")`` draws one photo (PIL RGB) and its digit boxes.
 - ``build.iter_items(split, count, seed=0, jobs=-1)`` renders and PNG-encodes many, in parallel, in order;
-  ``data.synth.synth`` writes them as archives in the official SVHN layout.
+  ``data.synthetic_archives.synth`` writes them as archives in the official SVHN layout.
 
 The renderer sits below ``data``: it imports only the package's shared types (``records``), never a layer.
 

@@ -1,5 +1,5 @@
-"""Synthetic photos rendered in parallel, PNG-encoded, in order (``iter_items``): what ``data.synth`` writes as
-archives in the official layout.
+"""Synthetic photos rendered in parallel, PNG-encoded, in order (``iter_items``): what
+``data.synthetic_archives`` writes as archives in the official layout.
 
 Every image is drawn from its own generator seeded with ``(seed, split, index)``, so the items do not
 depend on ``jobs`` or on chunking. Workers render and PNG-encode chunks of images; the chunks come back
