@@ -18,20 +18,25 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/venv/bin:$PATH
 WORKDIR /app
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends binutils \
+    && rm -rf /var/lib/apt/lists/*
 
 # What serving needs, pinned with hashes (requirements.lock; scripts/lock.sh refreshes it): the models run on
 # ONNX Runtime, so no TensorFlow and no Keras (training is a job outside the image); no byte-code is compiled
-# (the image holds none). Then what serving never uses goes: the libraries' test suites, pydeck (only
-# Streamlit's demo imports it), pyarrow's Flight and S3 modules, C++ headers and the copies of
-# libarrow_python under its link names, ONNX Runtime's model-conversion tools and its C-API library (the
-# Python module does not load it), and Plotly's JavaScript bundles (for HTML files and Jupyter; the
-# dashboard's charts are drawn by Streamlit's own Plotly.js).
+# (the image holds none). Then what serving never uses goes: the libraries' test suites, type stubs and Cython
+# sources, pydeck (only Streamlit's demo imports it), pyarrow's Flight and S3 modules, C++ headers and the
+# copies of libarrow_python under its link names, ONNX Runtime's model-conversion tools and its C-API library
+# (the Python module does not load it), and Plotly's JavaScript bundles (for HTML files and Jupyter: the
+# dashboard's charts are drawn by Streamlit's own Plotly.js); and pyarrow's libraries are stripped of their
+# symbol tables (binutils, installed above in this stage only; not the libraries auditwheel patched, which
+# stripping breaks).
 COPY requirements.lock ./
 RUN python3 -m venv /venv \
     && python3 -m pip install --no-compile --require-hashes -r requirements.lock \
     && python3 -m pip uninstall -q -y pydeck \
     && site=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") \
     && find "$site" -depth -type d -name tests -exec rm -rf {} + \
+    && find "$site" -type f \( -name "*.pyi" -o -name "*.pxd" -o -name "*.pyx" -o -name "*.pxi" \) -delete \
     && rm -rf "$site"/pyarrow/include "$site"/pyarrow/src "$site"/pyarrow/*flight* "$site"/pyarrow/*s3* \
         "$site"/pyarrow/libarrow_python.so "$site"/pyarrow/libarrow_python.so.*.*.* \
         "$site"/pyarrow/libarrow_python_parquet_encryption.so \
@@ -39,6 +44,7 @@ RUN python3 -m venv /venv \
         "$site"/onnxruntime/capi/libonnxruntime.so.* \
         "$site"/plotly/package_data/plotly.min.js "$site"/plotly/package_data/widgetbundle.js \
         "$site"/plotly/labextension \
+    && find "$site"/pyarrow -type f -name "*.so*" -exec strip --strip-unneeded {} + \
     && python3 -c "import onnxruntime, streamlit, pandas, pyarrow, pyarrow.fs, plotly, h5py, PIL" \
     && ! python3 -c "import tensorflow" 2>/dev/null
 
