@@ -80,7 +80,8 @@ ENV PYTHONUNBUFFERED=1 \
     SVHN_BUNDLED_SAMPLE=/app/sample
 WORKDIR /app
 
-# The base image's own pip and setuptools go too (they stay in its layer; nothing here can install packages).
+# The base image's own pip and setuptools are uninstalled too (their files stay in its layer: no space is
+# saved, but its Python has no pip left).
 RUN python3 -m pip uninstall -q -y pip setuptools wheel 2>/dev/null; \
     useradd --create-home --uid 10001 app \
     && mkdir -p /app/data && chown app /app/data && chmod 1777 /app/data
