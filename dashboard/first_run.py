@@ -1,8 +1,8 @@
 """Data for a fresh clone: the embedded synthetic sample, ready in seconds.
 
 A data folder without a store gets, in order of what is fastest:
-1. the bundled sample (``$SVHN_BUNDLED_SAMPLE``: a folder holding ``synthetic/``, prepared when the Docker
-   image was built), copied in;
+1. the bundled sample (``$SVHN_BUNDLED_SAMPLE``: a folder holding ``synthetic/``, rendered when the Docker
+   image was built), copied in, and its store prepared from its archives when the bundle holds none;
 2. else a quick sample (``QUICK_SAMPLE``, 300 photos: seconds) rendered and prepared at once, so the
    dashboard can open, and the full sample (``data.synthetic_archives.SAMPLE``, 6,000 photos: a minute or two)
    prepared behind it by a ``SampleJob`` thread that reports its progress (to the page and the terminal).
@@ -57,20 +57,36 @@ def ready(store: Path) -> bool:
         return False
 
 
-def copy_bundled(data_dir: str | Path) -> Path | None:
-    """Copy the bundled sample's ``synthetic/`` folder (archives and store) into ``data_dir``; the store's path,
-    or None without a bundled sample. The store is copied last, so an interrupted copy is redone."""
+def bundled_sample() -> Path | None:
+    """The bundled sample's folder (``$SVHN_BUNDLED_SAMPLE``), when it holds the sample's store or its archives."""
+    from svhn_api.data.prepare import ARCHIVE_NAMES
+
     bundled = os.environ.get(BUNDLED_ENV)
-    if not bundled or not ready(Path(bundled) / FULL_STORE):
+    if not bundled:
         return None
-    source, target = Path(bundled) / SYNTHETIC, Path(data_dir) / SYNTHETIC
+    folder = Path(bundled)
+    archives = folder / SYNTHETIC / "archives"
+    if ready(folder / FULL_STORE) or all((archives / f"{s}.tar.gz").is_file() for s in ARCHIVE_NAMES):
+        return folder
+    return None
+
+
+def copy_bundled(data_dir: str | Path, on_progress: Progress | None = None) -> Path | None:
+    """Copy the bundled sample's ``synthetic/`` folder into ``data_dir`` and return its store's path there, or
+    None without a bundled sample. Without a store in the bundle (the Docker image holds only the archives),
+    the store is prepared from the copied archives (seconds). The store is copied last, so an interrupted copy
+    is redone."""
+    bundled = bundled_sample()
+    if bundled is None:
+        return None
+    source, target = bundled / SYNTHETIC, Path(data_dir) / SYNTHETIC
     files = sorted((p for p in source.rglob("*") if p.is_file()), key=lambda p: p.name == FULL_STORE.name)
     for src in files:
         dst = target / src.relative_to(source)
         dst.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(dst) as tmp:
             shutil.copyfile(src, tmp)
-    return full_store(data_dir)
+    return prepare_full(data_dir, on_progress=on_progress)
 
 
 def prepare_quick(data_dir: str | Path, on_progress: Progress | None = None) -> Path:

@@ -46,7 +46,7 @@ def init_data() -> None:
     if location.suffix == ".h5" or any(not first_run.is_quick(e.path) for e in found):
         return  # an explicit store file, or stores of the user's own: nothing is rendered
     try:
-        if first_run.copy_bundled(location):
+        if _copy_bundled(location):
             stores.clear()
             return
         if not found:
@@ -59,6 +59,28 @@ def init_data() -> None:
                  "a named volume (`-v svhn-data:/app/data`).")
         st.stop()
     full_sample_job(str(location))
+
+
+def _copy_bundled(location: Path) -> Path | None:
+    """The bundled sample copied in, its store prepared from its archives when it has none (a few seconds)."""
+    if first_run.bundled_sample() is None:
+        return None
+    with st.status("First run: preparing the bundled sample of synthetic house numbers (a few seconds)…",
+                   expanded=True) as status:
+        bar = st.progress(0.0, text="copying")
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            bar.progress(min(1.0, done / total) if total else 0.0, text=f"{stage}: {done:,} of {total:,} photos")
+
+        try:
+            with _QUICK_LOCK:
+                path = first_run.copy_bundled(location, on_progress=on_progress)
+        except SVHNError as e:
+            status.update(label="Could not prepare the bundled sample", state="error")
+            st.error(str(e))
+            st.stop()
+        status.update(label="Bundled sample ready", state="complete", expanded=False)
+    return path
 
 
 def _prepare_quick(location: Path) -> None:

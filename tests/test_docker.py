@@ -1,6 +1,7 @@
 """The Docker image, built and run for real when a Docker engine is reachable (``../shared/tools/docker-local.sh``
-starts one on our machines; skipped with the reason otherwise): it builds from the lock file without TensorFlow
-and stays under ``MAX_IMAGE_MB``, answers its health check, serves every dashboard page on the bundled sample,
+starts one on our machines; skipped with the reason otherwise): it builds from the lock file without TensorFlow,
+pip, setuptools or byte-code and stays under ``MAX_IMAGE_MB``, answers its health check, serves every dashboard
+page on the bundled sample (its store prepared from its archives on the first page),
 writes into a host folder mounted the way the README says (``--user "$(id -u):$(id -g)" -v
 "$PWD/data:/app/data"``), and reads photos on ONNX Runtime as the Keras path here does."""
 
@@ -19,10 +20,9 @@ from dashboard.screenshots import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 ROOT = Path(__file__).resolve().parents[1]
-TAG = "svhn-reader:test"
-# A guard, not the goal: the image was 1.98 GB with TensorFlow, 959 MB without it (on the 211 MB stand-in base),
-# ~870 MB trimmed; Streamlit's own stack (pyarrow, pandas) is ~200 MB of it (docs/benchmarks.md).
-MAX_IMAGE_MB = 900
+TAG = os.environ.get("SVHN_TEST_IMAGE", "svhn-reader:test")   # another tag: a build beside another checkout's
+# Issue 32's limit; what each megabyte is: docs/benchmarks.md ("the Docker image").
+MAX_IMAGE_MB = 650
 
 
 def docker(*args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
@@ -62,6 +62,7 @@ def test_the_image_runs_the_dashboard_with_a_host_data_folder(image, tmp_path):
     data.chmod(0o700)  # only its owner may write: the README's --user makes the container write as that owner
     port = free_port()
     run = docker("run", "-d", "--rm", "-e", f"PORT={port}", "-p", f"127.0.0.1:{port}:{port}",
+                 "--health-interval", "2s", "--health-start-period", "0s",   # the image's own check, sooner
                  "--user", f"{os.getuid()}:{os.getgid()}", "-v", f"{data}:/app/data", image)
     container = run.stdout.strip()
     try:
@@ -80,6 +81,8 @@ def test_the_image_runs_the_dashboard_with_a_host_data_folder(image, tmp_path):
                     wait_idle(page)
                     assert page.locator("[data-testid='stException']").count() == 0, (
                         name, page.locator("[data-testid='stException']").first.inner_text()[:2000])
+                    if name == "preprocessing":   # the original photo, read from the sample's archives
+                        assert page.get_by_text("identical to the stored crop").is_visible(), name
         else:
             urllib.request.urlopen(f"http://127.0.0.1:{port}", timeout=10).read()
         store = data / "synthetic" / "synthetic_union.h5"
@@ -90,6 +93,11 @@ def test_the_image_runs_the_dashboard_with_a_host_data_folder(image, tmp_path):
         assert store.stat().st_uid == os.getuid()
         health = docker("inspect", "--format", "{{.Config.User}} {{.Config.Healthcheck.Test}}", container).stdout
         assert "_stcore/health" in health
+        deadline = time.monotonic() + 60
+        while (status := docker("inspect", "--format", "{{.State.Health.Status}}", container).stdout.strip()
+               ) != "healthy" and time.monotonic() < deadline:
+            time.sleep(1)
+        assert status == "healthy", docker("inspect", "--format", "{{json .State.Health}}", container).stdout
         cli = docker("exec", container, "svhn", "--help", check=False)   # the command is on PATH in the container
         assert cli.returncode == 0 and cli.stdout.startswith("usage: svhn [-h] command"), cli.stdout + cli.stderr
     finally:
@@ -103,6 +111,17 @@ def test_the_image_holds_only_what_the_dashboard_runs(image):
     assert {"svhn_api", "dashboard", "artifacts", "sample"} <= set(names)
     assert not {"tests", ".ci", "scripts", "benchmarks", "docs", "runs", "requirements-dev.txt"} & set(names)
     assert names[names.index("/app/data:") + 1] == "10001"  # the data folder starts empty: no local data baked in
+
+
+def test_the_image_has_no_pip_setuptools_or_byte_code(image):
+    """The image's Python (/venv) has no pip, setuptools or wheel, and no byte-code was compiled into the image:
+    neither for the installed libraries (/venv) nor for the app (what the base image brings, in /usr, stays)."""
+    modules = "import importlib.util as u; print([m for m in ('pip', 'setuptools', 'wheel') if u.find_spec(m)])"
+    out = docker("run", "--rm", image, "sh", "-c", f"ls /venv/bin | grep -E '^(pip|wheel)'; python3 -c \"{modules}\"; "
+                 "find /venv /app -name '*.pyc' -o -name __pycache__ | head -5").stdout
+    assert out.strip() == "[]", out
+    names = docker("run", "--rm", image, "sh", "-c", "ls -A /app/sample/synthetic/archives").stdout.split()
+    assert {"train.tar.gz", "extra.tar.gz", "test.tar.gz"} <= set(names), names   # the store is made from them
 
 
 def test_the_image_is_small_and_has_no_tensorflow(image):
@@ -160,7 +179,13 @@ def test_the_svhn_command_is_on_path_and_prints_only_its_readings(image, tmp_pat
                    "'import svhn_api; print(svhn_api.__file__)'").stdout.splitlines()
     assert where[0].endswith("/bin/svhn") and where[1].startswith("usage: svhn [-h] command"), where
     assert where[-1] == "/app/svhn_api/__init__.py"
-    for env, telemetry in (((), False), (("-e", "ORT_DISABLE_TELEMETRY=0"), True)):
+    out = docker("run", "--rm", "-v", f"{tmp_path}:/photos:ro", image, "sh", "-c",
+                 "svhn read /photos --out /tmp/read.csv > /dev/null && cat /tmp/read.csv", timeout=300, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = out.stdout.strip().splitlines()
+    assert len(rows) == 2 and "508.png" in rows[1], rows   # a header and the one photo's row
+    home = ("-e", "HOME=/app")   # a home it cannot write (root's /app), where telemetry would warn on every run
+    for env, telemetry in ((home, False), ((*home, "-e", "ORT_DISABLE_TELEMETRY=0"), True)):
         out = docker("run", "--rm", *env, "-v", f"{tmp_path}:/photos:ro", image, "svhn", "predict",
                      "/photos/508.png", timeout=300, check=False)
         assert out.returncode == 0 and out.stdout.startswith("/photos/508.png: "), out.stdout + out.stderr

@@ -26,6 +26,22 @@ def test_the_bundled_sample_is_copied_when_there_is_one(tmp_path, monkeypatch):
     assert (tmp_path / "data" / "synthetic" / "archives" / "test.tar.gz").read_bytes() == b"archive bytes"
 
 
+def test_a_bundled_sample_of_archives_only_gets_its_store_prepared(tmp_path, monkeypatch):
+    """The Docker image bundles the sample's archives without their store: the copy prepares it from them."""
+    from svhn_api.data.synth import synth
+
+    bundled = tmp_path / "bundled"
+    synth(bundled / "synthetic" / "archives", train=6, extra=2, test=4, seed=2, progress=False)
+    monkeypatch.setenv(first_run.BUNDLED_ENV, str(bundled))
+    seen = []
+    path = first_run.copy_bundled(tmp_path / "data", on_progress=lambda stage, done, total: seen.append(stage))
+    assert path == tmp_path / "data" / first_run.FULL_STORE and inspect(path).counts["test"] == 4
+    assert any(stage.startswith("prepare") for stage in seen)
+    assert not (bundled / first_run.FULL_STORE).exists()   # the bundle itself is left as it was
+    (bundled / "synthetic" / "archives" / "extra.tar.gz").unlink()
+    assert first_run.bundled_sample() is None and first_run.copy_bundled(tmp_path / "other") is None
+
+
 def test_the_quick_sample_is_rendered_and_prepared_with_progress(tmp_path, monkeypatch):
     monkeypatch.setattr(first_run, "QUICK_SAMPLE", {"train": 12, "test": 6})
     seen = []

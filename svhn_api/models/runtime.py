@@ -45,9 +45,9 @@ _THREADS: ContextVar[int | None] = ContextVar("svhn_onnx_threads", default=None)
 def _onnxruntime() -> Any:
     """``onnxruntime``, imported with its telemetry off (``$ORT_DISABLE_TELEMETRY=1`` unless the environment says
     otherwise): on import it would otherwise write a device ID under ``~/.cache`` and, where that folder cannot
-    be written (a read-only or missing home, as in the Docker image), print "Failed to persist telemetry device
-    ID" on stderr in every run. The variable is read when onnxruntime is first imported, so it is set here,
-    the one place the library imports it."""
+    be written (a read-only or missing home, e.g. a container run as a user without one), print "Failed to
+    persist telemetry device ID" on stderr in every run. The variable is read when onnxruntime is first
+    imported, so it is set here, the one place the library imports it."""
     os.environ.setdefault(TELEMETRY_ENV, "1")
     import onnxruntime
 
