@@ -28,7 +28,7 @@ def test_the_bundled_sample_is_copied_when_there_is_one(tmp_path, monkeypatch):
 
 def test_a_bundled_sample_of_archives_only_gets_its_store_prepared(tmp_path, monkeypatch):
     """The Docker image bundles the sample's archives without their store: the copy prepares it from them."""
-    from svhn_api.data.synth import synth
+    from svhn_api.data.synthetic_archives import synth
 
     bundled = tmp_path / "bundled"
     synth(bundled / "synthetic" / "archives", train=6, extra=2, test=4, seed=2, progress=False)
