@@ -497,7 +497,7 @@ def _add_serve(sub: Any, full: bool = True) -> None:
     q = sub.add_parser("serve", help="a JSON HTTP API for programs: POST /read a photo, get its reading",
                        epilog="Endpoints: POST /read, GET /health, GET /models, GET /openapi.json, GET /docs (every "
                        "field). The limits apply per worker; $SVHN_SERVE_MAX_BYTES, _MAX_PHOTOS, _QUEUE, _TIMEOUT and "
-                       "_THREADS set their defaults, and the models are the ones predict reads with ($SVHN_MODEL, ...).")
+                       "_THREADS set their defaults; the models are the ones predict reads with ($SVHN_MODEL, ...).")
     if not full:   # its defaults come from modules that load numpy and Pillow
         return
     defaults = _serve_limits()

@@ -1,10 +1,10 @@
 """The ASGI app of ``svhn serve``: ``POST /read``, ``GET /health``, ``GET /models``, ``GET /openapi.json`` and
 ``GET /docs`` (``schema``), on Starlette.
 
-The models load once per worker process, on a thread after start-up (``/health`` answers 503 until they
-have); each request's reading runs on a small thread pool (``Limits.threads``) behind a bounded queue
-(``limits.Queue``). Photos are only ever the request's bytes: nothing in a request names a file the server
-opens. Every error is JSON, ``{"error": message, "status": code}``, the message saying what to fix.
+The models load once per worker process, before it accepts a connection; each request's reading runs on a
+small thread pool (``Limits.threads``) behind a bounded queue (``limits.Queue``). Photos are only ever the
+request's bytes: nothing in a request names a file the server opens. Every error is JSON,
+``{"error": message, "status": code}``, the message saying what to fix.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from svhn_api.serve.limits import Limits, Queue
 
 log = logging.getLogger("svhn_api.serve")
 RETRY_AFTER = 1        # seconds a client told 503 (queue full) waits before it tries again
+DRAIN = 2              # a body over the limit is read (and dropped) up to this many times the limit
 RAW_TYPES = ("image/", "application/octet-stream")
 BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
@@ -54,12 +54,10 @@ class State:
     limits: Limits
     queue: Queue
     pool: ThreadPoolExecutor
-    ready: bool = False
-    failed: str | None = None                   # why the models could not be loaded
-    facts: dict[str, Any] = field(default_factory=dict)   # /health's and /models' answers, once loaded
+    facts: dict[str, Any] = field(default_factory=dict)   # what /health and /models answer
 
 
-def error(status: int, message: str, headers: dict[str, str] | None = None, **more: Any) -> JSONResponse:
+def error(status: int, message: str, headers: Mapping[str, str] | None = None, **more: Any) -> JSONResponse:
     return JSONResponse({"error": message, "status": status, **more}, status_code=status, headers=headers)
 
 
@@ -71,32 +69,30 @@ def _state(request: Request) -> State:
 
 def _load(state: State) -> None:
     """Load every model ``predict`` uses (from its caches afterwards) and read a blank photo on each pipeline,
-    so that the first request pays no start-up cost; then ``ready``."""
+    so that the first request pays no start-up cost."""
     from PIL import Image
 
     from svhn_api.inference.predict import PIPELINES, default_pipeline, predict, runtimes
     from svhn_api.serve.facts import shipped
 
-    try:
-        pipeline = default_pipeline()
-        ran = runtimes(scene_text=pipeline == "full")
-        blank = Image.new("RGB", (96, 48), "white")
-        for p in PIPELINES if pipeline == "full" else ("fast",):
-            predict(blank, pipeline=p)
-        state.facts = {"pipeline": pipeline, "runtime": ran, "models": shipped()}
-        state.ready = True
-        log.info("models loaded (%s pipeline by default): %s", pipeline, ran)
-    except Exception as e:   # a broken model folder: /health says why, every reading is refused
-        state.failed = f"{type(e).__name__}: {e}"
-        log.exception("the models could not be loaded")
+    pipeline = default_pipeline()
+    ran = runtimes(scene_text=pipeline == "full")
+    blank = Image.new("RGB", (96, 48), "white")
+    for p in PIPELINES if pipeline == "full" else ("fast",):
+        predict(blank, pipeline=p)
+    state.facts = {"pipeline": pipeline, "runtime": ran, "models": shipped()}
+    log.info("models loaded (%s pipeline by default): %s", pipeline, ran)
 
 
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    """The models load before the worker accepts a connection (uvicorn serves after this start-up): until then
+    nothing answers on a lone worker, and the other workers take the connections while a new one loads. A model
+    that cannot be loaded stops the worker with the error in the log."""
     limits = Limits.from_env()
     state = State(limits, Queue(limits.queue), ThreadPoolExecutor(limits.threads, thread_name_prefix="svhn-read"))
+    await asyncio.to_thread(_load, state)
     app.state.svhn = state
-    threading.Thread(target=_load, args=(state,), name="svhn-load", daemon=True).start()
     try:
         yield
     finally:
@@ -106,19 +102,23 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 # ------------------------------------------------------------------------------------------ the request
 
 async def _body(request: Request, limit: int) -> bytes:
-    """The request's body, refused (413) past ``limit`` bytes: by its Content-Length before reading, else as
-    it streams in."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestError(413, f"the request is {int(declared):,} bytes, over the {limit:,}-byte limit; send "
-                           "fewer or smaller photos per request")
+    """The request's body, refused (413) past ``limit`` bytes. The bytes past it are read and dropped, up to
+    ``DRAIN`` times the limit, so that a client that sends its whole body before reading the answer (most do)
+    gets the 413 rather than a broken connection; a body declared larger than that is refused unread."""
+    declared = request.headers.get("content-length", "")
+    refusal = RequestError(413, f"the request is {f'{int(declared):,} bytes, ' if declared.isdigit() else ''}over the "
+                           f"{limit:,}-byte limit; send fewer or smaller photos per request")
+    if declared.isdigit() and int(declared) > DRAIN * limit:
+        raise refusal
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit:
-            raise RequestError(413, f"the request is over the {limit:,}-byte limit; send fewer or smaller photos "
-                               "per request")
-        chunks.append(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        elif size > DRAIN * limit:
+            break
+    if size > limit:
+        raise refusal
     return b"".join(chunks)
 
 
@@ -249,8 +249,6 @@ def _read(photos: list[tuple[str, bytes]], boxes: list[Box | None] | None, optio
 
 async def read(request: Request) -> Response:
     state = _state(request)
-    if not state.ready:
-        return _not_ready(state)
     if not state.queue.enter():
         return error(503, f"the server is busy ({state.queue.size} requests queued, its limit); try again in "
                      f"{RETRY_AFTER} s", {"Retry-After": str(RETRY_AFTER)})
@@ -288,17 +286,8 @@ def _timed_out(state: State) -> JSONResponse:
                  "photos per request, or try again when the server is less busy")
 
 
-def _not_ready(state: State) -> JSONResponse:
-    if state.failed:
-        return error(503, f"the models could not be loaded ({state.failed}); the server's log says more: fix the "
-                     "model folders ($SVHN_MODEL, $SVHN_LOCALIZER, $SVHN_DIGITS) and restart it")
-    return error(503, "the models are still loading; try again in a few seconds", {"Retry-After": "2"})
-
-
 async def health(request: Request) -> Response:
     state = _state(request)
-    if not state.ready:
-        return _not_ready(state)
     return JSONResponse({"status": "ok", "pid": os.getpid(), "pipeline": state.facts["pipeline"],
                          "runtime": state.facts["runtime"],
                          "queue": {"admitted": state.queue.admitted, "size": state.queue.size},
@@ -307,8 +296,6 @@ async def health(request: Request) -> Response:
 
 async def models(request: Request) -> Response:
     state = _state(request)
-    if not state.ready:
-        return _not_ready(state)
     return JSONResponse({"models": state.facts["models"]})
 
 

@@ -136,7 +136,7 @@ def openapi(limits: Limits) -> dict[str, Any]:
         "(a photo too large) or 422, with each reading.")
     params = [{"name": name, "in": "query", "required": False, "description": text, "schema": {"type": kind}}
               for name, (kind, text) in OPTIONS.items()]
-    busy = {"description": "the queue is full (or the models are still loading): try again after Retry-After "
+    busy = {"description": "the queue is full: try again after Retry-After "
             "seconds", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": _json("Error")}
     return {
         "openapi": "3.1.0",
@@ -169,13 +169,12 @@ def openapi(limits: Limits) -> dict[str, Any]:
                     "503": busy,
                     "504": _err(f"the reading took longer than the {limits.timeout:g} s limit"),
                 }}},
-            "/health": {"get": {"summary": "ready when the models are loaded", "responses": {
-                "200": {"description": "ready", "content": _json("Health")},
-                "503": busy}}},
+            "/health": {"get": {"summary": "ready: a worker answers only once its models are loaded", "responses": {
+                "200": {"description": "ready", "content": _json("Health")}}}},
             "/models": {"get": {"summary": "the models read with: versions, accuracy figures with their data, runtime",
                                 "responses": {"200": {"description": "one entry per model", "content": {
                                     "application/json": {"schema": _obj({"models": {"type": "array", "items": {
-                                        "$ref": "#/components/schemas/Model"}}})}}}, "503": busy}}},
+                                        "$ref": "#/components/schemas/Model"}}})}}}}}},
             "/openapi.json": {"get": {"summary": "this document", "responses": {"200": {"description": "OpenAPI"}}}},
             "/docs": {"get": {"summary": "this document as a page", "responses": {"200": {"description": "HTML"}}}},
         },
