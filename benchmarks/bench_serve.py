@@ -7,7 +7,8 @@ uvicorn's supervisor) all through:
 
 1. agreement: each photo read once over HTTP and once by ``predict()`` in this process: the numbers must be equal;
 2. load: ``--clients`` clients, each posting one photo per request (a new connection each, as ``urllib`` does) and
-   the next as soon as it has its answer, for ``--warmup`` seconds (not counted) and then ``--seconds``:
+   the next as soon as it has its answer, for a warm-up (``--warmup-passes`` over the photos per worker, not
+   counted) and then ``--seconds``:
    throughput, latency percentiles, every status, connection errors, and the server's memory (the resident
    set of the supervisor and its workers) after the warm-up and at the end;
 3. burst: ``--burst`` requests at once, more than the workers' queues admit (``--queue`` each): the 503s, that
@@ -101,7 +102,8 @@ def rss_mb(pid: int) -> float:
 
 
 def run_clients(url: str, shots: list[tuple[str, bytes]], clients: int, seconds: float, options: dict,
-                during: threading.Event | None = None) -> Tally:
+                requests: int | None = None) -> Tally:
+    """``clients`` threads posting the photos in turn for ``seconds`` (or until ``requests`` are answered)."""
     from svhn_api.serve.client import read
 
     tally = Tally()
@@ -110,7 +112,7 @@ def run_clients(url: str, shots: list[tuple[str, bytes]], clients: int, seconds:
 
     def client(k: int) -> None:
         i = k
-        while time.monotonic() < end:
+        while time.monotonic() < end and (requests is None or len(tally.answers) < requests):
             shot = shots[i % len(shots)]
             i += clients
             start = time.monotonic()
@@ -172,7 +174,10 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=60.0, help="the load phase, after --warmup")
-    ap.add_argument("--warmup", type=float, default=10.0)
+    ap.add_argument("--warmup-passes", type=int, default=2,
+                    help="warm-up readings (not counted): this many passes over the photos per worker, so that each "
+                    "worker's buffers have grown to the photos' sizes before memory is measured")
+    ap.add_argument("--warmup-cap", type=float, default=300.0, help="the warm-up's longest, in seconds")
     ap.add_argument("--burst", type=int, default=400, help="requests at once in the burst")
     ap.add_argument("--queue", type=int, default=64, help="the server's queue per worker")
     ap.add_argument("--kill-seconds", type=float, default=20.0)
@@ -209,12 +214,27 @@ def main() -> int:
         same = sum(s["number"] == r.number and s["error"] is None for s, r in zip(served, local, strict=True))
         print(f"agreement: {same}/{len(shots)} photos read over HTTP give predict()'s number", flush=True)
 
-        run_clients(url, shots, a.clients, a.warmup, options)
+        warm = a.warmup_passes * len(shots) * a.workers
+        t_warm = time.monotonic()
+        run_clients(url, shots, a.clients, a.warmup_cap, options, requests=warm)
         before = rss_mb(server.pid)
+        print(f"warm-up: {warm} readings ({a.warmup_passes} passes over the photos per worker) in "
+              f"{time.monotonic() - t_warm:.0f} s; memory {before:.0f} MB", flush=True)
+        samples: list[float] = []
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(a.seconds / 6):
+                samples.append(rss_mb(server.pid))
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
         load = report(f"load, {a.clients} clients", run_clients(url, shots, a.clients, a.seconds, options), a.seconds)
+        done.set()
+        sampler.join()
         after = rss_mb(server.pid)
-        print(f"memory: {before:.0f} MB after the warm-up, {after:.0f} MB after the load ({after / before - 1:+.1%})",
-              flush=True)
+        print(f"memory: {before:.0f} MB after the warm-up, {after:.0f} MB after the load ({after / before - 1:+.1%}); "
+              f"during it, every {a.seconds / 6:.0f} s: {', '.join(f'{m:.0f}' for m in samples)} MB", flush=True)
 
         burst = Tally()
         gate = threading.Barrier(a.burst)

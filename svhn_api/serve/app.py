@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
@@ -259,6 +259,8 @@ async def read(request: Request) -> Response:
             photos, boxes, options = await asyncio.wait_for(_request(request, state.limits), state.limits.timeout)
         except RequestError as e:
             return error(e.status, e.message, e.headers)
+        except ClientDisconnect:   # nobody to answer; not the server's failure
+            return error(400, "the client went away before sending the whole request")
         job = asyncio.get_running_loop().run_in_executor(state.pool, _read, photos, boxes, options, deadline)
         job.add_done_callback(lambda _: state.queue.leave())
         started = True
