@@ -4,6 +4,7 @@
 #
 #   docker build -t svhn-reader .
 #   docker run -p 8501:8501 svhn-reader                                    # or -e PORT=9000 -p 9000:9000
+#   docker run -p 8000:8000 svhn-reader svhn serve                         # the JSON API (POST /read; /docs)
 #   docker run --rm -v "$PWD:/photos:ro" svhn-reader svhn predict /photos/photo.png    # the CLI (or docker exec)
 #   mkdir -p data && docker run -p 8501:8501 --user "$(id -u):$(id -g)" -v "$PWD/data:/app/data" svhn-reader
 #
@@ -70,12 +71,11 @@ RUN python3 -m pip install -q --no-compile --no-deps --no-build-isolation -e . \
     && svhn --help > /dev/null
 
 FROM python:3.11-slim
-ARG PORT=8501
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PATH=/venv/bin:$PATH \
-    PORT=${PORT} \
     HOME=/tmp \
+    SVHN_SERVE_HOST=0.0.0.0 \
     SVHN_DATA=/app/data \
     SVHN_BUNDLED_SAMPLE=/app/sample
 WORKDIR /app
@@ -89,8 +89,11 @@ COPY --from=build /venv /venv
 COPY --from=build /app /app
 USER app
 
-EXPOSE ${PORT}
+# PORT is left unset: the dashboard's default is 8501, `svhn serve`'s 8000 (-e PORT=... sets either); the health
+# check asks whichever of the two runs.
+EXPOSE 8501 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
-    CMD python3 -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"8501\")}/_stcore/health', timeout=4)"
+    CMD python3 -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"8501\")}/_stcore/health', timeout=2)" \
+     || python3 -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"8000\")}/health', timeout=2)"
 
 CMD ["sh", "-c", "exec streamlit run dashboard/app.py --server.address=0.0.0.0 --server.port=${PORT:-8501} --server.headless=true --browser.gatherUsageStats=false"]

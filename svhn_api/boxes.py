@@ -61,6 +61,16 @@ def checked(values: object) -> Box:
     return as_box(numbers)
 
 
+def from_text(text: str) -> Box:
+    """``"left,top,width,height"`` (``svhn predict --box``, ``svhn serve``'s ``box``) as a checked box; ``NotABox``
+    whose message quotes the text and says what to give."""
+    try:
+        return checked(text.split(","))
+    except NotABox as e:
+        raise NotABox(f"{text!r} {e}; give 4 numbers left,top,width,height in pixels, e.g. 10,5,40,30",
+                      e.numbers) from None
+
+
 def corners(box: Box) -> Corners:
     """``(x0, y0, x1, y1)`` of a box."""
     left, top, width, height = box

@@ -39,13 +39,12 @@ def _csv(s: str) -> tuple[str, ...]:
 
 
 def _box(s: str) -> tuple[float, float, float, float]:
-    from svhn_api.boxes import NotABox, checked
+    from svhn_api.boxes import NotABox, from_text
 
     try:
-        return checked(s.split(","))
+        return from_text(s)
     except NotABox as e:
-        raise argparse.ArgumentTypeError(f"{s!r} {e}; give 4 numbers left,top,width,height in pixels, "
-                                         "e.g. 10,5,40,30") from None
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 _NEGATIVE_VALUE = re.compile(r"-[\d.]")
@@ -237,22 +236,19 @@ def cmd_predict(a: argparse.Namespace) -> int:
     if a.localizer:
         _check_model(a.localizer)
     from svhn_api.errors import BoxWarning
-    from svhn_api.inference.predict import Prediction, predict
+    from svhn_api.inference.predict import predict_decoded
 
-    good = [i for i, d in enumerate(decoded) if not isinstance(d, str)]
-    boxes = [a.box] * len(good) if a.box else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", BoxWarning)
-        readings = iter(predict([decoded[i] for i in good], model=a.model, boxes=boxes, errors="return",
-                                localizer=False if a.whole_image else a.localizer, names=[a.images[i] for i in good],
-                                digits=False if a.no_digits else None, pipeline="fast" if a.fast else None))
-    results = [Prediction.failed(d) if isinstance(d, str) else next(readings) for d in decoded]
+        results = predict_decoded(decoded, a.images, boxes=[a.box] * len(decoded) if a.box else None, model=a.model,
+                                  localizer=False if a.whole_image else a.localizer,
+                                  digits=False if a.no_digits else None, pipeline="fast" if a.fast else None)
     for w in caught:
         if issubclass(w.category, BoxWarning):
             print(f"warning: {w.message}", file=sys.stderr)
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    rows = [{"image": p, **r.to_dict()} for p, r in zip(a.images, results, strict=True)]
+    rows = [r.row(p) for p, r in zip(a.images, results, strict=True)]
     for r in rows:  # in input order: a reading on stdout, or the error naming the input on stderr
         if r["error"] is not None:
             sys.stdout.flush()
@@ -305,6 +301,14 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(a: argparse.Namespace) -> int:
+    from svhn_api.serve import Limits, serve
+
+    limits = Limits(**{k: getattr(a, k) for k in Limits.__dataclass_fields__})
+    serve(a.host, a.port, a.workers, limits, a.log_level)
+    return 0
+
+
 def build_parser(prog: str | None = None, command: str | None = None) -> argparse.ArgumentParser:
     """The whole parser; with ``command``, the arguments of ``prepare`` and ``synth`` only when it is the one
     run (their defaults come from their functions, whose modules load h5py: a slow start for every command)."""
@@ -315,6 +319,7 @@ def build_parser(prog: str | None = None, command: str | None = None) -> argpars
     _add_synth(sub, full=command in (None, "synth"))
     for add in (_add_train, _add_evaluate, _add_predict, _add_read, _add_export):
         add(sub)
+    _add_serve(sub, full=command in (None, "serve"))
     return p
 
 
@@ -479,6 +484,55 @@ def _add_export(sub: Any) -> None:
     q.add_argument("--json", action="store_true", help=JSON_HELP)
     q.set_defaults(func=cmd_export)
 
+
+
+def _port(s: str) -> int:
+    if not (s.isdigit() and 0 < int(s) < 65536):
+        raise argparse.ArgumentTypeError(f"{s!r}: give a port number from 1 to 65535")
+    return int(s)
+
+
+def _add_serve(sub: Any, full: bool = True) -> None:
+    import os
+
+    q = sub.add_parser("serve", help="a JSON HTTP API for programs: POST /read a photo, get its reading",
+                       epilog="Endpoints: POST /read, GET /health, GET /models, GET /openapi.json, GET /docs (every "
+                       "field). The limits apply per worker; $SVHN_SERVE_MAX_BYTES, _MAX_PHOTOS, _QUEUE, _TIMEOUT and "
+                       "_THREADS set their defaults; the models are the ones predict reads with ($SVHN_MODEL, ...).")
+    if not full:   # its defaults come from modules that load numpy and Pillow
+        return
+    defaults = _serve_limits()
+    q.add_argument("--host", default=os.environ.get("SVHN_SERVE_HOST", "127.0.0.1"),
+                   help="address to listen on (default: $SVHN_SERVE_HOST, else %(default)s; 0.0.0.0 for every "
+                   "interface, as in a container)")
+    q.add_argument("--port", type=_port, default=os.environ.get("PORT", "8000"),
+                   help="port (default: $PORT, else 8000)")
+    q.add_argument("--workers", type=_positive(int), default=1,
+                   help="worker processes, each with its own models (default 1); a worker that dies is replaced")
+    q.add_argument("--max-bytes", type=_positive(int), default=defaults.max_bytes,
+                   help="largest request body, every photo together (default %(default)s)")
+    q.add_argument("--max-photos", type=_positive(int), default=defaults.max_photos,
+                   help="photos per request (default %(default)s)")
+    q.add_argument("--queue", type=_positive(int), default=defaults.queue,
+                   help="requests admitted at once per worker, reading or waiting; beyond them the answer is 503 "
+                   "with Retry-After (default %(default)s)")
+    q.add_argument("--timeout", type=_positive(float), default=defaults.timeout,
+                   help="seconds from a request's arrival to its answer; beyond them 504 (default %(default)s)")
+    q.add_argument("--threads", type=_positive(int), default=defaults.threads,
+                   help="readings at once per worker (each model call already uses every core; default %(default)s)")
+    q.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info",
+                   help="server log detail (info: one line per request; default %(default)s)")
+    q.set_defaults(func=cmd_serve)
+
+
+def _serve_limits() -> Any:
+    """The serve limits' defaults ($SVHN_SERVE_*); a bad variable is a usage error naming it."""
+    from svhn_api.serve.limits import Limits
+
+    try:
+        return Limits.from_env()
+    except SVHNError as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 def _model_options(q: argparse.ArgumentParser, localizer_help: str) -> None:

@@ -17,6 +17,10 @@ class ImageError(SVHNError):
     """An input image cannot be decoded or is too large to be decoded safely."""
 
 
+class ImageTooLarge(ImageError):
+    """An input image over the byte or pixel limit (``data.images``): refused before its pixels are decoded."""
+
+
 class ModelError(SVHNError):
     """A model file or its card is missing or does not match what is asked of it."""
 

@@ -3,7 +3,8 @@ starts one on our machines; skipped with the reason otherwise): it builds from t
 pip, setuptools or byte-code and stays under ``MAX_IMAGE_MB``, answers its health check, serves every dashboard
 page on the bundled sample (its store prepared from its archives on the first page),
 writes into a host folder mounted the way the README says (``--user "$(id -u):$(id -g)" -v
-"$PWD/data:/app/data"``), and reads photos on ONNX Runtime as the Keras path here does."""
+"$PWD/data:/app/data"``), reads photos on ONNX Runtime as the Keras path here does, and serves the JSON API
+(``svhn serve``, the README's ``docker run -p 8000:8000``)."""
 
 from __future__ import annotations
 
@@ -192,3 +193,35 @@ def test_the_svhn_command_is_on_path_and_prints_only_its_readings(image, tmp_pat
         assert ("Failed to persist telemetry device ID" in out.stderr) == telemetry, out.stderr
         if not telemetry:
             assert out.stderr == "", out.stderr
+
+
+def test_the_image_serves_the_api_as_the_readme_says(image):
+    """``docker run -p 8000:8000 svhn-reader svhn serve``: it listens on every interface of the container (its
+    $SVHN_SERVE_HOST), port 8000 by default, answers its health check, and reads as ``predict()`` here does."""
+    import io
+
+    import numpy as np
+
+    from svhn_api import predict
+    from svhn_api.serve.client import read
+    from tests.conftest import draw_number
+
+    img, _ = draw_number("508", np.random.default_rng(5))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    port = free_port()
+    container = docker("run", "-d", "--rm", "-p", f"127.0.0.1:{port}:8000", image, "svhn", "serve").stdout.strip()
+    try:
+        wait_ok(f"http://127.0.0.1:{port}/health")
+        answer = read(f"http://127.0.0.1:{port}", [("508.png", buf.getvalue())])
+        assert answer.status == 200, answer.body
+        (got,) = answer.body["results"]
+        expected = predict(buf.getvalue())
+        assert got["number"] == expected.number and abs(got["confidence"] - expected.confidence) <= 1e-3, got
+        deadline = time.monotonic() + 90   # the image's HEALTHCHECK asks /health when no dashboard runs
+        while (state := docker("inspect", "--format", "{{.State.Health.Status}}", container).stdout.strip()) \
+                == "starting" and time.monotonic() < deadline:
+            time.sleep(2)
+        assert state == "healthy", docker("inspect", "--format", "{{json .State.Health}}", container).stdout
+    finally:
+        docker("stop", "-t", "5", container, check=False)

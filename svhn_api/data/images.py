@@ -12,7 +12,7 @@ from typing import TypeAlias
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from svhn_api.errors import ImageError
+from svhn_api.errors import ImageError, ImageTooLarge
 from svhn_api.paths import check_file
 
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo; anything larger is refused as a possible decompression bomb
@@ -55,15 +55,15 @@ def _fail(name: str, why: str) -> ImageError:
 
 
 def _too_many_pixels(name: str, what: str) -> ImageError:
-    return _fail(name, f"too many pixels: {what} is over the {MAX_PIXELS:,}-pixel limit (a possible "
-                 "decompression bomb); resize the photo")
+    return ImageTooLarge(f"{name}: too many pixels: {what} is over the {MAX_PIXELS:,}-pixel limit (a possible "
+                         "decompression bomb); resize the photo")
 
 
 def _decode(data: bytes, name: str) -> Image.Image:
     if not data:
         raise _fail(name, "the file is empty; give a PNG or JPEG photo")
     if len(data) > MAX_BYTES:
-        raise _fail(name, f"{len(data):,} bytes is over the {MAX_BYTES:,}-byte limit; resize the photo")
+        raise ImageTooLarge(f"{name}: {len(data):,} bytes is over the {MAX_BYTES:,}-byte limit; resize the photo")
     try:
         with warnings.catch_warnings():
             # Pillow's own warning (over Image.MAX_IMAGE_PIXELS) comes after opening, before any pixel is
@@ -117,7 +117,7 @@ def _read_file(path: Path, name: str) -> bytes:
     check_file(path, ImageError, "an image file", "give an image file (PNG, JPEG, ...)", name)
     try:
         if path.stat().st_size > MAX_BYTES:
-            raise _fail(name, f"the file is over the {MAX_BYTES:,}-byte limit; resize the photo")
+            raise ImageTooLarge(f"{name}: the file is over the {MAX_BYTES:,}-byte limit; resize the photo")
         return path.read_bytes()
     except OSError as e:  # e.g. no permission to read it
         raise _fail(name, f"cannot read the file ({e.strerror or e})") from None

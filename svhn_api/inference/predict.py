@@ -46,7 +46,7 @@ from svhn_api.models.digits import digit_crop
 from svhn_api.models.io import LoadedModel, ModelOption, ModelSource, load
 from svhn_api.models.kinds import NAMES
 
-__all__ = ["Prediction", "predict", "model_input", "PIPELINES"]
+__all__ = ["Prediction", "predict", "predict_decoded", "model_input", "PIPELINES"]
 Errors = Literal["raise", "return"]
 Pipeline = Literal["full", "fast"]
 PIPELINES: tuple[Pipeline, ...] = get_args(Pipeline)
@@ -94,6 +94,11 @@ class Prediction:
                 "error": self.error, "runtime": self.runtime, "pipeline": self.pipeline,
                 "chosen_by": self.chosen_by, "why": self.why,
                 "candidates": [c.to_dict() for c in self.candidates]}
+
+    def row(self, image: str) -> dict[str, Any]:
+        """The fields ``predict --json`` prints and ``svhn serve`` answers for one input: its name, then
+        ``to_dict()``."""
+        return {"image": image, **self.to_dict()}
 
 
 @dataclass(eq=False)   # hashed by identity: a batch's readings are grouped by input
@@ -267,6 +272,17 @@ def predict(images: ImageSource | list[AnyImage] | tuple[AnyImage, ...], model: 
                      default_pipeline() if pipeline is None else pipeline)
     out = [one.result() for one in inputs]
     return out[0] if single else out
+
+
+def predict_decoded(decoded: Sequence[Image.Image | str], names: Sequence[str],
+                    boxes: Sequence[Box | None] | None = None, **options: Any) -> list[Prediction]:
+    """``predict(errors="return")`` over inputs decoded beforehand (``images.decoded_or_error``, so that a bad
+    input is known before any model loads): each message (a string) gives a failed ``Prediction``, each picture
+    its reading, in order; ``options`` are ``predict``'s."""
+    good = [i for i, d in enumerate(decoded) if not isinstance(d, str)]
+    readings = iter(predict([decoded[i] for i in good], boxes=None if boxes is None else [boxes[i] for i in good],
+                            errors="return", names=[names[i] for i in good], **options) if good else [])
+    return [Prediction.failed(d) if isinstance(d, str) else next(readings) for d in decoded]
 
 
 def default_pipeline() -> Pipeline:
