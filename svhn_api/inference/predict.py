@@ -35,7 +35,7 @@ from svhn_api.errors import BoxWarning, ImageError, ModelError
 from svhn_api.inference import calibration
 from svhn_api.inference.choose import Candidate, Reason, choose
 from svhn_api.inference.decode import decode_batch, topk
-from svhn_api.inference.digit_slots import combine, slot_requests
+from svhn_api.inference.digit_slots import combine, in_doubt, lengths_tried, slot_requests
 from svhn_api.inference.locate import SEARCH_BELOW, agreement, candidates, looks, search_windows
 from svhn_api.inference.propose import propose
 from svhn_api.inference.text_detect import text_boxes
@@ -319,22 +319,32 @@ def _digit_classifier(digits: ModelOption) -> LoadedModel | None:
 
 def _with_digits(classifier: LoadedModel, lm: LoadedModel, inputs: list[_Input], top: int) -> None:
     """Each input's reading joined with the digit classifier's readings of its box's slots
-    (``digit_slots.combine``), in place: number, confidence, probabilities, alternatives and unsure flag (the
-    classifier card's calibrated threshold)."""
+    (``digit_slots.combine``; the second length's slots only where it is ``in_doubt``), in place: number,
+    confidence, probabilities, alternatives and unsure flag (the classifier card's calibrated threshold)."""
     read = [(one, r, p) for one in inputs if (r := one.reading) is not None and (p := r.probabilities) is not None]
     boxes = [(clip(one.box, one.image.size) if one.box is not None else None)
              or (0.0, 0.0, float(one.image.width), float(one.image.height)) for one, _, _ in read]
-    requests = slot_requests([p for _, _, p in read], boxes)
-    if not requests:
-        return
-    probs = classifier.run(np.stack([digit_crop(read[k][0].image, s) for k, _, s in requests]))
-    by_reading: dict[int, dict[int, list[np.ndarray]]] = {}
-    for (k, length, _), p in zip(requests, probs, strict=True):
-        by_reading.setdefault(k, {}).setdefault(length, []).append(p)
+    heads = [p for _, _, p in read]
+    by_reading: dict[int, dict[int, np.ndarray]] = {}
+
+    def classify(requests: list[tuple[int, int, Box]], index: Sequence[int]) -> None:
+        if not requests:
+            return
+        probs = classifier.run(np.stack([digit_crop(read[index[k]][0].image, s) for k, _, s in requests]))
+        grouped: dict[tuple[int, int], list[np.ndarray]] = {}
+        for (k, length, _), p in zip(requests, probs, strict=True):
+            grouped.setdefault((index[k], length), []).append(p)
+        for (k, length), v in grouped.items():
+            by_reading.setdefault(k, {})[length] = np.stack(v)
+
+    classify(slot_requests(heads, boxes, slice(1)), range(len(read)))   # the most probable length first
+    tried = [lengths_tried(p) for p in heads]
+    doubt = [k for k, (p, lengths) in enumerate(zip(heads, tried, strict=True))
+             if any(in_doubt(p, by_reading[k][lengths[0]], n, lm.none_terms, max(top, 1)) for n in lengths[1:])]
+    classify(slot_requests([heads[k] for k in doubt], [boxes[k] for k in doubt], slice(1, None)), doubt)
     threshold = classifier.card.decode.unsure_below
     for k, (_, r, head) in enumerate(read):
-        r.probabilities, joined = combine(head, {n: np.stack(v) for n, v in by_reading[k].items()},
-                                          lm.none_terms, max(top, 1))
+        r.probabilities, joined = combine(head, by_reading[k], lm.none_terms, max(top, 1))
         (r.number, r.confidence), r.alternatives = joined[0], joined[1:top]
         r.unsure = threshold is not None and r.confidence < threshold
 
