@@ -233,3 +233,15 @@ def test_rows_say_which_pipeline_read_them_and_an_earlier_results_file_resumes_i
     assert (summary.read, summary.skipped) == (1, 1)
     rows = _rows(earlier)
     assert tuple(rows[0]) == EARLIER_FIELDS and len(rows) == 2 and rows[1]["path"] == str(tmp_path / "door.png")
+
+
+@pytest.mark.parametrize(("count", "size", "parts", "sizes"), [
+    (1000, 256, 2, [256, 256, 244, 244]), (130, 256, 2, [65, 65]), (5, 256, 4, [2, 2, 1]),
+    (512, 256, 2, [256, 256]), (0, 64, 2, []), (7, 3, 1, [3, 3, 1])])
+def test_photos_go_in_order_in_batches_that_keep_every_core_busy(count, size, parts, sizes):
+    from svhn_api.inference.bulk import Photo, batches
+
+    photos = [Photo(str(i), b"") for i in range(count)]
+    got = list(batches(iter(photos), size, parts))
+    assert [len(b) for b in got] == sizes
+    assert [p for b in got for p in b] == photos

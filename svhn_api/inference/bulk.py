@@ -285,6 +285,20 @@ def read_batch(photos: Sequence[Photo], reader: ModelSource | None, localizer: M
             for p, img in zip(photos, decoded, strict=True)]
 
 
+def batches(photos: Iterable[Photo], size: int, parts: int) -> Iterator[list[Photo]]:
+    """``photos`` in consecutive batches of ``size``, in order, but for the last ``parts * size`` or fewer, which
+    are split into up to ``parts`` near-equal batches, so that a job smaller than a batch per core still keeps
+    every core busy."""
+    ahead: deque[Photo] = deque()
+    for p in photos:
+        ahead.append(p)
+        if len(ahead) > parts * size:
+            yield [ahead.popleft() for _ in range(size)]
+    step = -(-len(ahead) // parts)
+    while ahead:
+        yield [ahead.popleft() for _ in range(min(step, len(ahead)))]
+
+
 def _locally(photos: Iterator[Photo], batch_size: int, reader: ModelSource | None, localizer: ModelOption,
              digits: ModelOption, workers: int | None, thorough: bool) -> Iterator[list[dict[str, Any]]]:
     """Batches read here, in order: a thread pool decodes photos ahead, and one batch per core is read at once,
@@ -296,11 +310,12 @@ def _locally(photos: Iterator[Photo], batch_size: int, reader: ModelSource | Non
         with one_thread_per_call():
             return read_batch(batch, reader, localizer, [f.result() for f in decoded], digits, thorough)
 
+    split = batches(photos, batch_size, cores)
     with ThreadPoolExecutor(workers or cores, thread_name_prefix="svhn-decode") as decoding, \
             ThreadPoolExecutor(cores, thread_name_prefix="svhn-read") as reading:
         def submit() -> Future | None:
-            batch = list(islice(photos, batch_size))
-            if not batch:
+            batch = next(split, None)
+            if batch is None:
                 return None
             return reading.submit(read, batch, [decoding.submit(_decode, p) for p in batch])
 
