@@ -95,18 +95,25 @@ class Worker:
 
 
 def same_rows(a: Path, b: Path) -> str:
-    """Whether two results files hold the same rows: identical, or how many rows read another number and how
-    many differ only in confidence."""
+    """Whether two results files hold the same rows: identical, or how many rows read another number, how many
+    found another box (and the least IoU of the two boxes), how many differ in confidence or unsure only."""
     import csv
+
+    from svhn_api.boxes import box_iou
 
     ra, rb = (list(csv.DictReader(open(p, newline="", encoding="utf-8"))) for p in (a, b))
     if ra == rb:
         return "same rows"
     if [r["path"] for r in ra] != [r["path"] for r in rb]:
         return "ROWS IN ANOTHER ORDER"
-    numbers = sum(x["number"] != y["number"] or x["box"] != y["box"] for x, y in zip(ra, rb, strict=True))
-    other = sum(x != y for x, y in zip(ra, rb, strict=True)) - numbers
-    return f"{numbers} rows with another number or box, {other} differing in confidence or unsure only"
+    pairs = list(zip(ra, rb, strict=True))
+    numbers = sum(x["number"] != y["number"] for x, y in pairs)
+    boxed = [(x["box"], y["box"]) for x, y in pairs if x["box"] != y["box"]]
+    ious = [box_iou(*(tuple(float(v) for v in s.split()) for s in pair)) for pair in boxed if all(pair)]
+    other = sum(x["number"] == y["number"] and x["box"] == y["box"] and x != y for x, y in pairs)
+    return (f"{numbers} rows read another number, {len(boxed)} another box"
+            + (f" (IoU with the baseline's >= {min(ious):.3f})" if ious else "")
+            + f", {other} differ in confidence or unsure only")
 
 
 def compare(workers: dict[str, Worker], tmp: Path, label: str, runs: int, **job: Any) -> str:

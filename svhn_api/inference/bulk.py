@@ -219,7 +219,7 @@ def _jsonl_names(out: Path, text: str) -> set[str]:
 def _decode(photo: Photo) -> Image.Image | str:
     from svhn_api.data.images import decoded_or_error
 
-    return photo.error if photo.error is not None else decoded_or_error(photo.source, photo.name)
+    return photo.error if photo.error is not None else decoded_or_error(photo.source, photo.name, working=True)
 
 
 def _row(name: str, reading: Prediction | None = None, error: str | None = None) -> dict[str, Any]:

@@ -21,15 +21,15 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar, get_args, overload
 
 import numpy as np
 from PIL import Image
 
 from svhn_api import paths
-from svhn_api.boxes import Box, NotABox, as_box, checked, clip
-from svhn_api.data.images import ImageSource, input_name, load_image
+from svhn_api.boxes import Box, NotABox, as_box, checked, clip, scaled
+from svhn_api.data.images import ImageSource, input_name, load_image, original_size
 from svhn_api.data.preprocess import crop_union
 from svhn_api.errors import BoxWarning, ImageError, ModelError
 from svhn_api.inference import calibration
@@ -109,11 +109,16 @@ class _Input:
     source: str = "localizer"       # what found ``found``: the localizer, or the search
     reading: Prediction | None = None
     error: str | None = None
+    scale: tuple[float, float] = (1.0, 1.0)   # from the picture's pixels to the photo's (a reduced working copy)
 
     @property
     def box(self) -> Box | None:
         """The box read: the given one, else the one found; None: the whole picture."""
         return self.given if self.given is not None else self.found
+
+    def in_photo(self, box: Box) -> Box:
+        """``box`` (in the picture's pixels) in the original photo's pixels."""
+        return box if self.scale == (1.0, 1.0) else scaled(box, *self.scale)
 
     @property
     def image(self) -> Image.Image:
@@ -257,8 +262,11 @@ def predict(images: ImageSource | list[AnyImage] | tuple[AnyImage, ...], model: 
     inputs = [_Input(label) for label in _labels(items, names)]
     for one, x, box in zip(inputs, items, box_list, strict=True):   # a loop here: BoxWarning's stacklevel
         with one.recording(errors):
-            picture = load_image(x, one.label)
-            one.given = None if box is None else _check_box(box, picture.size, one.label)
+            picture = load_image(x, one.label, working=box is None)   # a box: read at full resolution
+            size = original_size(picture)
+            one.scale = (size[0] / picture.width, size[1] / picture.height)
+            given = None if box is None else _check_box(box, size, one.label)
+            one.given = None if given is None else scaled(given, 1 / one.scale[0], 1 / one.scale[1])
             one.picture = picture
     readable = [one for one in inputs if one.error is None]
     if readable:   # else nothing is readable, and the models (and Keras) are never loaded
@@ -294,7 +302,9 @@ def _read_inputs(inputs: list[_Input], model: ModelSource | None, localizer: Mod
         ran |= _full(lm, classifier, inputs, top)
     for one in inputs:
         if (r := one.reading) is not None:
-            r.box, r.located, r.runtime = (None if one.box is None else as_box(one.box)), one.found is not None, ran
+            r.box = None if one.box is None else as_box(one.in_photo(one.box))
+            r.located, r.runtime = one.found is not None, ran
+            r.candidates = [replace(c, box=one.in_photo(c.box)) for c in r.candidates]
 
 
 def _read_given_or_whole(lm: LoadedModel, inputs: list[_Input], top: int, errors: Errors) -> None:
