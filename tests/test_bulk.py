@@ -245,3 +245,19 @@ def test_photos_go_in_order_in_batches_that_keep_every_core_busy(count, size, pa
     got = list(batches(iter(photos), size, parts))
     assert [len(b) for b in got] == sizes
     assert [p for b in got for p in b] == photos
+
+
+def test_reading_across_processes_writes_the_rows_threads_write(inputs, tmp_path, model_folder, monkeypatch):
+    """The same rows in the same order, whichever reads them; the workers take the caller's ``$SVHN_*``."""
+    from svhn_api.inference.bulk import read_photos
+
+    monkeypatch.setenv("SVHN_DIGITS", "/nonexistent")     # no digit classifier: the workers must see it too
+    rows = {}
+    for processes in (False, True):
+        out = tmp_path / f"{processes}.csv"
+        read_photos(inputs, out, model=model_folder, batch_size=2, progress=False, processes=processes)
+        rows[processes] = _rows(out)
+    assert rows[True] == rows[False] and len(rows[True]) == 12
+    monkeypatch.delenv("SVHN_DIGITS")
+    read_photos(inputs, tmp_path / "digits.csv", model=model_folder, batch_size=2, progress=False, processes=True)
+    assert [r["number"] for r in _rows(tmp_path / "digits.csv")] != [r["number"] for r in rows[True]]
