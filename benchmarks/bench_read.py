@@ -1,7 +1,7 @@
 """Reading speed of ``python -m svhn_api read`` (PNG and JPEG files to a CSV file, whole photos with the shipped
 localizer and reader, warm, ONNX Runtime), this checkout's code beside another checkout's in the same run.
 
-    python -m benchmarks.bench_read [--baseline DIR] [--photos 1000] [--runs 3] [--batch-size 256]
+    python -m benchmarks.bench_read [--baseline DIR] [--photos 2000] [--runs 3] [--batch-size 256]
                                     [--sizes 100x50:256,400x200:128,1600x800:24,4000x3000:6] [--one-photo 9]
                                     [--thorough-runs 1] [--no-real]
 
@@ -160,7 +160,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--baseline", type=Path, default=None,
                     help="a checkout (or `git archive` copy) whose code runs beside this one")
-    ap.add_argument("--photos", type=int, default=1000, help="synthetic photos to read")
+    ap.add_argument("--photos", type=int, default=2000, help="synthetic photos to read")
     ap.add_argument("--runs", type=int, default=3, help="timed runs of each measurement (after one warm-up run)")
     ap.add_argument("--batch-size", type=int, default=256, help="photos per batch (read --batch-size)")
     ap.add_argument("--sizes", default=DEFAULT_SIZES, help="size classes, WxH:photos, comma-separated ('' skips)")

@@ -332,23 +332,28 @@ def _across_processes(split: Iterator[list[Photo]], cores: int, reader: ModelSou
 
 
 WORKERS_IDLE_S = 300
+# By default a job is read across processes when ``batches`` gives this many whole batches first, i.e. when it
+# holds more than cores + PROCESSES_AFTER - 1 batches: on fewer, a cold command's worker start-up costs more than
+# the processes save (docs/benchmarks.md).
+PROCESSES_AFTER = 3
 
 
 def _locally(photos: Iterator[Photo], batch_size: int, reader: ModelSource | None, localizer: ModelOption,
              digits: ModelOption, workers: int | None, thorough: bool, processes: bool | None,
              ) -> Iterator[list[dict[str, Any]]]:
-    """Batches read here, in order. A job of more than a batch per core, its models named by path, is read
-    across processes (``_across_processes``; ``processes``: True or False to insist). Otherwise a thread pool
+    """Batches read here, in order. A large job (``PROCESSES_AFTER``), its models named by path, is read across
+    processes (``_across_processes``; ``processes``: True or False to insist). Otherwise a thread pool
     decodes photos ahead, and one batch per core is read at once, each model call on one thread (ONNX Runtime,
     TensorFlow and PIL release the GIL, so one batch's crops are cut while another's run through a model)."""
     cores = os.cpu_count() or 1
     split = batches(photos, batch_size, cores)
-    first = next(split, None)
-    if first is None:
+    ahead = list(islice(split, PROCESSES_AFTER))
+    if not ahead:
         return
-    split = chain([first], split)
+    big = len(ahead) == PROCESSES_AFTER and all(len(b) == batch_size for b in ahead)
+    split = chain(ahead, split)
     named = all(m is None or isinstance(m, bool | str | os.PathLike) for m in (reader, localizer, digits))
-    if processes or (processes is None and cores > 1 and named and len(first) == batch_size):
+    if processes or (processes is None and cores > 1 and named and big):
         yield from _across_processes(split, cores, reader, localizer, digits, thorough)
         return
 
@@ -417,7 +422,7 @@ def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike
     ``digits=False``: the reader alone, faster).
     ``workers``: decoding threads (default: the core count) when the photos are read in this process.
     ``processes``: read across one worker process per core (True), in this process's threads (False), or the
-    first for a job of more than a batch per core whose models are named by path (None).
+    first for a large job (``_locally``) whose models are named by path (None).
     ``scheduler``: a Dask scheduler address: the batches are read by that cluster's workers (each loads the
     same model files, so the rows are the ones a local run writes).
     """
