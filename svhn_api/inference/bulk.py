@@ -21,7 +21,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
@@ -317,10 +317,14 @@ ENV_PREFIXES = ("SVHN_", "KERAS_")
 def _across_processes(split: Iterator[list[Photo]], cores: int, reader: ModelSource | None, localizer: ModelOption,
                       digits: ModelOption, thorough: bool) -> Iterator[list[dict[str, Any]]]:
     """Batches read by one worker process per core, each decoding and reading its own batch, a few in flight,
-    in order. The workers (joblib's reusable loky executor) stay up between calls, their models loaded."""
-    from joblib.externals.loky import get_reusable_executor
+    in order. The workers (spawned, not forked: the caller may hold ONNX Runtime's threads) stay up between
+    calls in this process, their models loaded. Not joblib's reusable loky executor: taking it over would break
+    joblib's own use of it (``prepare``'s workers) later in the same process."""
+    pool = _POOLS.get(cores)
+    if pool is None:
+        import multiprocessing
 
-    pool = get_reusable_executor(max_workers=cores, timeout=WORKERS_IDLE_S)
+        pool = _POOLS[cores] = ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("spawn"))
     env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
     pending: deque[Future] = deque()
     while True:
@@ -331,7 +335,7 @@ def _across_processes(split: Iterator[list[Photo]], cores: int, reader: ModelSou
         yield pending.popleft().result()
 
 
-WORKERS_IDLE_S = 300
+_POOLS: dict[int, ProcessPoolExecutor] = {}
 # By default a job is read across processes when ``batches`` gives this many whole batches first, i.e. when it
 # holds more than cores + PROCESSES_AFTER - 1 batches: on fewer, a cold command's worker start-up costs more than
 # the processes save (docs/benchmarks.md).
