@@ -132,6 +132,13 @@ def from_fractions(frac: np.ndarray, window: Corners) -> Box:
     return left + x0 * ww, top + y0 * wh, max(1.0, (x1 - x0) * ww), max(1.0, (y1 - y0) * wh)
 
 
+def scaled(box: Box, sx: float, sy: float) -> Box:
+    """``box`` in the pixels of the same photo scaled by ``sx`` and ``sy`` (e.g. from a reduced copy's pixels back
+    to the original's)."""
+    left, top, width, height = box
+    return left * sx, top * sy, width * sx, height * sy
+
+
 def clip(box: Box, size: tuple[int, int]) -> Box | None:
     """The part of ``box`` inside a photo of ``size`` (width, height); None when no part is."""
     w, h = size

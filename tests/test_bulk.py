@@ -233,3 +233,31 @@ def test_rows_say_which_pipeline_read_them_and_an_earlier_results_file_resumes_i
     assert (summary.read, summary.skipped) == (1, 1)
     rows = _rows(earlier)
     assert tuple(rows[0]) == EARLIER_FIELDS and len(rows) == 2 and rows[1]["path"] == str(tmp_path / "door.png")
+
+
+@pytest.mark.parametrize(("count", "size", "parts", "sizes"), [
+    (1000, 256, 2, [256, 256, 244, 244]), (130, 256, 2, [65, 65]), (5, 256, 4, [2, 2, 1]),
+    (512, 256, 2, [256, 256]), (0, 64, 2, []), (7, 3, 1, [3, 3, 1])])
+def test_photos_go_in_order_in_batches_that_keep_every_core_busy(count, size, parts, sizes):
+    from svhn_api.inference.bulk import Photo, batches
+
+    photos = [Photo(str(i), b"") for i in range(count)]
+    got = list(batches(iter(photos), size, parts))
+    assert [len(b) for b in got] == sizes
+    assert [p for b in got for p in b] == photos
+
+
+def test_reading_across_processes_writes_the_rows_threads_write(inputs, tmp_path, model_folder, monkeypatch):
+    """The same rows in the same order, whichever reads them; the workers take the caller's ``$SVHN_*``."""
+    from svhn_api.inference.bulk import read_photos
+
+    monkeypatch.setenv("SVHN_DIGITS", "/nonexistent")     # no digit classifier: the workers must see it too
+    rows = {}
+    for processes in (False, True):
+        out = tmp_path / f"{processes}.csv"
+        read_photos(inputs, out, model=model_folder, batch_size=2, progress=False, processes=processes)
+        rows[processes] = _rows(out)
+    assert rows[True] == rows[False] and len(rows[True]) == 12
+    monkeypatch.delenv("SVHN_DIGITS")
+    read_photos(inputs, tmp_path / "digits.csv", model=model_folder, batch_size=2, progress=False, processes=True)
+    assert [r["number"] for r in _rows(tmp_path / "digits.csv")] != [r["number"] for r in rows[True]]

@@ -4,8 +4,17 @@ import numpy as np
 import pytest
 
 from svhn_api.inference.decode import decode_batch
-from svhn_api.inference.digit_slots import combine, lengths_tried, slot_requests, slots
+from svhn_api.inference.digit_slots import (
+    NEGLIGIBLE,
+    combine,
+    in_doubt,
+    length_bound,
+    lengths_tried,
+    slot_requests,
+    slots,
+)
 from svhn_api.labels import NO_DIGIT
+from svhn_api.models.digits import digit_crop
 
 
 def reader_probs(length: dict[int, float], digits: list[dict[int, float]]) -> np.ndarray:
@@ -66,6 +75,45 @@ def test_the_classifier_can_change_the_length_when_its_slots_read_better():
     assert readings[0][0] == "183"
     _, readings = combine(p, {2: onehot(1, 8, sure=0.99), 3: flat(3)})
     assert readings[0][0] == "18" and len(readings) == 5 and len({n for n, _ in readings}) == 5
+
+
+def test_the_second_length_is_read_only_when_it_could_change_a_reading():
+    """Whatever the classifier reads in its slots, a length's readings never score above ``length_bound``: left
+    out when that is negligible, the readings are the same and the confidences within ``NEGLIGIBLE``."""
+    rng = np.random.default_rng(0)
+    first = onehot(1, 8)
+    sure = reader_probs({2: 1 - 1e-13, 3: 1e-13}, [{1: 0.9}, {8: 0.9}, {3: 0.9}])
+    close = reader_probs({2: 0.6, 3: 0.4}, [{1: 0.9}, {8: 0.9}, {3: 0.9}])
+    assert lengths_tried(sure) == lengths_tried(close) == [2, 3]
+    assert not in_doubt(sure, first, 3) and in_doubt(close, first, 3)
+    assert in_doubt(sure, first, 3, top=100)          # the 100th reading of two digits is far weaker
+    for _ in range(20):                               # any slot probabilities: under the bound
+        third = rng.dirichlet(np.ones(10) * 0.1, size=3)
+        full = combine(sure, {2: first, 3: third}, top=1)[1]
+        alone = combine(sure, {2: first}, top=1)[1]
+        assert [n for n, _ in full] == [n for n, _ in alone]
+        np.testing.assert_allclose([v for _, v in full], [v for _, v in alone], rtol=NEGLIGIBLE)
+        joint = sure[1:4, :10] * third
+        assert sure[0, 3] * sure[4:, NO_DIGIT].prod() * joint.sum(axis=1).prod() <= length_bound(sure, 3)
+
+
+def test_predict_reads_the_second_lengths_slots_only_in_doubt(monkeypatch):
+    """``predict`` gives the same readings with the rule as with every length's slots read, from fewer slots."""
+    from svhn_api.inference import digit_slots
+    from svhn_api.inference import predict as predicting
+    from tests.conftest import draw_number
+
+    crops = []
+    monkeypatch.setattr(predicting, "digit_crop", lambda *a: crops.append(1) or digit_crop(*a))
+    photos = [np.asarray(draw_number(n, np.random.default_rng(k))[0]) for k, n in enumerate(["25", "7", "1903", "48"])]
+    ruled = predicting.predict(photos, localizer=False, pipeline="fast", top=1)
+    few = len(crops)
+    monkeypatch.setattr(digit_slots, "NEGLIGIBLE", 0.0)      # every second length in doubt: all slots read
+    every = predicting.predict(photos, localizer=False, pipeline="fast", top=1)
+    assert few < len(crops) - few
+    for a, b in zip(ruled, every, strict=True):
+        assert a.number == b.number and [n for n, _ in a.alternatives] == [n for n, _ in b.alternatives]
+        assert a.confidence == pytest.approx(b.confidence, rel=1e-6) and a.unsure == b.unsure
 
 
 def test_combine_refuses_what_is_not_a_reading():

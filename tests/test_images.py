@@ -108,3 +108,36 @@ def test_exif_orientation_is_applied():
     buf = io.BytesIO()
     img.save(buf, "JPEG", exif=exif)
     assert images.load_image(buf.getvalue()).size == (10, 30)
+
+
+def _jpeg(img: Image.Image, orientation: int | None = None) -> bytes:
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    img.save(buf, "JPEG", quality=90, exif=exif)
+    return buf.getvalue()
+
+
+def test_a_large_photo_read_whole_is_reduced_and_knows_its_original_size():
+    side = images.WORKING_SIDE
+    rng = np.random.default_rng(0)
+    big = Image.fromarray(rng.integers(0, 256, (side * 2 + 40, side * 5 // 2, 3), dtype=np.uint8))
+    for source in (png_bytes(big), _jpeg(big), big, np.asarray(big)):
+        work = images.load_image(source, working=True)
+        assert work.size == (big.width // 2, big.height // 2) and min(work.size) >= side // 2
+        assert images.original_size(work) == big.size
+        assert images.load_image(source).size == big.size              # read with a box: the whole photo
+    np.testing.assert_array_equal(np.asarray(images.load_image(png_bytes(big), working=True)),
+                                  np.asarray(big.reduce(2)))                  # a PNG: box averages of 2x2
+    assert images.original_size(images.load_image(big, working=True).resize((10, 10))) == (10, 10)
+    small = Image.new("RGB", (side, side // 2), (3, 4, 5))
+    assert images.load_image(png_bytes(small), working=True).size == small.size
+    assert images.original_size(images.load_image(png_bytes(small), working=True)) == small.size
+
+
+def test_a_reduced_phone_photo_is_upright_and_knows_its_upright_size():
+    side = images.WORKING_SIDE
+    big = Image.new("RGB", (side * 2, side * 3 // 2), (200, 10, 10))
+    work = images.load_image(_jpeg(big, orientation=6), working=True)
+    assert work.size == (side * 3 // 4, side) and images.original_size(work) == (side * 3 // 2, side * 2)

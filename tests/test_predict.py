@@ -432,3 +432,25 @@ def test_a_photo_with_no_number_is_flagged_unsure():
              Image.fromarray(gradient)]
     readings = predict(walls)
     assert all(r.unsure for r in readings), [(r.number, round(r.confidence, 3)) for r in readings]
+
+
+def test_a_large_photo_is_read_from_its_reduced_copy_and_its_box_given_in_its_own_pixels():
+    """Read whole, a photo over twice ``WORKING_SIDE`` is read from a copy reduced by a whole factor (a PNG: box
+    averages, ``Image.reduce``): the same reading as that copy's, the box scaled back to the photo's pixels; with
+    a box given, it is read at full resolution."""
+    from svhn_api.data.images import WORKING_SIDE
+    from svhn_api.inference.predict import predict
+    from tests.conftest import draw_number
+
+    img, _ = draw_number("47", np.random.default_rng(3))
+    k = -(-2 * WORKING_SIDE // img.width) + 1
+    big = img.convert("RGB").resize((img.width * k, img.height * k), Image.Resampling.NEAREST)
+    buf = io.BytesIO()
+    big.save(buf, "PNG")
+    copy = big.reduce(2)
+    whole, reduced = predict(buf.getvalue(), pipeline="fast"), predict(copy, pipeline="fast")
+    assert whole.located and whole.number == reduced.number and whole.confidence == reduced.confidence
+    np.testing.assert_allclose(whole.box, [2 * v for v in reduced.box])
+    box = (k * 2.0, k * 2.0, big.width - k * 4.0, big.height - k * 4.0)
+    boxed = predict(buf.getvalue(), boxes=box, pipeline="fast")
+    assert boxed.box == box and boxed.number == predict(np.asarray(big), boxes=box, pipeline="fast").number

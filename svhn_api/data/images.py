@@ -10,13 +10,18 @@ from pathlib import Path
 from typing import TypeAlias
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from svhn_api.errors import ImageError, ImageTooLarge
 from svhn_api.paths import check_file
 
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo; anything larger is refused as a possible decompression bomb
 MAX_BYTES = 50 * 1024 * 1024
+# A photo read whole is read from a copy reduced by the largest whole factor that keeps its longer side at least
+# this long (``working``): the localizer looks at 64x64 views of at least a quarter of it, the text detector at
+# most 1,280 px of it.
+WORKING_SIDE = 1600
+ORIGINAL_SIZE = "svhn_original_size"   # a working copy's info: ((original width, height), (its own width, height))
 
 
 # What can be read: a file's path, its bytes, a PIL image or a numpy array (HxW, HxWx1, HxWx3 or HxWx4).
@@ -59,7 +64,11 @@ def _too_many_pixels(name: str, what: str) -> ImageError:
                          "decompression bomb); resize the photo")
 
 
-def _decode(data: bytes, name: str) -> Image.Image:
+def _factor(size: tuple[int, int]) -> int:
+    return max(1, max(size) // WORKING_SIDE)
+
+
+def _decode(data: bytes, name: str, working: bool = False) -> Image.Image:
     if not data:
         raise _fail(name, "the file is empty; give a PNG or JPEG photo")
     if len(data) > MAX_BYTES:
@@ -72,8 +81,13 @@ def _decode(data: bytes, name: str) -> Image.Image:
             opened = Image.open(io.BytesIO(data))
             if opened.width * opened.height > MAX_PIXELS:
                 raise _too_many_pixels(name, f"{opened.width}x{opened.height} pixels")
+            full = opened.size
+            if working and (k := _factor(full)) > 1:   # a JPEG decoded at 1/2, 1/4 or 1/8 (at most 1/k)
+                opened.draft(opened.mode, (full[0] // k, full[1] // k))
             opened.load()
-            img = ImageOps.exif_transpose(opened)  # phone photos: decode upright, as a browser shows them
+            turned = opened.getexif().get(ExifTags.Base.Orientation) in (5, 6, 7, 8)
+            ImageOps.exif_transpose(opened, in_place=True)  # phone photos: decode upright, as a browser shows them
+            img = _reduced(opened, full[::-1] if turned else full) if working else opened
     except Image.DecompressionBombError as e:  # over twice Pillow's limit: refused inside Image.open
         found = re.search(r"\((\d+) pixels\)", str(e))
         raise _too_many_pixels(name, f"{int(found.group(1)):,} pixels" if found else "the image") from None
@@ -85,28 +99,54 @@ def _decode(data: bytes, name: str) -> Image.Image:
     return img
 
 
-def load_image(source: ImageSource, name: str | None = None) -> Image.Image:
+def _reduced(img: Image.Image, full: tuple[int, int]) -> Image.Image:
+    """``img``, a photo of ``full`` size (itself, or decoded smaller), as a working copy: reduced further by a
+    whole factor (box averages) while its longer side stays at least ``WORKING_SIDE``, its original size
+    recorded (``original_size``)."""
+    if img.info.get(ORIGINAL_SIZE, (None, None))[1] == img.size:
+        return img
+    if (k := _factor(img.size)) > 1:
+        img = img.reduce(k)
+    if img.size != full:
+        img.info[ORIGINAL_SIZE] = (full, img.size)
+    return img
+
+
+def original_size(img: Image.Image) -> tuple[int, int]:
+    """The size of the photo that ``img`` is a working copy of (``load_image(..., working=True)``); its own size
+    when it is none."""
+    full, own = img.info.get(ORIGINAL_SIZE, (None, None))
+    return tuple(full) if own is not None and tuple(own) == img.size else img.size  # type: ignore[return-value]
+
+
+def load_image(source: ImageSource, name: str | None = None, working: bool = False) -> Image.Image:
     """Any supported input (path, bytes, PIL image, numpy array) as an RGB PIL image. Errors name the input
-    as ``name`` (e.g. an upload's file name), else as ``input_name(source)``."""
+    as ``name`` (e.g. an upload's file name), else as ``input_name(source)``. ``working``: for a photo read
+    whole, a copy reduced by a whole factor while its longer side stays at least ``WORKING_SIDE`` (a JPEG
+    decoded at that size), its original size kept for ``original_size``; a smaller photo as it is."""
     name = name or input_name(source)
     if isinstance(source, Image.Image):
-        img = source
+        img = _reduced(source, source.size) if working else source
     elif isinstance(source, np.ndarray):
         img = _from_array(source, name)
+        img = _reduced(img, img.size) if working else img
     elif isinstance(source, bytes | bytearray | memoryview):
-        img = _decode(bytes(source), name)
+        img = _decode(bytes(source), name, working)
     elif isinstance(source, str | os.PathLike):
-        img = _decode(_read_file(Path(source), name), name)
+        img = _decode(_read_file(Path(source), name), name, working)
     else:
         raise _fail(name, "unsupported input; give a file path, bytes, a PIL image or a numpy array")
-    return to_rgb(img)
+    rgb = to_rgb(img)
+    if rgb is not img and ORIGINAL_SIZE in img.info:
+        rgb.info[ORIGINAL_SIZE] = img.info[ORIGINAL_SIZE]
+    return rgb
 
 
-def decoded_or_error(source: ImageSource, name: str | None = None) -> Image.Image | str:
+def decoded_or_error(source: ImageSource, name: str | None = None, working: bool = False) -> Image.Image | str:
     """``load_image(source)``, or the message of its ``ImageError``: for callers that read every good input
     and report each bad one."""
     try:
-        img = load_image(source, name)
+        img = load_image(source, name, working)
         img.load()
         return img
     except ImageError as e:

@@ -6,7 +6,8 @@ archive, or one with a member refused, gives one row saying why, after those of 
 An input that names no photo is reported (``ReadSummary.unread_inputs``; none naming one: an error). Each
 photo gives one row of ``FIELDS`` in ``out``, a CSV or JSON Lines file, written batch by batch: nothing holds
 all photos in memory. Rerunning the same command resumes: photos already in ``out`` are skipped (a row cut
-by an interruption is dropped and redone). Photos are decoded on a thread pool while the previous batch is
+by an interruption is dropped and redone). A large job is read by one worker process per core, each decoding
+and reading its own batches; a small one here, photos decoded on a thread pool while the previous batch is
 read by the models (``predict``: the localizer finds the number, the reader reads it).
 """
 
@@ -20,9 +21,9 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -219,7 +220,7 @@ def _jsonl_names(out: Path, text: str) -> set[str]:
 def _decode(photo: Photo) -> Image.Image | str:
     from svhn_api.data.images import decoded_or_error
 
-    return photo.error if photo.error is not None else decoded_or_error(photo.source, photo.name)
+    return photo.error if photo.error is not None else decoded_or_error(photo.source, photo.name, working=True)
 
 
 def _row(name: str, reading: Prediction | None = None, error: str | None = None) -> dict[str, Any]:
@@ -285,12 +286,80 @@ def read_batch(photos: Sequence[Photo], reader: ModelSource | None, localizer: M
             for p, img in zip(photos, decoded, strict=True)]
 
 
+def batches(photos: Iterable[Photo], size: int, parts: int) -> Iterator[list[Photo]]:
+    """``photos`` in consecutive batches of ``size``, in order, but for the last ``parts * size`` or fewer, which
+    are split into up to ``parts`` near-equal batches, so that a job smaller than a batch per core still keeps
+    every core busy."""
+    ahead: deque[Photo] = deque()
+    for p in photos:
+        ahead.append(p)
+        if len(ahead) > parts * size:
+            yield [ahead.popleft() for _ in range(size)]
+    step = -(-len(ahead) // parts)
+    while ahead:
+        yield [ahead.popleft() for _ in range(min(step, len(ahead)))]
+
+
+def _in_process(batch: list[Photo], reader: ModelSource | None, localizer: ModelOption, digits: ModelOption,
+                thorough: bool, env: dict[str, str]) -> list[dict[str, Any]]:
+    """One batch read in a worker process of ``_across_processes``, under the caller's ``$SVHN_*`` settings (a
+    worker outlives the call that started it), each model call on one thread."""
+    for name in [k for k in os.environ if k.startswith(ENV_PREFIXES) and k not in env]:
+        del os.environ[name]
+    os.environ.update(env)
+    with one_thread_per_call():
+        return read_batch(batch, reader, localizer, None, digits, thorough)
+
+
+ENV_PREFIXES = ("SVHN_", "KERAS_")
+
+
+def _across_processes(split: Iterator[list[Photo]], cores: int, reader: ModelSource | None, localizer: ModelOption,
+                      digits: ModelOption, thorough: bool) -> Iterator[list[dict[str, Any]]]:
+    """Batches read by one worker process per core, each decoding and reading its own batch, a few in flight,
+    in order. The workers (spawned, not forked: the caller may hold ONNX Runtime's threads) stay up between
+    calls in this process, their models loaded. Not joblib's reusable loky executor: taking it over would break
+    joblib's own use of it (``prepare``'s workers) later in the same process."""
+    pool = _POOLS.get(cores)
+    if pool is None:
+        import multiprocessing
+
+        pool = _POOLS[cores] = ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("spawn"))
+    env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
+    pending: deque[Future] = deque()
+    while True:
+        while len(pending) <= cores and (batch := next(split, None)) is not None:
+            pending.append(pool.submit(_in_process, batch, reader, localizer, digits, thorough, env))
+        if not pending:
+            return
+        yield pending.popleft().result()
+
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+# By default a job is read across processes when ``batches`` gives this many whole batches first, i.e. when it
+# holds more than cores + PROCESSES_AFTER - 1 batches: on fewer, a cold command's worker start-up costs more than
+# the processes save (docs/benchmarks.md).
+PROCESSES_AFTER = 3
+
+
 def _locally(photos: Iterator[Photo], batch_size: int, reader: ModelSource | None, localizer: ModelOption,
-             digits: ModelOption, workers: int | None, thorough: bool) -> Iterator[list[dict[str, Any]]]:
-    """Batches read here, in order: a thread pool decodes photos ahead, and one batch per core is read at once,
-    each model call on one thread (ONNX Runtime, TensorFlow and PIL release the GIL, so one batch's crops are cut
-    while another's run through a model)."""
+             digits: ModelOption, workers: int | None, thorough: bool, processes: bool | None,
+             ) -> Iterator[list[dict[str, Any]]]:
+    """Batches read here, in order. A large job (``PROCESSES_AFTER``), its models named by path, is read across
+    processes (``_across_processes``; ``processes``: True or False to insist). Otherwise a thread pool
+    decodes photos ahead, and one batch per core is read at once, each model call on one thread (ONNX Runtime,
+    TensorFlow and PIL release the GIL, so one batch's crops are cut while another's run through a model)."""
     cores = os.cpu_count() or 1
+    split = batches(photos, batch_size, cores)
+    ahead = list(islice(split, PROCESSES_AFTER))
+    if not ahead:
+        return
+    big = len(ahead) == PROCESSES_AFTER and all(len(b) == batch_size for b in ahead)
+    split = chain(ahead, split)
+    named = all(m is None or isinstance(m, bool | str | os.PathLike) for m in (reader, localizer, digits))
+    if processes or (processes is None and cores > 1 and named and big):
+        yield from _across_processes(split, cores, reader, localizer, digits, thorough)
+        return
 
     def read(batch: list[Photo], decoded: list[Future]) -> list[dict[str, Any]]:
         with one_thread_per_call():
@@ -299,8 +368,8 @@ def _locally(photos: Iterator[Photo], batch_size: int, reader: ModelSource | Non
     with ThreadPoolExecutor(workers or cores, thread_name_prefix="svhn-decode") as decoding, \
             ThreadPoolExecutor(cores, thread_name_prefix="svhn-read") as reading:
         def submit() -> Future | None:
-            batch = list(islice(photos, batch_size))
-            if not batch:
+            batch = next(split, None)
+            if batch is None:
                 return None
             return reading.submit(read, batch, [decoding.submit(_decode, p) for p in batch])
 
@@ -346,7 +415,8 @@ def _check_models(model: ModelSource | None, *helpers: ModelOption) -> None:
 def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
                 model: ModelSource | None = None, localizer: ModelOption = None, fmt: str | None = None,
                 batch_size: int = 256, workers: int | None = None, progress: bool = True,
-                scheduler: str | None = None, digits: ModelOption = None, thorough: bool = False) -> ReadSummary:
+                scheduler: str | None = None, digits: ModelOption = None, thorough: bool = False,
+                processes: bool | None = None) -> ReadSummary:
     """Read every photo of ``inputs`` into ``out`` (see the module's docstring); returns what was done.
 
     The fast path reads every photo (``predict(pipeline="fast")``); with ``thorough``, the photos it is unsure
@@ -354,7 +424,9 @@ def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike
     in the photo). ``ReadSummary.pipeline`` and ``rechecked`` say what ran.
     ``model``/``localizer``/``digits`` as for ``predict`` (``localizer=False``: read each photo whole;
     ``digits=False``: the reader alone, faster).
-    ``workers``: decoding threads (default: the core count).
+    ``workers``: decoding threads (default: the core count) when the photos are read in this process.
+    ``processes``: read across one worker process per core (True), in this process's threads (False), or the
+    first for a large job (``_locally``) whose models are named by path (None).
     ``scheduler``: a Dask scheduler address: the batches are read by that cluster's workers (each loads the
     same model files, so the rows are the ones a local run writes).
     """
@@ -375,7 +447,7 @@ def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike
                 yield p
 
     if scheduler is None:   # the models (and Keras) load with the first batch that holds a readable photo
-        batches = _locally(todo(), batch_size, model, localizer, digits, workers, thorough)
+        read = _locally(todo(), batch_size, model, localizer, digits, workers, thorough, processes)
     else:
         from svhn_api.models.io import load
 
@@ -384,12 +456,12 @@ def read_photos(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike
             Path(load(localizer).path).resolve())
         digits = digits if digits is not None else paths.default_digits()
         remote_digits = False if digits is None or digits is False else str(Path(load(digits).path).resolve())
-        batches = _on_cluster(todo(), batch_size, str(Path(reader.path).resolve()), remote_finder, remote_digits,
+        read = _on_cluster(todo(), batch_size, str(Path(reader.path).resolve()), remote_finder, remote_digits,
                               scheduler, thorough)
     writer = _Writer(out, fmt)
     with tqdm(desc=f"read -> {out.name}", unit="photo", disable=not progress, dynamic_ncols=True) as bar:
         try:
-            for rows in batches:
+            for rows in read:
                 writer.write(rows)
                 summary.read += len(rows)
                 summary.failed += sum(r["error"] is not None for r in rows)

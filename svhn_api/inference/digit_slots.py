@@ -16,6 +16,12 @@ tried (the classifier alone, weighted products, averaged probabilities, widened 
 readings and broke the fewest; equal slots read as well as the true digit boxes in this product, and lengths
 beyond the reader's two best never won (the figures: docs/experiments.md, "How it joins the reader"). A
 reading's confidence is its score over the summed scores of every reading of the lengths tried.
+
+The classifier's probabilities are at most 1, so no reading of a length can score more than the reader's
+best reading of it (``length_bound``), nor can all of them together. ``predict`` reads the slots of the most
+probable length first, and those of the second only where its bound is not ``NEGLIGIBLE`` beside the
+``top``-th best reading of the first (``in_doubt``): left out, it could change no reading of the ``top``, and a
+confidence by less than ``NEGLIGIBLE`` of itself.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from svhn_api.inference.decode import top_digits
 from svhn_api.labels import NO_DIGIT, OUTPUT_SHAPE
 
 LENGTHS_TRIED = 2
+NEGLIGIBLE = 1e-9
 
 
 def lengths_tried(probs: np.ndarray, k: int = LENGTHS_TRIED) -> list[int]:
@@ -58,7 +65,7 @@ def combine(probs: np.ndarray, slot_probs: dict[int, np.ndarray], none_terms: bo
     total, rows = 0.0, {}
     for length, c in slot_probs.items():
         joint = p[1:length + 1, :NO_DIGIT] * np.asarray(c, dtype=np.float64)
-        factor = float(p[0, length]) * (float(np.prod(p[length + 1:, NO_DIGIT])) if none_terms else 1.0)
+        factor = _factor(p, length, none_terms)
         total += factor * float(np.prod(joint.sum(axis=1)))
         rows[length] = joint
         scored += top_digits(factor, joint, top)   # the top readings of this length
@@ -71,7 +78,31 @@ def combine(probs: np.ndarray, slot_probs: dict[int, np.ndarray], none_terms: bo
     return shown.astype(np.float32), readings
 
 
-def slot_requests(probs: Sequence[np.ndarray], boxes: Sequence[Box]) -> list[tuple[int, int, Box]]:
-    """``(reading index, length, slot box)`` for every slot of every length tried of each reading."""
+def _factor(p: np.ndarray, length: int, none_terms: bool) -> float:
+    """The reader's factors of a reading of ``length`` beside its digits: P(length), and the "no digit" terms."""
+    return float(p[0, length]) * (float(np.prod(p[length + 1:, NO_DIGIT])) if none_terms else 1.0)
+
+
+def length_bound(probs: np.ndarray, length: int, none_terms: bool = True) -> float:
+    """The most that the readings of ``length`` can score together, whatever the classifier reads in its slots
+    (each slot's probabilities sum to 1): the reader's own score of its best reading of that length."""
+    p = np.asarray(probs, dtype=np.float64)
+    return _factor(p, length, none_terms) * float(np.prod(p[1:length + 1, :NO_DIGIT].max(axis=1)))
+
+
+def in_doubt(probs: np.ndarray, first: np.ndarray, length: int, none_terms: bool = True, top: int = 1) -> bool:
+    """Whether ``length``'s slots must be read too, the classifier having read ``first`` (``(L, 10)``, the slots
+    of the first length tried): whether its readings could reach ``NEGLIGIBLE`` of the ``top``-th best reading
+    of the first length (see the module's docstring)."""
+    p = np.asarray(probs, dtype=np.float64)
+    n = len(first)
+    kth = top_digits(_factor(p, n, none_terms), p[1:n + 1, :NO_DIGIT] * np.asarray(first, np.float64), top)[-1][0]
+    return length_bound(p, length, none_terms) > NEGLIGIBLE * kth
+
+
+def slot_requests(probs: Sequence[np.ndarray], boxes: Sequence[Box], which: slice = slice(None),
+                  ) -> list[tuple[int, int, Box]]:
+    """``(reading index, length, slot box)`` for every slot of the lengths tried of each reading (``which``:
+    those of ``lengths_tried``, e.g. ``slice(1)`` the most probable alone)."""
     return [(k, length, s) for k, (p, box) in enumerate(zip(probs, boxes, strict=True))
-            for length in lengths_tried(p) for s in slots(box, length)]
+            for length in lengths_tried(p)[which] for s in slots(box, length)]

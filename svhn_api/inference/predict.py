@@ -21,21 +21,21 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar, get_args, overload
 
 import numpy as np
 from PIL import Image
 
 from svhn_api import paths
-from svhn_api.boxes import Box, NotABox, as_box, checked, clip
-from svhn_api.data.images import ImageSource, input_name, load_image
+from svhn_api.boxes import Box, NotABox, as_box, checked, clip, scaled
+from svhn_api.data.images import ImageSource, input_name, load_image, original_size
 from svhn_api.data.preprocess import crop_union
 from svhn_api.errors import BoxWarning, ImageError, ModelError
 from svhn_api.inference import calibration
 from svhn_api.inference.choose import Candidate, Reason, choose
 from svhn_api.inference.decode import decode_batch, topk
-from svhn_api.inference.digit_slots import combine, slot_requests
+from svhn_api.inference.digit_slots import combine, in_doubt, lengths_tried, slot_requests
 from svhn_api.inference.locate import SEARCH_BELOW, agreement, candidates, looks, search_windows
 from svhn_api.inference.propose import propose
 from svhn_api.inference.text_detect import text_boxes
@@ -115,11 +115,16 @@ class _Input:
     source: str = "localizer"       # what found ``found``: the localizer, or the search
     reading: Prediction | None = None
     error: str | None = None
+    scale: tuple[float, float] = (1.0, 1.0)   # from the picture's pixels to the photo's (a reduced working copy)
 
     @property
     def box(self) -> Box | None:
         """The box read: the given one, else the one found; None: the whole picture."""
         return self.given if self.given is not None else self.found
+
+    def in_photo(self, box: Box) -> Box:
+        """``box`` (in the picture's pixels) in the original photo's pixels."""
+        return box if self.scale == (1.0, 1.0) else scaled(box, *self.scale)
 
     @property
     def image(self) -> Image.Image:
@@ -263,8 +268,11 @@ def predict(images: ImageSource | list[AnyImage] | tuple[AnyImage, ...], model: 
     inputs = [_Input(label) for label in _labels(items, names)]
     for one, x, box in zip(inputs, items, box_list, strict=True):   # a loop here: BoxWarning's stacklevel
         with one.recording(errors):
-            picture = load_image(x, one.label)
-            one.given = None if box is None else _check_box(box, picture.size, one.label)
+            picture = load_image(x, one.label, working=box is None)   # a box: read at full resolution
+            size = original_size(picture)
+            one.scale = (size[0] / picture.width, size[1] / picture.height)
+            given = None if box is None else _check_box(box, size, one.label)
+            one.given = None if given is None else scaled(given, 1 / one.scale[0], 1 / one.scale[1])
             one.picture = picture
     readable = [one for one in inputs if one.error is None]
     if readable:   # else nothing is readable, and the models (and Keras) are never loaded
@@ -311,7 +319,9 @@ def _read_inputs(inputs: list[_Input], model: ModelSource | None, localizer: Mod
         ran |= _full(lm, classifier, inputs, top)
     for one in inputs:
         if (r := one.reading) is not None:
-            r.box, r.located, r.runtime = (None if one.box is None else as_box(one.box)), one.found is not None, ran
+            r.box = None if one.box is None else as_box(one.in_photo(one.box))
+            r.located, r.runtime = one.found is not None, ran
+            r.candidates = [replace(c, box=one.in_photo(c.box)) for c in r.candidates]
 
 
 def _read_given_or_whole(lm: LoadedModel, inputs: list[_Input], top: int, errors: Errors) -> None:
@@ -336,22 +346,32 @@ def _digit_classifier(digits: ModelOption) -> LoadedModel | None:
 
 def _with_digits(classifier: LoadedModel, lm: LoadedModel, inputs: list[_Input], top: int) -> None:
     """Each input's reading joined with the digit classifier's readings of its box's slots
-    (``digit_slots.combine``), in place: number, confidence, probabilities, alternatives and unsure flag (the
-    classifier card's calibrated threshold)."""
+    (``digit_slots.combine``; the second length's slots only where it is ``in_doubt``), in place: number,
+    confidence, probabilities, alternatives and unsure flag (the classifier card's calibrated threshold)."""
     read = [(one, r, p) for one in inputs if (r := one.reading) is not None and (p := r.probabilities) is not None]
     boxes = [(clip(one.box, one.image.size) if one.box is not None else None)
              or (0.0, 0.0, float(one.image.width), float(one.image.height)) for one, _, _ in read]
-    requests = slot_requests([p for _, _, p in read], boxes)
-    if not requests:
-        return
-    probs = classifier.run(np.stack([digit_crop(read[k][0].image, s) for k, _, s in requests]))
-    by_reading: dict[int, dict[int, list[np.ndarray]]] = {}
-    for (k, length, _), p in zip(requests, probs, strict=True):
-        by_reading.setdefault(k, {}).setdefault(length, []).append(p)
+    heads = [p for _, _, p in read]
+    by_reading: dict[int, dict[int, np.ndarray]] = {}
+
+    def classify(requests: list[tuple[int, int, Box]], index: Sequence[int]) -> None:
+        if not requests:
+            return
+        probs = classifier.run(np.stack([digit_crop(read[index[k]][0].image, s) for k, _, s in requests]))
+        grouped: dict[tuple[int, int], list[np.ndarray]] = {}
+        for (k, length, _), p in zip(requests, probs, strict=True):
+            grouped.setdefault((index[k], length), []).append(p)
+        for (k, length), v in grouped.items():
+            by_reading.setdefault(k, {})[length] = np.stack(v)
+
+    classify(slot_requests(heads, boxes, slice(1)), range(len(read)))   # the most probable length first
+    tried = [lengths_tried(p) for p in heads]
+    doubt = [k for k, (p, lengths) in enumerate(zip(heads, tried, strict=True))
+             if any(in_doubt(p, by_reading[k][lengths[0]], n, lm.none_terms, max(top, 1)) for n in lengths[1:])]
+    classify(slot_requests([heads[k] for k in doubt], [boxes[k] for k in doubt], slice(1, None)), doubt)
     threshold = classifier.card.decode.unsure_below
     for k, (_, r, head) in enumerate(read):
-        r.probabilities, joined = combine(head, {n: np.stack(v) for n, v in by_reading[k].items()},
-                                          lm.none_terms, max(top, 1))
+        r.probabilities, joined = combine(head, by_reading[k], lm.none_terms, max(top, 1))
         (r.number, r.confidence), r.alternatives = joined[0], joined[1:top]
         r.unsure = threshold is not None and r.confidence < threshold
 
