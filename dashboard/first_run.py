@@ -79,6 +79,8 @@ def copy_bundled(data_dir: str | Path, on_progress: Progress | None = None) -> P
     bundled = bundled_sample()
     if bundled is None:
         return None
+    if ready(full_store(data_dir)):   # a session that waited for another's first run: nothing left to do
+        return full_store(data_dir)
     source, target = bundled / SYNTHETIC, Path(data_dir) / SYNTHETIC
     files = sorted((p for p in source.rglob("*") if p.is_file()), key=lambda p: p.name == FULL_STORE.name)
     for src in files:
